@@ -1,0 +1,213 @@
+//! im2col and col2im: convolution as one GEMM.
+//!
+//! Letters: N batch, C input channels, H, W input height and width, OC output
+//! channels, KH, KW kernel size, OH, OW output size, L = OH·OW, G groups.
+//!
+//! `cols: [C·KH·KW, N·L]`, row `(c, kh, kw)`, column `(n, oh, ow)`:
+//! `cols[(c·KH + kh)·KW + kw, n·L + oh·OW + ow] = x[n, c, oh·sh − ph + kh·dh, ow·sw − pw + kw·dw]`
+//! (zero outside the image). Because a group's input channels are contiguous,
+//! group `g` owns the row block `[g·Cg·KH·KW, (g+1)·Cg·KH·KW)`, and
+//! `out_g = W_g · cols_g: [OC/G, N·L]`.
+//!
+//! Both loops run in parallel over independent outputs: rows of `cols`, and
+//! `(n, c)` planes of the input gradient.
+//!
+//! Uses: nothing.
+
+use rayon::prelude::*;
+
+/// The sizes of one 2-D convolution. Pairs are `(height, width)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeometry {
+    /// Batch size N.
+    pub n: usize,
+    /// Input channels C.
+    pub c: usize,
+    /// Input height and width.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Kernel size (KH, KW).
+    pub kernel: (usize, usize),
+    /// Stride.
+    pub stride: (usize, usize),
+    /// Zero padding on each side.
+    pub padding: (usize, usize),
+    /// Spacing between kernel taps.
+    pub dilation: (usize, usize),
+}
+
+impl ConvGeometry {
+    /// Output size `(OH, OW)`: `⌊(H + 2p − d·(k − 1) − 1) / s⌋ + 1`, or `None` if
+    /// the dilated kernel does not fit in the padded input.
+    pub fn output(&self) -> Option<(usize, usize)> {
+        let out = |i: usize, k: usize, s: usize, p: usize, d: usize| {
+            let span = d * (k - 1) + 1;
+            (i + 2 * p >= span).then(|| (i + 2 * p - span) / s + 1)
+        };
+        Some((
+            out(self.h, self.kernel.0, self.stride.0, self.padding.0, self.dilation.0)?,
+            out(self.w, self.kernel.1, self.stride.1, self.padding.1, self.dilation.1)?,
+        ))
+    }
+    /// Rows of `cols`: C·KH·KW.
+    pub fn rows(&self) -> usize {
+        self.c * self.kernel.0 * self.kernel.1
+    }
+}
+
+/// The input coordinate read by output coordinate `o` at tap `k`, if inside.
+#[inline]
+fn source(o: usize, k: usize, s: usize, p: usize, d: usize, size: usize) -> Option<usize> {
+    let i = (o * s + k * d) as isize - p as isize;
+    (i >= 0 && (i as usize) < size).then_some(i as usize)
+}
+
+/// `x: [N, C, H, W]` → `cols: [C·KH·KW, N·OH·OW]`.
+pub fn im2col(x: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    let (oh, ow) = g.output().expect("im2col: kernel larger than padded input");
+    let (kh, kw) = g.kernel;
+    let l = oh * ow;
+    let ncols = g.n * l;
+    let mut cols = vec![0.0f32; g.rows() * ncols];
+    if ncols == 0 {
+        return cols;
+    }
+    cols.par_chunks_mut(ncols).enumerate().for_each(|(row, dst)| {
+        let (c, ki, kj) = (row / (kh * kw), (row / kw) % kh, row % kw);
+        for n in 0..g.n {
+            let plane = &x[(n * g.c + c) * g.h * g.w..][..g.h * g.w];
+            for y in 0..oh {
+                let Some(iy) = source(y, ki, g.stride.0, g.padding.0, g.dilation.0, g.h) else { continue };
+                let out_row = &mut dst[n * l + y * ow..][..ow];
+                for (xo, v) in out_row.iter_mut().enumerate() {
+                    if let Some(ix) = source(xo, kj, g.stride.1, g.padding.1, g.dilation.1, g.w) {
+                        *v = plane[iy * g.w + ix];
+                    }
+                }
+            }
+        }
+    });
+    cols
+}
+
+/// The adjoint of [`im2col`]: `dcols: [C·KH·KW, N·OH·OW]` → `dx: [N, C, H, W]`,
+/// summing every column entry back into the pixel it was read from.
+pub fn col2im(dcols: &[f32], g: &ConvGeometry) -> Vec<f32> {
+    let (oh, ow) = g.output().expect("col2im: kernel larger than padded input");
+    let (kh, kw) = g.kernel;
+    let l = oh * ow;
+    let ncols = g.n * l;
+    let mut dx = vec![0.0f32; g.n * g.c * g.h * g.w];
+    if dx.is_empty() {
+        return dx;
+    }
+    dx.par_chunks_mut(g.h * g.w).enumerate().for_each(|(nc, plane)| {
+        let (n, c) = (nc / g.c, nc % g.c);
+        for ki in 0..kh {
+            for kj in 0..kw {
+                let src = &dcols[((c * kh + ki) * kw + kj) * ncols + n * l..][..l];
+                for y in 0..oh {
+                    let Some(iy) = source(y, ki, g.stride.0, g.padding.0, g.dilation.0, g.h) else { continue };
+                    for xo in 0..ow {
+                        if let Some(ix) = source(xo, kj, g.stride.1, g.padding.1, g.dilation.1, g.w) {
+                            plane[iy * g.w + ix] += src[y * ow + xo];
+                        }
+                    }
+                }
+            }
+        }
+    });
+    dx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::gemm::{sgemm, Transpose};
+
+    /// Naive twin: direct convolution of `x: [N, C, H, W]` with `w: [OC, C/G, KH, KW]`.
+    fn conv_direct(x: &[f32], w: &[f32], g: &ConvGeometry, oc: usize, groups: usize) -> Vec<f32> {
+        let (oh, ow) = g.output().unwrap();
+        let (cg, ocg) = (g.c / groups, oc / groups);
+        let mut out = vec![0.0; g.n * oc * oh * ow];
+        for n in 0..g.n {
+            for o in 0..oc {
+                let grp = o / ocg;
+                for y in 0..oh {
+                    for xo in 0..ow {
+                        let mut acc = 0.0;
+                        for c in 0..cg {
+                            for ki in 0..g.kernel.0 {
+                                for kj in 0..g.kernel.1 {
+                                    let iy = (y * g.stride.0 + ki * g.dilation.0) as isize - g.padding.0 as isize;
+                                    let ix = (xo * g.stride.1 + kj * g.dilation.1) as isize - g.padding.1 as isize;
+                                    if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
+                                        continue;
+                                    }
+                                    let xc = grp * cg + c;
+                                    acc += x[((n * g.c + xc) * g.h + iy as usize) * g.w + ix as usize]
+                                        * w[((o * cg + c) * g.kernel.0 + ki) * g.kernel.1 + kj];
+                                }
+                            }
+                        }
+                        out[((n * oc + o) * oh + y) * ow + xo] = acc;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn im2col_gemm_matches_direct_convolution() {
+        let g =
+            ConvGeometry { n: 2, c: 4, h: 7, w: 6, kernel: (3, 2), stride: (2, 1), padding: (1, 2), dilation: (2, 1) };
+        let (groups, oc) = (2, 6);
+        let x: Vec<f32> = (0..2 * 4 * 7 * 6).map(|i| ((i * 37 % 17) as f32 - 8.0) / 8.0).collect();
+        let w: Vec<f32> = (0..oc * 2 * 3 * 2).map(|i| ((i * 13 % 11) as f32 - 5.0) / 5.0).collect();
+        let (oh, ow) = g.output().unwrap();
+        let ncols = g.n * oh * ow;
+        let cols = im2col(&x, &g);
+        let (kk, ocg) = (2 * 3 * 2, oc / groups);
+        let mut out_cm = vec![0.0; oc * ncols]; // [OC, N·L]
+        for grp in 0..groups {
+            sgemm(
+                ocg,
+                ncols,
+                kk,
+                &w[grp * ocg * kk..][..ocg * kk],
+                Transpose::No,
+                &cols[grp * kk * ncols..][..kk * ncols],
+                Transpose::No,
+                &mut out_cm[grp * ocg * ncols..][..ocg * ncols],
+                false,
+            );
+        }
+        let direct = conv_direct(&x, &w, &g, oc, groups);
+        let l = oh * ow;
+        for n in 0..g.n {
+            for o in 0..oc {
+                for p in 0..l {
+                    let a = out_cm[o * ncols + n * l + p];
+                    let b = direct[(n * oc + o) * l + p];
+                    assert!((a - b).abs() < 1e-5, "n={n} o={o} p={p}: {a} vs {b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn col2im_is_the_adjoint_of_im2col() {
+        // <im2col(x), y> = <x, col2im(y)> for all x, y.
+        let g =
+            ConvGeometry { n: 2, c: 3, h: 5, w: 6, kernel: (3, 3), stride: (2, 2), padding: (1, 1), dilation: (1, 2) };
+        let x: Vec<f32> = (0..2 * 3 * 5 * 6).map(|i| (i as f32 * 0.37).sin()).collect();
+        let cols = im2col(&x, &g);
+        let y: Vec<f32> = (0..cols.len()).map(|i| (i as f32 * 0.11).cos()).collect();
+        let lhs: f64 = cols.iter().zip(&y).map(|(a, b)| (*a as f64) * (*b as f64)).sum();
+        let back = col2im(&y, &g);
+        let rhs: f64 = x.iter().zip(&back).map(|(a, b)| (*a as f64) * (*b as f64)).sum();
+        assert!((lhs - rhs).abs() < 1e-4, "{lhs} vs {rhs}");
+    }
+}

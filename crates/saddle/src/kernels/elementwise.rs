@@ -1,0 +1,187 @@
+//! Element-wise loops with NumPy broadcasting, and the reduction that undoes a
+//! broadcast in backward (`sum_to_shape`).
+//!
+//! Large maps run in parallel over disjoint chunks of the output; reductions
+//! run in one thread in a fixed order, so results never depend on the number
+//! of threads.
+//!
+//! Uses: `tensor::shape` helpers only through plain slices.
+
+use rayon::prelude::*;
+
+/// Below this many elements a map runs in one thread.
+const PARALLEL_MIN: usize = 1 << 15;
+
+/// `out[i] = f(x[i])`.
+pub fn map(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
+    if x.len() < PARALLEL_MIN {
+        x.iter().map(|&v| f(v)).collect()
+    } else {
+        x.par_iter().with_min_len(4096).map(|&v| f(v)).collect()
+    }
+}
+
+/// `out[i] = f(a[i], b[i])` for equal lengths.
+pub fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
+    assert_eq!(a.len(), b.len(), "zip_map: lengths differ");
+    if a.len() < PARALLEL_MIN {
+        a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
+    } else {
+        a.par_iter().zip(b.par_iter()).with_min_len(4096).map(|(&x, &y)| f(x, y)).collect()
+    }
+}
+
+/// Strides of `shape` read as a broadcast into `out` (right-aligned): 0 along
+/// every dimension where `shape` has size 1 or no dimension at all.
+pub fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
+    let offset = out.len() - shape.len();
+    let mut s = vec![0; out.len()];
+    let mut stride = 1;
+    for i in (0..shape.len()).rev() {
+        s[i + offset] = if shape[i] == 1 { 0 } else { stride };
+        stride *= shape[i];
+    }
+    s
+}
+
+/// Calls `f(i, ia, ib)` for every flat index `i` of `out`, with the flat indices
+/// `ia`, `ib` of the elements of `a` and `b` that broadcast to it, in row-major order.
+fn for_each_broadcast(out: &[usize], sa: &[usize], sb: &[usize], mut f: impl FnMut(usize, usize, usize)) {
+    let total: usize = out.iter().product();
+    if total == 0 {
+        return;
+    }
+    let r = out.len();
+    if r == 0 {
+        f(0, 0, 0);
+        return;
+    }
+    let last = out[r - 1];
+    let (la, lb) = (sa[r - 1], sb[r - 1]);
+    let mut idx = vec![0usize; r];
+    let (mut oa, mut ob) = (0usize, 0usize);
+    let mut i = 0;
+    while i < total {
+        for j in 0..last {
+            f(i + j, oa + j * la, ob + j * lb);
+        }
+        i += last;
+        // advance the multi-index over all dimensions but the last
+        let mut d = r - 1;
+        while d > 0 {
+            d -= 1;
+            idx[d] += 1;
+            oa += sa[d];
+            ob += sb[d];
+            if idx[d] < out[d] {
+                break;
+            }
+            oa -= sa[d] * out[d];
+            ob -= sb[d] * out[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+/// `out = f(a, b)` where `a` and `b` broadcast to `out_shape`.
+pub fn broadcast_zip(
+    a: &[f32],
+    a_shape: &[usize],
+    b: &[f32],
+    b_shape: &[usize],
+    out_shape: &[usize],
+    f: impl Fn(f32, f32) -> f32 + Sync,
+) -> Vec<f32> {
+    if a_shape == b_shape {
+        return zip_map(a, b, f);
+    }
+    if b.len() == 1 && a_shape == out_shape {
+        let y = b[0];
+        return map(a, |x| f(x, y));
+    }
+    if a.len() == 1 && b_shape == out_shape {
+        let x = a[0];
+        return map(b, |y| f(x, y));
+    }
+    let sa = broadcast_strides(a_shape, out_shape);
+    let sb = broadcast_strides(b_shape, out_shape);
+    let mut out = vec![0.0; out_shape.iter().product()];
+    for_each_broadcast(out_shape, &sa, &sb, |i, ia, ib| out[i] = f(a[ia], b[ib]));
+    out
+}
+
+/// Reverses a broadcast: sums `g` (of shape `g_shape`) down to `shape`, which
+/// broadcasts to `g_shape`. One thread, fixed order.
+pub fn sum_to_shape(g: &[f32], g_shape: &[usize], shape: &[usize]) -> Vec<f32> {
+    if g_shape == shape {
+        return g.to_vec();
+    }
+    let s = broadcast_strides(shape, g_shape);
+    let zeros = vec![0; g_shape.len()];
+    let mut out = vec![0.0; shape.iter().product()];
+    for_each_broadcast(g_shape, &s, &zeros, |i, io, _| out[io] += g[i]);
+    out
+}
+
+/// Copies `x` (of shape `shape`) broadcast up to `out_shape`.
+pub fn expand(x: &[f32], shape: &[usize], out_shape: &[usize]) -> Vec<f32> {
+    if shape == out_shape {
+        return x.to_vec();
+    }
+    let s = broadcast_strides(shape, out_shape);
+    let zeros = vec![0; out_shape.len()];
+    let mut out = vec![0.0; out_shape.iter().product()];
+    for_each_broadcast(out_shape, &s, &zeros, |i, ix, _| out[i] = x[ix]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Naive twin: unravel every output index and ravel it into each input.
+    fn naive_broadcast_zip(a: &[f32], sa: &[usize], b: &[f32], sb: &[usize], out: &[usize]) -> Vec<f32> {
+        let n: usize = out.iter().product();
+        let ravel = |shape: &[usize], idx: &[usize]| {
+            let off = idx.len() - shape.len();
+            shape.iter().enumerate().fold(0, |acc, (d, &s)| acc * s + if s == 1 { 0 } else { idx[d + off] })
+        };
+        (0..n)
+            .map(|mut i| {
+                let mut idx = vec![0; out.len()];
+                for d in (0..out.len()).rev() {
+                    idx[d] = i % out[d];
+                    i /= out[d];
+                }
+                a[ravel(sa, &idx)] * 10.0 + b[ravel(sb, &idx)]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn broadcast_zip_matches_naive_twin() {
+        let cases: &[(&[usize], &[usize], &[usize])] = &[
+            (&[2, 3], &[3], &[2, 3]),
+            (&[2, 1], &[1, 4], &[2, 4]),
+            (&[3, 1, 5], &[4, 1], &[3, 4, 5]),
+            (&[1], &[2, 2], &[2, 2]),
+            (&[4, 1, 1], &[1, 3, 2], &[4, 3, 2]),
+        ];
+        for &(sa, sb, so) in cases {
+            let a: Vec<f32> = (0..sa.iter().product::<usize>()).map(|v| v as f32).collect();
+            let b: Vec<f32> = (0..sb.iter().product::<usize>()).map(|v| v as f32 * 0.5).collect();
+            let fast = broadcast_zip(&a, sa, &b, sb, so, |x, y| x * 10.0 + y);
+            assert_eq!(fast, naive_broadcast_zip(&a, sa, &b, sb, so), "{sa:?} {sb:?}");
+        }
+    }
+
+    #[test]
+    fn sum_to_shape_sums_the_broadcast_dimensions() {
+        // g: [2, 3] → [3] sums rows; → [2, 1] sums columns; → [] sums all.
+        let g = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        assert_eq!(sum_to_shape(&g, &[2, 3], &[3]), vec![5.0, 7.0, 9.0]);
+        assert_eq!(sum_to_shape(&g, &[2, 3], &[2, 1]), vec![6.0, 15.0]);
+        assert_eq!(sum_to_shape(&g, &[2, 3], &[]), vec![21.0]);
+        assert_eq!(expand(&[1.0, 2.0], &[2, 1], &[2, 3]), vec![1.0, 1.0, 1.0, 2.0, 2.0, 2.0]);
+    }
+}

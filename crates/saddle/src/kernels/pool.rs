@@ -1,0 +1,231 @@
+//! Max and average pooling over `(n, c)` planes, with PyTorch's window rules.
+//!
+//! Letters: N batch, C channels, H, W input size, KH, KW window, OH, OW output.
+//!
+//! Output size (PyTorch's `pooling_output_shape`):
+//! `O = ⌊(I + 2p − d·(k − 1) − 1 + (ceil ? s − 1 : 0)) / s⌋ + 1`, less one if
+//! `ceil_mode` made the last window start inside the right padding.
+//! Max pooling keeps the first maximum of a window (ties go to the lowest
+//! index, NaN wins); its backward sums into that index, so overlapping windows
+//! add up. Average pooling divides by the window clipped to the padded input
+//! (`count_include_pad`) or to the input.
+//!
+//! Parallel over planes: each output plane depends on one input plane.
+//!
+//! Uses: nothing.
+
+use rayon::prelude::*;
+
+/// The sizes of one 2-D pooling. Pairs are `(height, width)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolGeometry {
+    /// Number of planes, N·C.
+    pub planes: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// Window size.
+    pub kernel: (usize, usize),
+    /// Step between windows.
+    pub stride: (usize, usize),
+    /// Implicit padding on each side.
+    pub padding: (usize, usize),
+    /// Spacing between window taps (max pooling only).
+    pub dilation: (usize, usize),
+    /// Round the output size up rather than down.
+    pub ceil_mode: bool,
+}
+
+/// One dimension of PyTorch's `pooling_output_shape`, or `None` if no window fits.
+pub fn pool_output_size(i: usize, k: usize, s: usize, p: usize, d: usize, ceil_mode: bool) -> Option<usize> {
+    let num = (i + 2 * p) as isize - (d * (k - 1)) as isize - 1 + if ceil_mode { s as isize - 1 } else { 0 };
+    if num < 0 {
+        return None;
+    }
+    let mut o = num as usize / s + 1;
+    if ceil_mode && (o - 1) * s >= i + p {
+        o -= 1;
+    }
+    Some(o)
+}
+
+impl PoolGeometry {
+    /// `(OH, OW)`, or `None` if no window fits.
+    pub fn output(&self) -> Option<(usize, usize)> {
+        Some((
+            pool_output_size(self.h, self.kernel.0, self.stride.0, self.padding.0, self.dilation.0, self.ceil_mode)?,
+            pool_output_size(self.w, self.kernel.1, self.stride.1, self.padding.1, self.dilation.1, self.ceil_mode)?,
+        ))
+    }
+}
+
+/// The taps of window `o` along one dimension that fall inside the input.
+fn max_taps(o: usize, k: usize, s: usize, p: usize, d: usize, size: usize) -> impl Iterator<Item = usize> {
+    (0..k).filter_map(move |t| {
+        let i = (o * s + t * d) as isize - p as isize;
+        (i >= 0 && (i as usize) < size).then_some(i as usize)
+    })
+}
+
+/// Max pooling: `x: [N·C, H, W]` → `(out: [N·C, OH, OW], argmax within each plane)`.
+pub fn max_pool2d(x: &[f32], g: &PoolGeometry) -> (Vec<f32>, Vec<u32>) {
+    let (oh, ow) = g.output().expect("max_pool2d: window larger than padded input");
+    let (hw, l) = (g.h * g.w, oh * ow);
+    let mut out = vec![0.0f32; g.planes * l];
+    let mut arg = vec![0u32; g.planes * l];
+    if l == 0 {
+        return (out, arg);
+    }
+    out.par_chunks_mut(l).zip(arg.par_chunks_mut(l)).enumerate().for_each(|(pl, (o, a))| {
+        let plane = &x[pl * hw..][..hw];
+        for y in 0..oh {
+            for xo in 0..ow {
+                let (mut best, mut at) = (f32::NEG_INFINITY, usize::MAX);
+                for iy in max_taps(y, g.kernel.0, g.stride.0, g.padding.0, g.dilation.0, g.h) {
+                    for ix in max_taps(xo, g.kernel.1, g.stride.1, g.padding.1, g.dilation.1, g.w) {
+                        let v = plane[iy * g.w + ix];
+                        if at == usize::MAX || v > best || v.is_nan() {
+                            best = v;
+                            at = iy * g.w + ix;
+                        }
+                    }
+                }
+                o[y * ow + xo] = best;
+                a[y * ow + xo] = at as u32;
+            }
+        }
+    });
+    (out, arg)
+}
+
+/// Backward of [`max_pool2d`]: each output's gradient goes to its argmax.
+pub fn max_pool2d_backward(gout: &[f32], arg: &[u32], g: &PoolGeometry) -> Vec<f32> {
+    let (oh, ow) = g.output().expect("max_pool2d_backward: bad geometry");
+    let (hw, l) = (g.h * g.w, oh * ow);
+    let mut dx = vec![0.0f32; g.planes * hw];
+    if l == 0 || hw == 0 {
+        return dx;
+    }
+    dx.par_chunks_mut(hw).enumerate().for_each(|(pl, d)| {
+        for (go, &a) in gout[pl * l..][..l].iter().zip(&arg[pl * l..][..l]) {
+            d[a as usize] += go;
+        }
+    });
+    dx
+}
+
+/// The window of average-pooling output `o` along one dimension:
+/// `(first, end)` clipped to the input, and its size clipped to the padded input.
+fn avg_window(o: usize, k: usize, s: usize, p: usize, size: usize) -> (usize, usize, usize) {
+    let start = (o * s) as isize - p as isize;
+    let end = (start + k as isize).min((size + p) as isize);
+    let padded = (end - start) as usize;
+    (start.max(0) as usize, end.min(size as isize).max(0) as usize, padded)
+}
+
+/// Average pooling: `x: [N·C, H, W]` → `[N·C, OH, OW]` (dilation must be 1).
+pub fn avg_pool2d(x: &[f32], g: &PoolGeometry, count_include_pad: bool) -> Vec<f32> {
+    let (oh, ow) = g.output().expect("avg_pool2d: window larger than padded input");
+    let (hw, l) = (g.h * g.w, oh * ow);
+    let mut out = vec![0.0f32; g.planes * l];
+    if l == 0 {
+        return out;
+    }
+    out.par_chunks_mut(l).enumerate().for_each(|(pl, o)| {
+        let plane = &x[pl * hw..][..hw];
+        for y in 0..oh {
+            let (y0, y1, py) = avg_window(y, g.kernel.0, g.stride.0, g.padding.0, g.h);
+            for xo in 0..ow {
+                let (x0, x1, px) = avg_window(xo, g.kernel.1, g.stride.1, g.padding.1, g.w);
+                let mut sum = 0.0;
+                for iy in y0..y1 {
+                    sum += plane[iy * g.w + x0..iy * g.w + x1].iter().sum::<f32>();
+                }
+                let count = if count_include_pad { py * px } else { (y1 - y0) * (x1 - x0) };
+                o[y * ow + xo] = sum / count as f32;
+            }
+        }
+    });
+    out
+}
+
+/// Backward of [`avg_pool2d`]: each output's gradient spreads evenly over its window.
+pub fn avg_pool2d_backward(gout: &[f32], g: &PoolGeometry, count_include_pad: bool) -> Vec<f32> {
+    let (oh, ow) = g.output().expect("avg_pool2d_backward: bad geometry");
+    let (hw, l) = (g.h * g.w, oh * ow);
+    let mut dx = vec![0.0f32; g.planes * hw];
+    if l == 0 || hw == 0 {
+        return dx;
+    }
+    dx.par_chunks_mut(hw).enumerate().for_each(|(pl, d)| {
+        let go = &gout[pl * l..][..l];
+        for y in 0..oh {
+            let (y0, y1, py) = avg_window(y, g.kernel.0, g.stride.0, g.padding.0, g.h);
+            for xo in 0..ow {
+                let (x0, x1, px) = avg_window(xo, g.kernel.1, g.stride.1, g.padding.1, g.w);
+                let count = if count_include_pad { py * px } else { (y1 - y0) * (x1 - x0) };
+                let share = go[y * ow + xo] / count as f32;
+                for iy in y0..y1 {
+                    d[iy * g.w + x0..iy * g.w + x1].iter_mut().for_each(|v| *v += share);
+                }
+            }
+        }
+    });
+    dx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_sizes_follow_pytorch() {
+        // torch: MaxPool2d(2)(zeros(1,1,5,5)).shape[-1] == 2; with ceil_mode=True, 3.
+        assert_eq!(pool_output_size(5, 2, 2, 0, 1, false), Some(2));
+        assert_eq!(pool_output_size(5, 2, 2, 0, 1, true), Some(3));
+        // ceil_mode must not start a window in the right padding: I=4, k=2, s=2, p=1 → 3.
+        assert_eq!(pool_output_size(4, 2, 2, 1, 1, true), Some(3));
+        assert_eq!(pool_output_size(2, 3, 1, 0, 1, false), None);
+    }
+
+    #[test]
+    fn max_pool_ties_go_to_the_first_and_overlaps_add() {
+        // One 3×3 plane of ones, window 2, stride 1: every window ties; the first
+        // element of each window wins, and the centre is first of window (1,1) only.
+        let g = PoolGeometry {
+            planes: 1,
+            h: 3,
+            w: 3,
+            kernel: (2, 2),
+            stride: (1, 1),
+            padding: (0, 0),
+            dilation: (1, 1),
+            ceil_mode: false,
+        };
+        let (out, arg) = max_pool2d(&[1.0; 9], &g);
+        assert_eq!(out, vec![1.0; 4]);
+        assert_eq!(arg, vec![0, 1, 3, 4]);
+        let dx = max_pool2d_backward(&[1.0, 2.0, 3.0, 4.0], &arg, &g);
+        assert_eq!(dx, vec![1.0, 2.0, 0.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0]);
+    }
+
+    /// Naive twin of average pooling: every window cell checked against the bounds.
+    #[test]
+    fn avg_pool_matches_hand_computation_with_padding() {
+        // 2×2 plane [[1,2],[3,4]], k=2, s=2, p=1: windows hold one pixel each.
+        let g = PoolGeometry {
+            planes: 1,
+            h: 2,
+            w: 2,
+            kernel: (2, 2),
+            stride: (2, 2),
+            padding: (1, 1),
+            dilation: (1, 1),
+            ceil_mode: false,
+        };
+        assert_eq!(avg_pool2d(&[1.0, 2.0, 3.0, 4.0], &g, true), vec![0.25, 0.5, 0.75, 1.0]);
+        assert_eq!(avg_pool2d(&[1.0, 2.0, 3.0, 4.0], &g, false), vec![1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(avg_pool2d_backward(&[4.0; 4], &g, true), vec![1.0; 4]);
+    }
+}

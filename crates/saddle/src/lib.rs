@@ -1,0 +1,40 @@
+//! # saddle
+//!
+//! Deep-learning training in Rust: `f32` tensors with reverse-mode automatic
+//! differentiation, the ops of convolutional and recurrent networks verified
+//! against PyTorch, and (in later modules) layers, optimizers and a diagnosis
+//! of stuck training.
+//!
+//! ```
+//! use saddle::{Rng, Tensor};
+//! // One step of gradient descent on L(w) = mean((x·wᵀ − y)²).
+//! let mut rng = Rng::new(0);
+//! let x = Tensor::normal(&[8, 3], 0.0, 1.0, &mut rng);
+//! let y = Tensor::zeros(&[8, 1]);
+//! let w = Tensor::normal(&[1, 3], 0.0, 1.0, &mut rng).requires_grad();
+//! let loss = x.linear(&w, None).mse_loss(&y, saddle::ops::Reduction::Mean);
+//! loss.backward();
+//! let g = w.grad().unwrap().to_vec();
+//! w.data_mut().iter_mut().zip(&g).for_each(|(p, g)| *p -= 0.1 * g);
+//! let after = x.linear(&w, None).mse_loss(&y, saddle::ops::Reduction::Mean);
+//! assert!(after.item() < loss.item());
+//! ```
+//!
+//! Layout (every arrow points down; see DESIGN.md):
+//! `ops → tensor → kernels`; `error` and `rng` are leaves usable by all.
+
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod kernels;
+pub mod ops;
+pub mod rng;
+pub mod tensor;
+
+pub use error::{Error, Result};
+pub use rng::Rng;
+pub use tensor::{is_grad_enabled, no_grad, Tensor};
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

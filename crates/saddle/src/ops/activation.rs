@@ -1,0 +1,183 @@
+//! Activations: `relu`, `sigmoid`, `tanh`, `softmax` and `log_softmax`.
+//!
+//! `relu(x) = max(x, 0)`, gradient `1[x > 0]` (0 at 0, as PyTorch).
+//! `σ(x) = 1/(1 + e⁻ˣ)`, `σ' = σ(1 − σ)`. `tanh' = 1 − tanh²`.
+//! Along `dim`: `softmax(x)ᵢ = e^{xᵢ − m} / Σⱼ e^{xⱼ − m}` with `m = maxⱼ xⱼ`;
+//! backward `dxᵢ = yᵢ(gᵢ − Σⱼ gⱼyⱼ)`. `log_softmax(x)ᵢ = xᵢ − m − log Σⱼ e^{xⱼ − m}`;
+//! backward `dxᵢ = gᵢ − e^{yᵢ} Σⱼ gⱼ`.
+//!
+//! Uses: `tensor`, `kernels::elementwise`.
+
+use super::split_at_dim;
+use crate::kernels::elementwise::{map, zip_map};
+use crate::tensor::{Backward, Tensor};
+
+impl Tensor {
+    /// `max(x, 0)` (`torch.relu`).
+    pub fn relu(&self) -> Tensor {
+        Tensor::from_op(map(&self.data(), |v| v.max(0.0)), self.shape(), &[self], ReluBackward)
+    }
+}
+
+struct ReluBackward;
+
+impl Backward for ReluBackward {
+    fn name(&self) -> &'static str {
+        "relu"
+    }
+    fn backward(&self, _inputs: &[Tensor], out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
+        vec![Some(zip_map(g, out, |g, y| if y > 0.0 { g } else { 0.0 }))]
+    }
+}
+
+impl Tensor {
+    /// `1 / (1 + e⁻ˣ)` (`torch.sigmoid`).
+    pub fn sigmoid(&self) -> Tensor {
+        let out = map(&self.data(), |v| 1.0 / (1.0 + (-v).exp()));
+        Tensor::from_op(out, self.shape(), &[self], SigmoidBackward)
+    }
+}
+
+struct SigmoidBackward;
+
+impl Backward for SigmoidBackward {
+    fn name(&self) -> &'static str {
+        "sigmoid"
+    }
+    fn backward(&self, _inputs: &[Tensor], out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
+        vec![Some(zip_map(g, out, |g, y| g * y * (1.0 - y)))]
+    }
+}
+
+impl Tensor {
+    /// Hyperbolic tangent (`torch.tanh`).
+    pub fn tanh(&self) -> Tensor {
+        Tensor::from_op(map(&self.data(), f32::tanh), self.shape(), &[self], TanhBackward)
+    }
+}
+
+struct TanhBackward;
+
+impl Backward for TanhBackward {
+    fn name(&self) -> &'static str {
+        "tanh"
+    }
+    fn backward(&self, _inputs: &[Tensor], out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
+        vec![Some(zip_map(g, out, |g, y| g * (1.0 - y * y)))]
+    }
+}
+
+/// Calls `f(lane)` for every 1-D lane along `dim` of a `[outer, size, inner]`
+/// buffer, giving it the lane's element indices (`base + j·inner`).
+fn for_each_lane(outer: usize, size: usize, inner: usize, mut f: impl FnMut(&mut dyn Iterator<Item = usize>)) {
+    for o in 0..outer {
+        for i in 0..inner {
+            let base = o * size * inner + i;
+            f(&mut (0..size).map(|j| base + j * inner));
+        }
+    }
+}
+
+fn softmax_impl(x: &Tensor, dim: usize, log: bool) -> Tensor {
+    let op = if log { "log_softmax" } else { "softmax" };
+    let (outer, size, inner) = split_at_dim(op, x.shape(), dim);
+    let xd = x.data();
+    let mut out = vec![0.0f32; xd.len()];
+    for_each_lane(outer, size, inner, |lane| {
+        let idx: Vec<usize> = lane.collect();
+        let m = idx.iter().map(|&k| xd[k]).fold(f32::NEG_INFINITY, f32::max);
+        let sum: f32 = idx.iter().map(|&k| (xd[k] - m).exp()).sum();
+        for &k in &idx {
+            out[k] = if log { xd[k] - m - sum.ln() } else { (xd[k] - m).exp() / sum };
+        }
+    });
+    drop(xd);
+    Tensor::from_op(out, x.shape(), &[x], SoftmaxBackward { dim, log })
+}
+
+struct SoftmaxBackward {
+    dim: usize,
+    log: bool,
+}
+
+impl Backward for SoftmaxBackward {
+    fn name(&self) -> &'static str {
+        if self.log {
+            "log_softmax"
+        } else {
+            "softmax"
+        }
+    }
+    fn backward(&self, inputs: &[Tensor], out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
+        let (outer, size, inner) = split_at_dim(self.name(), inputs[0].shape(), self.dim);
+        let mut dx = vec![0.0f32; out.len()];
+        for_each_lane(outer, size, inner, |lane| {
+            let idx: Vec<usize> = lane.collect();
+            if self.log {
+                let gsum: f32 = idx.iter().map(|&k| g[k]).sum();
+                idx.iter().for_each(|&k| dx[k] = g[k] - out[k].exp() * gsum);
+            } else {
+                let dot: f32 = idx.iter().map(|&k| g[k] * out[k]).sum();
+                idx.iter().for_each(|&k| dx[k] = out[k] * (g[k] - dot));
+            }
+        });
+        vec![Some(dx)]
+    }
+}
+
+impl Tensor {
+    /// Softmax along `dim` (`torch.softmax(x, dim)`).
+    pub fn softmax(&self, dim: usize) -> Tensor {
+        softmax_impl(self, dim, false)
+    }
+    /// Log-softmax along `dim` (`torch.log_softmax(x, dim)`), computed stably.
+    pub fn log_softmax(&self, dim: usize) -> Tensor {
+        softmax_impl(self, dim, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::{gradcheck, Fixtures};
+    use crate::{Rng, Tensor};
+
+    #[test]
+    fn activations_match_pytorch() {
+        let fx = Fixtures::load("activation");
+        for case in fx.cases("act") {
+            let x = fx.param(&case, "x");
+            let out = match case.attr("op") {
+                "relu" => x.relu(),
+                "sigmoid" => x.sigmoid(),
+                "tanh" => x.tanh(),
+                "softmax" => x.softmax(case.attr_usize("dim")),
+                "log_softmax" => x.log_softmax(case.attr_usize("dim")),
+                other => panic!("unknown op {other}"),
+            };
+            fx.check_forward_backward(&case, &out, &[("x", &x)]);
+        }
+    }
+
+    #[test]
+    fn activations_gradcheck() {
+        let mut rng = Rng::new(20);
+        let x = Tensor::uniform(&[3, 4, 5], -2.0, 2.0, &mut rng);
+        let xs = std::slice::from_ref(&x);
+        gradcheck("relu", xs, |t| t[0].relu(), &mut rng);
+        gradcheck("sigmoid", xs, |t| t[0].sigmoid(), &mut rng);
+        gradcheck("tanh", xs, |t| t[0].tanh(), &mut rng);
+        for dim in 0..3 {
+            gradcheck("softmax", xs, |t| t[0].softmax(dim), &mut rng);
+            gradcheck("log_softmax", xs, |t| t[0].log_softmax(dim), &mut rng);
+        }
+    }
+
+    #[test]
+    fn log_softmax_is_stable_for_large_logits() {
+        let x = Tensor::from_vec(vec![1000.0, 0.0, -1000.0], &[1, 3]);
+        let y = x.log_softmax(1).to_vec();
+        assert_eq!(y[0], 0.0);
+        assert_eq!(y[1], -1000.0);
+        assert!(y.iter().all(|v| v.is_finite()));
+    }
+}

@@ -1,0 +1,237 @@
+//! Matrix products: `matmul` (2-D and batched) and `linear`.
+//!
+//! Letters: B batch, M rows, K shared, N columns; I in_features, O out_features.
+//!
+//! `C = A·B`: `dA = dC·Bᵀ`, `dB = Aᵀ·dC`, each one GEMM with a transposed
+//! operand (no copies). `linear(x, W, b) = x·Wᵀ + b` with `W: [O, I]` as in
+//! `torch.nn.functional.linear`: `dx = dy·W`, `dW = dyᵀ·x`, `db = Σ_rows dy`.
+//!
+//! Uses: `tensor`, `kernels::gemm`.
+
+use crate::kernels::gemm::{sgemm, Transpose};
+use crate::tensor::{Backward, Tensor};
+
+/// How `matmul` sees its operands: `a: [batch, m, k]`, `b: [k, n]` shared by
+/// every batch (`b_batched == false`) or `[batch, k, n]`.
+#[derive(Clone, Copy)]
+struct Dims {
+    batch: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    b_batched: bool,
+}
+
+fn matmul_dims(a: &[usize], b: &[usize]) -> Dims {
+    let bad = || -> ! { panic!("matmul: shapes {a:?} and {b:?} cannot be multiplied") };
+    match (a.len(), b.len()) {
+        (2, 2) if a[1] == b[0] => Dims { batch: 1, m: a[0], k: a[1], n: b[1], b_batched: false },
+        // [B, M, K]·[K, N]: the batch folds into the rows.
+        (3, 2) if a[2] == b[0] => Dims { batch: 1, m: a[0] * a[1], k: a[2], n: b[1], b_batched: false },
+        (3, 3) if a[0] == b[0] && a[2] == b[1] => Dims { batch: a[0], m: a[1], k: a[2], n: b[2], b_batched: true },
+        _ => bad(),
+    }
+}
+
+impl Tensor {
+    /// Matrix product (`torch.matmul`) for `[M, K]·[K, N]`, `[B, M, K]·[K, N]` and
+    /// `[B, M, K]·[B, K, N]`.
+    ///
+    /// ```
+    /// use saddle::Tensor;
+    /// let a = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0], &[2, 2]);
+    /// let b = Tensor::from_vec(vec![0.0, 1.0, 1.0, 0.0], &[2, 2]);
+    /// assert_eq!(a.matmul(&b).to_vec(), vec![2.0, 1.0, 4.0, 3.0]);
+    /// ```
+    pub fn matmul(&self, other: &Tensor) -> Tensor {
+        let d = matmul_dims(self.shape(), other.shape());
+        let (a, b) = (self.data(), other.data());
+        let mut out = vec![0.0f32; d.batch * d.m * d.n];
+        for i in 0..d.batch {
+            let bi = if d.b_batched { &b[i * d.k * d.n..][..d.k * d.n] } else { &b[..] };
+            // out_i = a_i · b_i: [M, N]
+            sgemm(
+                d.m,
+                d.n,
+                d.k,
+                &a[i * d.m * d.k..][..d.m * d.k],
+                Transpose::No,
+                bi,
+                Transpose::No,
+                &mut out[i * d.m * d.n..][..d.m * d.n],
+                false,
+            );
+        }
+        let mut shape = self.shape().to_vec();
+        *shape.last_mut().expect("matmul: rank ≥ 2") = d.n;
+        drop((a, b));
+        Tensor::from_op(out, &shape, &[self, other], MatmulBackward(d))
+    }
+}
+
+struct MatmulBackward(Dims);
+
+impl Backward for MatmulBackward {
+    fn name(&self) -> &'static str {
+        "matmul"
+    }
+    fn backward(&self, inputs: &[Tensor], _out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
+        let d = self.0;
+        let (a, b) = (inputs[0].data(), inputs[1].data());
+        let ga = inputs[0].is_requires_grad().then(|| {
+            let mut ga = vec![0.0f32; a.len()];
+            for i in 0..d.batch {
+                let bi = if d.b_batched { &b[i * d.k * d.n..][..d.k * d.n] } else { &b[..] };
+                // dA_i = dC_i · B_iᵀ: [M, K]
+                sgemm(
+                    d.m,
+                    d.k,
+                    d.n,
+                    &g[i * d.m * d.n..][..d.m * d.n],
+                    Transpose::No,
+                    bi,
+                    Transpose::Yes,
+                    &mut ga[i * d.m * d.k..][..d.m * d.k],
+                    false,
+                );
+            }
+            ga
+        });
+        let gb = inputs[1].is_requires_grad().then(|| {
+            let mut gb = vec![0.0f32; b.len()];
+            for i in 0..d.batch {
+                let gbi = if d.b_batched { &mut gb[i * d.k * d.n..][..d.k * d.n] } else { &mut gb[..] };
+                // dB_i (+)= A_iᵀ · dC_i: [K, N]
+                sgemm(
+                    d.k,
+                    d.n,
+                    d.m,
+                    &a[i * d.m * d.k..][..d.m * d.k],
+                    Transpose::Yes,
+                    &g[i * d.m * d.n..][..d.m * d.n],
+                    Transpose::No,
+                    gbi,
+                    !d.b_batched && i > 0,
+                );
+            }
+            gb
+        });
+        vec![ga, gb]
+    }
+}
+
+impl Tensor {
+    /// `y = x·Wᵀ + b` (`torch.nn.functional.linear`) with `x: [*, I]`,
+    /// `weight: [O, I]`, `bias: [O]`; `y: [*, O]`.
+    pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
+        let (xs, ws) = (self.shape(), weight.shape());
+        if ws.len() != 2 || xs.is_empty() || xs[xs.len() - 1] != ws[1] {
+            panic!(
+                "linear: input {xs:?} has {} features but weight {ws:?} expects {}",
+                xs.last().copied().unwrap_or(0),
+                ws.get(1).copied().unwrap_or(0)
+            );
+        }
+        let (o, i) = (ws[0], ws[1]);
+        if let Some(b) = bias {
+            if b.shape() != [o] {
+                panic!("linear: bias {:?} does not match weight {ws:?} (expected [{o}])", b.shape());
+            }
+        }
+        let rows = self.numel() / i.max(1);
+        let mut out = vec![0.0f32; rows * o];
+        // y = x · Wᵀ: [rows, O]
+        sgemm(rows, o, i, &self.data(), Transpose::No, &weight.data(), Transpose::Yes, &mut out, false);
+        if let Some(b) = bias {
+            let b = b.data();
+            out.chunks_exact_mut(o).for_each(|row| row.iter_mut().zip(b.iter()).for_each(|(y, b)| *y += b));
+        }
+        let mut shape = xs.to_vec();
+        *shape.last_mut().expect("non-empty") = o;
+        let mut inputs = vec![self, weight];
+        inputs.extend(bias);
+        Tensor::from_op(out, &shape, &inputs, LinearBackward { rows, i, o })
+    }
+}
+
+struct LinearBackward {
+    rows: usize,
+    i: usize,
+    o: usize,
+}
+
+impl Backward for LinearBackward {
+    fn name(&self) -> &'static str {
+        "linear"
+    }
+    fn backward(&self, inputs: &[Tensor], _out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
+        let (rows, i, o) = (self.rows, self.i, self.o);
+        let gx = inputs[0].is_requires_grad().then(|| {
+            let mut gx = vec![0.0f32; rows * i];
+            // dx = dy · W: [rows, I]
+            sgemm(rows, i, o, g, Transpose::No, &inputs[1].data(), Transpose::No, &mut gx, false);
+            gx
+        });
+        let gw = inputs[1].is_requires_grad().then(|| {
+            let mut gw = vec![0.0f32; o * i];
+            // dW = dyᵀ · x: [O, I]
+            sgemm(o, i, rows, g, Transpose::Yes, &inputs[0].data(), Transpose::No, &mut gw, false);
+            gw
+        });
+        let mut grads = vec![gx, gw];
+        if let Some(b) = inputs.get(2) {
+            grads.push(b.is_requires_grad().then(|| {
+                let mut gb = vec![0.0f32; o];
+                g.chunks_exact(o).for_each(|row| gb.iter_mut().zip(row).for_each(|(a, v)| *a += v));
+                gb
+            }));
+        }
+        grads
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testing::{gradcheck, Fixtures};
+    use crate::{Rng, Tensor};
+
+    #[test]
+    fn matmul_and_linear_match_pytorch() {
+        let fx = Fixtures::load("matmul");
+        for case in fx.cases("matmul") {
+            let (a, b) = (fx.param(&case, "a"), fx.param(&case, "b"));
+            fx.check_forward_backward(&case, &a.matmul(&b), &[("a", &a), ("b", &b)]);
+        }
+        for case in fx.cases("linear") {
+            let (x, w) = (fx.param(&case, "x"), fx.param(&case, "weight"));
+            if fx.has(&case, "bias") {
+                let b = fx.param(&case, "bias");
+                fx.check_forward_backward(&case, &x.linear(&w, Some(&b)), &[("x", &x), ("weight", &w), ("bias", &b)]);
+            } else {
+                fx.check_forward_backward(&case, &x.linear(&w, None), &[("x", &x), ("weight", &w)]);
+            }
+        }
+    }
+
+    #[test]
+    fn matmul_gradcheck() {
+        let mut rng = Rng::new(40);
+        let a = Tensor::uniform(&[3, 4], -1.0, 1.0, &mut rng);
+        let b = Tensor::uniform(&[4, 5], -1.0, 1.0, &mut rng);
+        gradcheck("matmul 2-D", &[a, b.clone()], |t| t[0].matmul(&t[1]), &mut rng);
+        let a3 = Tensor::uniform(&[2, 3, 4], -1.0, 1.0, &mut rng);
+        let b3 = Tensor::uniform(&[2, 4, 5], -1.0, 1.0, &mut rng);
+        gradcheck("matmul batched", &[a3.clone(), b3], |t| t[0].matmul(&t[1]), &mut rng);
+        gradcheck("matmul shared rhs", &[a3, b], |t| t[0].matmul(&t[1]), &mut rng);
+        let x = Tensor::uniform(&[2, 3, 4], -1.0, 1.0, &mut rng);
+        let w = Tensor::uniform(&[6, 4], -1.0, 1.0, &mut rng);
+        let bias = Tensor::uniform(&[6], -1.0, 1.0, &mut rng);
+        gradcheck("linear", &[x, w, bias], |t| t[0].linear(&t[1], Some(&t[2])), &mut rng);
+    }
+
+    #[test]
+    #[should_panic(expected = "linear: input [2, 3] has 3 features but weight [4, 5] expects 5")]
+    fn linear_names_both_shapes() {
+        Tensor::zeros(&[2, 3]).linear(&Tensor::zeros(&[4, 5]), None);
+    }
+}

@@ -1,0 +1,33 @@
+//! Differentiable operations, one file per family, each with its forward, its
+//! backward right under it, and its tests (a finite-difference gradient check
+//! with a random upstream gradient, and parity with PyTorch fixtures).
+//!
+//! Ops are methods on [`Tensor`](crate::Tensor): `x.matmul(&w)`, `x.relu()`,
+//! `x.conv2d(&w, Some(&b), Conv2dOptions::default())`.
+//!
+//! Uses: `tensor`, `kernels`, `rng`.
+
+mod activation;
+mod conv;
+mod dropout;
+mod elementwise;
+mod embedding;
+mod loss;
+mod matmul;
+mod movement;
+mod pool;
+mod reduce;
+pub mod testing;
+
+pub use conv::Conv2dOptions;
+pub use loss::{CrossEntropyOptions, Reduction};
+pub use pool::{AvgPool2dOptions, MaxPool2dOptions};
+
+/// Splits `shape` around `dim` into `(outer, size, inner)`: the products of the
+/// dimensions before it, its own size, and the product of those after it.
+pub(crate) fn split_at_dim(op: &str, shape: &[usize], dim: usize) -> (usize, usize, usize) {
+    if dim >= shape.len() {
+        panic!("{op}: dim {dim} is out of range for shape {shape:?}");
+    }
+    (shape[..dim].iter().product(), shape[dim], shape[dim + 1..].iter().product())
+}

@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""Writes the PyTorch parity fixtures under crates/saddle/tests/fixtures/.
+
+Each case runs one op in PyTorch (float32, CPU) on seeded inputs, back-propagates
+a random upstream gradient `gout` (never all ones: that hides swapped axes), and
+stores the inputs, `out`, `gout` and each input gradient `grad_NAME` as
+`family/case/NAME` in a safetensors file; the case's settings go into the file's
+metadata under `family/case` as `key=value` words. The Rust tests read these
+files and never need Python.
+
+    pip install torch safetensors
+    python3 tools/make_fixtures.py
+"""
+import os
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+OUT = os.path.join(os.path.dirname(__file__), "..", "crates", "saddle", "tests", "fixtures")
+
+
+class Fixture:
+    def __init__(self, name):
+        self.name, self.tensors, self.meta = name, {}, {}
+
+    def case(self, case, attrs, fn, inputs, consts=None):
+        """fn(**inputs, **consts) in PyTorch; inputs get gradients, consts do not."""
+        assert case not in self.meta, case
+        leaves = {k: v.detach().clone().float().requires_grad_(True) for k, v in inputs.items()}
+        consts = consts or {}
+        out = fn(**leaves, **consts)
+        gout = torch.randn_like(out)
+        out.backward(gout)
+        for k, v in list(leaves.items()) + list(consts.items()):
+            self.tensors[f"{case}/{k}"] = torch.as_tensor(v).detach().float().contiguous()
+        for k, v in leaves.items():
+            self.tensors[f"{case}/grad_{k}"] = v.grad.contiguous()
+        self.tensors[f"{case}/out"] = out.detach().contiguous()
+        self.tensors[f"{case}/gout"] = gout.contiguous()
+        self.meta[case] = " ".join(f"{k}={v}" for k, v in attrs.items())
+
+    def save(self):
+        os.makedirs(OUT, exist_ok=True)
+        tensors = {k: v.clone() for k, v in self.tensors.items()}  # no shared storage
+        save_file(tensors, os.path.join(OUT, f"{self.name}.safetensors"), metadata=self.meta)
+        print(f"{self.name}: {len(self.meta)} cases")
+
+
+def r(*shape, low=-2.0, high=2.0):
+    return torch.rand(shape) * (high - low) + low
+
+
+def pair(p):
+    return f"{p[0]},{p[1]}" if isinstance(p, tuple) else f"{p},{p}"
+
+
+def elementwise():
+    fx = Fixture("elementwise")
+    shapes = [((3, 4), (3, 4)), ((3, 4), (4,)), ((4,), (3, 4)), ((2, 1, 4), (3, 1)), ((3, 1), (1, 4)), ((2, 3), ())]
+    ops = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "maximum": torch.maximum}
+    for op, f in ops.items():
+        for i, (sa, sb) in enumerate(shapes):
+            a, b = r(*sa), r(*sb)
+            if op == "div":
+                b = r(*sb, low=0.5, high=2.0) * torch.where(torch.rand(sb) < 0.5, -1.0, 1.0)
+            if op == "maximum" and sa == sb:
+                b = torch.where(torch.rand(sb) < 0.3, a, b)  # ties split the gradient
+            fx.case(f"binary/{op}_{i}", {"op": op}, lambda a, b, f=f: f(a, b), {"a": a, "b": b})
+    x_pos = r(4, 5, low=0.2, high=3.0)
+    x_any = r(4, 5)
+    x_any[0, 0] = 0.0
+    x_any[1, 1], x_any[1, 2] = -0.5, 0.7  # clamp boundaries pass the gradient
+    unary = [
+        ("neg", {}, x_any, torch.neg),
+        ("exp", {}, x_any, torch.exp),
+        ("log", {}, x_pos, torch.log),
+        ("sqrt", {}, x_pos, torch.sqrt),
+        ("abs", {}, x_any, torch.abs),
+        ("powf", {"p": 2.5}, x_pos, lambda x: torch.pow(x, 2.5)),
+        ("powf", {"p": 3.0}, x_any, lambda x: torch.pow(x, 3.0)),
+        ("powf", {"p": -1.5}, x_pos, lambda x: torch.pow(x, -1.5)),
+        ("clamp", {"lo": -0.5, "hi": 0.7}, x_any, lambda x: torch.clamp(x, -0.5, 0.7)),
+    ]
+    for i, (op, attrs, x, f) in enumerate(unary):
+        fx.case(f"unary/{op}_{i}", {"op": op, **attrs}, lambda x, f=f: f(x), {"x": x})
+    fx.save()
+
+
+def activation():
+    fx = Fixture("activation")
+    x = r(3, 4, 5, low=-3.0, high=3.0)
+    x[0, 0, :3] = 0.0  # relu's gradient at 0 is 0
+    for op, f in [("relu", torch.relu), ("sigmoid", torch.sigmoid), ("tanh", torch.tanh)]:
+        fx.case(f"act/{op}", {"op": op}, lambda x, f=f: f(x), {"x": x})
+    for dim in range(3):
+        fx.case(f"act/softmax_{dim}", {"op": "softmax", "dim": dim}, lambda x, d=dim: torch.softmax(x, d), {"x": r(3, 4, 5, low=-4, high=4)})
+        fx.case(f"act/log_softmax_{dim}", {"op": "log_softmax", "dim": dim}, lambda x, d=dim: torch.log_softmax(x, d), {"x": r(3, 4, 5, low=-4, high=4)})
+    fx.save()
+
+
+def reduce():
+    fx = Fixture("reduce")
+    for op in ["sum", "mean"]:
+        for dims in [(0,), (1, 2), (0, 2), (0, 1, 2)]:
+            for keep in [False, True]:
+                name = f"reduce/{op}_{'_'.join(map(str, dims))}_{keep}"
+                f = getattr(torch, op)
+                fx.case(name, {"op": op, "dims": ",".join(map(str, dims)), "keepdim": str(keep).lower()},
+                        lambda x, f=f, d=dims, k=keep: f(x, d, keepdim=k), {"x": r(3, 4, 5)})
+    for dim in range(3):
+        for keep in [False, True]:
+            fx.case(f"reduce/max_{dim}_{keep}", {"op": "max", "dims": dim, "keepdim": str(keep).lower()},
+                    lambda x, d=dim, k=keep: torch.max(x, d, keepdim=k).values, {"x": r(3, 4, 5)})
+    fx.save()
+
+
+def matmul():
+    fx = Fixture("matmul")
+    for i, (sa, sb) in enumerate([((3, 5), (5, 4)), ((7, 13), (13, 9)), ((2, 3, 5), (2, 5, 4)), ((2, 3, 5), (5, 4))]):
+        fx.case(f"matmul/{i}", {}, lambda a, b: torch.matmul(a, b), {"a": r(*sa), "b": r(*sb)})
+    fx.case("linear/bias", {}, lambda x, weight, bias: F.linear(x, weight, bias), {"x": r(4, 6), "weight": r(3, 6), "bias": r(3)})
+    fx.case("linear/batched_nobias", {}, lambda x, weight: F.linear(x, weight), {"x": r(2, 3, 6), "weight": r(5, 6)})
+    fx.save()
+
+
+def movement():
+    fx = Fixture("movement")
+    x = lambda: r(2, 3, 4)
+    fx.case("movement/permute", {"op": "permute", "perm": "2,0,1"}, lambda x: x.permute(2, 0, 1), {"x": x()})
+    fx.case("movement/transpose", {"op": "transpose", "d0": 0, "d1": 2}, lambda x: x.transpose(0, 2), {"x": x()})
+    fx.case("movement/narrow", {"op": "narrow", "dim": 1, "start": 1, "len": 2}, lambda x: x.narrow(1, 1, 2), {"x": x()})
+    fx.case("movement/index_select_0", {"op": "index_select", "dim": 0, "indices": "1,0,1"},
+            lambda x: x.index_select(0, torch.tensor([1, 0, 1])), {"x": x()})
+    fx.case("movement/index_select_2", {"op": "index_select", "dim": 2, "indices": "3,1"},
+            lambda x: x.index_select(2, torch.tensor([3, 1])), {"x": x()})
+    fx.case("movement/reshape", {"op": "reshape", "shape": "4,6"}, lambda x: x.reshape(4, 6), {"x": x()})
+    fx.case("join/cat_0", {"op": "cat", "dim": 0}, lambda a, b: torch.cat([a, b], 0), {"a": r(2, 3), "b": r(4, 3)})
+    fx.case("join/cat_1", {"op": "cat", "dim": 1}, lambda a, b: torch.cat([a, b], 1), {"a": r(2, 3, 2), "b": r(2, 1, 2)})
+    fx.case("join/stack_0", {"op": "stack", "dim": 0}, lambda a, b: torch.stack([a, b], 0), {"a": r(2, 3), "b": r(2, 3)})
+    fx.case("join/stack_2", {"op": "stack", "dim": 2}, lambda a, b: torch.stack([a, b], 2), {"a": r(2, 3), "b": r(2, 3)})
+    fx.save()
+
+
+def conv():
+    fx = Fixture("conv")
+    cases = [
+        # name, x shape, w shape, bias, stride, padding, dilation, groups
+        ("basic", (2, 3, 7, 6), (4, 3, 3, 3), True, 1, 0, 1, 1),
+        ("stride2_pad1", (2, 3, 9, 8), (5, 3, 3, 3), True, 2, 1, 1, 1),
+        ("dilation2", (1, 2, 9, 9), (3, 2, 3, 3), False, 1, 2, 2, 1),
+        ("groups2", (2, 4, 6, 6), (6, 2, 3, 3), True, 1, 1, 1, 2),
+        ("rect_odd", (1, 3, 11, 7), (2, 3, 5, 3), True, (2, 1), (2, 1), 1, 1),
+        ("lenet_conv1", (2, 1, 28, 28), (6, 1, 5, 5), True, 1, 2, 1, 1),
+    ]
+    for name, xs, ws, bias, s, p, d, g in cases:
+        attrs = {"stride": pair(s), "padding": pair(p), "dilation": pair(d), "groups": g}
+        inputs = {"x": r(*xs, low=-1, high=1), "weight": r(*ws, low=-0.5, high=0.5)}
+        if bias:
+            inputs["bias"] = r(ws[0], low=-0.5, high=0.5)
+            f = lambda x, weight, bias, s=s, p=p, d=d, g=g: F.conv2d(x, weight, bias, s, p, d, g)
+        else:
+            f = lambda x, weight, s=s, p=p, d=d, g=g: F.conv2d(x, weight, None, s, p, d, g)
+        fx.case(f"conv2d/{name}", attrs, f, inputs)
+    fx.save()
+
+
+def pool():
+    fx = Fixture("pool")
+    maxes = [
+        # name, x, kernel, stride, padding, dilation, ceil_mode
+        ("k2s2", r(2, 3, 8, 8), 2, 2, 0, 1, False),
+        ("k3s2p1", r(1, 2, 7, 7), 3, 2, 1, 1, False),
+        ("ceil", r(1, 2, 7, 7), 2, 2, 0, 1, True),
+        ("ceil_pad", r(1, 2, 6, 6), 3, 2, 1, 1, True),
+        ("overlap", r(1, 1, 5, 5), 3, 1, 0, 1, False),
+        ("ties", torch.randint(0, 3, (1, 2, 6, 6)).float(), 2, 1, 0, 1, False),
+        ("dilation2", r(1, 2, 7, 7), 2, 1, 0, 2, False),
+        ("rect", r(1, 2, 7, 6), (3, 2), (2, 1), (1, 0), 1, False),
+    ]
+    for name, x, k, s, p, d, c in maxes:
+        attrs = {"kernel": pair(k), "stride": pair(s), "padding": pair(p), "dilation": pair(d), "ceil_mode": str(c).lower()}
+        fx.case(f"max_pool2d/{name}", attrs, lambda x, k=k, s=s, p=p, d=d, c=c: F.max_pool2d(x, k, s, p, d, ceil_mode=c), {"x": x})
+    avgs = [
+        # name, x, kernel, stride, padding, ceil_mode, count_include_pad
+        ("k2s2", r(2, 3, 8, 8), 2, 2, 0, False, True),
+        ("k3s2p1_incl", r(1, 2, 7, 7), 3, 2, 1, False, True),
+        ("k3s2p1_excl", r(1, 2, 7, 7), 3, 2, 1, False, False),
+        ("ceil_incl", r(1, 2, 6, 6), 3, 2, 1, True, True),
+        ("ceil_excl", r(1, 2, 6, 6), 3, 2, 1, True, False),
+        ("overlap", r(1, 1, 5, 5), 3, 1, 0, False, True),
+        ("rect", r(1, 2, 7, 6), (3, 2), (2, 1), (1, 0), True, True),
+    ]
+    for name, x, k, s, p, c, cip in avgs:
+        attrs = {"kernel": pair(k), "stride": pair(s), "padding": pair(p), "ceil_mode": str(c).lower(), "count_include_pad": str(cip).lower()}
+        fx.case(f"avg_pool2d/{name}", attrs, lambda x, k=k, s=s, p=p, c=c, i=cip: F.avg_pool2d(x, k, s, p, c, i), {"x": x})
+    fx.save()
+
+
+def embedding():
+    fx = Fixture("embedding")
+    idx = torch.tensor([[1, 3, 1], [6, 0, 3]])
+    fx.case("embedding/plain", {}, lambda weight, indices: F.embedding(indices.long(), weight), {"weight": r(7, 4)}, {"indices": idx})
+    fx.case("embedding/padding_idx", {"padding_idx": 3}, lambda weight, indices: F.embedding(indices.long(), weight, padding_idx=3),
+            {"weight": r(7, 4)}, {"indices": idx})
+    fx.save()
+
+
+def loss():
+    fx = Fixture("loss")
+    t = torch.tensor([3, -100, 0, 4, 4, 1])
+    for red in ["mean", "sum", "none"]:
+        fx.case(f"cross_entropy/{red}", {"reduction": red, "ignore_index": -100},
+                lambda logits, targets, red=red: F.cross_entropy(logits, targets.long(), reduction=red),
+                {"logits": r(6, 5, low=-3, high=3)}, {"targets": t})
+    t2 = torch.tensor([2, 2, 0, 1, 4, 2])
+    fx.case("cross_entropy/ignore_2", {"reduction": "mean", "ignore_index": 2},
+            lambda logits, targets: F.cross_entropy(logits, targets.long(), ignore_index=2),
+            {"logits": r(6, 5, low=-3, high=3)}, {"targets": t2})
+    for red in ["mean", "sum", "none"]:
+        fx.case(f"mse/{red}", {"reduction": red}, lambda pred, target, red=red: F.mse_loss(pred, target, reduction=red),
+                {"pred": r(3, 4), "target": r(3, 4)})
+    fx.save()
+
+
+if __name__ == "__main__":
+    torch.manual_seed(0)
+    for make in [elementwise, activation, reduce, matmul, movement, conv, pool, embedding, loss]:
+        make()
