@@ -4,10 +4,16 @@
 
 use clap::{Args, ValueEnum};
 use saddle::kernels::gemm::{sgemm, Transpose};
-use saddle::Rng;
+use saddle::nn::{lenet5, Module};
+use saddle::ops::CrossEntropyOptions;
+use saddle::optim::{Adam, AdamConfig, Optimizer};
+use saddle::{no_grad, Error, Result, Rng, Tensor};
 use std::time::Instant;
 
 #[derive(Args)]
+#[command(
+    after_help = "Compare with PyTorch in the same run:\n  saddle bench gemm --json; python3 tools/bench_torch.py gemm\n  saddle bench lenet --json; python3 tools/bench_torch.py lenet"
+)]
 pub struct BenchArgs {
     /// What to measure.
     #[arg(value_enum)]
@@ -24,11 +30,15 @@ pub struct BenchArgs {
 enum Target {
     /// Single-precision matrix product C = A·B: GFLOP/s, median of repeated runs.
     Gemm,
+    /// LeNet-5 on 28×28 images: training images/s (batch 64, Adam), inference
+    /// images/s (batch 1000), peak resident memory.
+    Lenet,
 }
 
-pub fn run(args: BenchArgs) -> Result<(), String> {
+pub fn run(args: BenchArgs) -> Result<()> {
     match args.what {
         Target::Gemm => gemm(&args),
+        Target::Lenet => lenet(&args),
     }
 }
 
@@ -37,9 +47,23 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn gemm(args: &BenchArgs) -> Result<(), String> {
+/// Median seconds of `runs` calls of `f`, after one warm-up call.
+fn time(runs: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    median(
+        (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64()
+            })
+            .collect(),
+    )
+}
+
+fn gemm(args: &BenchArgs) -> Result<()> {
     if let Some(bad) = args.sizes.iter().find(|&&n| n == 0) {
-        return Err(format!("--sizes: {bad} is not a matrix size (must be ≥ 1)"));
+        return Err(Error::config("--sizes", format!("{bad} is not a matrix size (must be ≥ 1)")));
     }
     if !args.json {
         println!("{:>6}  {:>10}  {:>8}", "n", "GFLOP/s", "runs");
@@ -50,25 +74,59 @@ fn gemm(args: &BenchArgs) -> Result<(), String> {
         let b: Vec<f32> = (0..n * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
         let mut c = vec![0.0f32; n * n];
         let flops = 2.0 * (n as f64).powi(3);
-        // About 2 s of work per size, at least 5 runs, after one warm-up.
+        // About 2 s of work per size, at least 5 runs.
         let runs = ((4e11 / flops) as usize).clamp(5, 200);
-        sgemm(n, n, n, &a, Transpose::No, &b, Transpose::No, &mut c, false);
-        let times: Vec<f64> = (0..runs)
-            .map(|_| {
-                let t = Instant::now();
-                sgemm(n, n, n, &a, Transpose::No, &b, Transpose::No, &mut c, false);
-                t.elapsed().as_secs_f64()
-            })
-            .collect();
-        let gflops = flops / median(times) / 1e9;
+        let seconds = time(runs, || sgemm(n, n, n, &a, Transpose::No, &b, Transpose::No, &mut c, false));
+        let gflops = flops / seconds / 1e9;
+        let threads = rayon::current_num_threads();
         if args.json {
-            println!(
-                "{{\"bench\":\"gemm\",\"impl\":\"saddle\",\"n\":{n},\"gflops\":{gflops:.1},\"threads\":{},\"runs\":{runs}}}",
-                rayon::current_num_threads()
-            );
+            println!("{{\"bench\":\"gemm\",\"impl\":\"saddle\",\"n\":{n},\"gflops\":{gflops:.1},\"threads\":{threads},\"runs\":{runs}}}");
         } else {
             println!("{n:>6}  {gflops:>10.1}  {runs:>8}");
         }
+    }
+    Ok(())
+}
+
+/// Peak resident set size of this process in MiB (Linux `VmHWM`), if known.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn lenet(args: &BenchArgs) -> Result<()> {
+    let mut rng = Rng::new(0);
+    let model = lenet5([1, 28, 28], 10, &mut rng)?;
+    let mut opt = Adam::new(model.named_parameters(), AdamConfig::default())?;
+    let x = Tensor::normal(&[64, 1, 28, 28], 0.0, 1.0, &mut rng);
+    let y: Vec<i64> = (0..64).map(|i| i % 10).collect();
+    let train_step = || {
+        let loss = model.forward(&x).cross_entropy(&y, CrossEntropyOptions::default());
+        opt.zero_grad();
+        loss.backward();
+        opt.step();
+    };
+    let mut train_step = train_step;
+    for _ in 0..10 {
+        train_step(); // reach steady state
+    }
+    let train = 64.0 / time(100, &mut train_step);
+    let xe = Tensor::normal(&[1000, 1, 28, 28], 0.0, 1.0, &mut rng);
+    let infer = 1000.0
+        / time(10, || {
+            no_grad(|| model.forward(&xe));
+        });
+    let rss = peak_rss_mib().unwrap_or(f64::NAN);
+    let threads = rayon::current_num_threads();
+    if args.json {
+        println!("{{\"bench\":\"lenet\",\"impl\":\"saddle\",\"train_images_per_s\":{train:.0},\"infer_images_per_s\":{infer:.0},\"peak_rss_mib\":{rss:.1},\"threads\":{threads}}}");
+    } else {
+        println!("LeNet-5, {threads} threads");
+        println!("  training  (batch 64, Adam)  {train:>9.0} images/s");
+        println!("  inference (batch 1000)      {infer:>9.0} images/s");
+        println!("  peak resident memory        {rss:>9.1} MiB");
     }
     Ok(())
 }

@@ -2,6 +2,9 @@
 //! arguments, tables and calls into the library's public API.
 
 mod bench;
+mod eval;
+mod predict;
+mod train;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -19,6 +22,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train a model and write a run directory (config, metrics.csv, model, summary).
+    Train(train::TrainArgs),
+    /// Test accuracy and confusion matrix of a finished run.
+    Eval(eval::EvalArgs),
+    /// Classify a picture (PNG or PGM) with a finished run.
+    Predict(predict::PredictArgs),
     /// Measure kernel and model speed, to compare with `tools/bench_torch.py`.
     Bench(bench::BenchArgs),
 }
@@ -36,6 +45,9 @@ fn main() -> ExitCode {
         }
     }
     let result = match cli.command {
+        Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Predict(args) => predict::run(args),
         Command::Bench(args) => bench::run(args),
     };
     match result {

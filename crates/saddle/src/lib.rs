@@ -1,9 +1,9 @@
 //! # saddle
 //!
 //! Deep-learning training in Rust: `f32` tensors with reverse-mode automatic
-//! differentiation, the ops of convolutional and recurrent networks verified
-//! against PyTorch, and (in later modules) layers, optimizers and a diagnosis
-//! of stuck training.
+//! differentiation, the ops and layers of convolutional and recurrent networks
+//! verified against PyTorch, optimizers, a training loop that reads aloud, and
+//! (in later modules) a diagnosis of stuck training.
 //!
 //! ```
 //! use saddle::{Rng, Tensor};
@@ -21,15 +21,20 @@
 //! ```
 //!
 //! Layout (every arrow points down; see DESIGN.md):
-//! `ops → tensor → kernels`; `error` and `rng` are leaves usable by all.
+//! `train → nn → ops → tensor → kernels`, `train → optim → tensor`,
+//! `train → data → tensor`; `error` and `rng` are leaves usable by all.
 
 #![warn(missing_docs)]
 
+pub mod data;
 pub mod error;
 pub mod kernels;
+pub mod nn;
 pub mod ops;
+pub mod optim;
 pub mod rng;
 pub mod tensor;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use rng::Rng;

@@ -56,17 +56,22 @@ impl ConvGeometry {
     }
 }
 
-/// The input coordinate read by output coordinate `o` at tap `k`, if inside.
+/// The outputs `o` in `lo..hi` whose tap `k` reads inside `0..size` along one
+/// dimension, and the offset `off` with input index `o·s + off`.
 #[inline]
-fn source(o: usize, k: usize, s: usize, p: usize, d: usize, size: usize) -> Option<usize> {
-    let i = (o * s + k * d) as isize - p as isize;
-    (i >= 0 && (i as usize) < size).then_some(i as usize)
+fn valid_range(out: usize, k: usize, s: usize, p: usize, d: usize, size: usize) -> (usize, usize, isize) {
+    let off = (k * d) as isize - p as isize;
+    // o·s + off ≥ 0  ⇔  o ≥ ⌈−off / s⌉;   o·s + off < size  ⇔  o < ⌈(size − off) / s⌉
+    let lo = if off >= 0 { 0 } else { (-off) as usize }.div_ceil(s);
+    let hi = if (size as isize) <= off { 0 } else { ((size as isize - off) as usize).div_ceil(s) };
+    (lo.min(out), hi.min(out).max(lo.min(out)), off)
 }
 
 /// `x: [N, C, H, W]` → `cols: [C·KH·KW, N·OH·OW]`.
 pub fn im2col(x: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let (oh, ow) = g.output().expect("im2col: kernel larger than padded input");
     let (kh, kw) = g.kernel;
+    let (sy, sx) = g.stride;
     let l = oh * ow;
     let ncols = g.n * l;
     let mut cols = vec![0.0f32; g.rows() * ncols];
@@ -75,15 +80,18 @@ pub fn im2col(x: &[f32], g: &ConvGeometry) -> Vec<f32> {
     }
     cols.par_chunks_mut(ncols).enumerate().for_each(|(row, dst)| {
         let (c, ki, kj) = (row / (kh * kw), (row / kw) % kh, row % kw);
+        let (y0, y1, offy) = valid_range(oh, ki, sy, g.padding.0, g.dilation.0, g.h);
+        let (x0, x1, offx) = valid_range(ow, kj, sx, g.padding.1, g.dilation.1, g.w);
         for n in 0..g.n {
             let plane = &x[(n * g.c + c) * g.h * g.w..][..g.h * g.w];
-            for y in 0..oh {
-                let Some(iy) = source(y, ki, g.stride.0, g.padding.0, g.dilation.0, g.h) else { continue };
-                let out_row = &mut dst[n * l + y * ow..][..ow];
-                for (xo, v) in out_row.iter_mut().enumerate() {
-                    if let Some(ix) = source(xo, kj, g.stride.1, g.padding.1, g.dilation.1, g.w) {
-                        *v = plane[iy * g.w + ix];
-                    }
+            for y in y0..y1 {
+                let src = &plane[(y as isize * sy as isize + offy) as usize * g.w..][..g.w];
+                let out = &mut dst[n * l + y * ow..][x0..x1];
+                let first = (x0 as isize * sx as isize + offx) as usize;
+                if sx == 1 {
+                    out.copy_from_slice(&src[first..first + out.len()]);
+                } else {
+                    out.iter_mut().enumerate().for_each(|(i, v)| *v = src[first + i * sx]);
                 }
             }
         }
@@ -96,23 +104,28 @@ pub fn im2col(x: &[f32], g: &ConvGeometry) -> Vec<f32> {
 pub fn col2im(dcols: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let (oh, ow) = g.output().expect("col2im: kernel larger than padded input");
     let (kh, kw) = g.kernel;
+    let (sy, sx) = g.stride;
     let l = oh * ow;
     let ncols = g.n * l;
     let mut dx = vec![0.0f32; g.n * g.c * g.h * g.w];
-    if dx.is_empty() {
+    if dx.is_empty() || ncols == 0 {
         return dx;
     }
     dx.par_chunks_mut(g.h * g.w).enumerate().for_each(|(nc, plane)| {
         let (n, c) = (nc / g.c, nc % g.c);
         for ki in 0..kh {
+            let (y0, y1, offy) = valid_range(oh, ki, sy, g.padding.0, g.dilation.0, g.h);
             for kj in 0..kw {
+                let (x0, x1, offx) = valid_range(ow, kj, sx, g.padding.1, g.dilation.1, g.w);
                 let src = &dcols[((c * kh + ki) * kw + kj) * ncols + n * l..][..l];
-                for y in 0..oh {
-                    let Some(iy) = source(y, ki, g.stride.0, g.padding.0, g.dilation.0, g.h) else { continue };
-                    for xo in 0..ow {
-                        if let Some(ix) = source(xo, kj, g.stride.1, g.padding.1, g.dilation.1, g.w) {
-                            plane[iy * g.w + ix] += src[y * ow + xo];
-                        }
+                for y in y0..y1 {
+                    let row = &mut plane[(y as isize * sy as isize + offy) as usize * g.w..][..g.w];
+                    let first = (x0 as isize * sx as isize + offx) as usize;
+                    let s = &src[y * ow + x0..y * ow + x1];
+                    if sx == 1 {
+                        row[first..first + s.len()].iter_mut().zip(s).for_each(|(d, v)| *d += v);
+                    } else {
+                        s.iter().enumerate().for_each(|(i, v)| row[first + i * sx] += v);
                     }
                 }
             }

@@ -60,12 +60,15 @@ impl PoolGeometry {
     }
 }
 
-/// The taps of window `o` along one dimension that fall inside the input.
-fn max_taps(o: usize, k: usize, s: usize, p: usize, d: usize, size: usize) -> impl Iterator<Item = usize> {
-    (0..k).filter_map(move |t| {
-        let i = (o * s + t * d) as isize - p as isize;
-        (i >= 0 && (i as usize) < size).then_some(i as usize)
-    })
+/// The taps `t` in `lo..hi` of window `o` along one dimension that fall inside
+/// `0..size`, and the window's first input index `o·s − p` (taps at `+ t·d`).
+#[inline]
+fn taps(o: usize, k: usize, s: usize, p: usize, d: usize, size: usize) -> (usize, usize, isize) {
+    let start = (o * s) as isize - p as isize;
+    // start + t·d ≥ 0  ⇔  t ≥ ⌈−start / d⌉;   start + t·d < size  ⇔  t < ⌈(size − start) / d⌉
+    let lo = if start >= 0 { 0 } else { ((-start) as usize).div_ceil(d) };
+    let hi = ((size as isize - start).max(0) as usize).div_ceil(d).min(k);
+    (lo.min(hi), hi, start)
 }
 
 /// Max pooling: `x: [N·C, H, W]` → `(out: [N·C, OH, OW], argmax within each plane)`.
@@ -77,18 +80,27 @@ pub fn max_pool2d(x: &[f32], g: &PoolGeometry) -> (Vec<f32>, Vec<u32>) {
     if l == 0 {
         return (out, arg);
     }
+    let ((kh, kw), (sh, sw), (ph, pw), (dh, dw)) = (g.kernel, g.stride, g.padding, g.dilation);
+    // The taps of every window row and column, the same for all planes.
+    let ytaps: Vec<_> = (0..oh).map(|y| taps(y, kh, sh, ph, dh, g.h)).collect();
+    let xtaps: Vec<_> = (0..ow).map(|x| taps(x, kw, sw, pw, dw, g.w)).collect();
     out.par_chunks_mut(l).zip(arg.par_chunks_mut(l)).enumerate().for_each(|(pl, (o, a))| {
         let plane = &x[pl * hw..][..hw];
-        for y in 0..oh {
-            for xo in 0..ow {
-                let (mut best, mut at) = (f32::NEG_INFINITY, usize::MAX);
-                for iy in max_taps(y, g.kernel.0, g.stride.0, g.padding.0, g.dilation.0, g.h) {
-                    for ix in max_taps(xo, g.kernel.1, g.stride.1, g.padding.1, g.dilation.1, g.w) {
-                        let v = plane[iy * g.w + ix];
-                        if at == usize::MAX || v > best || v.is_nan() {
-                            best = v;
-                            at = iy * g.w + ix;
-                        }
+        for (y, &(ty0, ty1, ystart)) in ytaps.iter().enumerate() {
+            for (xo, &(tx0, tx1, xstart)) in xtaps.iter().enumerate() {
+                // Every window holds at least one tap (padding ≤ k/2; ceil_mode
+                // never starts a window in the padding). Branch-free selects:
+                // the comparisons are data-dependent and mispredict often.
+                let first = (ystart + (ty0 * dh) as isize) as usize * g.w + (xstart + (tx0 * dw) as isize) as usize;
+                let (mut best, mut at) = (plane[first], first);
+                for ty in ty0..ty1 {
+                    let row = (ystart + (ty * dh) as isize) as usize * g.w;
+                    for tx in tx0..tx1 {
+                        let i = row + (xstart + (tx * dw) as isize) as usize;
+                        let v = plane[i];
+                        let better = v > best || v.is_nan();
+                        best = if better { v } else { best };
+                        at = if better { i } else { at };
                     }
                 }
                 o[y * ow + xo] = best;

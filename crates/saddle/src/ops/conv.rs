@@ -88,48 +88,76 @@ impl Tensor {
                 opt.padding
             );
         };
-        let (l, ncols, kk) = (oh * ow, geo.n * oh * ow, ws[1] * ws[2] * ws[3]);
-        let ocg = oc / groups;
-        let cols = im2col(&self.data(), &geo); // [C·KH·KW, N·L]
-        let mut out_cm = vec![0.0f32; oc * ncols]; // [OC, N·L]
-        {
-            let w = weight.data();
-            for g in 0..groups {
-                // y_g = W_g · cols_g: [OCg, N·L]
-                sgemm(
-                    ocg,
-                    ncols,
-                    kk,
-                    &w[g * ocg * kk..][..ocg * kk],
-                    Transpose::No,
-                    &cols[g * kk * ncols..][..kk * ncols],
-                    Transpose::No,
-                    &mut out_cm[g * ocg * ncols..][..ocg * ncols],
-                    false,
-                );
-            }
-        }
-        // [OC, N, L] → [N, OC, L], adding the bias.
+        let l = oh * ow;
+        let x = self.data();
+        let w = weight.data();
         let b = bias.map(|b| b.to_vec());
         let mut out = vec![0.0f32; geo.n * oc * l];
-        for n in 0..geo.n {
-            for o in 0..oc {
-                let bo = b.as_ref().map_or(0.0, |b| b[o]);
-                let src = &out_cm[o * ncols + n * l..][..l];
-                out[(n * oc + o) * l..][..l].iter_mut().zip(src).for_each(|(d, s)| *d = s + bo);
+        let chunk = images_per_chunk(&geo);
+        let mut saved_cols = None;
+        for n0 in (0..geo.n).step_by(chunk) {
+            let part = ConvGeometry { n: chunk.min(geo.n - n0), ..geo };
+            let image = geo.c * geo.h * geo.w;
+            let cols = im2col(&x[n0 * image..][..part.n * image], &part); // [C·KH·KW, n·L]
+            let out_cm = forward_gemm(&w, &cols, &part, oc, groups); // [OC, n·L]
+                                                                     // [OC, n, L] → out[n0 + n, OC, L], adding the bias.
+            for n in 0..part.n {
+                for o in 0..oc {
+                    let bo = b.as_ref().map_or(0.0, |b| b[o]);
+                    let src = &out_cm[o * part.n * l + n * l..][..l];
+                    out[((n0 + n) * oc + o) * l..][..l].iter_mut().zip(src).for_each(|(d, s)| *d = s + bo);
+                }
+            }
+            if chunk >= geo.n {
+                saved_cols = Some(cols);
             }
         }
+        drop((x, w));
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
-        Tensor::from_op(out, &[geo.n, oc, oh, ow], &inputs, Conv2dBackward { geo, groups, oc, cols })
+        Tensor::from_op(out, &[geo.n, oc, oh, ow], &inputs, Conv2dBackward { geo, groups, oc, saved_cols })
     }
+}
+
+/// `cols` is at most this many floats (8 MiB): large batches, at inference
+/// especially, are convolved a chunk of images at a time.
+const COLS_BUDGET: usize = 1 << 21;
+
+fn images_per_chunk(geo: &ConvGeometry) -> usize {
+    let (oh, ow) = geo.output().expect("checked");
+    (COLS_BUDGET / (geo.rows() * oh * ow).max(1)).max(1)
+}
+
+/// `y_g = W_g · cols_g` for each group: `[OC, n·L]`.
+fn forward_gemm(w: &[f32], cols: &[f32], part: &ConvGeometry, oc: usize, groups: usize) -> Vec<f32> {
+    let (oh, ow) = part.output().expect("checked");
+    let ncols = part.n * oh * ow;
+    let (ocg, kk) = (oc / groups, part.rows() / groups);
+    let mut out_cm = vec![0.0f32; oc * ncols];
+    for g in 0..groups {
+        // y_g = W_g · cols_g: [OCg, n·L]
+        let (wg, cg) = (&w[g * ocg * kk..][..ocg * kk], &cols[g * kk * ncols..][..kk * ncols]);
+        sgemm(
+            ocg,
+            ncols,
+            kk,
+            wg,
+            Transpose::No,
+            cg,
+            Transpose::No,
+            &mut out_cm[g * ocg * ncols..][..ocg * ncols],
+            false,
+        );
+    }
+    out_cm
 }
 
 struct Conv2dBackward {
     geo: ConvGeometry,
     groups: usize,
     oc: usize,
-    cols: Vec<f32>,
+    /// `cols` of the forward pass when the batch fit in one chunk; recomputed otherwise.
+    saved_cols: Option<Vec<f32>>,
 }
 
 impl Backward for Conv2dBackward {
@@ -139,57 +167,78 @@ impl Backward for Conv2dBackward {
     fn backward(&self, inputs: &[Tensor], _out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
         let (geo, oc, groups) = (&self.geo, self.oc, self.groups);
         let (oh, ow) = geo.output().expect("geometry checked in forward");
-        let (l, ncols) = (oh * ow, geo.n * oh * ow);
+        let l = oh * ow;
         let (ocg, kk) = (oc / groups, geo.rows() / groups);
-        // dy: [N, OC, L] → [OC, N·L]
-        let mut g_cm = vec![0.0f32; oc * ncols];
-        for n in 0..geo.n {
-            for o in 0..oc {
-                g_cm[o * ncols + n * l..][..l].copy_from_slice(&g[(n * oc + o) * l..][..l]);
+        let (need_x, need_w) = (inputs[0].is_requires_grad(), inputs[1].is_requires_grad());
+        let x = inputs[0].data();
+        let w = inputs[1].data();
+        let image = geo.c * geo.h * geo.w;
+        let mut gx = need_x.then(|| vec![0.0f32; geo.n * image]);
+        let mut gw = need_w.then(|| vec![0.0f32; oc * kk]);
+        let chunk = images_per_chunk(geo);
+        for n0 in (0..geo.n).step_by(chunk) {
+            let part = ConvGeometry { n: chunk.min(geo.n - n0), ..*geo };
+            let ncols = part.n * l;
+            // dy[n0 .. n0 + n]: [n, OC, L] → [OC, n·L]
+            let mut g_cm = vec![0.0f32; oc * ncols];
+            for n in 0..part.n {
+                for o in 0..oc {
+                    g_cm[o * ncols + n * l..][..l].copy_from_slice(&g[((n0 + n) * oc + o) * l..][..l]);
+                }
+            }
+            if let Some(gw) = gw.as_mut() {
+                let recomputed;
+                let cols = match &self.saved_cols {
+                    Some(c) => c,
+                    None => {
+                        recomputed = im2col(&x[n0 * image..][..part.n * image], &part);
+                        &recomputed
+                    }
+                };
+                for gi in 0..groups {
+                    // dW_g (+)= dy_g · cols_gᵀ: [OCg, Cg·KH·KW]
+                    let (dy, cg) = (&g_cm[gi * ocg * ncols..][..ocg * ncols], &cols[gi * kk * ncols..][..kk * ncols]);
+                    sgemm(
+                        ocg,
+                        kk,
+                        ncols,
+                        dy,
+                        Transpose::No,
+                        cg,
+                        Transpose::Yes,
+                        &mut gw[gi * ocg * kk..][..ocg * kk],
+                        n0 > 0,
+                    );
+                }
+            }
+            if let Some(gx) = gx.as_mut() {
+                let mut dcols = vec![0.0f32; part.rows() * ncols];
+                for gi in 0..groups {
+                    // dcols_g = W_gᵀ · dy_g: [Cg·KH·KW, n·L]
+                    let (wg, dy) = (&w[gi * ocg * kk..][..ocg * kk], &g_cm[gi * ocg * ncols..][..ocg * ncols]);
+                    sgemm(
+                        kk,
+                        ncols,
+                        ocg,
+                        wg,
+                        Transpose::Yes,
+                        dy,
+                        Transpose::No,
+                        &mut dcols[gi * kk * ncols..][..kk * ncols],
+                        false,
+                    );
+                }
+                gx[n0 * image..][..part.n * image].copy_from_slice(&col2im(&dcols, &part));
             }
         }
-        let gx = inputs[0].is_requires_grad().then(|| {
-            let w = inputs[1].data();
-            let mut dcols = vec![0.0f32; geo.rows() * ncols];
-            for gi in 0..groups {
-                // dcols_g = W_gᵀ · dy_g: [Cg·KH·KW, N·L]
-                sgemm(
-                    kk,
-                    ncols,
-                    ocg,
-                    &w[gi * ocg * kk..][..ocg * kk],
-                    Transpose::Yes,
-                    &g_cm[gi * ocg * ncols..][..ocg * ncols],
-                    Transpose::No,
-                    &mut dcols[gi * kk * ncols..][..kk * ncols],
-                    false,
-                );
-            }
-            col2im(&dcols, geo)
-        });
-        let gw = inputs[1].is_requires_grad().then(|| {
-            let mut gw = vec![0.0f32; oc * kk];
-            for gi in 0..groups {
-                // dW_g = dy_g · cols_gᵀ: [OCg, Cg·KH·KW]
-                sgemm(
-                    ocg,
-                    kk,
-                    ncols,
-                    &g_cm[gi * ocg * ncols..][..ocg * ncols],
-                    Transpose::No,
-                    &self.cols[gi * kk * ncols..][..kk * ncols],
-                    Transpose::Yes,
-                    &mut gw[gi * ocg * kk..][..ocg * kk],
-                    false,
-                );
-            }
-            gw
-        });
         let mut grads = vec![gx, gw];
         if let Some(b) = inputs.get(2) {
-            grads.push(
-                b.is_requires_grad().then(|| g_cm.chunks_exact(ncols.max(1)).map(|row| row.iter().sum()).collect()),
-            );
+            // db[o] = Σ_{n, l} dy[n, o, l], summed in a fixed order.
+            grads.push(b.is_requires_grad().then(|| {
+                let mut db = vec![0.0f32; oc];
+                g.chunks_exact(l.max(1)).enumerate().for_each(|(i, plane)| db[i % oc] += plane.iter().sum::<f32>());
+                db
+            }));
         }
         grads
     }
@@ -250,6 +299,36 @@ mod tests {
         };
         let one = run(1);
         assert!(one == run(2) && one == run(3), "conv2d results differ between thread counts");
+    }
+
+    #[test]
+    fn large_batches_are_chunked_with_the_same_result() {
+        // 3·5·5 rows × 28·28 columns per image: 2^21 / 58800 = 35 images per chunk.
+        let mut rng = Rng::new(62);
+        let x = Tensor::uniform(&[80, 3, 28, 28], -1.0, 1.0, &mut rng).requires_grad();
+        let w = Tensor::uniform(&[4, 3, 5, 5], -1.0, 1.0, &mut rng).requires_grad();
+        let opt = Conv2dOptions { padding: (2, 2), ..Default::default() };
+        let y = x.conv2d(&w, None, opt);
+        let g = Tensor::uniform(y.shape(), -1.0, 1.0, &mut rng);
+        y.backward_with(&g);
+        // The same images one at a time (each a single chunk).
+        let (mut gw, image) = (vec![0.0f32; 300], 3 * 28 * 28);
+        for n in 0..80 {
+            let xn = x.narrow(0, n, 1).detach().requires_grad();
+            let wn = w.detach().requires_grad();
+            let yn = xn.conv2d(&wn, None, opt);
+            crate::ops::testing::assert_close("chunked forward", &yn.to_vec(), &y.narrow(0, n, 1).to_vec(), 1e-5);
+            yn.backward_with(&g.narrow(0, n, 1).detach());
+            let gx = x.grad().unwrap().to_vec();
+            crate::ops::testing::assert_close(
+                "chunked dx",
+                &xn.grad().unwrap().to_vec(),
+                &gx[n * image..][..image],
+                1e-5,
+            );
+            gw.iter_mut().zip(wn.grad().unwrap().to_vec()).for_each(|(a, b)| *a += b);
+        }
+        crate::ops::testing::assert_close("chunked dW", &w.grad().unwrap().to_vec(), &gw, 1e-4);
     }
 
     #[test]

@@ -1,0 +1,292 @@
+//! `saddle train`: train a model from the command line into a run directory.
+
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use saddle::data::{load_idx_dir, Dataset};
+use saddle::nn::{build_model, Module, MODELS};
+use saddle::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
+use saddle::train::{fit, EpochMetrics, FitOptions, Observer, RunConfig, RunDir, StepMetrics, Summary, RUN_FORMAT};
+use saddle::{Error, Result, Rng};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Args)]
+#[command(
+    after_help = "Examples:\n  saddle train mnist\n  saddle train mnist --epochs 3 --optim momentum --lr 0.05\n  saddle train mnist --data ~/fashion-mnist --out runs/fashion\n\nThe run directory gets config.json, metrics.csv, model.safetensors (PyTorch state-dict names)\nand summary.json, written last. Evaluate it with `saddle eval RUN`."
+)]
+pub struct TrainArgs {
+    /// What to train: `mnist` is an image classifier on MNIST (bundled) or on any
+    /// dataset in the same IDX layout given with --data (Fashion-MNIST, for one).
+    #[arg(value_enum)]
+    task: Task,
+    /// Network to train.
+    #[arg(long, default_value = "lenet5", value_parser = model_name)]
+    model: String,
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    epochs: u32,
+    /// Examples per optimizer step.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    batch_size: u32,
+    /// Learning rate [default: 1e-3 for adam and adamw, 0.05 for sgd and momentum].
+    #[arg(long, value_parser = positive)]
+    lr: Option<f32>,
+    /// Optimizer.
+    #[arg(long, value_enum, default_value_t = OptimName::Adam)]
+    optim: OptimName,
+    /// Momentum μ for `momentum` and `nesterov`.
+    #[arg(long, default_value_t = 0.9, value_parser = non_negative)]
+    momentum: f32,
+    /// Weight decay λ (L2; decoupled for adamw).
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
+    weight_decay: f32,
+    /// Clip the global gradient norm to this value.
+    #[arg(long, value_parser = positive)]
+    clip_norm: Option<f32>,
+    /// Seed of initialization and shuffling: the same seed gives the same run, bit for bit.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Run directory [default: runs/TASK-MODEL-DATE].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Dataset folder in MNIST's IDX layout [default: the bundled data/mnist].
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// No progress bar; one line per epoch.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Task {
+    /// Classify 28×28 handwritten digits (or any IDX image dataset).
+    Mnist,
+}
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum OptimName {
+    /// Plain stochastic gradient descent.
+    Sgd,
+    /// SGD with heavy-ball momentum.
+    Momentum,
+    /// SGD with Nesterov momentum.
+    Nesterov,
+    /// Adam (Kingma and Ba).
+    Adam,
+    /// Adam with decoupled weight decay.
+    Adamw,
+}
+
+fn model_name(s: &str) -> std::result::Result<String, String> {
+    if MODELS.iter().any(|(n, _)| *n == s) {
+        Ok(s.to_string())
+    } else {
+        let list: Vec<String> = MODELS.iter().map(|(n, d)| format!("  {n}: {d}")).collect();
+        Err(format!("unknown model; expected one of:\n{}", list.join("\n")))
+    }
+}
+
+fn positive(s: &str) -> std::result::Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("expected a positive number, got '{s}'")),
+    }
+}
+
+fn non_negative(s: &str) -> std::result::Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("expected a number ≥ 0, got '{s}'")),
+    }
+}
+
+/// The bundled dataset: `data/mnist` under the current folder, else in the source tree.
+pub fn default_data_dir() -> PathBuf {
+    let here = PathBuf::from("data/mnist");
+    if here.is_dir() {
+        here
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist")
+    }
+}
+
+fn optimizer(args: &TrainArgs, params: Vec<(String, saddle::Tensor)>) -> Result<Box<dyn Optimizer>> {
+    let (mu, wd) = (args.momentum, args.weight_decay);
+    Ok(match args.optim {
+        OptimName::Sgd | OptimName::Momentum | OptimName::Nesterov => {
+            let lr = args.lr.unwrap_or(0.05);
+            let momentum = if args.optim == OptimName::Sgd { 0.0 } else { mu };
+            let nesterov = args.optim == OptimName::Nesterov;
+            Box::new(Sgd::new(params, SgdConfig { lr, momentum, weight_decay: wd, nesterov, ..Default::default() })?)
+        }
+        OptimName::Adam | OptimName::Adamw => {
+            let lr = args.lr.unwrap_or(1e-3);
+            let base = if args.optim == OptimName::Adamw { AdamConfig::adamw() } else { AdamConfig::default() };
+            let wd = if args.optim == OptimName::Adamw && wd == 0.0 { base.weight_decay } else { wd };
+            Box::new(Adam::new(params, AdamConfig { lr, weight_decay: wd, ..base })?)
+        }
+    })
+}
+
+/// Progress bar per epoch (images/s, ETA, running loss and accuracy) and a line per epoch.
+struct Progress {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+    epochs: usize,
+    examples: usize,
+}
+
+impl Progress {
+    fn new_bar(&self, epoch: usize) -> ProgressBar {
+        let bar = ProgressBar::new(self.examples as u64);
+        let style = ProgressStyle::with_template("{prefix} [{bar:28}] {pos:>6}/{len} {per_sec:>12} ETA {eta:>3} {msg}")
+            .expect("valid template")
+            .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_prefix(format!("epoch {}/{}", epoch + 1, self.epochs));
+        bar
+    }
+}
+
+impl Observer for Progress {
+    fn on_step(&mut self, m: &StepMetrics) -> Result<()> {
+        if self.quiet {
+            return Ok(());
+        }
+        let bar = match &self.bar {
+            Some(b) => b,
+            None => {
+                self.bar = Some(self.new_bar(m.epoch));
+                self.bar.as_ref().expect("just set")
+            }
+        };
+        bar.inc(m.batch_size as u64);
+        if m.step % 10 == 0 || m.step % m.steps_per_epoch == m.steps_per_epoch - 1 {
+            bar.set_message(format!("loss {:.4} acc {:.2}%", m.running_loss, 100.0 * m.running_accuracy));
+        }
+        Ok(())
+    }
+    fn on_epoch(&mut self, m: &EpochMetrics) -> Result<()> {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        let test = m.test.map_or(String::new(), |(l, a)| format!("  test loss {l:.4} acc {:.2}%", 100.0 * a));
+        println!(
+            "epoch {}/{}  train loss {:.4} acc {:.2}%{test}  ({:.1} s, {:.0} images/s)",
+            m.epoch + 1,
+            self.epochs,
+            m.train_loss,
+            100.0 * m.train_accuracy,
+            m.train_seconds,
+            self.examples as f64 / m.train_seconds.max(1e-9)
+        );
+        Ok(())
+    }
+}
+
+/// `YYYYMMDD-HHMMSS` in UTC, for default run names.
+fn timestamp() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}{month:02}{day:02}-{:02}{:02}{:02}", rem / 3600, rem / 60 % 60, rem % 60)
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let Task::Mnist = args.task;
+    let data_dir = args.data.clone().unwrap_or_else(default_data_dir);
+    let loading = Instant::now();
+    let (train, test) = load_idx_dir(&data_dir)?;
+    let classes = train.classes();
+    if classes < 2 {
+        return Err(Error::format(
+            &data_dir,
+            format!("the training labels name {classes} class; at least 2 are needed"),
+        ));
+    }
+    let mut rng = Rng::new(args.seed);
+    let mut model = build_model(&args.model, train.shape, classes, &mut rng)?;
+    let mut opt = optimizer(&args, model.named_parameters())?;
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/mnist-{}-{}", args.model, timestamp())));
+    let optim_name = args.optim.to_possible_value().expect("named").get_name().to_string();
+    let config = RunConfig {
+        format: RUN_FORMAT,
+        task: "mnist".into(),
+        model: args.model.clone(),
+        input: train.shape,
+        classes,
+        normalization: train.norm,
+        data: data_dir.display().to_string(),
+        epochs: args.epochs as usize,
+        batch_size: args.batch_size as usize,
+        seed: args.seed,
+        optim: optim_name,
+        optimizer: opt.describe(),
+    };
+    let threads = rayon::current_num_threads();
+    println!(
+        "data      {} ({} training, {} test images of {:?}, {classes} classes; loaded in {:.1} s)",
+        data_dir.display(),
+        train.len(),
+        test.len(),
+        train.shape,
+        loading.elapsed().as_secs_f64()
+    );
+    println!("model     {} ({} parameters)", args.model, model.num_parameters());
+    println!("optimizer {}", opt.describe());
+    let clip = args.clip_norm.map_or(String::new(), |c| format!(", clip-norm {c}"));
+    println!(
+        "training  {} epochs, batch size {}, seed {}, {threads} threads{clip}",
+        args.epochs, args.batch_size, args.seed
+    );
+    let mut run_dir = RunDir::create(&out, &config)?;
+    println!("run       {}", run_dir.path().display());
+
+    let options = FitOptions {
+        epochs: args.epochs as usize,
+        batch_size: args.batch_size as usize,
+        seed: args.seed,
+        clip_norm: args.clip_norm,
+        eval_batch_size: 1000,
+    };
+    let mut progress = Progress { bar: None, quiet: args.quiet, epochs: options.epochs, examples: train.len() };
+    let report = fit(&mut model, opt.as_mut(), &train, Some(&test), &options, &mut [&mut progress, &mut run_dir])?;
+    let last = report.epochs.last().expect("at least one epoch");
+    let (test_loss, test_accuracy) = last.test.expect("evaluated on the test set");
+    let summary = Summary {
+        format: RUN_FORMAT,
+        task: "mnist".into(),
+        model: args.model.clone(),
+        parameters: model.num_parameters(),
+        epochs: options.epochs,
+        seed: args.seed,
+        steps: report.steps,
+        test_accuracy,
+        test_loss,
+        train_accuracy: last.train_accuracy,
+        train_loss: last.train_loss,
+        train_seconds: report.train_seconds,
+        train_images_per_second: report.examples_per_second,
+        threads,
+    };
+    let path = run_dir.path().to_path_buf();
+    run_dir.finish(&model, &summary)?;
+    println!(
+        "done      test accuracy {:.2}%, test loss {:.4}; {:.1} s training ({:.0} images/s); saved to {}",
+        100.0 * test_accuracy,
+        test_loss,
+        report.train_seconds,
+        report.examples_per_second,
+        path.display()
+    );
+    Ok(())
+}

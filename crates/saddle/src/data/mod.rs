@@ -1,0 +1,28 @@
+//! Data: the [`Dataset`] trait, a seeded [`Loader`], the IDX format (MNIST and
+//! any dataset in its layout) and image datasets kept as bytes.
+//!
+//! Uses: `tensor`, `rng`, `error`.
+
+mod idx;
+mod images;
+mod loader;
+mod picture;
+
+pub use idx::{read_idx, Idx};
+pub use images::{load_idx_dir, ImageDataset, Normalization};
+pub use loader::Loader;
+pub use picture::GreyImage;
+
+use crate::Tensor;
+
+/// Labelled examples that can be gathered into a batch.
+pub trait Dataset: Send + Sync {
+    /// The number of examples.
+    fn len(&self) -> usize;
+    /// Whether there are no examples.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The inputs of examples `indices` as one tensor (batch first) and their labels.
+    fn batch(&self, indices: &[usize]) -> (Tensor, Vec<i64>);
+}

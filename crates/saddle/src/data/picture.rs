@@ -1,0 +1,184 @@
+//! Reading a picture for prediction: PNG (any colour type, 8 or 16 bits) or
+//! PGM (`P2` text or `P5` binary), converted to grey and resized to the model's
+//! input by area averaging.
+//!
+//! Grey is `0.299 R + 0.587 G + 0.114 B` (ITU-R BT.601), alpha composited over
+//! white. Area averaging gives each output pixel the mean of the input area
+//! it covers, which keeps thin strokes when a large picture shrinks to 28×28.
+//!
+//! Uses: `error`.
+
+use crate::{Error, Result};
+use std::path::Path;
+
+/// A grey picture with values in `[0, 1]`, row-major `[height, width]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GreyImage {
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+    /// `height · width` values in `[0, 1]` (0 black, 1 white).
+    pub pixels: Vec<f32>,
+}
+
+impl GreyImage {
+    /// Reads a PNG or PGM file (recognized by its first bytes, not its name).
+    pub fn open(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        if bytes.starts_with(b"\x89PNG") {
+            decode_png(&bytes).map_err(|m| Error::format(path, m))
+        } else if bytes.starts_with(b"P5") || bytes.starts_with(b"P2") {
+            decode_pgm(&bytes).map_err(|m| Error::format(path, m))
+        } else {
+            Err(Error::format(path, "not a PNG or PGM image (unrecognized first bytes)"))
+        }
+    }
+
+    /// This picture resized to `height × width` by area averaging.
+    pub fn resize(&self, height: usize, width: usize) -> GreyImage {
+        let (sy, sx) = (self.height as f64 / height as f64, self.width as f64 / width as f64);
+        let mut out = vec![0.0f32; height * width];
+        for oy in 0..height {
+            let (y0, y1) = (oy as f64 * sy, (oy + 1) as f64 * sy);
+            for ox in 0..width {
+                let (x0, x1) = (ox as f64 * sx, (ox + 1) as f64 * sx);
+                let (mut sum, mut area) = (0.0f64, 0.0f64);
+                for iy in y0.floor() as usize..(y1.ceil() as usize).min(self.height) {
+                    let wy = (y1.min(iy as f64 + 1.0) - y0.max(iy as f64)).max(0.0);
+                    for ix in x0.floor() as usize..(x1.ceil() as usize).min(self.width) {
+                        let wx = (x1.min(ix as f64 + 1.0) - x0.max(ix as f64)).max(0.0);
+                        sum += self.pixels[iy * self.width + ix] as f64 * wy * wx;
+                        area += wy * wx;
+                    }
+                }
+                out[oy * width + ox] = (sum / area.max(1e-12)) as f32;
+            }
+        }
+        GreyImage { height, width, pixels: out }
+    }
+
+    /// The mean of the outermost rows and columns: near 1 for dark ink on a
+    /// light background, near 0 for MNIST's light ink on black.
+    pub fn border_mean(&self) -> f32 {
+        let (h, w) = (self.height, self.width);
+        let border: Vec<f32> = (0..h)
+            .flat_map(|y| (0..w).map(move |x| (y, x)))
+            .filter(|&(y, x)| y == 0 || x == 0 || y == h - 1 || x == w - 1)
+            .map(|(y, x)| self.pixels[y * w + x])
+            .collect();
+        border.iter().sum::<f32>() / border.len().max(1) as f32
+    }
+}
+
+fn decode_png(bytes: &[u8]) -> std::result::Result<GreyImage, String> {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder.read_info().map_err(|e| format!("unreadable PNG ({e})"))?;
+    let mut buf = vec![0; reader.output_buffer_size().ok_or("PNG too large")?];
+    let info = reader.next_frame(&mut buf).map_err(|e| format!("unreadable PNG ({e})"))?;
+    let (w, h) = (info.width as usize, info.height as usize);
+    let channels = info.color_type.samples();
+    let data = &buf[..info.buffer_size()];
+    let pixels = data
+        .chunks_exact(channels)
+        .map(|p| {
+            let v = |i: usize| p[i] as f32 / 255.0;
+            let (grey, alpha) = match channels {
+                1 => (v(0), 1.0),
+                2 => (v(0), v(1)),
+                3 => (0.299 * v(0) + 0.587 * v(1) + 0.114 * v(2), 1.0),
+                _ => (0.299 * v(0) + 0.587 * v(1) + 0.114 * v(2), v(3)),
+            };
+            grey * alpha + (1.0 - alpha)
+        })
+        .collect::<Vec<f32>>();
+    if pixels.len() != w * h || w == 0 || h == 0 {
+        return Err(format!("PNG of {w}×{h} pixels has no usable image data"));
+    }
+    Ok(GreyImage { height: h, width: w, pixels })
+}
+
+fn decode_pgm(bytes: &[u8]) -> std::result::Result<GreyImage, String> {
+    // Header: magic, width, height, maxval, separated by whitespace and comments.
+    let mut pos = 2;
+    let mut fields = Vec::new();
+    while fields.len() < 3 {
+        while pos < bytes.len() && (bytes[pos].is_ascii_whitespace() || bytes[pos] == b'#') {
+            if bytes[pos] == b'#' {
+                while pos < bytes.len() && bytes[pos] != b'\n' {
+                    pos += 1;
+                }
+            } else {
+                pos += 1;
+            }
+        }
+        let start = pos;
+        while pos < bytes.len() && bytes[pos].is_ascii_digit() {
+            pos += 1;
+        }
+        let field = std::str::from_utf8(&bytes[start..pos]).ok().and_then(|s| s.parse::<usize>().ok());
+        fields.push(field.ok_or("PGM header: expected width, height and maximum value")?);
+    }
+    let (w, h, maxval) = (fields[0], fields[1], fields[2]);
+    if w == 0 || h == 0 || maxval == 0 || maxval > 65535 {
+        return Err(format!("PGM header: width {w}, height {h}, maximum {maxval} are out of range"));
+    }
+    let n = w.checked_mul(h).ok_or("PGM too large")?;
+    let values: Vec<usize> = if bytes.starts_with(b"P5") {
+        let data = bytes.get(pos + 1..).unwrap_or(&[]);
+        let size = if maxval < 256 { 1 } else { 2 };
+        if data.len() < n * size {
+            return Err(format!("PGM data: {} bytes for {w}×{h} pixels, expected {}", data.len(), n * size));
+        }
+        if size == 1 {
+            data[..n].iter().map(|&b| b as usize).collect()
+        } else {
+            data[..2 * n].chunks_exact(2).map(|b| u16::from_be_bytes([b[0], b[1]]) as usize).collect()
+        }
+    } else {
+        let text = std::str::from_utf8(&bytes[pos..]).map_err(|_| "PGM text data is not ASCII")?;
+        let v: std::result::Result<Vec<usize>, _> = text.split_ascii_whitespace().take(n).map(str::parse).collect();
+        let v = v.map_err(|_| "PGM text data: expected numbers")?;
+        if v.len() < n {
+            return Err(format!("PGM data: {} values for {w}×{h} pixels", v.len()));
+        }
+        v
+    };
+    let pixels = values.iter().map(|&v| v.min(maxval) as f32 / maxval as f32).collect();
+    Ok(GreyImage { height: h, width: w, pixels })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pgm_both_kinds_and_resize() {
+        let text = decode_pgm(b"P2\n# a comment\n2 2\n255\n0 255\n255 0\n").unwrap();
+        assert_eq!(text.pixels, vec![0.0, 1.0, 1.0, 0.0]);
+        let bin = decode_pgm(b"P5 2 2 255\n\x00\xff\xff\x00").unwrap();
+        assert_eq!(bin, text);
+        let small = text.resize(1, 1);
+        assert_eq!(small.pixels, vec![0.5]);
+        let big = text.resize(4, 4);
+        assert_eq!(big.pixels[0], 0.0);
+        assert_eq!(big.pixels[3], 1.0);
+        assert!(decode_pgm(b"P5 2 2 255\n\x00").unwrap_err().contains("expected 4"));
+    }
+
+    #[test]
+    fn png_round_trip() {
+        let mut bytes = Vec::new();
+        {
+            let mut enc = png::Encoder::new(&mut bytes, 2, 1);
+            enc.set_color(png::ColorType::Rgb);
+            enc.set_depth(png::BitDepth::Eight);
+            let mut w = enc.write_header().unwrap();
+            w.write_image_data(&[255, 255, 255, 0, 0, 0]).unwrap();
+        }
+        let img = decode_png(&bytes).unwrap();
+        assert_eq!((img.height, img.width), (1, 2));
+        assert!((img.pixels[0] - 1.0).abs() < 1e-6 && img.pixels[1] == 0.0);
+    }
+}

@@ -1,0 +1,158 @@
+//! Layers: the [`Module`] trait, its layers with PyTorch's parameter names,
+//! shapes and default initialization, and [`Sequential`].
+//!
+//! A layer is a plain struct: a constructor taking its sizes and `&mut Rng`,
+//! a `forward`, and a parameter visitor of a few lines that names each
+//! parameter as PyTorch's `state_dict()` does (`weight`, `bias`; `0.weight`
+//! inside a `Sequential`), so state dicts move between saddle and PyTorch as
+//! safetensors files ([`save_state_dict`], [`load_state_dict`]).
+//!
+//! Uses: `ops`, `tensor`, `rng`, `error`.
+
+mod conv;
+mod dropout;
+mod init;
+mod linear;
+mod models;
+mod state;
+
+pub use conv::{AvgPool2d, Conv2d, MaxPool2d};
+pub use dropout::Dropout;
+pub use init::{kaiming_uniform, uniform_fan_in};
+pub use linear::Linear;
+pub use models::{build_model, lenet5, mlp, MODELS};
+pub(crate) use state::write_atomically;
+pub use state::{load_state_dict, read_safetensors, save_state_dict, write_safetensors, StateDict};
+
+use crate::Tensor;
+
+/// A layer or a network: a function of its input with named parameters.
+///
+/// ```
+/// use saddle::nn::{Linear, Module, ReLU, Sequential};
+/// use saddle::{Rng, Tensor};
+/// let mut rng = Rng::new(0);
+/// let net = Sequential::new(vec![
+///     Box::new(Linear::new(4, 8, true, &mut rng)),
+///     Box::new(ReLU),
+///     Box::new(Linear::new(8, 2, true, &mut rng)),
+/// ]);
+/// let names: Vec<String> = net.named_parameters().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias"]);
+/// assert_eq!(net.forward(&Tensor::zeros(&[3, 4])).shape(), &[3, 2]);
+/// ```
+pub trait Module: Send + Sync {
+    /// The layer's output for input `x`.
+    fn forward(&self, x: &Tensor) -> Tensor;
+
+    /// Calls `f(name, parameter)` for each parameter, names prefixed by `prefix`
+    /// (PyTorch's `state_dict()` keys).
+    fn visit_parameters(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Tensor)) {}
+
+    /// Switches between training (`true`) and evaluation behaviour (dropout).
+    fn set_training(&mut self, _training: bool) {}
+
+    /// A short description such as `Linear(in_features=4, out_features=8)`.
+    fn describe(&self) -> String;
+
+    /// All parameters with their PyTorch names, in registration order.
+    fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        self.visit_parameters("", &mut |name, t| out.push((name.to_string(), t.clone())));
+        out
+    }
+
+    /// The total number of parameter elements.
+    fn num_parameters(&self) -> usize {
+        self.named_parameters().iter().map(|(_, t)| t.numel()).sum()
+    }
+}
+
+/// `prefix + name`, with a dot between when `prefix` is not empty.
+pub(crate) fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+/// Layers applied in order (`torch.nn.Sequential`); the parameters of layer
+/// `i` are named `i.weight`, `i.bias`, ….
+pub struct Sequential {
+    layers: Vec<Box<dyn Module>>,
+}
+
+impl Sequential {
+    /// A network of `layers`, applied first to last.
+    pub fn new(layers: Vec<Box<dyn Module>>) -> Self {
+        Sequential { layers }
+    }
+    /// The layers.
+    pub fn layers(&self) -> &[Box<dyn Module>] {
+        &self.layers
+    }
+}
+
+impl Module for Sequential {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        self.layers.iter().fold(x.clone(), |h, layer| layer.forward(&h))
+    }
+    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor)) {
+        for (i, layer) in self.layers.iter().enumerate() {
+            layer.visit_parameters(&join(prefix, &i.to_string()), f);
+        }
+    }
+    fn set_training(&mut self, training: bool) {
+        self.layers.iter_mut().for_each(|l| l.set_training(training));
+    }
+    fn describe(&self) -> String {
+        let inner: Vec<String> =
+            self.layers.iter().enumerate().map(|(i, l)| format!("  ({i}): {}", l.describe())).collect();
+        format!("Sequential(\n{}\n)", inner.join("\n"))
+    }
+}
+
+/// `max(x, 0)` as a layer (`torch.nn.ReLU`).
+pub struct ReLU;
+/// `1/(1 + e⁻ˣ)` as a layer (`torch.nn.Sigmoid`).
+pub struct Sigmoid;
+/// `tanh(x)` as a layer (`torch.nn.Tanh`).
+pub struct Tanh;
+
+impl Module for ReLU {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        x.relu()
+    }
+    fn describe(&self) -> String {
+        "ReLU()".into()
+    }
+}
+impl Module for Sigmoid {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        x.sigmoid()
+    }
+    fn describe(&self) -> String {
+        "Sigmoid()".into()
+    }
+}
+impl Module for Tanh {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        x.tanh()
+    }
+    fn describe(&self) -> String {
+        "Tanh()".into()
+    }
+}
+
+/// Flattens all dimensions after the first: `[N, …]` → `[N, ∏…]` (`torch.nn.Flatten`).
+pub struct Flatten;
+
+impl Module for Flatten {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        x.flatten(1)
+    }
+    fn describe(&self) -> String {
+        "Flatten()".into()
+    }
+}

@@ -1,0 +1,104 @@
+//! Ready-made networks for image classification, by name.
+//!
+//! `lenet5`: conv 6@5×5 pad 2 → ReLU → max-pool 2 → conv 16@5×5 → ReLU →
+//! max-pool 2 → flatten → 120 → ReLU → 84 → ReLU → classes (LeCun et al. 1998,
+//! with ReLU and max pooling as is usual today). For a `[C, 28, 28]` input the
+//! flattened size is 16·5·5 = 400. `mlp`: flatten → 256 → ReLU → 128 → ReLU → classes.
+//!
+//! Uses: `nn` layers, `error`.
+
+use super::{Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential};
+use crate::ops::{Conv2dOptions, MaxPool2dOptions};
+use crate::{Error, Result, Rng};
+
+/// The model names [`build_model`] accepts, with a one-line description.
+pub const MODELS: &[(&str, &str)] = &[
+    ("lenet5", "LeNet-5: conv 6@5x5 pad 2, pool, conv 16@5x5, pool, 120, 84 (ReLU, max pooling)"),
+    ("mlp", "multilayer perceptron: flatten, 256, 128 (ReLU)"),
+];
+
+/// LeNet-5 for `[channels, height, width]` images and `classes` outputs, in
+/// `nn.Sequential` order (parameter names `0.weight`, `3.weight`, `7.weight`,
+/// `9.weight`, `11.weight` and their biases).
+pub fn lenet5(input: [usize; 3], classes: usize, rng: &mut Rng) -> Result<Sequential> {
+    let [c, h, w] = input;
+    // conv1 keeps the size (pad 2), pool halves it, conv2 (5×5) takes 4, pool halves.
+    let side = |s: usize| (s / 2).checked_sub(4).map(|s| s / 2).filter(|&s| s > 0);
+    let (Some(fh), Some(fw)) = (side(h), side(w)) else {
+        return Err(Error::config("model", format!("lenet5 needs images of at least 12×12 pixels, got {h}×{w}")));
+    };
+    let pad2 = Conv2dOptions { padding: (2, 2), ..Default::default() };
+    Ok(Sequential::new(vec![
+        Box::new(Conv2d::new(c, 6, (5, 5), pad2, true, rng)),
+        Box::new(ReLU),
+        Box::new(MaxPool2d(MaxPool2dOptions::new(2))),
+        Box::new(Conv2d::new(6, 16, (5, 5), Conv2dOptions::default(), true, rng)),
+        Box::new(ReLU),
+        Box::new(MaxPool2d(MaxPool2dOptions::new(2))),
+        Box::new(Flatten),
+        Box::new(Linear::new(16 * fh * fw, 120, true, rng)),
+        Box::new(ReLU),
+        Box::new(Linear::new(120, 84, true, rng)),
+        Box::new(ReLU),
+        Box::new(Linear::new(84, classes, true, rng)),
+    ]))
+}
+
+/// A two-hidden-layer perceptron over flattened `[channels, height, width]` images.
+pub fn mlp(input: [usize; 3], classes: usize, rng: &mut Rng) -> Sequential {
+    Sequential::new(vec![
+        Box::new(Flatten),
+        Box::new(Linear::new(input.iter().product(), 256, true, rng)),
+        Box::new(ReLU),
+        Box::new(Linear::new(256, 128, true, rng)),
+        Box::new(ReLU),
+        Box::new(Linear::new(128, classes, true, rng)),
+    ])
+}
+
+/// The model called `name` (one of [`MODELS`]) for the given input and classes.
+pub fn build_model(name: &str, input: [usize; 3], classes: usize, rng: &mut Rng) -> Result<Sequential> {
+    match name {
+        "lenet5" => lenet5(input, classes, rng),
+        "mlp" => Ok(mlp(input, classes, rng)),
+        other => {
+            let known: Vec<&str> = MODELS.iter().map(|(n, _)| *n).collect();
+            Err(Error::config("model", format!("unknown model '{other}'; expected one of {}", known.join(", "))))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::Module;
+    use crate::Tensor;
+
+    #[test]
+    fn lenet5_shapes_names_and_size() {
+        let net = lenet5([1, 28, 28], 10, &mut Rng::new(0)).unwrap();
+        let names: Vec<String> = net.named_parameters().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            [
+                "0.weight",
+                "0.bias",
+                "3.weight",
+                "3.bias",
+                "7.weight",
+                "7.bias",
+                "9.weight",
+                "9.bias",
+                "11.weight",
+                "11.bias"
+            ]
+        );
+        // 156 + 2416 + 48120 + 10164 + 850 parameters, as LeNet-5 with a 400-input first FC layer.
+        assert_eq!(net.num_parameters(), 61_706);
+        assert_eq!(net.forward(&Tensor::zeros(&[2, 1, 28, 28])).shape(), &[2, 10]);
+        let rgb = lenet5([3, 32, 32], 10, &mut Rng::new(0)).unwrap();
+        assert_eq!(rgb.forward(&Tensor::zeros(&[1, 3, 32, 32])).shape(), &[1, 10]);
+        assert!(build_model("resnet", [1, 28, 28], 10, &mut Rng::new(0)).is_err());
+        assert!(lenet5([1, 8, 8], 10, &mut Rng::new(0)).is_err());
+    }
+}

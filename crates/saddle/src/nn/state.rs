@@ -1,0 +1,141 @@
+//! State dicts as safetensors files, in PyTorch's names.
+//!
+//! [`save_state_dict`] writes every parameter of a module (`F32`, row-major);
+//! [`load_state_dict`] reads one back strictly, as `load_state_dict(strict=True)`:
+//! a missing tensor, an unexpected one, or one of the wrong shape or type is an
+//! [`Error::Checkpoint`] that names it. Files are written to a temporary name
+//! and renamed, so a crash never leaves a half-written file.
+//!
+//! Uses: `nn::Module`, `tensor`, `error`.
+
+use super::Module;
+use crate::{Error, Result, Tensor};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+/// Tensors by name: `(shape, values)`.
+pub type StateDict = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
+/// Writes `tensors` (and string `metadata`) to `path` as safetensors, atomically.
+pub fn write_safetensors(
+    path: &Path,
+    tensors: &[(String, Tensor)],
+    metadata: Option<HashMap<String, String>>,
+) -> Result<()> {
+    let datas: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(name, t)| (name.clone(), t.shape().to_vec(), t.data().iter().flat_map(|v| v.to_le_bytes()).collect()))
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = datas
+        .iter()
+        .map(|(name, shape, bytes)| {
+            let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+                .expect("a tensor's byte length matches its shape");
+            (name.clone(), view)
+        })
+        .collect();
+    let bytes = safetensors::serialize(views, metadata).map_err(|e| Error::checkpoint(path, e.to_string()))?;
+    write_atomically(path, &bytes)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}
+
+/// Reads every tensor of a safetensors file as `f32` (shape, values), with its metadata.
+pub fn read_safetensors(path: &Path) -> Result<(StateDict, HashMap<String, String>)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| Error::checkpoint(path, format!("not a safetensors file ({e})")))?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| Error::checkpoint(path, format!("not a safetensors file ({e})")))?;
+    let mut out = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        if view.dtype() != safetensors::Dtype::F32 {
+            return Err(Error::checkpoint(path, format!("tensor '{name}' is {:?}, expected F32", view.dtype())));
+        }
+        let data = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        out.insert(name, (view.shape().to_vec(), data));
+    }
+    Ok((out, meta.metadata().clone().unwrap_or_default()))
+}
+
+/// Saves `module`'s parameters to `path` under PyTorch's state-dict names.
+pub fn save_state_dict(module: &dyn Module, path: &Path) -> Result<()> {
+    write_safetensors(path, &module.named_parameters(), None)
+}
+
+/// Loads parameters saved by [`save_state_dict`] or by PyTorch
+/// (`safetensors.torch.save_file(model.state_dict(), path)`) into `module`.
+pub fn load_state_dict(module: &dyn Module, path: &Path) -> Result<()> {
+    let (mut stored, _) = read_safetensors(path)?;
+    let params = module.named_parameters();
+    // Check everything before changing anything.
+    for (name, t) in &params {
+        match stored.get(name) {
+            None => return Err(Error::checkpoint(path, format!("missing tensor '{name}' (shape {:?})", t.shape()))),
+            Some((shape, _)) if shape != t.shape() => {
+                return Err(Error::checkpoint(
+                    path,
+                    format!("tensor '{name}' has shape {shape:?}, the model expects {:?}", t.shape()),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(extra) = stored.keys().find(|k| !params.iter().any(|(n, _)| n == *k)) {
+        return Err(Error::checkpoint(path, format!("unexpected tensor '{extra}': the model has no such parameter")));
+    }
+    for (name, t) in &params {
+        let (_, data) = stored.remove(name).expect("checked above");
+        *t.data_mut() = data;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::{Linear, Sequential};
+    use crate::Rng;
+
+    fn tmp(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("saddle-state-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(name)
+    }
+
+    #[test]
+    fn round_trip_and_strict_errors() {
+        let a = Linear::new(3, 2, true, &mut Rng::new(1));
+        let b = Linear::new(3, 2, true, &mut Rng::new(2));
+        let path = tmp("linear.safetensors");
+        save_state_dict(&a, &path).unwrap();
+        load_state_dict(&b, &path).unwrap();
+        assert_eq!(a.weight.to_vec(), b.weight.to_vec());
+
+        let wrong = Linear::new(4, 2, true, &mut Rng::new(3));
+        let e = load_state_dict(&wrong, &path).unwrap_err().to_string();
+        assert!(e.contains("tensor 'weight' has shape [2, 3], the model expects [2, 4]"), "{e}");
+        let nested = Sequential::new(vec![Box::new(Linear::new(3, 2, true, &mut Rng::new(4)))]);
+        let e = load_state_dict(&nested, &path).unwrap_err().to_string();
+        assert!(e.contains("missing tensor '0.weight'"), "{e}");
+        let no_bias = Linear::new(3, 2, false, &mut Rng::new(5));
+        let e = load_state_dict(&no_bias, &path).unwrap_err().to_string();
+        assert!(e.contains("unexpected tensor 'bias'"), "{e}");
+
+        std::fs::write(&path, b"garbage").unwrap();
+        let e = load_state_dict(&b, &path).unwrap_err().to_string();
+        assert!(e.contains("not a safetensors file"), "{e}");
+        let e = load_state_dict(&b, &tmp("absent.safetensors")).unwrap_err().to_string();
+        assert!(e.contains("absent.safetensors"), "{e}");
+    }
+}

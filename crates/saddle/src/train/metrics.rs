@@ -1,0 +1,47 @@
+//! Classification metrics: accuracy and the confusion matrix.
+//!
+//! Uses: `tensor`.
+
+use crate::Tensor;
+
+/// How many rows of `logits: [N, C]` have their largest value at the label.
+pub(crate) fn count_correct(logits: &Tensor, labels: &[i64]) -> usize {
+    logits.argmax(1).iter().zip(labels).filter(|(p, y)| **p as i64 == **y).count()
+}
+
+/// The result of [`evaluate`](super::evaluate).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    /// Mean cross-entropy.
+    pub loss: f32,
+    /// Fraction classified correctly.
+    pub accuracy: f32,
+    /// Predicted class of each example.
+    pub predictions: Vec<usize>,
+    /// True class of each example.
+    pub labels: Vec<i64>,
+}
+
+impl Evaluation {
+    pub(crate) fn new(loss: f64, predictions: Vec<usize>, labels: Vec<i64>) -> Self {
+        let correct = predictions.iter().zip(&labels).filter(|(p, y)| **p as i64 == **y).count();
+        let accuracy = correct as f32 / labels.len().max(1) as f32;
+        Evaluation { loss: loss as f32, accuracy, predictions, labels }
+    }
+}
+
+/// `m[true][predicted]` counts over `classes` classes.
+///
+/// ```
+/// let m = saddle::train::confusion_matrix(&[0, 1, 1], &[0, 0, 1], 2);
+/// assert_eq!(m, vec![vec![1, 1], vec![0, 1]]);
+/// ```
+pub fn confusion_matrix(predictions: &[usize], labels: &[i64], classes: usize) -> Vec<Vec<usize>> {
+    let mut m = vec![vec![0; classes]; classes];
+    for (&p, &y) in predictions.iter().zip(labels) {
+        if (y as usize) < classes && p < classes {
+            m[y as usize][p] += 1;
+        }
+    }
+    m
+}

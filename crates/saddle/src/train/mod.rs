@@ -1,0 +1,209 @@
+//! Training: [`fit`], a loop you can read aloud; [`evaluate`]; the
+//! [`Observer`] trait through which progress bars, run logs and (later) the
+//! diagnostics watch training without `train` depending on them; and run
+//! directories ([`RunDir`], [`Run`]).
+//!
+//! Uses: `nn`, `optim`, `data`, `tensor`, `error`.
+
+mod metrics;
+mod run;
+
+pub use metrics::{confusion_matrix, Evaluation};
+pub use run::{Run, RunConfig, RunDir, Summary, RUN_FORMAT};
+
+use crate::data::{Dataset, Loader};
+use crate::nn::Module;
+use crate::ops::CrossEntropyOptions;
+use crate::optim::{clip_grad_norm, global_grad_norm, Optimizer};
+use crate::{no_grad, Result};
+use std::time::Instant;
+
+/// Settings of [`fit`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitOptions {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Examples per step.
+    pub batch_size: usize,
+    /// Seed of the shuffles (the model's initialization has its own).
+    pub seed: u64,
+    /// Clip the global gradient norm to this value.
+    pub clip_norm: Option<f32>,
+    /// Batch size for evaluation.
+    pub eval_batch_size: usize,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions { epochs: 1, batch_size: 64, seed: 0, clip_norm: None, eval_batch_size: 1000 }
+    }
+}
+
+/// What one optimizer step measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepMetrics {
+    /// Steps taken before this one (0-based).
+    pub step: usize,
+    /// The epoch (0-based).
+    pub epoch: usize,
+    /// Steps per epoch.
+    pub steps_per_epoch: usize,
+    /// Mean loss of the batch.
+    pub loss: f32,
+    /// Learning rate used.
+    pub lr: f32,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f32,
+    /// Examples in the batch.
+    pub batch_size: usize,
+    /// Correctly classified examples in the batch.
+    pub correct: usize,
+    /// Running mean loss and accuracy over the epoch so far.
+    pub running_loss: f32,
+    /// Running accuracy over the epoch so far.
+    pub running_accuracy: f32,
+}
+
+/// What one epoch measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochMetrics {
+    /// The epoch (0-based).
+    pub epoch: usize,
+    /// Steps taken so far, in all epochs.
+    pub steps: usize,
+    /// Mean training loss over the epoch (running, as Keras reports it).
+    pub train_loss: f32,
+    /// Training accuracy over the epoch (running).
+    pub train_accuracy: f32,
+    /// Loss and accuracy on the held-out set, if one was given.
+    pub test: Option<(f32, f32)>,
+    /// Seconds spent training in this epoch (evaluation excluded).
+    pub train_seconds: f64,
+}
+
+/// Watches training. Every method has a default that does nothing.
+pub trait Observer {
+    /// After each optimizer step.
+    fn on_step(&mut self, _m: &StepMetrics) -> Result<()> {
+        Ok(())
+    }
+    /// After each epoch's evaluation.
+    fn on_epoch(&mut self, _m: &EpochMetrics) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The outcome of [`fit`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitReport {
+    /// One entry per epoch.
+    pub epochs: Vec<EpochMetrics>,
+    /// Seconds spent in training steps (evaluation excluded).
+    pub train_seconds: f64,
+    /// Training examples processed per second of training.
+    pub examples_per_second: f64,
+    /// Optimizer steps taken.
+    pub steps: usize,
+}
+
+/// Trains a classifier with softmax cross-entropy.
+///
+/// Each step: next batch, forward, loss, zero grads, backward, clip, step,
+/// metrics, observers. After each epoch: evaluate on `test`, observers.
+pub fn fit(
+    model: &mut dyn Module,
+    opt: &mut dyn Optimizer,
+    train: &dyn Dataset,
+    test: Option<&dyn Dataset>,
+    o: &FitOptions,
+    observers: &mut [&mut dyn Observer],
+) -> Result<FitReport> {
+    let loader = Loader { len: train.len(), batch_size: o.batch_size, shuffle: true, drop_last: false, seed: o.seed };
+    let steps_per_epoch = loader.batches_per_epoch();
+    let (mut step, mut train_seconds, mut seen_total) = (0, 0.0, 0usize);
+    let mut epochs = Vec::new();
+    for epoch in 0..o.epochs {
+        model.set_training(true);
+        let started = Instant::now();
+        let (mut loss_sum, mut correct_sum, mut seen) = (0.0f64, 0usize, 0usize);
+        for batch in loader.epoch(epoch) {
+            let (x, y) = train.batch(&batch);
+            let logits = model.forward(&x);
+            let loss = logits.cross_entropy(&y, CrossEntropyOptions::default());
+            opt.zero_grad();
+            loss.backward();
+            let grad_norm = match o.clip_norm {
+                Some(c) => clip_grad_norm(opt.params(), c),
+                None => global_grad_norm(opt.params()),
+            };
+            opt.step();
+
+            let correct = metrics::count_correct(&logits, &y);
+            loss_sum += loss.item() as f64 * batch.len() as f64;
+            correct_sum += correct;
+            seen += batch.len();
+            let m = StepMetrics {
+                step,
+                epoch,
+                steps_per_epoch,
+                loss: loss.item(),
+                lr: opt.lr(),
+                grad_norm,
+                batch_size: batch.len(),
+                correct,
+                running_loss: (loss_sum / seen as f64) as f32,
+                running_accuracy: correct_sum as f32 / seen as f32,
+            };
+            for ob in observers.iter_mut() {
+                ob.on_step(&m)?;
+            }
+            step += 1;
+        }
+        let epoch_seconds = started.elapsed().as_secs_f64();
+        train_seconds += epoch_seconds;
+        seen_total += seen;
+        let test = test.map(|t| {
+            let e = evaluate(model, t, o.eval_batch_size);
+            (e.loss, e.accuracy)
+        });
+        let m = EpochMetrics {
+            epoch,
+            steps: step,
+            train_loss: (loss_sum / seen.max(1) as f64) as f32,
+            train_accuracy: correct_sum as f32 / seen.max(1) as f32,
+            test,
+            train_seconds: epoch_seconds,
+        };
+        for ob in observers.iter_mut() {
+            ob.on_epoch(&m)?;
+        }
+        epochs.push(m);
+    }
+    model.set_training(true);
+    Ok(FitReport {
+        epochs,
+        train_seconds,
+        examples_per_second: seen_total as f64 / train_seconds.max(1e-9),
+        steps: step,
+    })
+}
+
+/// Loss, accuracy and predictions of `model` on all of `data`, in evaluation
+/// mode and without recording a graph. Leaves the model in evaluation mode.
+pub fn evaluate(model: &mut dyn Module, data: &dyn Dataset, batch_size: usize) -> Evaluation {
+    model.set_training(false);
+    let (mut loss_sum, mut predictions, mut labels) =
+        (0.0f64, Vec::with_capacity(data.len()), Vec::with_capacity(data.len()));
+    let all: Vec<usize> = (0..data.len()).collect();
+    no_grad(|| {
+        for batch in all.chunks(batch_size.max(1)) {
+            let (x, y) = data.batch(batch);
+            let logits = model.forward(&x);
+            let loss = logits.cross_entropy(&y, CrossEntropyOptions::default());
+            loss_sum += loss.item() as f64 * batch.len() as f64;
+            predictions.extend(logits.argmax(1));
+            labels.extend(y);
+        }
+    });
+    Evaluation::new(loss_sum / data.len().max(1) as f64, predictions, labels)
+}
