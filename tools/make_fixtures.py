@@ -223,7 +223,28 @@ def loss():
     fx.save()
 
 
+def lenet5():
+    """LeNet-5 as saddle builds it (nn.Sequential order gives the same state-dict names)."""
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+
+
+def lenet_state_dict():
+    """A PyTorch LeNet-5 state dict and its logits on fixed inputs, for the interoperability test."""
+    model = lenet5()
+    x = torch.randn(4, 1, 28, 28)
+    with torch.no_grad():
+        logits = model(x)
+    tensors = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, os.path.join(OUT, "lenet5_state_dict.safetensors"))
+    save_file({"x": x.contiguous(), "logits": logits.contiguous()}, os.path.join(OUT, "lenet5_io.safetensors"))
+    print("lenet5: state dict and logits")
+
+
 if __name__ == "__main__":
     torch.manual_seed(0)
-    for make in [elementwise, activation, reduce, matmul, movement, conv, pool, embedding, loss]:
+    for make in [elementwise, activation, reduce, matmul, movement, conv, pool, embedding, loss, lenet_state_dict]:
         make()

@@ -29,19 +29,19 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     batch_size: u32,
     /// Learning rate [default: 1e-3 for adam and adamw, 0.05 for sgd and momentum].
-    #[arg(long, value_parser = positive)]
+    #[arg(long, value_parser = positive, allow_negative_numbers = true)]
     lr: Option<f32>,
     /// Optimizer.
     #[arg(long, value_enum, default_value_t = OptimName::Adam)]
     optim: OptimName,
     /// Momentum μ for `momentum` and `nesterov`.
-    #[arg(long, default_value_t = 0.9, value_parser = non_negative)]
+    #[arg(long, default_value_t = 0.9, value_parser = non_negative, allow_negative_numbers = true)]
     momentum: f32,
     /// Weight decay λ (L2; decoupled for adamw).
-    #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative, allow_negative_numbers = true)]
     weight_decay: f32,
     /// Clip the global gradient norm to this value.
-    #[arg(long, value_parser = positive)]
+    #[arg(long, value_parser = positive, allow_negative_numbers = true)]
     clip_norm: Option<f32>,
     /// Seed of initialization and shuffling: the same seed gives the same run, bit for bit.
     #[arg(long, default_value_t = 0)]

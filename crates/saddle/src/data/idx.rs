@@ -24,7 +24,7 @@ pub struct Idx {
 /// detected by its magic bytes). Errors name the file and what was expected.
 pub fn read_idx(path: &Path, ndims: usize) -> Result<Idx> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
+    let mut bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&raw[..])
             .read_to_end(&mut out)
@@ -54,7 +54,10 @@ pub fn read_idx(path: &Path, ndims: usize) -> Result<Idx> {
     let expected = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
     let found = bytes.len() - header;
     match expected {
-        Some(n) if n == found => Ok(Idx { dims, data: bytes[header..].to_vec() }),
+        Some(n) if n == found => {
+            bytes.drain(..header); // in place: no second copy of a large file
+            Ok(Idx { dims, data: bytes })
+        }
         Some(n) => Err(Error::format(
             path,
             format!("dimensions {dims:?} need {n} data bytes, found {found} (truncated or corrupt file)"),

@@ -14,6 +14,7 @@
 //!
 //! Uses: nothing.
 
+use super::tap_outputs;
 use rayon::prelude::*;
 
 /// The sizes of one 2-D convolution. Pairs are `(height, width)`.
@@ -56,17 +57,6 @@ impl ConvGeometry {
     }
 }
 
-/// The outputs `o` in `lo..hi` whose tap `k` reads inside `0..size` along one
-/// dimension, and the offset `off` with input index `o·s + off`.
-#[inline]
-fn valid_range(out: usize, k: usize, s: usize, p: usize, d: usize, size: usize) -> (usize, usize, isize) {
-    let off = (k * d) as isize - p as isize;
-    // o·s + off ≥ 0  ⇔  o ≥ ⌈−off / s⌉;   o·s + off < size  ⇔  o < ⌈(size − off) / s⌉
-    let lo = if off >= 0 { 0 } else { (-off) as usize }.div_ceil(s);
-    let hi = if (size as isize) <= off { 0 } else { ((size as isize - off) as usize).div_ceil(s) };
-    (lo.min(out), hi.min(out).max(lo.min(out)), off)
-}
-
 /// `x: [N, C, H, W]` → `cols: [C·KH·KW, N·OH·OW]`.
 pub fn im2col(x: &[f32], g: &ConvGeometry) -> Vec<f32> {
     let (oh, ow) = g.output().expect("im2col: kernel larger than padded input");
@@ -80,8 +70,8 @@ pub fn im2col(x: &[f32], g: &ConvGeometry) -> Vec<f32> {
     }
     cols.par_chunks_mut(ncols).enumerate().for_each(|(row, dst)| {
         let (c, ki, kj) = (row / (kh * kw), (row / kw) % kh, row % kw);
-        let (y0, y1, offy) = valid_range(oh, ki, sy, g.padding.0, g.dilation.0, g.h);
-        let (x0, x1, offx) = valid_range(ow, kj, sx, g.padding.1, g.dilation.1, g.w);
+        let (y0, y1, offy) = tap_outputs(oh, ki, sy, g.padding.0, g.dilation.0, g.h);
+        let (x0, x1, offx) = tap_outputs(ow, kj, sx, g.padding.1, g.dilation.1, g.w);
         for n in 0..g.n {
             let plane = &x[(n * g.c + c) * g.h * g.w..][..g.h * g.w];
             for y in y0..y1 {
@@ -114,9 +104,9 @@ pub fn col2im(dcols: &[f32], g: &ConvGeometry) -> Vec<f32> {
     dx.par_chunks_mut(g.h * g.w).enumerate().for_each(|(nc, plane)| {
         let (n, c) = (nc / g.c, nc % g.c);
         for ki in 0..kh {
-            let (y0, y1, offy) = valid_range(oh, ki, sy, g.padding.0, g.dilation.0, g.h);
+            let (y0, y1, offy) = tap_outputs(oh, ki, sy, g.padding.0, g.dilation.0, g.h);
             for kj in 0..kw {
-                let (x0, x1, offx) = valid_range(ow, kj, sx, g.padding.1, g.dilation.1, g.w);
+                let (x0, x1, offx) = tap_outputs(ow, kj, sx, g.padding.1, g.dilation.1, g.w);
                 let src = &dcols[((c * kh + ki) * kw + kj) * ncols + n * l..][..l];
                 for y in y0..y1 {
                     let row = &mut plane[(y as isize * sy as isize + offy) as usize * g.w..][..g.w];

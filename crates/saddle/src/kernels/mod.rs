@@ -11,3 +11,16 @@ pub mod conv;
 pub mod elementwise;
 pub mod gemm;
 pub mod pool;
+
+/// Along one dimension of a sliding window (convolution or pooling): the
+/// outputs `o` in `lo..hi` whose tap `t` reads inside `0..size`, and the offset
+/// `off` such that output `o` reads input `o·s + off` (`s` stride, `p`
+/// padding, `d` dilation).
+#[inline]
+pub(crate) fn tap_outputs(out: usize, t: usize, s: usize, p: usize, d: usize, size: usize) -> (usize, usize, isize) {
+    let off = (t * d) as isize - p as isize;
+    // o·s + off ≥ 0  ⇔  o ≥ ⌈−off / s⌉;   o·s + off < size  ⇔  o < ⌈(size − off) / s⌉
+    let lo = if off >= 0 { 0 } else { ((-off) as usize).div_ceil(s) };
+    let hi = if (size as isize) <= off { 0 } else { ((size as isize - off) as usize).div_ceil(s) };
+    (lo.min(out), hi.min(out).max(lo.min(out)), off)
+}

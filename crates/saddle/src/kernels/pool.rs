@@ -6,7 +6,7 @@
 //! `O = ⌊(I + 2p − d·(k − 1) − 1 + (ceil ? s − 1 : 0)) / s⌋ + 1`, less one if
 //! `ceil_mode` made the last window start inside the right padding.
 //! Max pooling keeps the first maximum of a window (ties go to the lowest
-//! index, NaN wins); its backward sums into that index, so overlapping windows
+//! index; a NaN wins, the first NaN's index is kept); its backward sums into that index, so overlapping windows
 //! add up. Average pooling divides by the window clipped to the padded input
 //! (`count_include_pad`) or to the input.
 //!
@@ -14,6 +14,7 @@
 //!
 //! Uses: nothing.
 
+use super::tap_outputs;
 use rayon::prelude::*;
 
 /// The sizes of one 2-D pooling. Pairs are `(height, width)`.
@@ -71,40 +72,55 @@ fn taps(o: usize, k: usize, s: usize, p: usize, d: usize, size: usize) -> (usize
     (lo.min(hi), hi, start)
 }
 
-/// Max pooling: `x: [N·C, H, W]` → `(out: [N·C, OH, OW], argmax within each plane)`.
-pub fn max_pool2d(x: &[f32], g: &PoolGeometry) -> (Vec<f32>, Vec<u32>) {
+/// Max pooling: `x: [N·C, H, W]` → `out: [N·C, OH, OW]`, and when `want_argmax`
+/// the index within its plane of each output's maximum (for backward).
+///
+/// Loops run tap by tap over whole output rows (`out[x] = max(out[x], tap)`),
+/// which the compiler vectorizes, rather than window by window, whose data-
+/// dependent comparisons mispredict. The argmax pass walks the taps in reverse
+/// so that the first tap equal to the maximum wins.
+pub fn max_pool2d(x: &[f32], g: &PoolGeometry, want_argmax: bool) -> (Vec<f32>, Vec<u32>) {
     let (oh, ow) = g.output().expect("max_pool2d: window larger than padded input");
     let (hw, l) = (g.h * g.w, oh * ow);
-    let mut out = vec![0.0f32; g.planes * l];
-    let mut arg = vec![0u32; g.planes * l];
+    let mut out = vec![f32::NEG_INFINITY; g.planes * l];
+    let mut arg = vec![0u32; if want_argmax { g.planes * l } else { 0 }];
     if l == 0 {
         return (out, arg);
     }
     let ((kh, kw), (sh, sw), (ph, pw), (dh, dw)) = (g.kernel, g.stride, g.padding, g.dilation);
-    // The taps of every window row and column, the same for all planes.
+    // For each tap column tx: the outputs x whose window has it inside the
+    // input, and the input column of output x: x·sw + off.
+    let xtaps: Vec<(usize, usize, isize)> = (0..kw).map(|tx| tap_outputs(ow, tx, sw, pw, dw, g.w)).collect();
     let ytaps: Vec<_> = (0..oh).map(|y| taps(y, kh, sh, ph, dh, g.h)).collect();
-    let xtaps: Vec<_> = (0..ow).map(|x| taps(x, kw, sw, pw, dw, g.w)).collect();
-    out.par_chunks_mut(l).zip(arg.par_chunks_mut(l)).enumerate().for_each(|(pl, (o, a))| {
+    let arg_chunk = if want_argmax { l } else { 1 };
+    let mut args: Vec<&mut [u32]> = arg.chunks_mut(arg_chunk).collect();
+    args.resize_with(g.planes, Default::default);
+    out.par_chunks_mut(l).zip(args.into_par_iter()).enumerate().for_each(|(pl, (o, a))| {
         let plane = &x[pl * hw..][..hw];
         for (y, &(ty0, ty1, ystart)) in ytaps.iter().enumerate() {
-            for (xo, &(tx0, tx1, xstart)) in xtaps.iter().enumerate() {
-                // Every window holds at least one tap (padding ≤ k/2; ceil_mode
-                // never starts a window in the padding). Branch-free selects:
-                // the comparisons are data-dependent and mispredict often.
-                let first = (ystart + (ty0 * dh) as isize) as usize * g.w + (xstart + (tx0 * dw) as isize) as usize;
-                let (mut best, mut at) = (plane[first], first);
-                for ty in ty0..ty1 {
-                    let row = (ystart + (ty * dh) as isize) as usize * g.w;
-                    for tx in tx0..tx1 {
-                        let i = row + (xstart + (tx * dw) as isize) as usize;
-                        let v = plane[i];
-                        let better = v > best || v.is_nan();
-                        best = if better { v } else { best };
-                        at = if better { i } else { at };
+            let orow = &mut o[y * ow..][..ow];
+            for ty in ty0..ty1 {
+                let src = &plane[(ystart + (ty * dh) as isize) as usize * g.w..][..g.w];
+                for &(x0, x1, off) in &xtaps {
+                    for (xo, best) in orow.iter_mut().enumerate().take(x1).skip(x0) {
+                        let v = src[(xo as isize * sw as isize + off) as usize];
+                        *best = if v > *best || v.is_nan() { v } else { *best };
                     }
                 }
-                o[y * ow + xo] = best;
-                a[y * ow + xo] = at as u32;
+            }
+            if !want_argmax {
+                continue;
+            }
+            let arow = &mut a[y * ow..][..ow];
+            for ty in (ty0..ty1).rev() {
+                let row = (ystart + (ty * dh) as isize) as usize * g.w;
+                for &(x0, x1, off) in xtaps.iter().rev() {
+                    for xo in x0..x1 {
+                        let i = row + (xo as isize * sw as isize + off) as usize;
+                        let v = plane[i];
+                        arow[xo] = if v == orow[xo] || v.is_nan() { i as u32 } else { arow[xo] };
+                    }
+                }
             }
         }
     });
@@ -215,7 +231,7 @@ mod tests {
             dilation: (1, 1),
             ceil_mode: false,
         };
-        let (out, arg) = max_pool2d(&[1.0; 9], &g);
+        let (out, arg) = max_pool2d(&[1.0; 9], &g, true);
         assert_eq!(out, vec![1.0; 4]);
         assert_eq!(arg, vec![0, 1, 3, 4]);
         let dx = max_pool2d_backward(&[1.0, 2.0, 3.0, 4.0], &arg, &g);

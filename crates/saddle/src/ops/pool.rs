@@ -101,7 +101,8 @@ impl Tensor {
     pub fn max_pool2d(&self, opt: MaxPool2dOptions) -> Tensor {
         let (g, shape) =
             geometry("max_pool2d", self, opt.kernel_size, opt.stride, opt.padding, opt.dilation, opt.ceil_mode);
-        let (out, argmax) = max_pool2d(&self.data(), &g);
+        let want_argmax = crate::is_grad_enabled() && self.is_requires_grad();
+        let (out, argmax) = max_pool2d(&self.data(), &g, want_argmax);
         Tensor::from_op(out, &shape, &[self], MaxPool2dBackward { g, argmax })
     }
 

@@ -207,3 +207,51 @@ pub fn evaluate(model: &mut dyn Module, data: &dyn Dataset, batch_size: usize) -
     });
     Evaluation::new(loss_sum / data.len().max(1) as f64, predictions, labels)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{load_idx_dir, ImageDataset};
+    use crate::nn::lenet5;
+    use crate::optim::{Adam, AdamConfig};
+    use crate::Rng;
+
+    fn mnist_slice(n: usize) -> (ImageDataset, ImageDataset) {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
+        let (train, test) = load_idx_dir(&dir).unwrap();
+        let cut = |d: &ImageDataset, n: usize| ImageDataset {
+            images: d.images[..n * 784].to_vec(),
+            labels: d.labels[..n].to_vec(),
+            ..d.clone()
+        };
+        (cut(&train, n), cut(&test, n / 4))
+    }
+
+    /// Trains LeNet-5 for one epoch on `threads` threads; returns the metrics and weights.
+    fn run(threads: usize, data: &(ImageDataset, ImageDataset)) -> (FitReport, Vec<Vec<f32>>) {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let mut model = lenet5([1, 28, 28], 10, &mut Rng::new(3)).unwrap();
+            let mut opt = Adam::new(model.named_parameters(), AdamConfig::default()).unwrap();
+            let o = FitOptions { epochs: 1, batch_size: 32, seed: 3, ..Default::default() };
+            let mut report = fit(&mut model, &mut opt, &data.0, Some(&data.1), &o, &mut []).unwrap();
+            report.train_seconds = 0.0;
+            report.examples_per_second = 0.0;
+            report.epochs.iter_mut().for_each(|e| e.train_seconds = 0.0);
+            (report, model.named_parameters().iter().map(|(_, p)| p.to_vec()).collect())
+        })
+    }
+
+    #[test]
+    fn same_seed_same_bits_whatever_the_thread_count() {
+        let data = mnist_slice(640);
+        let (r1, w1) = run(1, &data);
+        let (r2, w2) = run(2, &data);
+        let (r3, w3) = run(3, &data);
+        assert!(w1 == w2 && w1 == w3, "weights differ between 1, 2 and 3 threads");
+        assert!(r1 == r2 && r1 == r3, "metrics differ between 1, 2 and 3 threads");
+        // And it learned something: chance is 10%.
+        let (_, acc) = r1.epochs[0].test.unwrap();
+        assert!(acc > 0.3, "test accuracy after one epoch (20 steps) on 640 images: {acc}");
+    }
+}

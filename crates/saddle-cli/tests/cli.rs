@@ -1,0 +1,265 @@
+//! The `saddle` command end to end: training on a small slice of the bundled
+//! MNIST, evaluation, prediction, and a clear error with a non-zero exit (and
+//! no run directory that looks complete) for each kind of bad input.
+
+use saddle::data::read_idx;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+fn saddle(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_saddle")).args(args).output().expect("the saddle binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A fresh, empty scratch folder for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("saddle-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn idx_bytes(magic: u32, dims: &[usize], data: &[u8]) -> Vec<u8> {
+    let mut b = magic.to_be_bytes().to_vec();
+    dims.iter().for_each(|&d| b.extend((d as u32).to_be_bytes()));
+    b.extend(data);
+    b
+}
+
+/// Writes an IDX dataset folder of the first `train` and `test` MNIST images,
+/// cropped to `side × side` pixels.
+fn small_mnist(dir: &Path, train: usize, test: usize, side: usize) {
+    let mnist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
+    for (split, n) in [("train", train), ("t10k", test)] {
+        let images = read_idx(&mnist.join(format!("{split}-images-idx3-ubyte.gz")), 3).unwrap();
+        let labels = read_idx(&mnist.join(format!("{split}-labels-idx1-ubyte.gz")), 1).unwrap();
+        let off = (28 - side) / 2;
+        let pixels: Vec<u8> = (0..n)
+            .flat_map(|i| (0..side * side).map(move |p| (i, p)))
+            .map(|(i, p)| images.data[i * 784 + (off + p / side) * 28 + off + p % side])
+            .collect();
+        std::fs::write(dir.join(format!("{split}-images-idx3-ubyte")), idx_bytes(0x0803, &[n, side, side], &pixels))
+            .unwrap();
+        std::fs::write(dir.join(format!("{split}-labels-idx1-ubyte")), idx_bytes(0x0801, &[n], &labels.data[..n]))
+            .unwrap();
+    }
+}
+
+/// One finished run shared by the tests that need one: LeNet-5, one epoch on
+/// 3000 MNIST images.
+fn trained_run() -> &'static PathBuf {
+    static RUN: OnceLock<PathBuf> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir = scratch("shared");
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        small_mnist(&data, 3000, 500, 28);
+        let run = dir.join("run");
+        let o = saddle(&[
+            "train",
+            "mnist",
+            "--data",
+            data.to_str().unwrap(),
+            "--epochs",
+            "2",
+            "--out",
+            run.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "train failed: {}{}", stdout(&o), stderr(&o));
+        run
+    })
+}
+
+/// Asserts a failure with one `error:` line that contains every `needle`.
+#[track_caller]
+fn assert_fails_with(o: &Output, needles: &[&str]) {
+    assert!(!o.status.success(), "expected a failure, got success: {}", stdout(o));
+    let err = stderr(o);
+    assert!(!err.contains("panicked"), "panic instead of an error: {err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks {n:?}: {err}");
+    }
+}
+
+#[test]
+fn train_writes_a_complete_run_that_eval_and_predict_read() {
+    let run = trained_run();
+    for f in ["config.json", "metrics.csv", "model.safetensors", "summary.json"] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    for key in [
+        "task",
+        "model",
+        "parameters",
+        "epochs",
+        "seed",
+        "test_accuracy",
+        "test_loss",
+        "train_seconds",
+        "train_images_per_second",
+    ] {
+        assert!(summary.get(key).is_some(), "summary.json lacks {key}");
+    }
+    let acc = summary["test_accuracy"].as_f64().unwrap();
+    assert!(acc > 0.85, "LeNet-5 after 2 epochs on 3000 images: test accuracy {acc}");
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert!(csv.starts_with("step,epoch,loss,lr,grad_norm,train_loss,train_accuracy,test_loss,test_accuracy\n"));
+    assert_eq!(csv.lines().count(), 1 + 2 * 47 + 2, "a row per step (47 per epoch) and per epoch");
+
+    let o = saddle(&["eval", run.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("accuracy") && out.contains("confusion matrix"), "{out}");
+    assert!(out.contains(&format!("{:.2}%", 100.0 * acc)), "eval agrees with summary.json: {out}");
+
+    // A test digit as a binary PGM, scaled up to 56×56 and inverted (dark on light).
+    let images =
+        read_idx(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist/t10k-images-idx3-ubyte.gz"), 3).unwrap();
+    let mut pgm = b"P5\n56 56\n255\n".to_vec();
+    pgm.extend((0..56 * 56).map(|p| 255 - images.data[(p / 56 / 2) * 28 + (p % 56) / 2]));
+    let img = run.parent().unwrap().join("seven.pgm");
+    std::fs::write(&img, pgm).unwrap();
+    let o = saddle(&["predict", run.to_str().unwrap(), img.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The first test image is a 7.
+    assert!(stdout(&o).contains("class 7"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("inverted"), "{}", stdout(&o));
+}
+
+#[test]
+fn bad_data_files_are_named_and_leave_no_run() {
+    let dir = scratch("bad-data");
+    let run = dir.join("run");
+    let r = run.to_str().unwrap();
+    let train = |data: &Path| {
+        saddle(&["train", "mnist", "--data", data.to_str().unwrap(), "--epochs", "1", "--out", r, "--quiet"])
+    };
+
+    assert_fails_with(&train(&dir.join("absent")), &["absent", "no such folder"]);
+
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    small_mnist(&data, 100, 20, 28);
+    let images = data.join("train-images-idx3-ubyte");
+    let good = std::fs::read(&images).unwrap();
+
+    std::fs::write(&images, &good[..good.len() - 100]).unwrap();
+    assert_fails_with(&train(&data), &["train-images-idx3-ubyte", "need 78400 data bytes, found 78300"]);
+
+    std::fs::write(&images, std::fs::read(data.join("train-labels-idx1-ubyte")).unwrap()).unwrap();
+    assert_fails_with(
+        &train(&data),
+        &["train-images-idx3-ubyte", "magic number 0x00000801 found, expected 0x00000803"],
+    );
+
+    std::fs::write(&images, &good).unwrap();
+    let labels = data.join("train-labels-idx1-ubyte");
+    let l = std::fs::read(&labels).unwrap();
+    std::fs::write(&labels, idx_bytes(0x0801, &[99], &l[8..107])).unwrap();
+    assert_fails_with(&train(&data), &["99 labels for 100 images"]);
+    std::fs::write(&labels, &l).unwrap();
+
+    std::fs::remove_file(&images).unwrap();
+    std::fs::write(data.join("train-images-idx3-ubyte.gz"), [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 1, 2, 3]).unwrap();
+    assert_fails_with(&train(&data), &["train-images-idx3-ubyte.gz", "corrupt gzip"]);
+
+    std::fs::remove_file(data.join("train-images-idx3-ubyte.gz")).unwrap();
+    assert_fails_with(&train(&data), &["no train-images-idx3-ubyte or train-images-idx3-ubyte.gz"]);
+
+    assert!(!run.exists(), "a failed run must not leave a run directory");
+}
+
+#[test]
+fn nonsense_flags_are_refused_with_the_flag_named() {
+    for (args, needle) in [
+        (vec!["train", "mnist", "--lr", "abc"], "--lr"),
+        (vec!["train", "mnist", "--lr", "-1"], "--lr"),
+        (vec!["train", "mnist", "--epochs", "0"], "--epochs"),
+        (vec!["train", "mnist", "--batch-size", "many"], "--batch-size"),
+        (vec!["train", "mnist", "--optim", "lbfgs"], "--optim"),
+        (vec!["train", "mnist", "--model", "resnet"], "--model"),
+        (vec!["train", "cifar"], "cifar"),
+        (vec!["bench", "gemm", "--sizes", "0"], "--sizes"),
+    ] {
+        let o = saddle(&args);
+        assert_fails_with(&o, &[needle]);
+    }
+}
+
+#[test]
+fn out_must_not_overwrite_an_existing_run() {
+    let run = trained_run();
+    let o = saddle(&["train", "mnist", "--epochs", "1", "--out", run.to_str().unwrap(), "--quiet"]);
+    assert_fails_with(&o, &["--out", "already exists"]);
+}
+
+#[test]
+fn broken_runs_and_checkpoints_are_named() {
+    let run = trained_run();
+    let dir = scratch("broken-run");
+    let copy = |name: &str| {
+        let to = dir.join(name);
+        std::fs::create_dir_all(&to).unwrap();
+        for f in ["config.json", "metrics.csv", "model.safetensors", "summary.json"] {
+            std::fs::copy(run.join(f), to.join(f)).unwrap();
+        }
+        to
+    };
+    let eval = |p: &Path| saddle(&["eval", p.to_str().unwrap()]);
+
+    assert_fails_with(&eval(&dir.join("nothing")), &["nothing", "no such run directory"]);
+
+    let incomplete = copy("incomplete");
+    std::fs::remove_file(incomplete.join("summary.json")).unwrap();
+    assert_fails_with(&eval(&incomplete), &["incomplete run: no summary.json"]);
+
+    let old = copy("old");
+    let config = std::fs::read_to_string(old.join("config.json")).unwrap().replace("\"format\": 1", "\"format\": 0");
+    std::fs::write(old.join("config.json"), config).unwrap();
+    assert_fails_with(&eval(&old), &["run format 0"]);
+
+    let (tensors, _) = saddle::nn::read_safetensors(&run.join("model.safetensors")).unwrap();
+    let as_list = |skip: &str, reshape: &str| -> Vec<(String, saddle::Tensor)> {
+        tensors
+            .iter()
+            .filter(|(k, _)| k.as_str() != skip)
+            .map(|(k, (s, d))| {
+                let t = saddle::Tensor::from_vec(d.clone(), s);
+                (k.clone(), if k == reshape { t.reshape(&[s.iter().product()]) } else { t })
+            })
+            .collect()
+    };
+    let missing = copy("missing");
+    saddle::nn::write_safetensors(&missing.join("model.safetensors"), &as_list("7.weight", ""), None).unwrap();
+    assert_fails_with(&eval(&missing), &["model.safetensors", "missing tensor '7.weight'"]);
+    let misshaped = copy("misshaped");
+    saddle::nn::write_safetensors(&misshaped.join("model.safetensors"), &as_list("", "0.weight"), None).unwrap();
+    assert_fails_with(&eval(&misshaped), &["tensor '0.weight' has shape [150], the model expects [6, 1, 5, 5]"]);
+}
+
+#[test]
+fn eval_refuses_images_of_the_wrong_size_and_predict_unreadable_pictures() {
+    let run = trained_run();
+    let dir = scratch("sizes");
+    small_mnist(&dir, 50, 20, 20);
+    let o = saddle(&["eval", run.to_str().unwrap(), "--data", dir.to_str().unwrap()]);
+    assert_fails_with(&o, &["images are [1, 20, 20] but the model", "expects [1, 28, 28]"]);
+
+    let not_an_image = dir.join("digit.png");
+    std::fs::write(&not_an_image, "hello").unwrap();
+    let o = saddle(&["predict", run.to_str().unwrap(), not_an_image.to_str().unwrap()]);
+    assert_fails_with(&o, &["digit.png", "not a PNG or PGM image"]);
+    let o = saddle(&["predict", run.to_str().unwrap(), dir.join("absent.png").to_str().unwrap()]);
+    assert_fails_with(&o, &["absent.png"]);
+}
