@@ -244,7 +244,102 @@ def lenet_state_dict():
     print("lenet5: state dict and logits")
 
 
+OPTIMIZERS = [
+    # name, torch class, kwargs
+    ("sgd", "SGD", {"lr": 0.1}),
+    ("sgd_momentum", "SGD", {"lr": 0.05, "momentum": 0.9}),
+    ("sgd_dampening", "SGD", {"lr": 0.05, "momentum": 0.9, "dampening": 0.5}),
+    ("sgd_nesterov", "SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
+    ("sgd_weight_decay", "SGD", {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.01}),
+    ("adagrad", "Adagrad", {"lr": 0.05}),
+    ("adagrad_lr_decay", "Adagrad", {"lr": 0.1, "lr_decay": 0.01}),
+    ("adagrad_weight_decay", "Adagrad", {"lr": 0.1, "weight_decay": 0.01, "initial_accumulator_value": 0.1}),
+    ("rmsprop", "RMSprop", {"lr": 0.003}),
+    ("rmsprop_momentum", "RMSprop", {"lr": 0.01, "momentum": 0.9}),
+    ("rmsprop_centered", "RMSprop", {"lr": 0.003, "centered": True}),
+    ("rmsprop_weight_decay", "RMSprop", {"lr": 0.001, "alpha": 0.9, "weight_decay": 0.01, "momentum": 0.5}),
+    ("adam", "Adam", {"lr": 0.01}),
+    ("adam_amsgrad", "Adam", {"lr": 0.01, "amsgrad": True}),
+    ("adam_weight_decay", "Adam", {"lr": 0.01, "weight_decay": 0.01, "betas": (0.8, 0.99)}),
+    ("adamw", "AdamW", {"lr": 0.01, "weight_decay": 0.1}),
+    ("adamw_amsgrad", "AdamW", {"lr": 0.01, "amsgrad": True}),
+]
+
+
+def optimizers():
+    """100 steps of each optimizer on a small fixed model: parameters every 10 steps.
+
+    Model: y = tanh(x·W1ᵀ + b1)·W2ᵀ + b2, loss = mse(y, t), x: [8, 4], t: [8, 2].
+    """
+    fx = Fixture("optim")
+    init = {"w1": torch.randn(3, 4) * 0.5, "b1": torch.randn(3) * 0.1, "w2": torch.randn(2, 3) * 0.5, "b2": torch.randn(2) * 0.1}
+    x, t = torch.randn(8, 4), torch.randn(8, 2)
+    fx.tensors["data/x"], fx.tensors["data/t"] = x, t
+    for k, v in init.items():
+        fx.tensors[f"data/{k}"] = v
+    for name, cls, kwargs in OPTIMIZERS:
+        params = {k: v.clone().requires_grad_(True) for k, v in init.items()}
+        opt = getattr(torch.optim, cls)(params.values(), **kwargs)
+        for step in range(1, 101):
+            opt.zero_grad()
+            y = torch.tanh(x @ params["w1"].T + params["b1"]) @ params["w2"].T + params["b2"]
+            F.mse_loss(y, t).backward()
+            opt.step()
+            if step % 10 == 0:
+                for k, v in params.items():
+                    fx.tensors[f"opt/{name}/step{step}/{k}"] = v.detach().clone()
+        attrs = {"optim": cls, **{k: (",".join(map(str, v)) if isinstance(v, tuple) else str(v).lower()) for k, v in kwargs.items()}}
+        fx.meta[f"opt/{name}"] = " ".join(f"{k}={v}" for k, v in attrs.items())
+    fx.save()
+
+
+def schedules():
+    """Learning rates of torch.optim.lr_scheduler, step by step from base lr 0.1."""
+    import math
+    fx = Fixture("schedule")
+    sched = torch.optim.lr_scheduler
+    cases = [
+        ("constant", {"kind": "constant"}, lambda o: sched.LambdaLR(o, lambda t: 1.0)),
+        ("step", {"kind": "step", "step_size": 7, "gamma": 0.5}, lambda o: sched.StepLR(o, 7, 0.5)),
+        ("multistep", {"kind": "multistep", "milestones": "10,25,40", "gamma": 0.3}, lambda o: sched.MultiStepLR(o, [10, 25, 40], 0.3)),
+        ("exponential", {"kind": "exponential", "gamma": 0.95}, lambda o: sched.ExponentialLR(o, 0.95)),
+        ("cosine", {"kind": "cosine", "t_max": 50, "eta_min": 0.001}, lambda o: sched.CosineAnnealingLR(o, 50, 0.001)),
+        ("cosine_restarts_1", {"kind": "cosine_restarts", "t_0": 10, "t_mult": 1, "eta_min": 0.0},
+         lambda o: sched.CosineAnnealingWarmRestarts(o, 10, 1)),
+        ("cosine_restarts_2", {"kind": "cosine_restarts", "t_0": 5, "t_mult": 2, "eta_min": 0.001},
+         lambda o: sched.CosineAnnealingWarmRestarts(o, 5, 2, 0.001)),
+        ("inverse_sqrt", {"kind": "inverse_sqrt", "timescale": 10}, lambda o: sched.LambdaLR(o, lambda t: 1 / math.sqrt(1 + t / 10))),
+        ("one_cycle", {"kind": "one_cycle", "total_steps": 60}, lambda o: sched.OneCycleLR(o, 0.1, total_steps=60)),
+        ("warmup_step", {"kind": "warmup_step", "warmup": 5, "step_size": 7, "gamma": 0.5},
+         lambda o: sched.LambdaLR(o, lambda t: min(1.0, (t + 1) / 5) * 0.5 ** (t // 7))),
+    ]
+    for name, attrs, make in cases:
+        p = torch.zeros(1, requires_grad=True)
+        opt = torch.optim.SGD([p], lr=0.1, momentum=0.9)
+        s = make(opt)
+        lrs = []
+        for _ in range(60):
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            s.step()
+        fx.tensors[f"sched/{name}/lr"] = torch.tensor(lrs, dtype=torch.float32)
+        fx.meta[f"sched/{name}"] = " ".join(f"{k}={v}" for k, v in attrs.items())
+    # Reduce on plateau: one metric per epoch.
+    metrics = [1.0, 0.9, 0.8, 0.8, 0.8, 0.8, 0.79995, 0.7, 0.7, 0.7, 0.7, 0.7, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]
+    p = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([p], lr=0.1)
+    s = sched.ReduceLROnPlateau(opt, factor=0.5, patience=2, cooldown=1)
+    lrs = []
+    for m in metrics:
+        s.step(m)
+        lrs.append(opt.param_groups[0]["lr"])
+    fx.tensors["plateau/case/metric"] = torch.tensor(metrics, dtype=torch.float32)
+    fx.tensors["plateau/case/lr"] = torch.tensor(lrs, dtype=torch.float32)
+    fx.meta["plateau/case"] = "factor=0.5 patience=2 cooldown=1"
+    fx.save()
+
+
 if __name__ == "__main__":
     torch.manual_seed(0)
-    for make in [elementwise, activation, reduce, matmul, movement, conv, pool, embedding, loss, lenet_state_dict]:
+    for make in [elementwise, activation, reduce, matmul, movement, conv, pool, embedding, loss, lenet_state_dict, optimizers, schedules]:
         make()

@@ -3,7 +3,10 @@
 
 mod bench;
 mod eval;
+mod optim_lab;
+mod plot;
 mod predict;
+mod schedule;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +31,10 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Classify a picture (PNG or PGM) with a finished run.
     Predict(predict::PredictArgs),
+    /// Print and plot a learning-rate schedule before training with it.
+    Schedule(schedule::ScheduleArgs),
+    /// Every optimizer on 2-D error surfaces and on MNIST, plotted side by side.
+    OptimLab(optim_lab::OptimLabArgs),
     /// Measure kernel and model speed, to compare with `tools/bench_torch.py`.
     Bench(bench::BenchArgs),
 }
@@ -48,6 +55,8 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Predict(args) => predict::run(args),
+        Command::Schedule(args) => schedule::run(args),
+        Command::OptimLab(args) => optim_lab::run(args),
         Command::Bench(args) => bench::run(args),
     };
     match result {

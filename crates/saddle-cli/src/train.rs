@@ -1,10 +1,11 @@
 //! `saddle train`: train a model from the command line into a run directory.
 
+use crate::schedule::{self, SPEC_HELP};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use saddle::data::{load_idx_dir, Dataset};
 use saddle::nn::{build_model, Module, MODELS};
-use saddle::optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
+use saddle::optim::{Adagrad, AdagradConfig, Adam, AdamConfig, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig};
 use saddle::train::{fit, EpochMetrics, FitOptions, Observer, RunConfig, RunDir, StepMetrics, Summary, RUN_FORMAT};
 use saddle::{Error, Result, Rng};
 use std::path::{Path, PathBuf};
@@ -28,21 +29,27 @@ pub struct TrainArgs {
     /// Examples per optimizer step.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     batch_size: u32,
-    /// Learning rate [default: 1e-3 for adam and adamw, 0.05 for sgd and momentum].
+    /// Learning rate [default: 0.05 for sgd, momentum and nesterov; 0.01 for adagrad; 1e-3 for rmsprop, adam and adamw].
     #[arg(long, value_parser = positive, allow_negative_numbers = true)]
-    lr: Option<f32>,
+    lr: Option<f64>,
     /// Optimizer.
     #[arg(long, value_enum, default_value_t = OptimName::Adam)]
     optim: OptimName,
     /// Momentum μ for `momentum` and `nesterov`.
     #[arg(long, default_value_t = 0.9, value_parser = non_negative, allow_negative_numbers = true)]
-    momentum: f32,
+    momentum: f64,
     /// Weight decay λ (L2; decoupled for adamw).
     #[arg(long, default_value_t = 0.0, value_parser = non_negative, allow_negative_numbers = true)]
-    weight_decay: f32,
+    weight_decay: f64,
+    /// Learning-rate schedule (see `saddle schedule --help` for the forms).
+    #[arg(long, default_value = "constant", long_help = SPEC_HELP)]
+    schedule: String,
+    /// Linear warm-up over this many steps, in front of the schedule.
+    #[arg(long, default_value_t = 0, value_name = "STEPS")]
+    warmup: usize,
     /// Clip the global gradient norm to this value.
     #[arg(long, value_parser = positive, allow_negative_numbers = true)]
-    clip_norm: Option<f32>,
+    clip_norm: Option<f64>,
     /// Seed of initialization and shuffling: the same seed gives the same run, bit for bit.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -63,18 +70,89 @@ enum Task {
     Mnist,
 }
 
-#[derive(Clone, Copy, PartialEq, ValueEnum)]
-enum OptimName {
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
+pub enum OptimName {
     /// Plain stochastic gradient descent.
     Sgd,
     /// SGD with heavy-ball momentum.
     Momentum,
     /// SGD with Nesterov momentum.
     Nesterov,
-    /// Adam (Kingma and Ba).
+    /// Adagrad: steps shrink with the sum of all past squared gradients.
+    Adagrad,
+    /// RMSProp: steps divided by the RMS of recent gradients.
+    Rmsprop,
+    /// Adam (Kingma and Ba): momentum and RMSProp, bias-corrected.
     Adam,
-    /// Adam with decoupled weight decay.
+    /// Adam with decoupled weight decay (Loshchilov and Hutter).
     Adamw,
+}
+
+impl OptimName {
+    /// Every optimizer, in the order the lecture introduces them.
+    pub const ALL: [OptimName; 7] = [
+        OptimName::Sgd,
+        OptimName::Momentum,
+        OptimName::Nesterov,
+        OptimName::Adagrad,
+        OptimName::Rmsprop,
+        OptimName::Adam,
+        OptimName::Adamw,
+    ];
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimName::Sgd => "sgd",
+            OptimName::Momentum => "momentum",
+            OptimName::Nesterov => "nesterov",
+            OptimName::Adagrad => "adagrad",
+            OptimName::Rmsprop => "rmsprop",
+            OptimName::Adam => "adam",
+            OptimName::Adamw => "adamw",
+        }
+    }
+
+    /// The learning rate used when `--lr` is not given.
+    pub fn default_lr(self) -> f64 {
+        match self {
+            OptimName::Sgd | OptimName::Momentum | OptimName::Nesterov => 0.05,
+            OptimName::Adagrad => 0.01,
+            OptimName::Rmsprop | OptimName::Adam | OptimName::Adamw => 1e-3,
+        }
+    }
+
+    /// The optimizer over `params`, with PyTorch's defaults for everything not given.
+    pub fn build(
+        self,
+        params: Vec<(String, saddle::Tensor)>,
+        lr: f64,
+        momentum: f64,
+        weight_decay: f64,
+    ) -> Result<Box<dyn Optimizer>> {
+        let wd = weight_decay;
+        Ok(match self {
+            OptimName::Sgd | OptimName::Momentum | OptimName::Nesterov => {
+                let momentum = if self == OptimName::Sgd { 0.0 } else { momentum };
+                let nesterov = self == OptimName::Nesterov;
+                Box::new(Sgd::new(
+                    params,
+                    SgdConfig { lr, momentum, weight_decay: wd, nesterov, ..Default::default() },
+                )?)
+            }
+            OptimName::Adagrad => {
+                Box::new(Adagrad::new(params, AdagradConfig { lr, weight_decay: wd, ..Default::default() })?)
+            }
+            OptimName::Rmsprop => {
+                Box::new(RmsProp::new(params, RmsPropConfig { lr, weight_decay: wd, ..Default::default() })?)
+            }
+            OptimName::Adam => Box::new(Adam::new(params, AdamConfig { lr, weight_decay: wd, ..Default::default() })?),
+            OptimName::Adamw => {
+                let wd = if wd == 0.0 { AdamConfig::adamw().weight_decay } else { wd };
+                Box::new(Adam::new(params, AdamConfig { lr, weight_decay: wd, ..AdamConfig::adamw() })?)
+            }
+        })
+    }
 }
 
 fn model_name(s: &str) -> std::result::Result<String, String> {
@@ -86,15 +164,15 @@ fn model_name(s: &str) -> std::result::Result<String, String> {
     }
 }
 
-fn positive(s: &str) -> std::result::Result<f32, String> {
-    match s.parse::<f32>() {
+fn positive(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
         _ => Err(format!("expected a positive number, got '{s}'")),
     }
 }
 
-fn non_negative(s: &str) -> std::result::Result<f32, String> {
-    match s.parse::<f32>() {
+fn non_negative(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
         _ => Err(format!("expected a number ≥ 0, got '{s}'")),
     }
@@ -108,24 +186,6 @@ pub fn default_data_dir() -> PathBuf {
     } else {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist")
     }
-}
-
-fn optimizer(args: &TrainArgs, params: Vec<(String, saddle::Tensor)>) -> Result<Box<dyn Optimizer>> {
-    let (mu, wd) = (args.momentum, args.weight_decay);
-    Ok(match args.optim {
-        OptimName::Sgd | OptimName::Momentum | OptimName::Nesterov => {
-            let lr = args.lr.unwrap_or(0.05);
-            let momentum = if args.optim == OptimName::Sgd { 0.0 } else { mu };
-            let nesterov = args.optim == OptimName::Nesterov;
-            Box::new(Sgd::new(params, SgdConfig { lr, momentum, weight_decay: wd, nesterov, ..Default::default() })?)
-        }
-        OptimName::Adam | OptimName::Adamw => {
-            let lr = args.lr.unwrap_or(1e-3);
-            let base = if args.optim == OptimName::Adamw { AdamConfig::adamw() } else { AdamConfig::default() };
-            let wd = if args.optim == OptimName::Adamw && wd == 0.0 { base.weight_decay } else { wd };
-            Box::new(Adam::new(params, AdamConfig { lr, weight_decay: wd, ..base })?)
-        }
-    })
 }
 
 /// Progress bar per epoch (images/s, ETA, running loss and accuracy) and a line per epoch.
@@ -215,9 +275,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let mut rng = Rng::new(args.seed);
     let mut model = build_model(&args.model, train.shape, classes, &mut rng)?;
-    let mut opt = optimizer(&args, model.named_parameters())?;
+    let lr = args.lr.unwrap_or(args.optim.default_lr());
+    let mut opt = args.optim.build(model.named_parameters(), lr, args.momentum, args.weight_decay)?;
+    let steps = args.epochs as usize * train.len().div_ceil(args.batch_size as usize);
+    let plan = schedule::parse(&args.schedule, steps, args.warmup)?;
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/mnist-{}-{}", args.model, timestamp())));
-    let optim_name = args.optim.to_possible_value().expect("named").get_name().to_string();
     let config = RunConfig {
         format: RUN_FORMAT,
         task: "mnist".into(),
@@ -229,8 +291,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         epochs: args.epochs as usize,
         batch_size: args.batch_size as usize,
         seed: args.seed,
-        optim: optim_name,
+        optim: args.optim.name().to_string(),
         optimizer: opt.describe(),
+        schedule: plan.describe(),
+        clip_norm: args.clip_norm.map(|c| c as f32),
     };
     let threads = rayon::current_num_threads();
     println!(
@@ -243,6 +307,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     );
     println!("model     {} ({} parameters)", args.model, model.num_parameters());
     println!("optimizer {}", opt.describe());
+    println!("schedule  {} over {steps} steps", plan.describe());
     let clip = args.clip_norm.map_or(String::new(), |c| format!(", clip-norm {c}"));
     println!(
         "training  {} epochs, batch size {}, seed {}, {threads} threads{clip}",
@@ -255,7 +320,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
         epochs: args.epochs as usize,
         batch_size: args.batch_size as usize,
         seed: args.seed,
-        clip_norm: args.clip_norm,
+        clip_norm: args.clip_norm.map(|c| c as f32),
+        error_if_nonfinite: false,
+        schedule: plan.schedule.clone(),
+        plateau: plan.plateau.clone(),
+        start_epoch: 0,
         eval_batch_size: 1000,
     };
     let mut progress = Progress { bar: None, quiet: args.quiet, epochs: options.epochs, examples: train.len() };
@@ -279,7 +348,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         threads,
     };
     let path = run_dir.path().to_path_buf();
-    run_dir.finish(&model, &summary)?;
+    run_dir.finish(&model, opt.as_ref(), &summary)?;
     println!(
         "done      test accuracy {:.2}%, test loss {:.4}; {:.1} s training ({:.0} images/s); saved to {}",
         100.0 * test_accuracy,

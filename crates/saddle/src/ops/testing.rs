@@ -87,6 +87,10 @@ pub struct Case {
 }
 
 impl Case {
+    /// A case with no settings, for tensors stored outside any case (`data/x`).
+    pub fn named(name: &str) -> Case {
+        Case { name: name.to_string(), attrs: HashMap::new() }
+    }
     /// A setting as written by the generator. Panics if absent.
     pub fn attr(&self, key: &str) -> &str {
         self.attrs.get(key).unwrap_or_else(|| panic!("fixture {}: no setting {key}", self.name))

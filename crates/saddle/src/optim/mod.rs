@@ -2,47 +2,289 @@
 //!
 //! Each optimizer is assembled from the pieces in [`pieces`]: the direction
 //! `m_t` (the gradient, or momentum), the magnitude `σ_t` (1, or the root mean
-//! square of past gradients) and weight decay (L2 added to the gradient, or
-//! decoupled). Adam is momentum and RMSProp with bias correction, visibly so.
-//! Hyperparameter structs default to PyTorch's defaults and are validated at
-//! construction, naming the bad value. State is kept per parameter name.
+//! square of past gradients: Adagrad sums them all, RMSProp averages them
+//! with `α`) and weight decay (L2 added to the gradient, or decoupled). Adam is
+//! momentum and RMSProp with bias correction, visibly so. The schedule `η_t`
+//! is a pure function of the step ([`schedule`]).
 //!
-//! Uses: `tensor`, `error`.
+//! Hyperparameter structs default to PyTorch's defaults and are validated at
+//! construction, naming the bad value. State is kept per parameter name under
+//! PyTorch's state names (`momentum_buffer`, `exp_avg`, `exp_avg_sq`, `sum`,
+//! `square_avg`, …) and saved with a checkpoint, so training resumes exactly.
+//!
+//! Uses: `tensor`, `nn` (safetensors files), `error`.
 
+mod adagrad;
 mod adam;
 mod clip;
 pub mod pieces;
+mod rmsprop;
+pub mod schedule;
 mod sgd;
+mod state;
 
+pub use adagrad::{Adagrad, AdagradConfig};
 pub use adam::{Adam, AdamConfig};
-pub use clip::{clip_grad_norm, global_grad_norm};
+pub use clip::{clip_grad_norm, clip_grad_value, global_grad_norm};
+pub use rmsprop::{RmsProp, RmsPropConfig};
+pub use schedule::{ReduceLrOnPlateau, Schedule};
 pub use sgd::{Sgd, SgdConfig};
+pub use state::{load_optimizer_state, save_optimizer_state, ParamState};
 
 use crate::{Error, Result, Tensor};
+use std::collections::BTreeMap;
 
 /// An optimizer over named parameters.
 pub trait Optimizer: Send {
     /// One update of every parameter that has a gradient.
     fn step(&mut self);
     /// The current learning rate η.
-    fn lr(&self) -> f32;
+    fn lr(&self) -> f64;
     /// Sets η (schedules call this before each step).
-    fn set_lr(&mut self, lr: f32);
+    fn set_lr(&mut self, lr: f64);
     /// The parameters, by name.
     fn params(&self) -> &[(String, Tensor)];
+    /// Per-parameter state, keyed by parameter name.
+    fn state(&self) -> &BTreeMap<String, ParamState>;
+    /// Mutable per-parameter state (for loading a checkpoint).
+    fn state_mut(&mut self) -> &mut BTreeMap<String, ParamState>;
     /// Forgets every parameter's gradient.
     fn zero_grad(&self) {
         self.params().iter().for_each(|(_, p)| p.zero_grad());
     }
-    /// A one-line summary of the effective hyperparameters.
+    /// A one-line summary of the effective hyperparameters, as PyTorch prints them.
     fn describe(&self) -> String;
 }
 
 /// `Ok` if `v` is finite and `≥ 0`, else a config error naming `field` and `v`.
-pub(crate) fn non_negative(field: &str, v: f32) -> Result<()> {
+pub(crate) fn non_negative(field: &str, v: f64) -> Result<()> {
     if v.is_finite() && v >= 0.0 {
         Ok(())
     } else {
         Err(Error::config(field, format!("must be a finite number ≥ 0, got {v}")))
+    }
+}
+
+/// Elements per parallel chunk of an update.
+const CHUNK: usize = 1 << 15;
+
+/// The loop all optimizers share. For every parameter with a gradient: count
+/// the step, take its `buffers` (created with the given initial value on the
+/// first step), and run `update(step, g, θ, buffers)` over chunks of the
+/// elements in parallel. `g` is a copy of the gradient chunk, which the update
+/// may change (weight decay) without touching the stored gradient. The update
+/// is element-wise, so the result does not depend on the number of threads.
+pub(crate) fn update_params(
+    params: &[(String, Tensor)],
+    state: &mut BTreeMap<String, ParamState>,
+    buffers: &[(&str, f32)],
+    update: impl Fn(u64, &mut [f32], &mut [f32], &mut [&mut [f32]]) + Sync,
+) {
+    use rayon::prelude::*;
+    for (name, p) in params {
+        let s = state.entry(name.clone()).or_default();
+        let n = p.numel();
+        let done = p.with_grad_mut(|g| {
+            s.step += 1;
+            let mut bufs: Vec<Vec<f32>> = buffers.iter().map(|&(b, init)| s.take(b, n, init)).collect();
+            {
+                let mut theta = p.data_mut();
+                // Chunk i of every buffer, for each i.
+                let mut per_chunk: Vec<Vec<&mut [f32]>> = (0..n.div_ceil(CHUNK)).map(|_| Vec::new()).collect();
+                for b in bufs.iter_mut() {
+                    b.chunks_mut(CHUNK).zip(per_chunk.iter_mut()).for_each(|(c, slot)| slot.push(c));
+                }
+                let step = s.step;
+                theta.par_chunks_mut(CHUNK).zip(per_chunk.into_par_iter()).enumerate().for_each(|(i, (th, mut bs))| {
+                    let mut gc = g[i * CHUNK..][..th.len()].to_vec();
+                    update(step, &mut gc, th, &mut bs);
+                });
+            }
+            for (&(b, _), v) in buffers.iter().zip(bufs) {
+                s.put(b, v);
+            }
+        });
+        if done.is_none() && s.step == 0 && s.buffers.is_empty() {
+            state.remove(name);
+        }
+    }
+}
+
+/// Builds the optimizer a fixture case names (`optim=Adam lr=0.01 …`).
+#[cfg(test)]
+pub(crate) fn from_fixture(case: &crate::ops::testing::Case, params: Vec<(String, Tensor)>) -> Box<dyn Optimizer> {
+    let f = |k: &str, d: f64| case.get(k).map_or(d, |v| v.parse().unwrap());
+    let b = |k: &str| case.get(k) == Some("true");
+    match case.attr("optim") {
+        "SGD" => Box::new(
+            Sgd::new(
+                params,
+                SgdConfig {
+                    lr: f("lr", 1e-3),
+                    momentum: f("momentum", 0.0),
+                    dampening: f("dampening", 0.0),
+                    weight_decay: f("weight_decay", 0.0),
+                    nesterov: b("nesterov"),
+                },
+            )
+            .unwrap(),
+        ),
+        "Adagrad" => Box::new(
+            Adagrad::new(
+                params,
+                AdagradConfig {
+                    lr: f("lr", 1e-2),
+                    lr_decay: f("lr_decay", 0.0),
+                    weight_decay: f("weight_decay", 0.0),
+                    initial_accumulator_value: f("initial_accumulator_value", 0.0),
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
+        ),
+        "RMSprop" => Box::new(
+            RmsProp::new(
+                params,
+                RmsPropConfig {
+                    lr: f("lr", 1e-2),
+                    alpha: f("alpha", 0.99),
+                    weight_decay: f("weight_decay", 0.0),
+                    momentum: f("momentum", 0.0),
+                    centered: b("centered"),
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
+        ),
+        name @ ("Adam" | "AdamW") => {
+            let base = if name == "AdamW" { AdamConfig::adamw() } else { AdamConfig::default() };
+            let betas = case.get("betas").map_or(base.betas, |v| {
+                let (a, b) = v.split_once(',').unwrap();
+                (a.parse().unwrap(), b.parse().unwrap())
+            });
+            let cfg = AdamConfig {
+                lr: f("lr", 1e-3),
+                betas,
+                weight_decay: f("weight_decay", base.weight_decay),
+                amsgrad: b("amsgrad"),
+                ..base
+            };
+            Box::new(Adam::new(params, cfg).unwrap())
+        }
+        other => panic!("unknown optimizer {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::testing::{assert_close, Fixtures};
+    use crate::ops::Reduction;
+
+    /// The fixture's model: `y = tanh(x·W1ᵀ + b1)·W2ᵀ + b2`, `L = mse(y, t)`.
+    fn loss(p: &[(String, Tensor)], x: &Tensor, t: &Tensor) -> Tensor {
+        x.linear(&p[0].1, Some(&p[1].1)).tanh().linear(&p[2].1, Some(&p[3].1)).mse_loss(t, Reduction::Mean)
+    }
+
+    #[test]
+    fn every_optimizer_follows_pytorch_for_100_steps() {
+        let fx = Fixtures::load("optim");
+        for case in fx.cases("opt") {
+            let get = |k: &str| fx.tensor(&crate::ops::testing::Case::named("data"), k);
+            let (x, t) = (get("x"), get("t"));
+            let params: Vec<(String, Tensor)> =
+                ["w1", "b1", "w2", "b2"].iter().map(|k| (k.to_string(), get(k).requires_grad())).collect();
+            let mut opt = from_fixture(&case, params.clone());
+            for step in 1..=100 {
+                opt.zero_grad();
+                loss(&params, &x, &t).backward();
+                opt.step();
+                if step % 10 == 0 {
+                    for (k, p) in &params {
+                        let want = fx.tensor(&case, &format!("step{step}/{k}"));
+                        assert_close(&format!("{} step {step} {k}", case.name), &p.to_vec(), &want.to_vec(), 1e-5);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_optimizer_converges_on_a_quadratic_bowl() {
+        // L(θ) = ½ Σ aᵢθᵢ² with curvatures 1 and 10, from θ = (3, −2).
+        let fx = Fixtures::load("optim");
+        for case in fx.cases("opt") {
+            let theta = Tensor::from_vec(vec![3.0, -2.0], &[2]).requires_grad();
+            let a = Tensor::from_vec(vec![1.0, 10.0], &[2]);
+            let mut opt = from_fixture(&case, vec![("theta".into(), theta.clone())]);
+            // A step size that suits each family on this bowl: Adagrad's shrinks as 1/√t.
+            opt.set_lr(match case.attr("optim") {
+                "Adagrad" => 0.5,
+                "RMSprop" => 0.01,
+                _ => 0.05,
+            });
+            for _ in 0..3000 {
+                opt.zero_grad();
+                theta.mul(&theta).mul(&a).sum_all().mul_scalar(0.5).backward();
+                opt.step();
+            }
+            let v = theta.to_vec();
+            // Weight decay moves the minimum only slightly; L2 penalties pull it to 0 too.
+            assert!(v.iter().all(|x| x.abs() < 0.05), "{}: θ = {v:?} after 3000 steps", case.name);
+        }
+    }
+
+    /// Gradient descent on f(x, y) = x² − y², whose origin is a saddle point.
+    fn descend_saddle(start: [f32; 2], steps: usize) -> Vec<f32> {
+        let p = Tensor::from_vec(start.to_vec(), &[2]).requires_grad();
+        let mut opt = Sgd::new(vec![("p".into(), p.clone())], SgdConfig { lr: 0.1, ..Default::default() }).unwrap();
+        let sign = Tensor::from_vec(vec![1.0, -1.0], &[2]);
+        for _ in 0..steps {
+            opt.zero_grad();
+            p.mul(&p).mul(&sign).sum_all().backward();
+            opt.step();
+        }
+        p.to_vec()
+    }
+
+    #[test]
+    fn gradient_descent_stalls_at_a_saddle_and_a_perturbation_escapes() {
+        // On the ridge y = 0 the gradient (2x, −2y) never gains a y component:
+        // descent walks into the saddle and stops, although f is unbounded below.
+        let stalled = descend_saddle([1.0, 0.0], 200);
+        assert!(stalled[0].abs() < 1e-6 && stalled[1] == 0.0, "{stalled:?}");
+        // A perturbation of 1e-6 along y grows by 1.2 per step and escapes.
+        let escaped = descend_saddle([1.0, 1e-6], 200);
+        assert!(escaped[1].abs() > 1.0, "{escaped:?}");
+    }
+
+    #[test]
+    fn optimizer_state_uses_pytorch_names_and_round_trips() {
+        let fx = Fixtures::load("optim");
+        let dir = std::env::temp_dir().join(format!("saddle-optim-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for case in fx.cases("opt") {
+            let p = Tensor::from_vec(vec![1.0, -2.0], &[2]).requires_grad();
+            let mut opt = from_fixture(&case, vec![("layer.weight".into(), p.clone())]);
+            p.mul(&p).sum_all().backward();
+            opt.step();
+            let path = dir.join("state.safetensors");
+            save_optimizer_state(opt.as_ref(), &path).unwrap();
+            let mut fresh = from_fixture(&case, vec![("layer.weight".into(), p.clone())]);
+            load_optimizer_state(fresh.as_mut(), &path).unwrap();
+            assert_eq!(fresh.state(), opt.state(), "{}", case.name);
+            let names: Vec<&String> = opt.state()["layer.weight"].buffers.keys().collect();
+            let expected: &[&str] = match case.attr("optim") {
+                "SGD" if case.get("momentum").is_some() => &["momentum_buffer"],
+                "SGD" => &[],
+                "Adagrad" => &["sum"],
+                "RMSprop" => &["square_avg"],
+                _ => &["exp_avg", "exp_avg_sq"],
+            };
+            assert!(expected.iter().all(|e| names.iter().any(|n| n == e)), "{}: {names:?}", case.name);
+        }
+        let mut other = from_fixture(&fx.cases("opt")[0], vec![("other".into(), Tensor::zeros(&[2]).requires_grad())]);
+        let e = load_optimizer_state(other.as_mut(), &dir.join("state.safetensors")).unwrap_err().to_string();
+        assert!(e.contains("state for 'layer.weight', which the model does not have"), "{e}");
     }
 }

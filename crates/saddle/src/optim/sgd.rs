@@ -9,21 +9,21 @@
 //!
 //! Uses: `optim::pieces`, `tensor`, `error`.
 
-use super::{pieces, Optimizer};
+use super::{non_negative, pieces, update_params, Optimizer, ParamState};
 use crate::{Error, Result, Tensor};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 /// SGD hyperparameters; `Default` is PyTorch's (`lr = 1e-3`, no momentum).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SgdConfig {
     /// Learning rate η.
-    pub lr: f32,
+    pub lr: f64,
     /// Momentum μ.
-    pub momentum: f32,
+    pub momentum: f64,
     /// Dampening τ of the momentum.
-    pub dampening: f32,
+    pub dampening: f64,
     /// L2 penalty λ.
-    pub weight_decay: f32,
+    pub weight_decay: f64,
     /// Nesterov momentum.
     pub nesterov: bool,
 }
@@ -38,50 +38,55 @@ impl Default for SgdConfig {
 pub struct Sgd {
     params: Vec<(String, Tensor)>,
     cfg: SgdConfig,
-    momentum_buffer: HashMap<String, Option<Vec<f32>>>,
+    state: BTreeMap<String, ParamState>,
 }
 
 impl Sgd {
     /// SGD over `params`; errors name a bad hyperparameter.
     pub fn new(params: Vec<(String, Tensor)>, cfg: SgdConfig) -> Result<Self> {
-        super::non_negative("lr", cfg.lr)?;
-        super::non_negative("momentum", cfg.momentum)?;
-        super::non_negative("weight_decay", cfg.weight_decay)?;
+        non_negative("lr", cfg.lr)?;
+        non_negative("momentum", cfg.momentum)?;
+        non_negative("dampening", cfg.dampening)?;
+        non_negative("weight_decay", cfg.weight_decay)?;
         if cfg.nesterov && (cfg.momentum <= 0.0 || cfg.dampening != 0.0) {
             return Err(Error::config("nesterov", "needs momentum > 0 and dampening = 0"));
         }
-        Ok(Sgd { params, cfg, momentum_buffer: HashMap::new() })
+        Ok(Sgd { params, cfg, state: BTreeMap::new() })
     }
 }
 
 impl Optimizer for Sgd {
     fn step(&mut self) {
         let c = self.cfg;
-        for (name, p) in &self.params {
-            let Some(mut g) = p.grad().map(|g| g.to_vec()) else { continue };
-            let mut theta = p.data_mut();
-            pieces::l2_decay(&mut g, &theta, c.weight_decay);
-            if c.momentum != 0.0 {
-                let buf = self.momentum_buffer.entry(name.clone()).or_default();
-                pieces::momentum(buf, &g, c.momentum, c.dampening);
-                let b = buf.as_ref().expect("set by momentum");
+        let (mu, keep, neg_lr) = (c.momentum as f32, (1.0 - c.dampening) as f32, -c.lr as f32);
+        let buffers: &[(&str, f32)] = if c.momentum != 0.0 { &[("momentum_buffer", 0.0)] } else { &[] };
+        update_params(&self.params, &mut self.state, buffers, |step, g, theta, bufs| {
+            pieces::l2_decay(g, theta, c.weight_decay);
+            if let Some(b) = bufs.first_mut() {
+                pieces::momentum(b, g, mu, keep, step == 1);
                 if c.nesterov {
-                    g.iter_mut().zip(b).for_each(|(g, b)| *g += c.momentum * b);
+                    g.iter_mut().zip(b.iter()).for_each(|(g, b)| *g += mu * b);
                 } else {
                     g.copy_from_slice(b);
                 }
             }
-            theta.iter_mut().zip(&g).for_each(|(t, d)| *t -= c.lr * d);
-        }
+            theta.iter_mut().zip(g.iter()).for_each(|(t, d)| *t += neg_lr * d);
+        });
     }
-    fn lr(&self) -> f32 {
+    fn lr(&self) -> f64 {
         self.cfg.lr
     }
-    fn set_lr(&mut self, lr: f32) {
+    fn set_lr(&mut self, lr: f64) {
         self.cfg.lr = lr;
     }
     fn params(&self) -> &[(String, Tensor)] {
         &self.params
+    }
+    fn state(&self) -> &BTreeMap<String, ParamState> {
+        &self.state
+    }
+    fn state_mut(&mut self) -> &mut BTreeMap<String, ParamState> {
+        &mut self.state
     }
     fn describe(&self) -> String {
         let c = self.cfg;
@@ -106,5 +111,7 @@ mod tests {
         assert!((p.item() - 0.8).abs() < 1e-7);
         let e = Sgd::new(vec![], SgdConfig { lr: -1.0, ..Default::default() }).err().unwrap().to_string();
         assert_eq!(e, "lr: must be a finite number ≥ 0, got -1");
+        let e = Sgd::new(vec![], SgdConfig { nesterov: true, ..Default::default() }).err().unwrap().to_string();
+        assert_eq!(e, "nesterov: needs momentum > 0 and dampening = 0");
     }
 }

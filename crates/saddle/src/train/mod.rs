@@ -14,7 +14,7 @@ pub use run::{Run, RunConfig, RunDir, Summary, RUN_FORMAT};
 use crate::data::{Dataset, Loader};
 use crate::nn::Module;
 use crate::ops::CrossEntropyOptions;
-use crate::optim::{clip_grad_norm, global_grad_norm, Optimizer};
+use crate::optim::{clip_grad_norm, global_grad_norm, Optimizer, ReduceLrOnPlateau, Schedule};
 use crate::{no_grad, Result};
 use std::time::Instant;
 
@@ -29,13 +29,33 @@ pub struct FitOptions {
     pub seed: u64,
     /// Clip the global gradient norm to this value.
     pub clip_norm: Option<f32>,
+    /// Stop with an error if the gradient norm is NaN or infinite.
+    pub error_if_nonfinite: bool,
+    /// The learning rate of each step, from the optimizer's `lr` as base.
+    pub schedule: Option<Schedule>,
+    /// Scale the base rate down when the held-out loss (or, without a held-out
+    /// set, the training loss) stops improving; checked after each epoch.
+    pub plateau: Option<ReduceLrOnPlateau>,
+    /// Epochs already trained: resuming a run starts here, with the same
+    /// batches and learning rates as an uninterrupted run.
+    pub start_epoch: usize,
     /// Batch size for evaluation.
     pub eval_batch_size: usize,
 }
 
 impl Default for FitOptions {
     fn default() -> Self {
-        FitOptions { epochs: 1, batch_size: 64, seed: 0, clip_norm: None, eval_batch_size: 1000 }
+        FitOptions {
+            epochs: 1,
+            batch_size: 64,
+            seed: 0,
+            clip_norm: None,
+            error_if_nonfinite: false,
+            schedule: None,
+            plateau: None,
+            start_epoch: 0,
+            eval_batch_size: 1000,
+        }
     }
 }
 
@@ -108,8 +128,9 @@ pub struct FitReport {
 
 /// Trains a classifier with softmax cross-entropy.
 ///
-/// Each step: next batch, forward, loss, zero grads, backward, clip, step,
-/// metrics, observers. After each epoch: evaluate on `test`, observers.
+/// Each step: next batch, forward, loss, zero grads, backward, clip,
+/// lr = schedule(step), step, metrics, observers. After each epoch: evaluate
+/// on `test`, reduce on plateau, observers.
 pub fn fit(
     model: &mut dyn Module,
     opt: &mut dyn Optimizer,
@@ -120,9 +141,11 @@ pub fn fit(
 ) -> Result<FitReport> {
     let loader = Loader { len: train.len(), batch_size: o.batch_size, shuffle: true, drop_last: false, seed: o.seed };
     let steps_per_epoch = loader.batches_per_epoch();
-    let (mut step, mut train_seconds, mut seen_total) = (0, 0.0, 0usize);
+    let (mut step, mut train_seconds, mut seen_total) = (o.start_epoch * steps_per_epoch, 0.0, 0usize);
+    let mut base_lr = opt.lr();
+    let mut plateau = o.plateau.clone();
     let mut epochs = Vec::new();
-    for epoch in 0..o.epochs {
+    for epoch in o.start_epoch..o.epochs {
         model.set_training(true);
         let started = Instant::now();
         let (mut loss_sum, mut correct_sum, mut seen) = (0.0f64, 0usize, 0usize);
@@ -133,9 +156,12 @@ pub fn fit(
             opt.zero_grad();
             loss.backward();
             let grad_norm = match o.clip_norm {
-                Some(c) => clip_grad_norm(opt.params(), c),
+                Some(c) => clip_grad_norm(opt.params(), c, o.error_if_nonfinite)?,
                 None => global_grad_norm(opt.params()),
             };
+            if let Some(s) = &o.schedule {
+                opt.set_lr(s.lr(base_lr, step));
+            }
             opt.step();
 
             let correct = metrics::count_correct(&logits, &y);
@@ -147,7 +173,7 @@ pub fn fit(
                 epoch,
                 steps_per_epoch,
                 loss: loss.item(),
-                lr: opt.lr(),
+                lr: opt.lr() as f32,
                 grad_norm,
                 batch_size: batch.len(),
                 correct,
@@ -166,10 +192,17 @@ pub fn fit(
             let e = evaluate(model, t, o.eval_batch_size);
             (e.loss, e.accuracy)
         });
+        let train_loss = (loss_sum / seen.max(1) as f64) as f32;
+        if let Some(p) = plateau.as_mut() {
+            base_lr = p.step(test.map_or(train_loss, |(l, _)| l) as f64, base_lr);
+            if o.schedule.is_none() {
+                opt.set_lr(base_lr);
+            }
+        }
         let m = EpochMetrics {
             epoch,
             steps: step,
-            train_loss: (loss_sum / seen.max(1) as f64) as f32,
+            train_loss,
             train_accuracy: correct_sum as f32 / seen.max(1) as f32,
             test,
             train_seconds: epoch_seconds,
@@ -213,7 +246,7 @@ mod tests {
     use super::*;
     use crate::data::{load_idx_dir, ImageDataset};
     use crate::nn::lenet5;
-    use crate::optim::{Adam, AdamConfig};
+    use crate::optim::{Adam, AdamConfig, Schedule};
     use crate::Rng;
 
     fn mnist_slice(n: usize) -> (ImageDataset, ImageDataset) {
@@ -240,6 +273,44 @@ mod tests {
             report.epochs.iter_mut().for_each(|e| e.train_seconds = 0.0);
             (report, model.named_parameters().iter().map(|(_, p)| p.to_vec()).collect())
         })
+    }
+
+    #[test]
+    fn resuming_from_a_checkpoint_gives_the_same_bits() {
+        use crate::nn::{load_state_dict, save_state_dict};
+        use crate::optim::{load_optimizer_state, save_optimizer_state};
+        let data = mnist_slice(256);
+        let dir = std::env::temp_dir().join(format!("saddle-resume-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fresh = || {
+            let model = lenet5([1, 28, 28], 10, &mut Rng::new(5)).unwrap();
+            let opt = Adam::new(model.named_parameters(), AdamConfig::default()).unwrap();
+            (model, opt)
+        };
+        let o = FitOptions {
+            epochs: 2,
+            batch_size: 32,
+            schedule: Some(Schedule::Warmup {
+                steps: 4,
+                inner: Box::new(Schedule::Cosine { t_max: 16, eta_min: 0.0 }),
+            }),
+            ..Default::default()
+        };
+        // 2N steps straight.
+        let (mut a, mut opt_a) = fresh();
+        fit(&mut a, &mut opt_a, &data.0, None, &o, &mut []).unwrap();
+        // N steps, save, load into fresh objects, N more.
+        let (mut b, mut opt_b) = fresh();
+        fit(&mut b, &mut opt_b, &data.0, None, &FitOptions { epochs: 1, ..o.clone() }, &mut []).unwrap();
+        save_state_dict(&b, &dir.join("model.safetensors")).unwrap();
+        save_optimizer_state(&opt_b, &dir.join("optimizer.safetensors")).unwrap();
+        let (mut c, mut opt_c) = fresh();
+        load_state_dict(&c, &dir.join("model.safetensors")).unwrap();
+        load_optimizer_state(&mut opt_c, &dir.join("optimizer.safetensors")).unwrap();
+        fit(&mut c, &mut opt_c, &data.0, None, &FitOptions { start_epoch: 1, ..o }, &mut []).unwrap();
+        let weights = |m: &dyn Module| m.named_parameters().iter().map(|(_, p)| p.to_vec()).collect::<Vec<_>>();
+        assert!(weights(&a) == weights(&c), "resumed weights differ from an uninterrupted run");
+        assert_eq!(opt_a.state(), opt_c.state());
     }
 
     #[test]

@@ -10,6 +10,7 @@
 use super::{EpochMetrics, Observer, StepMetrics};
 use crate::data::Normalization;
 use crate::nn::{build_model, load_state_dict, save_state_dict, Module, Sequential};
+use crate::optim::{save_optimizer_state, Optimizer};
 use crate::{Error, Result, Rng};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::fs::File;
@@ -46,6 +47,10 @@ pub struct RunConfig {
     pub optim: String,
     /// Its effective hyperparameters.
     pub optimizer: String,
+    /// The learning-rate schedule, as described by [`crate::optim::Schedule::describe`].
+    pub schedule: String,
+    /// Clipping of the global gradient norm, if any.
+    pub clip_norm: Option<f32>,
 }
 
 /// The outcome of a run (`summary.json`).
@@ -123,11 +128,13 @@ impl RunDir {
         &self.path
     }
 
-    /// Saves the model, then `summary.json`, which marks the run complete.
-    pub fn finish(mut self, model: &dyn Module, summary: &Summary) -> Result<()> {
+    /// Saves the model and the optimizer's state, then `summary.json`, which
+    /// marks the run complete.
+    pub fn finish(mut self, model: &dyn Module, opt: &dyn Optimizer, summary: &Summary) -> Result<()> {
         let csv_path = self.path.join("metrics.csv");
         self.csv.flush().map_err(|e| Error::io(&csv_path, e))?;
         save_state_dict(model, &self.path.join("model.safetensors"))?;
+        save_optimizer_state(opt, &self.path.join("optimizer.safetensors"))?;
         write_json(&self.path.join("summary.json"), summary)
     }
 }

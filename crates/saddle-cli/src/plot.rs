@@ -1,0 +1,272 @@
+//! Plots as PNG and SVG, side by side: line charts (linear or log scale) and
+//! 2-D trajectories over the contours of a function.
+//!
+//! Text is drawn with DejaVu Sans, bundled (assets/, with its licence), so a
+//! fresh machine without fonts renders the same pictures.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use saddle::{Error, Result};
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The bundled font is valid: a failure here is a build problem.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// One named curve.
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Colours that stay apart for up to eight series.
+const COLORS: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(23, 190, 207),
+];
+
+fn err(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::format(path, format!("could not draw the plot ({e})"))
+}
+
+/// A short tick label: `0.25`, `1500`, `1e-5`.
+fn tick(v: f64) -> String {
+    if v != 0.0 && (v.abs() < 1e-2 || v.abs() >= 1e5) {
+        let s = format!("{v:.1e}");
+        s.replace(".0e", "e")
+    } else {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// `stem.png` and `stem.svg`.
+fn outputs(stem: &Path) -> [PathBuf; 2] {
+    [stem.with_extension("png"), stem.with_extension("svg")]
+}
+
+/// Draws `series` as lines, to `stem.png` and `stem.svg`; the y axis is
+/// logarithmic when `log_y` (non-positive values are then left out).
+pub fn lines(
+    stem: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    log_y: bool,
+) -> Result<Vec<PathBuf>> {
+    register_font();
+    let pts = series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .filter(|p| p.0.is_finite() && p.1.is_finite() && (!log_y || p.1 > 0.0));
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+    for &(x, y) in pts {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    if !x0.is_finite() {
+        (x0, x1, y0, y1) = (0.0, 1.0, 0.1, 1.0);
+    }
+    if x1 <= x0 {
+        x1 = x0 + 1.0;
+    }
+    if y1 <= y0 {
+        y1 = y0 * 1.1 + 1e-12;
+    }
+    let [png, svg] = outputs(stem);
+    let spec = LineSpec { title, x_label, y_label, series, log_y, x: (x0, x1), y: (y0, y1) };
+    draw_lines(BitMapBackend::new(&png, (900, 560)).into_drawing_area(), &spec).map_err(|e| err(&png, e))?;
+    draw_lines(SVGBackend::new(&svg, (900, 560)).into_drawing_area(), &spec).map_err(|e| err(&svg, e))?;
+    Ok(vec![png, svg])
+}
+
+struct LineSpec<'a> {
+    title: &'a str,
+    x_label: &'a str,
+    y_label: &'a str,
+    series: &'a [Series],
+    log_y: bool,
+    x: (f64, f64),
+    y: (f64, f64),
+}
+
+fn draw_lines<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    spec: &LineSpec<'_>,
+) -> std::result::Result<(), String> {
+    let LineSpec { title, x_label, y_label, series, log_y, x: (x0, x1), y: (y0, y1) } = *spec;
+    {
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut b = ChartBuilder::on(&root);
+        b.caption(title, ("sans-serif", 22)).margin(12).x_label_area_size(40).y_label_area_size(70);
+        macro_rules! body {
+            ($chart:expr) => {{
+                let mut chart = $chart.map_err(|e| e.to_string())?;
+                chart
+                    .configure_mesh()
+                    .x_desc(x_label)
+                    .y_desc(y_label)
+                    .y_label_formatter(&|v| tick(*v))
+                    .x_label_formatter(&|v| tick(*v))
+                    .label_style(("sans-serif", 14))
+                    .draw()
+                    .map_err(|e| e.to_string())?;
+                for (i, s) in series.iter().enumerate() {
+                    let color = COLORS[i % COLORS.len()];
+                    let pts: Vec<(f64, f64)> = s
+                        .points
+                        .iter()
+                        .copied()
+                        .filter(|p| p.0.is_finite() && p.1.is_finite() && (!log_y || p.1 > 0.0))
+                        .collect();
+                    chart
+                        .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+                        .map_err(|e| e.to_string())?
+                        .label(s.name.clone())
+                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                }
+                if series.len() > 1 || !series.first().is_some_and(|s| s.name.is_empty()) {
+                    chart
+                        .configure_series_labels()
+                        .label_font(("sans-serif", 14))
+                        .background_style(WHITE.mix(0.85))
+                        .border_style(BLACK)
+                        .position(SeriesLabelPosition::UpperRight)
+                        .draw()
+                        .map_err(|e| e.to_string())?;
+                }
+            }};
+        }
+        if log_y {
+            body!(b.build_cartesian_2d(x0..x1, (y0..y1).log_scale()));
+        } else {
+            let pad = 0.05 * (y1 - y0);
+            body!(b.build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad)));
+        }
+        root.present().map_err(|e| e.to_string())
+    }
+}
+
+/// Draws the contours of `f` over `[x0, x1] × [y0, y1]` as shaded bands, and
+/// each trajectory as a line with its start marked, to `stem.png` and `stem.svg`.
+pub fn trajectories(
+    stem: &Path,
+    title: &str,
+    f: &dyn Fn(f64, f64) -> f64,
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+    paths: &[Series],
+) -> Result<Vec<PathBuf>> {
+    register_font();
+    // Contour levels on a grid, by rank so that any range of values shows.
+    let n = 120;
+    let grid: Vec<(f64, f64, f64)> = (0..n * n)
+        .map(|i| {
+            let (x, y) = (
+                x0 + (x1 - x0) * ((i % n) as f64 + 0.5) / n as f64,
+                y0 + (y1 - y0) * ((i / n) as f64 + 0.5) / n as f64,
+            );
+            (x, y, f(x, y))
+        })
+        .collect();
+    let mut values: Vec<f64> = grid.iter().map(|g| g.2).filter(|v| v.is_finite()).collect();
+    values.sort_by(|a, b| a.total_cmp(b));
+    let levels = 14;
+    let cuts: Vec<f64> = (1..levels).map(|k| values.get(k * values.len() / levels).copied().unwrap_or(0.0)).collect();
+    let (dx, dy) = ((x1 - x0) / n as f64, (y1 - y0) / n as f64);
+    let [png, svg] = outputs(stem);
+    let spec =
+        TrajectorySpec { title, x: (x0, x1), y: (y0, y1), grid: &grid, cuts: &cuts, levels, cell: (dx, dy), paths };
+    draw_trajectories(BitMapBackend::new(&png, (760, 640)).into_drawing_area(), &spec).map_err(|e| err(&png, e))?;
+    draw_trajectories(SVGBackend::new(&svg, (760, 640)).into_drawing_area(), &spec).map_err(|e| err(&svg, e))?;
+    Ok(vec![png, svg])
+}
+
+struct TrajectorySpec<'a> {
+    title: &'a str,
+    x: (f64, f64),
+    y: (f64, f64),
+    grid: &'a [(f64, f64, f64)],
+    cuts: &'a [f64],
+    levels: usize,
+    cell: (f64, f64),
+    paths: &'a [Series],
+}
+
+fn draw_trajectories<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    spec: &TrajectorySpec<'_>,
+) -> std::result::Result<(), String> {
+    let TrajectorySpec { title, x: (x0, x1), y: (y0, y1), grid, cuts, levels, cell: (dx, dy), paths } = *spec;
+    {
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(grid.iter().map(|&(x, y, v)| {
+                let band = cuts.iter().filter(|&&c| v > c).count() as f64 / levels as f64;
+                let shade = (255.0 - 120.0 * band) as u8;
+                Rectangle::new(
+                    [(x - dx / 2.0, y - dy / 2.0), (x + dx / 2.0, y + dy / 2.0)],
+                    RGBColor(shade, shade, 255).filled(),
+                )
+            }))
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("x")
+            .y_desc("y")
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (i, s) in paths.iter().enumerate() {
+            let color = COLORS[i % COLORS.len()];
+            let pts: Vec<(f64, f64)> = s
+                .points
+                .iter()
+                .copied()
+                .filter(|p| p.0.is_finite() && p.1.is_finite())
+                .map(|(x, y)| (x.clamp(x0, x1), y.clamp(y0, y1)))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+                .map_err(|e| e.to_string())?
+                .label(s.name.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            if let Some(&p) = pts.last() {
+                chart.draw_series(std::iter::once(Circle::new(p, 4, color.filled()))).map_err(|e| e.to_string())?;
+            }
+        }
+        if let Some(s) = paths.first().and_then(|s| s.points.first()) {
+            chart.draw_series(std::iter::once(Cross::new(*s, 7, BLACK.stroke_width(2)))).map_err(|e| e.to_string())?;
+        }
+        chart
+            .configure_series_labels()
+            .label_font(("sans-serif", 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())
+    }
+}
