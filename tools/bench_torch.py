@@ -2,7 +2,7 @@
 """PyTorch side of `saddle bench`: the same measurements, printed as the same
 JSON lines, so that both can be compared in one run on one machine.
 
-    python3 tools/bench_torch.py gemm|lenet [--threads 2]
+    python3 tools/bench_torch.py gemm|lenet|optim [--threads 2]
 
 Run it right after (or interleaved with) `saddle bench gemm --json` and compare
 medians: this machine is shared and noisy.
@@ -84,14 +84,49 @@ def lenet(args):
                       "threads": torch.get_num_threads()}))
 
 
+OPTIMS = {
+    # name: (class, kwargs), as `saddle bench optim` builds them (lr 1e-4, momentum 0.9, weight decay 0.01)
+    "sgd": ("SGD", {"weight_decay": 0.01}),
+    "momentum": ("SGD", {"momentum": 0.9, "weight_decay": 0.01}),
+    "nesterov": ("SGD", {"momentum": 0.9, "nesterov": True, "weight_decay": 0.01}),
+    "adagrad": ("Adagrad", {"weight_decay": 0.01}),
+    "rmsprop": ("RMSprop", {"weight_decay": 0.01}),
+    "adam": ("Adam", {"weight_decay": 0.01}),
+    "adamw": ("AdamW", {"weight_decay": 0.01}),
+}
+
+
+def optim(args):
+    """One step over 1M and 10M parameters; each of PyTorch's implementations
+    (for-loop, foreach, fused) that the optimizer offers on CPU, and the fastest."""
+    for n in [1_000_000, 10_000_000]:
+        p = torch.nn.Parameter(torch.rand(n) * 2 - 1)
+        p.grad = torch.rand(n) * 2 - 1
+        for name, (cls, kwargs) in OPTIMS.items():
+            best = None
+            for variant in [{"foreach": False}, {"foreach": True}, {"fused": True}]:
+                try:
+                    opt = getattr(torch.optim, cls)([p], lr=1e-4, **kwargs, **variant)
+                    runs = 10 if n > 1_000_000 else 50
+                    ms = 1e3 * timed(runs, opt.step)
+                except (RuntimeError, TypeError, ValueError):
+                    continue  # this implementation does not exist for this optimizer on CPU
+                kind = next(iter(variant))
+                print(json.dumps({"bench": "optim", "impl": "torch", "variant": kind, "optim": name, "params": n,
+                                  "ms": round(ms, 3), "threads": torch.get_num_threads()}))
+                best = ms if best is None else min(best, ms)
+            print(json.dumps({"bench": "optim", "impl": "torch", "variant": "fastest", "optim": name, "params": n,
+                              "ms": round(best, 3), "threads": torch.get_num_threads()}))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["gemm", "lenet"])
+    p.add_argument("what", choices=["gemm", "lenet", "optim"])
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
     p.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[256, 512, 1024, 2048])
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    {"gemm": gemm, "lenet": lenet}[args.what](args)
+    {"gemm": gemm, "lenet": lenet, "optim": optim}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 //! (`--json`), in the same form as `tools/bench_torch.py`, so the two can be
 //! compared side by side in one run on one machine.
 
+use crate::train::OptimName;
 use clap::{Args, ValueEnum};
 use saddle::kernels::gemm::{sgemm, Transpose};
 use saddle::nn::{lenet5, Module};
@@ -12,7 +13,7 @@ use std::time::Instant;
 
 #[derive(Args)]
 #[command(
-    after_help = "Compare with PyTorch in the same run:\n  saddle bench gemm --json; python3 tools/bench_torch.py gemm\n  saddle bench lenet --json; python3 tools/bench_torch.py lenet"
+    after_help = "Compare with PyTorch in the same run:\n  saddle bench gemm --json; python3 tools/bench_torch.py gemm\n  saddle bench lenet --json; python3 tools/bench_torch.py lenet\n  saddle bench optim --json; python3 tools/bench_torch.py optim"
 )]
 pub struct BenchArgs {
     /// What to measure.
@@ -33,12 +34,15 @@ enum Target {
     /// LeNet-5 on 28×28 images: training images/s (batch 64, Adam), inference
     /// images/s (batch 1000), peak resident memory.
     Lenet,
+    /// One optimizer step over 1M and 10M parameters, for every optimizer: milliseconds.
+    Optim,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
     match args.what {
         Target::Gemm => gemm(&args),
         Target::Lenet => lenet(&args),
+        Target::Optim => optim(&args),
     }
 }
 
@@ -127,6 +131,33 @@ fn lenet(args: &BenchArgs) -> Result<()> {
         println!("  training  (batch 64, Adam)  {train:>9.0} images/s");
         println!("  inference (batch 1000)      {infer:>9.0} images/s");
         println!("  peak resident memory        {rss:>9.1} MiB");
+    }
+    Ok(())
+}
+
+fn optim(args: &BenchArgs) -> Result<()> {
+    let threads = rayon::current_num_threads();
+    if !args.json {
+        println!("{:>10}  {:>10}  {:>10}", "optimizer", "params", "ms/step");
+    }
+    let mut rng = Rng::new(0);
+    for n in [1_000_000usize, 10_000_000] {
+        let p = Tensor::uniform(&[n], -1.0, 1.0, &mut rng).requires_grad();
+        // ∂(Σ p ⊙ c)/∂p = c: a gradient that stays in place while the optimizer steps.
+        p.mul(&Tensor::uniform(&[n], -1.0, 1.0, &mut rng)).sum_all().backward();
+        for o in OptimName::ALL {
+            let mut opt = o.build(vec![("p".into(), p.clone())], 1e-4, 0.9, 0.01)?;
+            let runs = if n > 1_000_000 { 10 } else { 50 };
+            let ms = 1e3 * time(runs, || opt.step());
+            if args.json {
+                println!(
+                    "{{\"bench\":\"optim\",\"impl\":\"saddle\",\"optim\":\"{}\",\"params\":{n},\"ms\":{ms:.3},\"threads\":{threads}}}",
+                    o.name()
+                );
+            } else {
+                println!("{:>10}  {n:>10}  {ms:>10.3}", o.name());
+            }
+        }
     }
     Ok(())
 }

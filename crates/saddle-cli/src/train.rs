@@ -41,8 +41,9 @@ pub struct TrainArgs {
     /// Weight decay λ (L2; decoupled for adamw).
     #[arg(long, default_value_t = 0.0, value_parser = non_negative, allow_negative_numbers = true)]
     weight_decay: f64,
-    /// Learning-rate schedule (see `saddle schedule --help` for the forms).
-    #[arg(long, default_value = "constant", long_help = SPEC_HELP)]
+    /// Learning-rate schedule; the default anneals η to 0 along half a cosine
+    /// over the whole run (see `saddle schedule --help` for every form).
+    #[arg(long, default_value = "cosine", long_help = SPEC_HELP)]
     schedule: String,
     /// Linear warm-up over this many steps, in front of the schedule.
     #[arg(long, default_value_t = 0, value_name = "STEPS")]

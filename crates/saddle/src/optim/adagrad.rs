@@ -57,14 +57,13 @@ impl Adagrad {
 impl Optimizer for Adagrad {
     fn step(&mut self) {
         let c = self.cfg;
-        let eps = c.eps as f32;
+        let (eps, wd) = (c.eps as f32, c.weight_decay as f32);
         let buffers = [("sum", c.initial_accumulator_value as f32)];
         update_params(&self.params, &mut self.state, &buffers, |step, g, theta, bufs| {
-            pieces::l2_decay(g, theta, c.weight_decay);
             let neg_clr = -(c.lr / (1.0 + (step - 1) as f64 * c.lr_decay)) as f32;
-            let sum = &mut bufs[0];
-            pieces::sum_sq(sum, g); // magnitude: every past gradient
-            for ((t, g), s) in theta.iter_mut().zip(g.iter()).zip(sum.iter()) {
+            for ((t, &g), s) in theta.iter_mut().zip(g).zip(bufs[0].iter_mut()) {
+                let g = pieces::l2_decay(g, *t, wd);
+                *s = pieces::sum_sq(*s, g); // magnitude: every past gradient
                 *t += neg_clr * (g / (s.sqrt() + eps));
             }
         });

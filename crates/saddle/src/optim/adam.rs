@@ -72,37 +72,46 @@ impl Adam {
 impl Optimizer for Adam {
     fn step(&mut self) {
         let c = self.cfg;
-        let (b1, b2) = c.betas;
-        let eps = c.eps as f32;
+        let (c1, c2) = (pieces::Coefficients::new(c.betas.0), pieces::Coefficients::new(c.betas.1));
+        let (eps, wd) = (c.eps as f32, c.weight_decay as f32);
         let buffers: &[(&str, f32)] = if c.amsgrad {
             &[("exp_avg", 0.0), ("exp_avg_sq", 0.0), ("max_exp_avg_sq", 0.0)]
         } else {
             &[("exp_avg", 0.0), ("exp_avg_sq", 0.0)]
         };
+        // AdamW multiplies θ by 1 − ηλ; Adam adds λθ to g. The other is the identity.
+        let (decay, l2) = if c.decoupled { ((1.0 - c.lr * c.weight_decay) as f32, 0.0) } else { (1.0, wd) };
         update_params(&self.params, &mut self.state, buffers, |step, g, theta, bufs| {
-            if c.decoupled {
-                pieces::decoupled_decay(theta, c.lr, c.weight_decay);
-            } else {
-                pieces::l2_decay(g, theta, c.weight_decay);
-            }
+            // Bias corrections in f64, as PyTorch computes them in Python floats.
+            let bc1 = 1.0 - c.betas.0.powi(step as i32);
+            let bc2_sqrt = (1.0 - c.betas.1.powi(step as i32)).sqrt() as f32;
+            let neg_step_size = -(c.lr / bc1) as f32;
+            let n = theta.len();
             let (m, rest) = bufs.split_first_mut().expect("exp_avg");
             let (v, vmax) = rest.split_first_mut().expect("exp_avg_sq");
-            pieces::ema(m, g, b1); // direction
-            pieces::ema_sq(v, g, b2); // magnitude
-            let v: &[f32] = match vmax.first_mut() {
-                Some(vmax) => {
-                    vmax.iter_mut().zip(v.iter()).for_each(|(a, b)| *a = a.max(*b));
-                    vmax
+            let (m, v, g) = (&mut m[..n], &mut v[..n], &g[..n]);
+            // One loop per variant, so that each vectorizes.
+            match vmax.first_mut() {
+                None => {
+                    for i in 0..n {
+                        theta[i] *= decay;
+                        let g = pieces::l2_decay(g[i], theta[i], l2);
+                        m[i] = pieces::ema(m[i], g, c1); // direction
+                        v[i] = pieces::ema_sq(v[i], g, c2); // magnitude
+                        theta[i] += neg_step_size * (m[i] / (v[i].sqrt() / bc2_sqrt + eps));
+                    }
                 }
-                None => v,
-            };
-            // Bias corrections in f64, as PyTorch computes them in Python floats.
-            let bc1 = 1.0 - b1.powi(step as i32);
-            let bc2_sqrt = (1.0 - b2.powi(step as i32)).sqrt() as f32;
-            let neg_step_size = -(c.lr / bc1) as f32;
-            for ((t, m), v) in theta.iter_mut().zip(m.iter()).zip(v) {
-                let denom = v.sqrt() / bc2_sqrt + eps;
-                *t += neg_step_size * (m / denom);
+                Some(vmax) => {
+                    let vmax = &mut vmax[..n];
+                    for i in 0..n {
+                        theta[i] *= decay;
+                        let g = pieces::l2_decay(g[i], theta[i], l2);
+                        m[i] = pieces::ema(m[i], g, c1);
+                        v[i] = pieces::ema_sq(v[i], g, c2);
+                        vmax[i] = vmax[i].max(v[i]); // amsgrad: the largest v so far
+                        theta[i] += neg_step_size * (m[i] / (vmax[i].sqrt() / bc2_sqrt + eps));
+                    }
+                }
             }
         });
     }

@@ -66,19 +66,18 @@ pub(crate) fn non_negative(field: &str, v: f64) -> Result<()> {
 }
 
 /// Elements per parallel chunk of an update.
-const CHUNK: usize = 1 << 15;
+pub(crate) const CHUNK: usize = 1 << 14;
 
 /// The loop all optimizers share. For every parameter with a gradient: count
 /// the step, take its `buffers` (created with the given initial value on the
 /// first step), and run `update(step, g, θ, buffers)` over chunks of the
-/// elements in parallel. `g` is a copy of the gradient chunk, which the update
-/// may change (weight decay) without touching the stored gradient. The update
-/// is element-wise, so the result does not depend on the number of threads.
+/// elements in parallel. The update is element-wise, so the result does not
+/// depend on the number of threads.
 pub(crate) fn update_params(
     params: &[(String, Tensor)],
     state: &mut BTreeMap<String, ParamState>,
     buffers: &[(&str, f32)],
-    update: impl Fn(u64, &mut [f32], &mut [f32], &mut [&mut [f32]]) + Sync,
+    update: impl Fn(u64, &[f32], &mut [f32], &mut [&mut [f32]]) + Sync,
 ) {
     use rayon::prelude::*;
     for (name, p) in params {
@@ -96,8 +95,7 @@ pub(crate) fn update_params(
                 }
                 let step = s.step;
                 theta.par_chunks_mut(CHUNK).zip(per_chunk.into_par_iter()).enumerate().for_each(|(i, (th, mut bs))| {
-                    let mut gc = g[i * CHUNK..][..th.len()].to_vec();
-                    update(step, &mut gc, th, &mut bs);
+                    update(step, &g[i * CHUNK..][..th.len()], th, &mut bs);
                 });
             }
             for (&(b, _), v) in buffers.iter().zip(bufs) {

@@ -61,7 +61,8 @@ impl RmsProp {
 impl Optimizer for RmsProp {
     fn step(&mut self) {
         let c = self.cfg;
-        let (eps, mu, neg_lr) = (c.eps as f32, c.momentum as f32, -c.lr as f32);
+        let a = pieces::Coefficients::new(c.alpha);
+        let (eps, mu, neg_lr, wd) = (c.eps as f32, c.momentum as f32, -c.lr as f32, c.weight_decay as f32);
         let mut buffers = vec![("square_avg", 0.0)];
         if c.centered {
             buffers.push(("grad_avg", 0.0));
@@ -70,26 +71,45 @@ impl Optimizer for RmsProp {
             buffers.push(("momentum_buffer", 0.0));
         }
         update_params(&self.params, &mut self.state, &buffers, |_, g, theta, bufs| {
-            pieces::l2_decay(g, theta, c.weight_decay);
             let (v, rest) = bufs.split_first_mut().expect("square_avg");
-            pieces::ema_sq(v, g, c.alpha); // magnitude: recent gradients
-            let mut rest = rest.iter_mut();
-            // σ, computed into g's place as g/σ.
-            if c.centered {
-                let gbar = rest.next().expect("grad_avg");
-                pieces::ema(gbar, g, c.alpha);
-                for ((g, v), m) in g.iter_mut().zip(v.iter()).zip(gbar.iter()) {
-                    *g /= (v + -1.0 * m * m).sqrt() + eps;
+            let (gbar, b): (Option<&mut [f32]>, Option<&mut [f32]>) = match (c.centered, rest) {
+                (true, [gbar, b]) => (Some(gbar), Some(b)),
+                (true, [gbar]) => (Some(gbar), None),
+                (false, [b]) => (None, Some(b)),
+                _ => (None, None),
+            };
+            let n = theta.len();
+            let (v, g) = (&mut v[..n], &g[..n]);
+            // σ = √v + ε, or √(v − ḡ²) + ε when centered; written into `d` as g/σ.
+            let mut d = [0.0f32; super::CHUNK];
+            let d = &mut d[..n];
+            match gbar {
+                Some(gbar) => {
+                    let gbar = &mut gbar[..n];
+                    for i in 0..n {
+                        let g = pieces::l2_decay(g[i], theta[i], wd);
+                        v[i] = pieces::ema_sq(v[i], g, a); // magnitude: recent gradients
+                        gbar[i] = pieces::ema(gbar[i], g, a);
+                        d[i] = g / ((v[i] + -gbar[i] * gbar[i]).sqrt() + eps);
+                    }
                 }
-            } else {
-                g.iter_mut().zip(v.iter()).for_each(|(g, v)| *g /= v.sqrt() + eps);
+                None => {
+                    for i in 0..n {
+                        let g = pieces::l2_decay(g[i], theta[i], wd);
+                        v[i] = pieces::ema_sq(v[i], g, a);
+                        d[i] = g / (v[i].sqrt() + eps);
+                    }
+                }
             }
-            match rest.next() {
+            match b {
                 Some(b) => {
-                    b.iter_mut().zip(g.iter()).for_each(|(b, d)| *b = *b * mu + d);
-                    theta.iter_mut().zip(b.iter()).for_each(|(t, b)| *t += neg_lr * b);
+                    let b = &mut b[..n];
+                    for i in 0..n {
+                        b[i] = b[i] * mu + d[i];
+                        theta[i] += neg_lr * b[i];
+                    }
                 }
-                None => theta.iter_mut().zip(g.iter()).for_each(|(t, d)| *t += neg_lr * d),
+                None => (0..n).for_each(|i| theta[i] += neg_lr * d[i]),
             }
         });
     }

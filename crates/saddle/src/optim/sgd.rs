@@ -58,19 +58,23 @@ impl Sgd {
 impl Optimizer for Sgd {
     fn step(&mut self) {
         let c = self.cfg;
-        let (mu, keep, neg_lr) = (c.momentum as f32, (1.0 - c.dampening) as f32, -c.lr as f32);
-        let buffers: &[(&str, f32)] = if c.momentum != 0.0 { &[("momentum_buffer", 0.0)] } else { &[] };
-        update_params(&self.params, &mut self.state, buffers, |step, g, theta, bufs| {
-            pieces::l2_decay(g, theta, c.weight_decay);
-            if let Some(b) = bufs.first_mut() {
-                pieces::momentum(b, g, mu, keep, step == 1);
-                if c.nesterov {
-                    g.iter_mut().zip(b.iter()).for_each(|(g, b)| *g += mu * b);
-                } else {
-                    g.copy_from_slice(b);
+        let (mu, keep, neg_lr, wd) =
+            (c.momentum as f32, (1.0 - c.dampening) as f32, -c.lr as f32, c.weight_decay as f32);
+        if c.momentum == 0.0 {
+            update_params(&self.params, &mut self.state, &[], |_, g, theta, _| {
+                for (t, &g) in theta.iter_mut().zip(g) {
+                    *t += neg_lr * pieces::l2_decay(g, *t, wd);
                 }
+            });
+            return;
+        }
+        update_params(&self.params, &mut self.state, &[("momentum_buffer", 0.0)], |step, g, theta, bufs| {
+            for ((t, &g), b) in theta.iter_mut().zip(g).zip(bufs[0].iter_mut()) {
+                let g = pieces::l2_decay(g, *t, wd);
+                *b = pieces::momentum(*b, g, mu, keep, step == 1);
+                let d = if c.nesterov { g + mu * *b } else { *b };
+                *t += neg_lr * d;
             }
-            theta.iter_mut().zip(g.iter()).for_each(|(t, d)| *t += neg_lr * d);
         });
     }
     fn lr(&self) -> f64 {
