@@ -6,7 +6,7 @@
 //! `O = ⌊(I + 2p − d·(k − 1) − 1 + (ceil ? s − 1 : 0)) / s⌋ + 1`, less one if
 //! `ceil_mode` made the last window start inside the right padding.
 //! Max pooling keeps the first maximum of a window (ties go to the lowest
-//! index; a NaN wins, the first NaN's index is kept); its backward sums into that index, so overlapping windows
+//! index; a NaN wins, as in PyTorch); its backward sums into that index, so overlapping windows
 //! add up. Average pooling divides by the window clipped to the padded input
 //! (`count_include_pad`) or to the input.
 //!
@@ -77,8 +77,7 @@ fn taps(o: usize, k: usize, s: usize, p: usize, d: usize, size: usize) -> (usize
 ///
 /// Loops run tap by tap over whole output rows (`out[x] = max(out[x], tap)`),
 /// which the compiler vectorizes, rather than window by window, whose data-
-/// dependent comparisons mispredict. The argmax pass walks the taps in reverse
-/// so that the first tap equal to the maximum wins.
+/// dependent comparisons mispredict.
 pub fn max_pool2d(x: &[f32], g: &PoolGeometry, want_argmax: bool) -> (Vec<f32>, Vec<u32>) {
     let (oh, ow) = g.output().expect("max_pool2d: window larger than padded input");
     let (hw, l) = (g.h * g.w, oh * ow);
@@ -99,26 +98,33 @@ pub fn max_pool2d(x: &[f32], g: &PoolGeometry, want_argmax: bool) -> (Vec<f32>, 
         let plane = &x[pl * hw..][..hw];
         for (y, &(ty0, ty1, ystart)) in ytaps.iter().enumerate() {
             let orow = &mut o[y * ow..][..ow];
-            for ty in ty0..ty1 {
-                let src = &plane[(ystart + (ty * dh) as isize) as usize * g.w..][..g.w];
-                for &(x0, x1, off) in &xtaps {
-                    for (xo, best) in orow.iter_mut().enumerate().take(x1).skip(x0) {
-                        let v = src[(xo as isize * sw as isize + off) as usize];
-                        *best = if v > *best || v.is_nan() { v } else { *best };
+            if want_argmax {
+                // Value and index together, taps in window order: a strictly
+                // larger value (or a NaN) replaces, so ties keep the first.
+                let arow = &mut a[y * ow..][..ow];
+                arow.fill(u32::MAX);
+                for ty in ty0..ty1 {
+                    let row = (ystart + (ty * dh) as isize) as usize * g.w;
+                    for &(x0, x1, off) in &xtaps {
+                        let first = row + (x0 as isize * sw as isize + off) as usize;
+                        let taps = plane[first..].iter().step_by(sw);
+                        for (j, ((best, at), &v)) in
+                            orow[x0..x1].iter_mut().zip(arow[x0..x1].iter_mut()).zip(taps).enumerate()
+                        {
+                            let take = v > *best || v.is_nan() || *at == u32::MAX;
+                            *best = if take { v } else { *best };
+                            *at = if take { (first + j * sw) as u32 } else { *at };
+                        }
                     }
                 }
-            }
-            if !want_argmax {
-                continue;
-            }
-            let arow = &mut a[y * ow..][..ow];
-            for ty in (ty0..ty1).rev() {
-                let row = (ystart + (ty * dh) as isize) as usize * g.w;
-                for &(x0, x1, off) in xtaps.iter().rev() {
-                    for xo in x0..x1 {
-                        let i = row + (xo as isize * sw as isize + off) as usize;
-                        let v = plane[i];
-                        arow[xo] = if v == orow[xo] || v.is_nan() { i as u32 } else { arow[xo] };
+            } else {
+                for ty in ty0..ty1 {
+                    let src = &plane[(ystart + (ty * dh) as isize) as usize * g.w..][..g.w];
+                    for &(x0, x1, off) in &xtaps {
+                        let first = (x0 as isize * sw as isize + off) as usize;
+                        for (best, &v) in orow[x0..x1].iter_mut().zip(src[first..].iter().step_by(sw)) {
+                            *best = if v > *best || v.is_nan() { v } else { *best };
+                        }
                     }
                 }
             }
