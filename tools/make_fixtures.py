@@ -339,7 +339,59 @@ def schedules():
     fx.save()
 
 
+def recurrent():
+    """RNN (tanh, relu), LSTM and GRU with 1 and 2 layers, one and two
+    directions, unequal lengths (packed sequences) and a random initial state.
+
+    Stored per case: x, h0 (c0), every parameter as param/NAME, out (zeros at
+    padded steps), h_n (c_n), upstream gradients gout, gh (gc), and gradients
+    grad_x, grad_h0 (grad_c0), grad_param/NAME of
+    L = Σ out·gout + Σ h_n·gh (+ Σ c_n·gc).
+    """
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+    fx = Fixture("recurrent")
+    T, B, I, H = 5, 3, 4, 3
+    lengths = [5, 2, 4]
+    for kind in ["rnn_tanh", "rnn_relu", "lstm", "gru"]:
+        for layers in [1, 2]:
+            for bi in [False, True]:
+                batch_first = layers == 2 and not bi  # one layout of each kind runs batch-first
+                name = f"rnn/{kind}_l{layers}_{'bi' if bi else 'uni'}"
+                if kind.startswith("rnn"):
+                    m = torch.nn.RNN(I, H, num_layers=layers, bidirectional=bi, batch_first=batch_first,
+                                     nonlinearity=kind.split("_")[1])
+                else:
+                    m = getattr(torch.nn, kind.upper())(I, H, num_layers=layers, bidirectional=bi, batch_first=batch_first)
+                d = 2 if bi else 1
+                x = torch.randn(B, T, I) if batch_first else torch.randn(T, B, I)
+                x.requires_grad_(True)
+                h0 = (torch.randn(layers * d, B, H) * 0.5).requires_grad_(True)
+                c0 = (torch.randn(layers * d, B, H) * 0.5).requires_grad_(True)
+                packed = pack_padded_sequence(x, lengths, batch_first=batch_first, enforce_sorted=False)
+                out_p, state = m(packed, (h0, c0) if kind == "lstm" else h0)
+                out, _ = pad_packed_sequence(out_p, batch_first=batch_first, total_length=T)
+                h_n = state[0] if kind == "lstm" else state
+                gout, gh = torch.randn_like(out), torch.randn_like(h_n)
+                loss = (out * gout).sum() + (h_n * gh).sum()
+                t = fx.tensors
+                if kind == "lstm":
+                    gc = torch.randn_like(state[1])
+                    loss = loss + (state[1] * gc).sum()
+                    t[f"{name}/c0"], t[f"{name}/c_n"], t[f"{name}/gc"] = c0.detach(), state[1].detach(), gc
+                loss.backward()
+                if kind == "lstm":
+                    t[f"{name}/grad_c0"] = c0.grad
+                t[f"{name}/x"], t[f"{name}/h0"], t[f"{name}/out"], t[f"{name}/h_n"] = x.detach(), h0.detach(), out.detach(), h_n.detach()
+                t[f"{name}/gout"], t[f"{name}/gh"], t[f"{name}/grad_x"], t[f"{name}/grad_h0"] = gout, gh, x.grad, h0.grad
+                for pname, p in m.named_parameters():
+                    t[f"{name}/param/{pname}"] = p.detach().clone()
+                    t[f"{name}/grad_param/{pname}"] = p.grad.clone()
+                fx.meta[name] = (f"kind={kind} layers={layers} bidirectional={str(bi).lower()} "
+                                 f"batch_first={str(batch_first).lower()} lengths={','.join(map(str, lengths))} input={I} hidden={H}")
+    fx.save()
+
+
 if __name__ == "__main__":
     torch.manual_seed(0)
-    for make in [elementwise, activation, reduce, matmul, movement, conv, pool, embedding, loss, lenet_state_dict, optimizers, schedules]:
+    for make in [elementwise, activation, reduce, matmul, movement, conv, pool, embedding, loss, lenet_state_dict, optimizers, schedules, recurrent]:
         make()

@@ -14,6 +14,7 @@ mod dropout;
 mod init;
 mod linear;
 mod models;
+mod recurrent;
 mod state;
 
 pub use conv::{AvgPool2d, Conv2d, MaxPool2d};
@@ -21,6 +22,7 @@ pub use dropout::Dropout;
 pub use init::{kaiming_uniform, uniform_fan_in};
 pub use linear::Linear;
 pub use models::{build_model, lenet5, mlp, MODELS};
+pub use recurrent::{CellKind, Embedding, Recurrent, RecurrentConfig, RecurrentState};
 pub(crate) use state::write_atomically;
 pub use state::{load_state_dict, read_safetensors, save_state_dict, write_safetensors, StateDict};
 

@@ -1,0 +1,494 @@
+//! Recurrent layers: Elman RNN, LSTM and GRU (`torch.nn.RNN`, `LSTM`, `GRU`),
+//! with `num_layers`, `bidirectional`, `batch_first`, dropout between layers
+//! and sequences of unequal length.
+//!
+//! Letters: B batch, T time, I input size, H hidden size, D directions (1 or
+//! 2), L layers, G gates·H (H for the RNN, 4H for the LSTM, 3H for the GRU).
+//!
+//! ```text
+//! RNN   h_t = tanh(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh)        (or relu)
+//! LSTM  i, f, g, o = σ, σ, tanh, σ of (W_ih x_t + b_ih + W_hh h_{t−1} + b_hh), split in 4
+//!       C_t = f ⊙ C_{t−1} + i ⊙ g,   h_t = o ⊙ tanh(C_t)
+//! GRU   r, z = σ(W_i{r,z} x_t + b_i{r,z} + W_h{r,z} h_{t−1} + b_h{r,z})
+//!       n = tanh(W_in x_t + b_in + r ⊙ (W_hn h_{t−1} + b_hn)),   h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
+//! ```
+//!
+//! Parameters carry PyTorch's names and shapes: `weight_ih_l{k}` `[G, I]`
+//! (`[G, D·H]` above the first layer), `weight_hh_l{k}` `[G, H]`, `bias_ih_l{k}`,
+//! `bias_hh_l{k}` `[G]`, with `_reverse` for the backward direction; gates in
+//! PyTorch's order (i, f, g, o for the LSTM; r, z, n for the GRU); all drawn
+//! from `U(−1/√H, 1/√H)`.
+//!
+//! Backpropagation through time is the autograd engine's reverse loop over the
+//! unrolled graph. The input projection of all time steps is one GEMM per
+//! layer and direction; each step adds one recurrent GEMM.
+//!
+//! **Unequal lengths.** With `lengths`, step `t` of sequence `b` counts only if
+//! `t < lengths[b]`: past its end the state is carried unchanged and the output
+//! is zero, so the reverse direction starts at each sequence's true end, and
+//! padded positions add nothing to any gradient (as `pack_padded_sequence`).
+//!
+//! Uses: `ops`, `tensor`, `rng`.
+
+use super::{join, Module};
+use crate::{Rng, Tensor};
+use std::sync::Mutex;
+
+/// Which recurrence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CellKind {
+    /// Elman RNN with `tanh`.
+    RnnTanh,
+    /// Elman RNN with `relu`.
+    RnnRelu,
+    /// Long short-term memory.
+    Lstm,
+    /// Gated recurrent unit.
+    Gru,
+}
+
+impl CellKind {
+    /// Gates per hidden unit: G / H.
+    pub fn gates(self) -> usize {
+        match self {
+            CellKind::RnnTanh | CellKind::RnnRelu => 1,
+            CellKind::Lstm => 4,
+            CellKind::Gru => 3,
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            CellKind::RnnTanh | CellKind::RnnRelu => "RNN",
+            CellKind::Lstm => "LSTM",
+            CellKind::Gru => "GRU",
+        }
+    }
+}
+
+/// Sizes and options of a recurrent layer; `new` gives PyTorch's defaults.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RecurrentConfig {
+    /// I.
+    pub input_size: usize,
+    /// H.
+    pub hidden_size: usize,
+    /// L (default 1).
+    pub num_layers: usize,
+    /// Biases `b_ih`, `b_hh` (default true).
+    pub bias: bool,
+    /// Inputs and outputs are `[B, T, …]` rather than `[T, B, …]` (default false).
+    pub batch_first: bool,
+    /// Dropout on the outputs of every layer but the last, in training (default 0).
+    pub dropout: f32,
+    /// A second direction running from the end (default false).
+    pub bidirectional: bool,
+}
+
+impl RecurrentConfig {
+    /// One unidirectional layer from `input_size` to `hidden_size`.
+    pub fn new(input_size: usize, hidden_size: usize) -> Self {
+        RecurrentConfig {
+            input_size,
+            hidden_size,
+            num_layers: 1,
+            bias: true,
+            batch_first: false,
+            dropout: 0.0,
+            bidirectional: false,
+        }
+    }
+}
+
+/// The recurrent state: `h: [L·D, B, H]`, and for the LSTM `c` of the same shape.
+#[derive(Clone, Debug)]
+pub struct RecurrentState {
+    /// Hidden state of every layer and direction.
+    pub h: Tensor,
+    /// Cell state (LSTM only).
+    pub c: Option<Tensor>,
+}
+
+/// One layer and direction's weights.
+struct Weights {
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Option<Tensor>,
+    b_hh: Option<Tensor>,
+    suffix: String,
+}
+
+/// An RNN, LSTM or GRU (see the module docs).
+pub struct Recurrent {
+    kind: CellKind,
+    cfg: RecurrentConfig,
+    weights: Vec<Weights>, // layer-major, then direction
+    training: bool,
+    rng: Mutex<Rng>,
+}
+
+impl Recurrent {
+    /// A recurrent layer of `kind` with PyTorch's initialization.
+    pub fn new(kind: CellKind, cfg: RecurrentConfig, rng: &mut Rng) -> Self {
+        assert!(cfg.num_layers >= 1 && cfg.hidden_size >= 1, "{}: num_layers and hidden_size must be ≥ 1", kind.name());
+        assert!((0.0..1.0).contains(&cfg.dropout), "{}: dropout must be in [0, 1), got {}", kind.name(), cfg.dropout);
+        let (h, g) = (cfg.hidden_size, kind.gates() * cfg.hidden_size);
+        let dirs = if cfg.bidirectional { 2 } else { 1 };
+        let bound = 1.0 / (h as f32).sqrt();
+        let mut weights = Vec::new();
+        for layer in 0..cfg.num_layers {
+            let input = if layer == 0 { cfg.input_size } else { dirs * h };
+            for dir in 0..dirs {
+                let mut u = |shape: &[usize]| Tensor::uniform(shape, -bound, bound, rng).requires_grad();
+                let (w_ih, w_hh) = (u(&[g, input]), u(&[g, h]));
+                let (b_ih, b_hh) = if cfg.bias { (Some(u(&[g])), Some(u(&[g]))) } else { (None, None) };
+                let suffix = format!("l{layer}{}", if dir == 1 { "_reverse" } else { "" });
+                weights.push(Weights { w_ih, w_hh, b_ih, b_hh, suffix });
+            }
+        }
+        Recurrent { kind, cfg, weights, training: true, rng: Mutex::new(Rng::new(rng.next_u64())) }
+    }
+
+    /// `torch.nn.RNN` with `tanh`.
+    pub fn rnn(cfg: RecurrentConfig, rng: &mut Rng) -> Self {
+        Recurrent::new(CellKind::RnnTanh, cfg, rng)
+    }
+    /// `torch.nn.LSTM`.
+    pub fn lstm(cfg: RecurrentConfig, rng: &mut Rng) -> Self {
+        Recurrent::new(CellKind::Lstm, cfg, rng)
+    }
+    /// `torch.nn.GRU`.
+    pub fn gru(cfg: RecurrentConfig, rng: &mut Rng) -> Self {
+        Recurrent::new(CellKind::Gru, cfg, rng)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RecurrentConfig {
+        &self.cfg
+    }
+    /// The recurrence.
+    pub fn kind(&self) -> CellKind {
+        self.kind
+    }
+
+    /// Runs the layers over `x` (`[T, B, I]`, or `[B, T, I]` if `batch_first`)
+    /// from `state` (zeros if `None`). Returns the last layer's outputs
+    /// (`[T, B, D·H]` or `[B, T, D·H]`) and the final state. `lengths[b]` is
+    /// the true length of sequence `b` (all `T` if `None`).
+    pub fn forward_with(
+        &self,
+        x: &Tensor,
+        lengths: Option<&[usize]>,
+        state: Option<&RecurrentState>,
+    ) -> (Tensor, RecurrentState) {
+        let name = self.kind.name();
+        if x.ndim() != 3 || x.shape()[2] != self.cfg.input_size {
+            panic!(
+                "{name}: input {:?} must be [T, B, {}] (or [B, T, {}] with batch_first)",
+                x.shape(),
+                self.cfg.input_size,
+                self.cfg.input_size
+            );
+        }
+        // Work batch-first: [B, T, I].
+        let x = if self.cfg.batch_first { x.clone() } else { x.transpose(0, 1) };
+        let (b, t, h) = (x.shape()[0], x.shape()[1], self.cfg.hidden_size);
+        let dirs = if self.cfg.bidirectional { 2 } else { 1 };
+        if let Some(l) = lengths {
+            if l.len() != b || l.iter().any(|&n| n > t) {
+                panic!("{name}: lengths {l:?} must give one length ≤ {t} for each of the {b} sequences");
+            }
+        }
+        // mask[t]: [B, 1], 1 where step t is inside the sequence.
+        let masks: Option<Vec<Tensor>> = lengths.map(|l| {
+            (0..t)
+                .map(|s| Tensor::from_vec(l.iter().map(|&n| if s < n { 1.0 } else { 0.0 }).collect(), &[b, 1]))
+                .collect()
+        });
+        let lstm = self.kind == CellKind::Lstm;
+        let initial = |k: usize, c: bool| -> Tensor {
+            let s = match (state, c) {
+                (Some(s), false) => Some(&s.h),
+                (Some(s), true) => s.c.as_ref(),
+                _ => None,
+            };
+            match s {
+                Some(s) => {
+                    if s.shape() != [self.cfg.num_layers * dirs, b, h] {
+                        panic!("{name}: state {:?} must be [{}, {b}, {h}]", s.shape(), self.cfg.num_layers * dirs);
+                    }
+                    s.narrow(0, k, 1).squeeze(0)
+                }
+                None => Tensor::zeros(&[b, h]),
+            }
+        };
+        let mut input = x;
+        let (mut h_n, mut c_n) = (Vec::new(), Vec::new());
+        for layer in 0..self.cfg.num_layers {
+            let mut outs = Vec::new();
+            for dir in 0..dirs {
+                let k = layer * dirs + dir;
+                let w = &self.weights[k];
+                // The input projection of every step at once: [B, T, G].
+                let xw = input.linear(&w.w_ih, w.b_ih.as_ref());
+                let (mut hs, mut cs) = (initial(k, false), if lstm { Some(initial(k, true)) } else { None });
+                let mut out_t: Vec<Tensor> = vec![Tensor::zeros(&[b, h]); t];
+                let steps: Vec<usize> = if dir == 0 { (0..t).collect() } else { (0..t).rev().collect() };
+                for s in steps {
+                    let xs = xw.narrow(1, s, 1).squeeze(1); // [B, G]
+                    let hw = hs.linear(&w.w_hh, w.b_hh.as_ref()); // [B, G]
+                    let (h_new, c_new) = self.cell(&xs, &hw, &hs, cs.as_ref());
+                    match &masks {
+                        Some(m) => {
+                            let (keep, skip) = (&m[s], m[s].neg().add_scalar(1.0));
+                            out_t[s] = h_new.mul(keep);
+                            hs = out_t[s].add(&hs.mul(&skip));
+                            cs = c_new.map(|c| c.mul(keep).add(&cs.as_ref().expect("lstm").mul(&skip)));
+                        }
+                        None => {
+                            out_t[s] = h_new.clone();
+                            hs = h_new;
+                            cs = c_new;
+                        }
+                    }
+                }
+                outs.push(Tensor::stack(&out_t.iter().collect::<Vec<_>>(), 1)); // [B, T, H]
+                h_n.push(hs);
+                c_n.extend(cs);
+            }
+            input = if dirs == 1 { outs.pop().expect("one direction") } else { Tensor::cat(&[&outs[0], &outs[1]], 2) };
+            if layer + 1 < self.cfg.num_layers && self.cfg.dropout > 0.0 && self.training {
+                let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+                input = input.dropout(self.cfg.dropout, true, &mut rng);
+            }
+        }
+        let output = if self.cfg.batch_first { input } else { input.transpose(0, 1) };
+        let stack = |v: &[Tensor]| Tensor::stack(&v.iter().collect::<Vec<_>>(), 0);
+        let state = RecurrentState { h: stack(&h_n), c: lstm.then(|| stack(&c_n)) };
+        (output, state)
+    }
+
+    /// One step: `(h_t, C_t)` from the projected input `xs = W_ih x_t + b_ih`,
+    /// the projected state `hw = W_hh h_{t−1} + b_hh` (both `[B, G]`), `h_{t−1}`
+    /// and `C_{t−1}`.
+    fn cell(&self, xs: &Tensor, hw: &Tensor, h: &Tensor, c: Option<&Tensor>) -> (Tensor, Option<Tensor>) {
+        let hs = self.cfg.hidden_size;
+        let chunk = |t: &Tensor, i: usize| t.narrow(1, i * hs, hs);
+        match self.kind {
+            CellKind::RnnTanh => (xs.add(hw).tanh(), None),
+            CellKind::RnnRelu => (xs.add(hw).relu(), None),
+            CellKind::Lstm => {
+                let gates = xs.add(hw);
+                let (i, f, g, o) = (
+                    chunk(&gates, 0).sigmoid(),
+                    chunk(&gates, 1).sigmoid(),
+                    chunk(&gates, 2).tanh(),
+                    chunk(&gates, 3).sigmoid(),
+                );
+                let c = f.mul(c.expect("LSTM cell state")).add(&i.mul(&g));
+                (o.mul(&c.tanh()), Some(c))
+            }
+            CellKind::Gru => {
+                let r = chunk(xs, 0).add(&chunk(hw, 0)).sigmoid();
+                let z = chunk(xs, 1).add(&chunk(hw, 1)).sigmoid();
+                let n = chunk(xs, 2).add(&r.mul(&chunk(hw, 2))).tanh();
+                // (1 − z) ⊙ n + z ⊙ h
+                (z.neg().add_scalar(1.0).mul(&n).add(&z.mul(h)), None)
+            }
+        }
+    }
+}
+
+impl Module for Recurrent {
+    /// The outputs of the last layer, from a zero state, all sequences full length.
+    fn forward(&self, x: &Tensor) -> Tensor {
+        self.forward_with(x, None, None).0
+    }
+    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor)) {
+        for w in &self.weights {
+            f(&join(prefix, &format!("weight_ih_{}", w.suffix)), &w.w_ih);
+            f(&join(prefix, &format!("weight_hh_{}", w.suffix)), &w.w_hh);
+            if let (Some(bi), Some(bh)) = (&w.b_ih, &w.b_hh) {
+                f(&join(prefix, &format!("bias_ih_{}", w.suffix)), bi);
+                f(&join(prefix, &format!("bias_hh_{}", w.suffix)), bh);
+            }
+        }
+    }
+    fn set_training(&mut self, training: bool) {
+        self.training = training;
+    }
+    fn describe(&self) -> String {
+        let c = &self.cfg;
+        let nl = if self.kind == CellKind::RnnRelu { ", nonlinearity='relu'" } else { "" };
+        format!(
+            "{}({}, {}, num_layers={}, batch_first={}, dropout={}, bidirectional={}{nl})",
+            self.kind.name(),
+            c.input_size,
+            c.hidden_size,
+            c.num_layers,
+            c.batch_first,
+            c.dropout,
+            c.bidirectional
+        )
+    }
+}
+
+/// A lookup table of `num_embeddings` vectors of `embedding_dim` (`torch.nn.Embedding`),
+/// initialized from `N(0, 1)` as PyTorch does; row `padding_idx` starts at zero
+/// and gets no gradient.
+pub struct Embedding {
+    /// `[num_embeddings, embedding_dim]`.
+    pub weight: Tensor,
+    /// A row that stays zero (padding).
+    pub padding_idx: Option<usize>,
+}
+
+impl Embedding {
+    /// `nn.Embedding(num_embeddings, embedding_dim, padding_idx)`.
+    pub fn new(num_embeddings: usize, embedding_dim: usize, padding_idx: Option<usize>, rng: &mut Rng) -> Self {
+        let weight = Tensor::normal(&[num_embeddings, embedding_dim], 0.0, 1.0, rng);
+        if let Some(p) = padding_idx {
+            assert!(p < num_embeddings, "Embedding: padding_idx {p} is out of range for {num_embeddings} embeddings");
+            weight.data_mut()[p * embedding_dim..][..embedding_dim].fill(0.0);
+        }
+        Embedding { weight: weight.requires_grad(), padding_idx }
+    }
+
+    /// The vectors of `indices` (of shape `shape`): `[shape…, embedding_dim]`.
+    pub fn lookup(&self, indices: &[usize], shape: &[usize]) -> Tensor {
+        self.weight.embedding(indices, shape, self.padding_idx)
+    }
+}
+
+impl Module for Embedding {
+    /// Looks up `x`, whose values are taken as indices.
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let idx: Vec<usize> = x.data().iter().map(|&v| v as usize).collect();
+        self.lookup(&idx, x.shape())
+    }
+    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor)) {
+        f(&join(prefix, "weight"), &self.weight);
+    }
+    fn describe(&self) -> String {
+        let s = self.weight.shape();
+        format!("Embedding({}, {}, padding_idx={:?})", s[0], s[1], self.padding_idx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::testing::{assert_close, gradcheck, Fixtures};
+
+    #[test]
+    fn rnn_lstm_gru_match_pytorch_with_layers_directions_and_unequal_lengths() {
+        let fx = Fixtures::load("recurrent");
+        for case in fx.cases("rnn") {
+            let kind = match case.attr("kind") {
+                "rnn_tanh" => CellKind::RnnTanh,
+                "rnn_relu" => CellKind::RnnRelu,
+                "lstm" => CellKind::Lstm,
+                _ => CellKind::Gru,
+            };
+            let cfg = RecurrentConfig {
+                num_layers: case.attr_usize("layers"),
+                bidirectional: case.attr_bool("bidirectional"),
+                batch_first: case.attr_bool("batch_first"),
+                ..RecurrentConfig::new(case.attr_usize("input"), case.attr_usize("hidden"))
+            };
+            let m = Recurrent::new(kind, cfg, &mut Rng::new(0));
+            for (name, p) in m.named_parameters() {
+                *p.data_mut() = fx.tensor(&case, &format!("param/{name}")).to_vec();
+            }
+            let lengths: Vec<usize> = case.attr("lengths").split(',').map(|v| v.parse().unwrap()).collect();
+            let x = fx.param(&case, "x");
+            let h0 = fx.param(&case, "h0");
+            let c0 = (kind == CellKind::Lstm).then(|| fx.param(&case, "c0"));
+            let state = RecurrentState { h: h0.clone(), c: c0.clone() };
+            let (out, st) = m.forward_with(&x, Some(&lengths), Some(&state));
+            let what = |s: &str| format!("{} {s}", case.name);
+            assert_close(&what("out"), &out.to_vec(), &fx.tensor(&case, "out").to_vec(), 1e-5);
+            assert_close(&what("h_n"), &st.h.to_vec(), &fx.tensor(&case, "h_n").to_vec(), 1e-5);
+            let mut loss =
+                out.mul(&fx.tensor(&case, "gout")).sum_all().add(&st.h.mul(&fx.tensor(&case, "gh")).sum_all());
+            if let Some(c) = &st.c {
+                assert_close(&what("c_n"), &c.to_vec(), &fx.tensor(&case, "c_n").to_vec(), 1e-5);
+                loss = loss.add(&c.mul(&fx.tensor(&case, "gc")).sum_all());
+            }
+            loss.backward();
+            assert_close(&what("grad_x"), &x.grad().unwrap().to_vec(), &fx.tensor(&case, "grad_x").to_vec(), 1e-5);
+            assert_close(&what("grad_h0"), &h0.grad().unwrap().to_vec(), &fx.tensor(&case, "grad_h0").to_vec(), 1e-5);
+            if let Some(c0) = c0 {
+                assert_close(
+                    &what("grad_c0"),
+                    &c0.grad().unwrap().to_vec(),
+                    &fx.tensor(&case, "grad_c0").to_vec(),
+                    1e-5,
+                );
+            }
+            for (name, p) in m.named_parameters() {
+                let want = fx.tensor(&case, &format!("grad_param/{name}")).to_vec();
+                assert_close(&what(&format!("grad {name}")), &p.grad().unwrap().to_vec(), &want, 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn recurrent_gradcheck_through_time() {
+        let mut rng = Rng::new(7);
+        for kind in [CellKind::RnnTanh, CellKind::RnnRelu, CellKind::Lstm, CellKind::Gru] {
+            let cfg = RecurrentConfig { bidirectional: true, ..RecurrentConfig::new(3, 2) };
+            let m = Recurrent::new(kind, cfg, &mut rng);
+            // The input, through every step and both directions.
+            let x = Tensor::uniform(&[4, 2, 3], -1.0, 1.0, &mut rng);
+            gradcheck(
+                "recurrent input",
+                std::slice::from_ref(&x),
+                |t| m.forward_with(&t[0], Some(&[4, 3]), None).0,
+                &mut rng,
+            );
+            // The recurrent weight, shared by all steps: central differences by hand.
+            let g = Tensor::normal(&[4, 2, 4], 0.0, 1.0, &mut rng);
+            let loss = || -> f64 {
+                let out = crate::no_grad(|| m.forward_with(&x, Some(&[4, 3]), None).0);
+                out.to_vec().iter().zip(g.to_vec()).map(|(a, b)| *a as f64 * b as f64).sum()
+            };
+            let w = m.named_parameters()[1].1.clone(); // weight_hh_l0
+            w.zero_grad();
+            m.forward_with(&x, Some(&[4, 3]), None).0.backward_with(&g);
+            let analytic = w.grad().unwrap().to_vec();
+            for i in 0..w.numel() {
+                let w0 = w.data()[i];
+                w.data_mut()[i] = w0 + 1e-3;
+                let plus = loss();
+                w.data_mut()[i] = w0 - 1e-3;
+                let minus = loss();
+                w.data_mut()[i] = w0;
+                let numeric = ((plus - minus) / 2e-3) as f32;
+                assert!(
+                    (numeric - analytic[i]).abs() <= 1e-2 * (1.0 + analytic[i].abs()),
+                    "{kind:?} weight_hh {i}: {} vs {numeric}",
+                    analytic[i]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn names_shapes_and_padded_steps() {
+        let cfg = RecurrentConfig { num_layers: 2, bidirectional: true, ..RecurrentConfig::new(5, 4) };
+        let m = Recurrent::lstm(cfg, &mut Rng::new(0));
+        let names: Vec<(String, Vec<usize>)> =
+            m.named_parameters().into_iter().map(|(n, p)| (n, p.shape().to_vec())).collect();
+        assert_eq!(names[0], ("weight_ih_l0".into(), vec![16, 5]));
+        assert_eq!(names[4], ("weight_ih_l0_reverse".into(), vec![16, 5]));
+        assert_eq!(names[8], ("weight_ih_l1".into(), vec![16, 8]));
+        assert_eq!(names.len(), 16);
+        let x = Tensor::uniform(&[6, 2, 5], -1.0, 1.0, &mut Rng::new(1));
+        let (out, st) = m.forward_with(&x, Some(&[6, 3]), None);
+        assert_eq!(out.shape(), &[6, 2, 8]);
+        assert_eq!(st.h.shape(), &[4, 2, 4]);
+        // Steps past the end of sequence 1 output zeros.
+        let o = out.to_vec();
+        assert!((3..6).all(|t| o[(t * 2 + 1) * 8..][..8].iter().all(|&v| v == 0.0)));
+    }
+}
