@@ -456,7 +456,7 @@ mod tests {
             w.zero_grad();
             m.forward_with(&x, Some(&[4, 3]), None).0.backward_with(&g);
             let analytic = w.grad().unwrap().to_vec();
-            for i in 0..w.numel() {
+            for (i, &a) in analytic.iter().enumerate() {
                 let w0 = w.data()[i];
                 w.data_mut()[i] = w0 + 1e-3;
                 let plus = loss();
