@@ -1,5 +1,6 @@
 //! Data: the [`Dataset`] trait, a seeded [`Loader`], the IDX format (MNIST and
-//! any dataset in its layout) and image datasets kept as bytes.
+//! any dataset in its layout), image datasets kept as bytes, and tagged text
+//! for slot filling (ATIS, `seq.in`/`seq.out`, CoNLL; vocabularies; chunk F1).
 //!
 //! Uses: `tensor`, `rng`, `error`.
 
@@ -7,11 +8,15 @@ mod idx;
 mod images;
 mod loader;
 mod picture;
+mod text;
 
 pub use idx::{read_idx, Idx};
 pub use images::{load_idx_dir, ImageDataset, Normalization};
 pub use loader::Loader;
 pub use picture::GreyImage;
+pub use text::{
+    chunks, read_atis, read_conll, read_seq_in_out, Chunk, ChunkMetrics, ChunkScore, TaggedSentence, Vocab,
+};
 
 use crate::Tensor;
 

@@ -1,0 +1,390 @@
+//! Tagged text for slot filling: readers for three layouts, a vocabulary, and
+//! chunk metrics computed exactly as the CoNLL `conlleval` script does.
+//!
+//! Layouts, each giving one [`TaggedSentence`] per sentence:
+//! - ATIS, one sentence per line: `word:TAG word:TAG … <=> intent` (the tag is
+//!   after the last `:`, so words may contain colons);
+//! - `seq.in` / `seq.out`: words on one line of the first file, tags on the
+//!   same line of the second;
+//! - CoNLL columns: one token per line, the word first and the tag last,
+//!   sentences separated by blank lines.
+//!
+//! A malformed line is an [`Error::Format`] naming the file, the line and the
+//! column. Gzip-compressed files are read as they are.
+//!
+//! Uses: `error`.
+
+use crate::{Error, Result};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::Path;
+
+/// A sentence with one tag per word, and the sentence's intent if the layout has one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaggedSentence {
+    /// The words.
+    pub words: Vec<String>,
+    /// One BIO tag per word (`O`, `B-type`, `I-type`).
+    pub tags: Vec<String>,
+    /// The intent label (ATIS layout only).
+    pub intent: Option<String>,
+}
+
+/// The text of `path`, decompressing gzip.
+fn read_text(path: &Path) -> Result<String> {
+    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| Error::format(path, format!("corrupt gzip stream ({e})")))?;
+        out
+    } else {
+        raw
+    };
+    String::from_utf8(bytes)
+        .map_err(|e| Error::format(path, format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to())))
+}
+
+fn at(path: &Path, line: usize, column: usize, message: impl std::fmt::Display) -> Error {
+    Error::format(path, format!("line {line}, column {column}: {message}"))
+}
+
+/// Reads the ATIS layout: `word:TAG … <=> intent`, one sentence per line.
+pub fn read_atis(path: &Path) -> Result<Vec<TaggedSentence>> {
+    let text = read_text(path)?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (tokens, intent) = match line.split_once("<=>") {
+            Some((t, i)) => (t, Some(i.trim().to_string())),
+            None => (line, None),
+        };
+        let (mut words, mut tags) = (Vec::new(), Vec::new());
+        let mut column = 1;
+        for token in tokens.split(' ') {
+            if !token.is_empty() {
+                match token.rsplit_once(':') {
+                    Some((w, t)) if !w.is_empty() && !t.is_empty() => {
+                        words.push(w.to_string());
+                        tags.push(t.to_string());
+                    }
+                    _ => return Err(at(path, n + 1, column, format!("'{token}' is not word:TAG"))),
+                }
+            }
+            column += token.chars().count() + 1;
+        }
+        if words.is_empty() {
+            return Err(at(path, n + 1, 1, "no word:TAG tokens before '<=>'"));
+        }
+        out.push(TaggedSentence { words, tags, intent });
+    }
+    Ok(out)
+}
+
+/// Reads the two-file layout: words in `seq_in`, tags in `seq_out`, line by line.
+pub fn read_seq_in_out(seq_in: &Path, seq_out: &Path) -> Result<Vec<TaggedSentence>> {
+    let (words, tags) = (read_text(seq_in)?, read_text(seq_out)?);
+    let (wl, tl): (Vec<&str>, Vec<&str>) = (words.lines().collect(), tags.lines().collect());
+    if wl.len() != tl.len() {
+        return Err(Error::format(
+            seq_out,
+            format!("{} lines of tags for {} lines of words in {}", tl.len(), wl.len(), seq_in.display()),
+        ));
+    }
+    let mut out = Vec::new();
+    for (n, (w, t)) in wl.iter().zip(&tl).enumerate() {
+        let w: Vec<String> = w.split_whitespace().map(String::from).collect();
+        let t: Vec<String> = t.split_whitespace().map(String::from).collect();
+        if w.len() != t.len() {
+            return Err(at(seq_out, n + 1, 1, format!("{} tags for {} words", t.len(), w.len())));
+        }
+        if !w.is_empty() {
+            out.push(TaggedSentence { words: w, tags: t, intent: None });
+        }
+    }
+    Ok(out)
+}
+
+/// Reads CoNLL columns: word first, tag last, blank lines between sentences.
+pub fn read_conll(path: &Path) -> Result<Vec<TaggedSentence>> {
+    let text = read_text(path)?;
+    let mut out = Vec::new();
+    let mut current = TaggedSentence { words: Vec::new(), tags: Vec::new(), intent: None };
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() || line.starts_with("-DOCSTART-") {
+            if !current.words.is_empty() {
+                out.push(std::mem::replace(
+                    &mut current,
+                    TaggedSentence { words: Vec::new(), tags: Vec::new(), intent: None },
+                ));
+            }
+            continue;
+        }
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.len() < 2 {
+            return Err(at(path, n + 1, 1, format!("'{line}' has one column; expected a word and a tag")));
+        }
+        current.words.push(cols[0].to_string());
+        current.tags.push(cols[cols.len() - 1].to_string());
+    }
+    if !current.words.is_empty() {
+        out.push(current);
+    }
+    Ok(out)
+}
+
+/// Token ↔ index, with `<pad>` = 0 and `<unk>` = 1.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vocab {
+    itos: Vec<String>,
+    stoi: HashMap<String, usize>,
+}
+
+impl Vocab {
+    /// Index of the padding token.
+    pub const PAD: usize = 0;
+    /// Index of the unknown token.
+    pub const UNK: usize = 1;
+
+    /// The tokens seen at least `min_count` times, most frequent first (ties in
+    /// alphabetical order), after `<pad>` and `<unk>`.
+    pub fn build<'a>(tokens: impl IntoIterator<Item = &'a str>, min_count: usize) -> Self {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        tokens.into_iter().for_each(|t| *counts.entry(t).or_default() += 1);
+        let mut kept: Vec<(&str, usize)> = counts.into_iter().filter(|&(_, c)| c >= min_count.max(1)).collect();
+        kept.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let itos: Vec<String> =
+            ["<pad>", "<unk>"].into_iter().chain(kept.into_iter().map(|(t, _)| t)).map(String::from).collect();
+        let stoi = itos.iter().enumerate().map(|(i, t)| (t.clone(), i)).collect();
+        Vocab { itos, stoi }
+    }
+
+    /// The vocabulary `tokens`, in this order (for tag sets and saved vocabularies).
+    pub fn from_tokens(tokens: Vec<String>) -> Self {
+        let stoi = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i)).collect();
+        Vocab { itos: tokens, stoi }
+    }
+
+    /// The index of `token`, or `<unk>`'s.
+    pub fn index(&self, token: &str) -> usize {
+        self.stoi.get(token).copied().unwrap_or(Vocab::UNK)
+    }
+    /// The index of `token`, if known.
+    pub fn get(&self, token: &str) -> Option<usize> {
+        self.stoi.get(token).copied()
+    }
+    /// The token at `index`.
+    pub fn token(&self, index: usize) -> &str {
+        &self.itos[index]
+    }
+    /// Number of tokens, `<pad>` and `<unk>` included.
+    pub fn len(&self) -> usize {
+        self.itos.len()
+    }
+    /// Whether the vocabulary is empty.
+    pub fn is_empty(&self) -> bool {
+        self.itos.is_empty()
+    }
+    /// All tokens in index order.
+    pub fn tokens(&self) -> &[String] {
+        &self.itos
+    }
+}
+
+/// A chunk: its type and its first and last word.
+pub type Chunk = (String, usize, usize);
+
+fn split_tag(tag: &str) -> (&str, &str) {
+    match tag.split_once('-') {
+        Some((prefix, kind)) => (prefix, kind),
+        None => (tag, ""),
+    }
+}
+
+/// The chunks of a BIO tag sequence, with `conlleval`'s rules: a chunk starts at
+/// `B-`, at an `I-` after `O` or after a chunk of another type (an `I-` with no
+/// `B-` before it opens a chunk), and ends before `O`, `B-` or a change of type.
+pub fn chunks(tags: &[String]) -> Vec<Chunk> {
+    let mut out = Vec::new();
+    let mut open: Option<(String, usize)> = None;
+    for (i, tag) in tags.iter().enumerate() {
+        let (prefix, kind) = split_tag(tag);
+        let starts = match prefix {
+            "B" | "S" => true,
+            "I" | "E" => open.as_ref().is_none_or(|(t, _)| t != kind),
+            _ => false,
+        };
+        let ends_before = open.is_some() && (starts || prefix == "O" || open.as_ref().is_some_and(|(t, _)| t != kind));
+        if ends_before {
+            let (t, s) = open.take().expect("open chunk");
+            out.push((t, s, i - 1));
+        }
+        if starts {
+            open = Some((kind.to_string(), i));
+        }
+    }
+    if let Some((t, s)) = open {
+        out.push((t, s, tags.len() - 1));
+    }
+    out
+}
+
+/// Precision, recall and F1 (in %) for one chunk type or for all.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ChunkScore {
+    /// Chunks found in the prediction.
+    pub predicted: usize,
+    /// Chunks in the reference.
+    pub gold: usize,
+    /// Chunks in both, same type and same span.
+    pub correct: usize,
+}
+
+impl ChunkScore {
+    /// `100 · correct / predicted`.
+    pub fn precision(&self) -> f64 {
+        if self.predicted == 0 {
+            0.0
+        } else {
+            100.0 * self.correct as f64 / self.predicted as f64
+        }
+    }
+    /// `100 · correct / gold`.
+    pub fn recall(&self) -> f64 {
+        if self.gold == 0 {
+            0.0
+        } else {
+            100.0 * self.correct as f64 / self.gold as f64
+        }
+    }
+    /// The harmonic mean of precision and recall.
+    pub fn f1(&self) -> f64 {
+        let (p, r) = (self.precision(), self.recall());
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
+    }
+}
+
+/// Slot-filling metrics over a corpus, as `conlleval` reports them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ChunkMetrics {
+    /// All chunk types together.
+    pub overall: ChunkScore,
+    /// Per chunk type.
+    pub by_type: BTreeMap<String, ChunkScore>,
+    /// Tokens tagged correctly.
+    pub correct_tokens: usize,
+    /// Tokens.
+    pub tokens: usize,
+}
+
+impl ChunkMetrics {
+    /// Adds one sentence's gold and predicted tags (same length).
+    pub fn add(&mut self, gold: &[String], predicted: &[String]) {
+        assert_eq!(
+            gold.len(),
+            predicted.len(),
+            "ChunkMetrics::add: {} gold tags, {} predicted",
+            gold.len(),
+            predicted.len()
+        );
+        self.tokens += gold.len();
+        self.correct_tokens += gold.iter().zip(predicted).filter(|(g, p)| g == p).count();
+        let (g, p) = (chunks(gold), chunks(predicted));
+        for c in &g {
+            self.overall.gold += 1;
+            self.by_type.entry(c.0.clone()).or_default().gold += 1;
+        }
+        for c in &p {
+            self.overall.predicted += 1;
+            let s = self.by_type.entry(c.0.clone()).or_default();
+            s.predicted += 1;
+            if g.contains(c) {
+                s.correct += 1;
+                self.overall.correct += 1;
+            }
+        }
+    }
+    /// Token accuracy in %.
+    pub fn token_accuracy(&self) -> f64 {
+        100.0 * self.correct_tokens as f64 / self.tokens.max(1) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn chunks_follow_conlleval() {
+        let c = |s: &str| chunks(&tags(s)).into_iter().map(|(t, a, b)| format!("{t}:{a}-{b}")).collect::<Vec<_>>();
+        assert_eq!(c("B-city I-city O B-date"), ["city:0-1", "date:3-3"]);
+        // An I- with no B- before it opens a chunk; a change of type closes one.
+        assert_eq!(c("I-city I-city I-date O"), ["city:0-1", "date:2-2"]);
+        assert_eq!(c("B-city B-city"), ["city:0-0", "city:1-1"]);
+        assert_eq!(c("O I-time"), ["time:1-1"]);
+    }
+
+    #[test]
+    fn precision_recall_f1_by_hand() {
+        // Gold: city 1-1, date 3-4. Predicted: city 1-1 (right), date 3-3 (wrong span), time 5-5 (spurious).
+        let mut m = ChunkMetrics::default();
+        m.add(&tags("O B-city O B-date I-date O"), &tags("O B-city O B-date O B-time"));
+        assert_eq!(m.overall, ChunkScore { predicted: 3, gold: 2, correct: 1 });
+        assert!((m.overall.precision() - 100.0 / 3.0).abs() < 1e-9);
+        assert!((m.overall.recall() - 50.0).abs() < 1e-9);
+        assert!((m.overall.f1() - 40.0).abs() < 1e-9);
+        assert_eq!(m.by_type["city"].f1(), 100.0);
+        assert_eq!(m.by_type["time"], ChunkScore { predicted: 1, gold: 0, correct: 0 });
+        assert!((m.token_accuracy() - 100.0 * 4.0 / 6.0).abs() < 1e-9);
+        // An I- without B- in the prediction still matches a gold B- chunk of the same span.
+        let mut m = ChunkMetrics::default();
+        m.add(&tags("B-city I-city"), &tags("I-city I-city"));
+        assert_eq!(m.overall.correct, 1);
+    }
+
+    fn write(name: &str, text: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("saddle-text-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn readers_and_their_errors() {
+        let atis = read_atis(&write("a.txt", "i:O fly:O to:O 10:30:B-time <=> atis_flight\n")).unwrap();
+        assert_eq!(atis[0].words, ["i", "fly", "to", "10:30"]);
+        assert_eq!(atis[0].tags[3], "B-time");
+        assert_eq!(atis[0].intent.as_deref(), Some("atis_flight"));
+        let e = read_atis(&write("b.txt", "i:O\nfly:O to <=> x\n")).unwrap_err().to_string();
+        assert!(e.ends_with("b.txt: line 2, column 7: 'to' is not word:TAG"), "{e}");
+        let s = read_seq_in_out(&write("seq.in", "fly to boston\n"), &write("seq.out", "O O B-city\n")).unwrap();
+        assert_eq!(s[0].tags, ["O", "O", "B-city"]);
+        let e = read_seq_in_out(&write("seq2.in", "fly to\n"), &write("seq2.out", "O\n")).unwrap_err().to_string();
+        assert!(e.contains("seq2.out: line 1, column 1: 1 tags for 2 words"), "{e}");
+        let c = read_conll(&write("c.conll", "EU NNP B-ORG\nrejects VBZ O\n\nPeter NNP B-PER\n")).unwrap();
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[1].tags, ["B-PER"]);
+        let e = read_conll(&write("d.conll", "EU B-ORG\nrejects\n")).unwrap_err().to_string();
+        assert!(e.contains("line 2, column 1"), "{e}");
+    }
+
+    #[test]
+    fn vocabulary_with_pad_unk_and_min_count() {
+        let v = Vocab::build("to boston to denver to boston".split(' '), 2);
+        assert_eq!(v.tokens(), ["<pad>", "<unk>", "to", "boston"]);
+        assert_eq!(v.index("denver"), Vocab::UNK);
+        assert_eq!(v.index("to"), 2);
+    }
+}
