@@ -4,14 +4,20 @@ JSON lines, so that both can be compared in one run on one machine.
 
     python3 tools/bench_torch.py gemm|lenet|optim [--threads 2]
 
-Run it right after (or interleaved with) `saddle bench gemm --json` and compare
-medians: this machine is shared and noisy.
+Needs `pip install torch safetensors`. Run it right after (or interleaved
+with) `saddle bench gemm --json` and compare medians: this machine is shared
+and noisy.
 """
 import argparse
 import json
+import os
+import sys
 import time
 
 import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+from make_fixtures import lenet5  # noqa: E402  (the same LeNet-5 as saddle's)
 
 
 def median(v):
@@ -33,14 +39,6 @@ def gemm(args):
         gflops = flops / median(times) / 1e9
         print(json.dumps({"bench": "gemm", "impl": "torch", "n": n, "gflops": round(gflops, 1),
                           "threads": torch.get_num_threads(), "runs": runs}))
-
-
-def lenet5():
-    nn = torch.nn
-    return nn.Sequential(
-        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
 
 
 def peak_rss_mib():

@@ -8,7 +8,6 @@
 //! Uses: `error`.
 
 use crate::{Error, Result};
-use std::io::Read;
 use std::path::Path;
 
 /// An IDX array of unsigned bytes.
@@ -23,16 +22,7 @@ pub struct Idx {
 /// Reads an IDX file of unsigned bytes with `ndims` dimensions (gzip is
 /// detected by its magic bytes). Errors name the file and what was expected.
 pub fn read_idx(path: &Path, ndims: usize) -> Result<Idx> {
-    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let mut bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| Error::format(path, format!("corrupt gzip stream ({e})")))?;
-        out
-    } else {
-        raw
-    };
+    let mut bytes = super::read_maybe_gzip(path)?;
     let expected_magic = 0x0800 | ndims as u32;
     if bytes.len() < 4 {
         return Err(Error::format(path, format!("file is {} bytes long, too short for an IDX header", bytes.len())));

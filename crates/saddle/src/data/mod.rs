@@ -18,7 +18,9 @@ pub use text::{
     chunks, read_atis, read_conll, read_seq_in_out, Chunk, ChunkMetrics, ChunkScore, TaggedSentence, Vocab,
 };
 
-use crate::Tensor;
+use crate::{Error, Result, Tensor};
+use std::io::Read;
+use std::path::Path;
 
 /// Labelled examples that can be gathered into a batch.
 pub trait Dataset: Send + Sync {
@@ -30,4 +32,18 @@ pub trait Dataset: Send + Sync {
     }
     /// The inputs of examples `indices` as one tensor (batch first) and their labels.
     fn batch(&self, indices: &[usize]) -> (Tensor, Vec<i64>);
+}
+
+/// The bytes of `path`, decompressed if they are gzip (recognized by their
+/// magic bytes, not the file name).
+pub(crate) fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
+    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        return Ok(raw);
+    }
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(&raw[..])
+        .read_to_end(&mut out)
+        .map_err(|e| Error::format(path, format!("corrupt gzip stream ({e})")))?;
+    Ok(out)
 }

@@ -16,7 +16,6 @@
 
 use crate::{Error, Result};
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
 use std::path::Path;
 
 /// A sentence with one tag per word, and the sentence's intent if the layout has one.
@@ -32,16 +31,7 @@ pub struct TaggedSentence {
 
 /// The text of `path`, decompressing gzip.
 fn read_text(path: &Path) -> Result<String> {
-    let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| Error::format(path, format!("corrupt gzip stream ({e})")))?;
-        out
-    } else {
-        raw
-    };
+    let bytes = super::read_maybe_gzip(path)?;
     String::from_utf8(bytes)
         .map_err(|e| Error::format(path, format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to())))
 }
