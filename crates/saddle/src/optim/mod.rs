@@ -81,9 +81,9 @@ pub(crate) fn update_params(
 ) {
     use rayon::prelude::*;
     for (name, p) in params {
-        let s = state.entry(name.clone()).or_default();
         let n = p.numel();
-        let done = p.with_grad_mut(|g| {
+        p.with_grad_mut(|g| {
+            let s = state.entry(name.clone()).or_default();
             s.step += 1;
             let mut bufs: Vec<Vec<f32>> = buffers.iter().map(|&(b, init)| s.take(b, n, init)).collect();
             {
@@ -102,9 +102,6 @@ pub(crate) fn update_params(
                 s.put(b, v);
             }
         });
-        if done.is_none() && s.step == 0 && s.buffers.is_empty() {
-            state.remove(name);
-        }
     }
 }
 
