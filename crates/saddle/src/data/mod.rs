@@ -9,6 +9,7 @@ mod images;
 mod loader;
 mod picture;
 mod text;
+mod travel;
 
 pub use idx::{read_idx, Idx};
 pub use images::{load_idx_dir, ImageDataset, Normalization};
@@ -17,6 +18,7 @@ pub use picture::GreyImage;
 pub use text::{
     chunks, read_atis, read_conll, read_seq_in_out, Chunk, ChunkMetrics, ChunkScore, TaggedSentence, Vocab,
 };
+pub use travel::travel_corpus;
 
 use crate::{Error, Result, Tensor};
 use std::io::Read;
