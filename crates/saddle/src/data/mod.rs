@@ -8,6 +8,7 @@ mod idx;
 mod images;
 mod loader;
 mod picture;
+mod tagging;
 mod text;
 mod travel;
 
@@ -15,6 +16,7 @@ pub use idx::{read_idx, Idx};
 pub use images::{load_idx_dir, ImageDataset, Normalization};
 pub use loader::Loader;
 pub use picture::GreyImage;
+pub use tagging::{pad_batch, TaggedDataset};
 pub use text::{
     chunks, read_atis, read_conll, read_seq_in_out, Chunk, ChunkMetrics, ChunkScore, TaggedSentence, Vocab,
 };
@@ -24,6 +26,10 @@ use crate::{Error, Result, Tensor};
 use std::io::Read;
 use std::path::Path;
 
+/// The label of a row that counts for nothing (padding), as PyTorch's
+/// `ignore_index` default.
+pub const IGNORE: i64 = -100;
+
 /// Labelled examples that can be gathered into a batch.
 pub trait Dataset: Send + Sync {
     /// The number of examples.
@@ -32,7 +38,9 @@ pub trait Dataset: Send + Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// The inputs of examples `indices` as one tensor (batch first) and their labels.
+    /// The inputs of examples `indices` as one tensor (batch first) and the
+    /// labels of the rows of the model's output: one per image for a
+    /// classifier, one per position for a tagger, [`IGNORE`] for padding.
     fn batch(&self, indices: &[usize]) -> (Tensor, Vec<i64>);
 }
 

@@ -16,6 +16,7 @@ mod linear;
 mod models;
 mod recurrent;
 mod state;
+mod tagger;
 
 pub use conv::{AvgPool2d, Conv2d, MaxPool2d};
 pub use dropout::Dropout;
@@ -25,6 +26,7 @@ pub use models::{build_model, lenet5, mlp, MODELS};
 pub use recurrent::{CellKind, Embedding, Recurrent, RecurrentConfig, RecurrentState};
 pub(crate) use state::write_atomically;
 pub use state::{load_state_dict, read_safetensors, save_state_dict, write_safetensors, StateDict};
+pub use tagger::{Tagger, TaggerCell, TaggerConfig};
 
 use crate::Tensor;
 

@@ -2,11 +2,18 @@
 //!
 //! Uses: `tensor`.
 
+use crate::data::IGNORE;
 use crate::Tensor;
 
-/// How many rows of `logits: [N, C]` have their largest value at the label.
+/// How many rows of `logits: [N, C]` have their largest value at the label
+/// (an ignored row's label, −100, never matches).
 pub(crate) fn count_correct(logits: &Tensor, labels: &[i64]) -> usize {
     logits.argmax(1).iter().zip(labels).filter(|(p, y)| **p as i64 == **y).count()
+}
+
+/// How many labels count: all but [`IGNORE`].
+pub(crate) fn counted(labels: &[i64]) -> usize {
+    labels.iter().filter(|&&y| y != IGNORE).count()
 }
 
 /// The result of [`evaluate`](super::evaluate).
@@ -14,7 +21,7 @@ pub(crate) fn count_correct(logits: &Tensor, labels: &[i64]) -> usize {
 pub struct Evaluation {
     /// Mean cross-entropy.
     pub loss: f32,
-    /// Fraction classified correctly.
+    /// Fraction classified correctly, ignored rows left out.
     pub accuracy: f32,
     /// Predicted class of each example.
     pub predictions: Vec<usize>,
@@ -25,7 +32,7 @@ pub struct Evaluation {
 impl Evaluation {
     pub(crate) fn new(loss: f64, predictions: Vec<usize>, labels: Vec<i64>) -> Self {
         let correct = predictions.iter().zip(&labels).filter(|(p, y)| **p as i64 == **y).count();
-        let accuracy = correct as f32 / labels.len().max(1) as f32;
+        let accuracy = correct as f32 / counted(&labels).max(1) as f32;
         Evaluation { loss: loss as f32, accuracy, predictions, labels }
     }
 }
@@ -42,6 +49,27 @@ pub fn confusion_matrix(predictions: &[usize], labels: &[i64], classes: usize) -
         if (y as usize) < classes && p < classes {
             m[y as usize][p] += 1;
         }
+    }
+    m
+}
+
+/// Slot-filling metrics of `tagger` on `sentences`, as `conlleval` computes
+/// them: the gold tags are the sentences' own strings, so a tag the tag set
+/// never saw counts as a miss.
+pub fn slot_metrics(
+    tagger: &mut crate::nn::Tagger,
+    sentences: &[crate::data::TaggedSentence],
+    vocab: &crate::data::Vocab,
+    tagset: &crate::data::Vocab,
+) -> crate::data::ChunkMetrics {
+    use crate::nn::Module;
+    tagger.set_training(false);
+    let words: Vec<Vec<usize>> =
+        sentences.iter().map(|s| s.words.iter().map(|w| vocab.index(&w.to_lowercase())).collect()).collect();
+    let mut m = crate::data::ChunkMetrics::default();
+    for (s, predicted) in sentences.iter().zip(tagger.tag(&words, 256)) {
+        let predicted: Vec<String> = predicted.iter().map(|&i| tagset.token(i).to_string()).collect();
+        m.add(&s.tags, &predicted);
     }
     m
 }

@@ -8,7 +8,7 @@
 mod metrics;
 mod run;
 
-pub use metrics::{confusion_matrix, Evaluation};
+pub use metrics::{confusion_matrix, slot_metrics, Evaluation};
 pub use run::{Run, RunConfig, RunDir, Summary, RUN_FORMAT};
 
 use crate::data::{Dataset, Loader};
@@ -148,7 +148,8 @@ pub fn fit(
     for epoch in o.start_epoch..o.epochs {
         model.set_training(true);
         let started = Instant::now();
-        let (mut loss_sum, mut correct_sum, mut seen) = (0.0f64, 0usize, 0usize);
+        // `seen` counts labelled rows (images, or tokens for a tagger), `examples` batch items.
+        let (mut loss_sum, mut correct_sum, mut seen, mut examples) = (0.0f64, 0usize, 0usize, 0usize);
         for batch in loader.epoch(epoch) {
             let (x, y) = train.batch(&batch);
             let logits = model.forward(&x);
@@ -165,9 +166,11 @@ pub fn fit(
             opt.step();
 
             let correct = metrics::count_correct(&logits, &y);
-            loss_sum += loss.item() as f64 * batch.len() as f64;
+            let counted = metrics::counted(&y);
+            loss_sum += loss.item() as f64 * counted as f64;
             correct_sum += correct;
-            seen += batch.len();
+            seen += counted;
+            examples += batch.len();
             let m = StepMetrics {
                 step,
                 epoch,
@@ -177,8 +180,8 @@ pub fn fit(
                 grad_norm,
                 batch_size: batch.len(),
                 correct,
-                running_loss: (loss_sum / seen as f64) as f32,
-                running_accuracy: correct_sum as f32 / seen as f32,
+                running_loss: (loss_sum / seen.max(1) as f64) as f32,
+                running_accuracy: correct_sum as f32 / seen.max(1) as f32,
             };
             for ob in observers.iter_mut() {
                 ob.on_step(&m)?;
@@ -187,7 +190,7 @@ pub fn fit(
         }
         let epoch_seconds = started.elapsed().as_secs_f64();
         train_seconds += epoch_seconds;
-        seen_total += seen;
+        seen_total += examples;
         let test = test.map(|t| {
             let e = evaluate(model, t, o.eval_batch_size);
             (e.loss, e.accuracy)
@@ -222,23 +225,27 @@ pub fn fit(
 }
 
 /// Loss, accuracy and predictions of `model` on all of `data`, in evaluation
-/// mode and without recording a graph. Leaves the model in evaluation mode.
+/// mode and without recording a graph. Rows labelled [`IGNORE`](crate::data::IGNORE)
+/// (padding) count for nothing. Leaves the model in evaluation mode.
 pub fn evaluate(model: &mut dyn Module, data: &dyn Dataset, batch_size: usize) -> Evaluation {
     model.set_training(false);
-    let (mut loss_sum, mut predictions, mut labels) =
-        (0.0f64, Vec::with_capacity(data.len()), Vec::with_capacity(data.len()));
+    let (mut loss_sum, mut counted, mut predictions, mut labels) = (0.0f64, 0usize, Vec::new(), Vec::new());
     let all: Vec<usize> = (0..data.len()).collect();
     no_grad(|| {
         for batch in all.chunks(batch_size.max(1)) {
             let (x, y) = data.batch(batch);
             let logits = model.forward(&x);
             let loss = logits.cross_entropy(&y, CrossEntropyOptions::default());
-            loss_sum += loss.item() as f64 * batch.len() as f64;
+            let n = metrics::counted(&y);
+            if n > 0 {
+                loss_sum += loss.item() as f64 * n as f64;
+                counted += n;
+            }
             predictions.extend(logits.argmax(1));
             labels.extend(y);
         }
     });
-    Evaluation::new(loss_sum / data.len().max(1) as f64, predictions, labels)
+    Evaluation::new(loss_sum / counted.max(1) as f64, predictions, labels)
 }
 
 #[cfg(test)]

@@ -1,0 +1,86 @@
+//! Sentences as a [`Dataset`] for a tagger: word indices in, one tag index per
+//! word out.
+//!
+//! Letters: B sentences in a batch, T the longest of them.
+//!
+//! A batch is `x: [B, T]`, the word indices (as `f32`, exact below 2²⁴) padded
+//! with `<pad>` (0) after each sentence's end, and the labels of the `B·T`
+//! positions in row-major order, [`IGNORE`](super::IGNORE) at padding and
+//! for tags the tag set does not know.
+//!
+//! Uses: `data::text`, `tensor`.
+
+use super::{Dataset, TaggedSentence, Vocab, IGNORE};
+use crate::Tensor;
+
+/// Tagged sentences indexed by a word vocabulary and a tag set.
+#[derive(Clone, Debug)]
+pub struct TaggedDataset {
+    /// Word indices of each sentence.
+    pub words: Vec<Vec<usize>>,
+    /// Tag indices of each sentence (`IGNORE` for an unknown tag).
+    pub tags: Vec<Vec<i64>>,
+}
+
+impl TaggedDataset {
+    /// Indexes `sentences` (words lower-cased) with `vocab` and `tagset`.
+    pub fn new(sentences: &[TaggedSentence], vocab: &Vocab, tagset: &Vocab) -> Self {
+        let words =
+            sentences.iter().map(|s| s.words.iter().map(|w| vocab.index(&w.to_lowercase())).collect()).collect();
+        let tags = sentences
+            .iter()
+            .map(|s| s.tags.iter().map(|t| tagset.get(t).map_or(IGNORE, |i| i as i64)).collect())
+            .collect();
+        TaggedDataset { words, tags }
+    }
+}
+
+/// `[B, T]` word indices padded with `<pad>` for `sentences`.
+pub fn pad_batch(sentences: &[&[usize]]) -> Tensor {
+    let t = sentences.iter().map(|s| s.len()).max().unwrap_or(0).max(1);
+    let mut x = vec![Vocab::PAD as f32; sentences.len() * t];
+    for (b, s) in sentences.iter().enumerate() {
+        x[b * t..][..s.len()].iter_mut().zip(s.iter()).for_each(|(d, &w)| *d = w as f32);
+    }
+    Tensor::from_vec(x, &[sentences.len(), t])
+}
+
+impl Dataset for TaggedDataset {
+    fn len(&self) -> usize {
+        self.words.len()
+    }
+    fn batch(&self, indices: &[usize]) -> (Tensor, Vec<i64>) {
+        let sentences: Vec<&[usize]> = indices.iter().map(|&i| self.words[i].as_slice()).collect();
+        let x = pad_batch(&sentences);
+        let t = x.shape()[1];
+        let mut y = vec![IGNORE; indices.len() * t];
+        for (b, &i) in indices.iter().enumerate() {
+            y[b * t..][..self.tags[i].len()].copy_from_slice(&self.tags[i]);
+        }
+        (x, y)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_pad_words_and_ignore_padded_tags() {
+        let s = |w: &str, t: &str| TaggedSentence {
+            words: w.split(' ').map(String::from).collect(),
+            tags: t.split(' ').map(String::from).collect(),
+            intent: None,
+        };
+        let data = [s("fly to Boston", "O O B-city"), s("leave", "B-nope")];
+        let vocab = Vocab::build(["fly", "to", "boston", "leave"], 1);
+        let tagset = Vocab::from_tokens(vec!["O".into(), "B-city".into()]);
+        let d = TaggedDataset::new(&data, &vocab, &tagset);
+        let (x, y) = d.batch(&[0, 1]);
+        assert_eq!(x.shape(), &[2, 3]);
+        let boston = vocab.index("boston") as f32;
+        assert_eq!(x.to_vec()[2], boston, "words are lower-cased");
+        assert_eq!(&x.to_vec()[4..], &[0.0, 0.0], "padding");
+        assert_eq!(y, vec![0, 0, 1, IGNORE, IGNORE, IGNORE], "unknown tag and padding are ignored");
+    }
+}

@@ -1,0 +1,123 @@
+//! A sequence tagger: embedding → recurrent layers → linear, one tag per word.
+//!
+//! Letters: B batch, T time, V vocabulary, E embedding size, H hidden size, D
+//! directions, C tags.
+//!
+//! `x: [B, T]` word indices (padded with index 0 after each sentence) →
+//! `embedding: [B, T, E]` → `rnn` (batch-first, with each sentence's true
+//! length, so padding never reaches a state) `: [B, T, D·H]` → `fc: [B, T, C]`,
+//! returned as `[B·T, C]` to meet one label per position. Parameter names are
+//! those of a PyTorch module with attributes `embedding`, `rnn` and `fc`.
+//!
+//! Uses: `nn` layers.
+
+use super::{join, CellKind, Embedding, Linear, Module, Recurrent, RecurrentConfig};
+use crate::{Rng, Tensor};
+
+/// Sizes of a [`Tagger`].
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TaggerConfig {
+    /// `rnn`, `lstm` or `gru`, as [`CellKind`].
+    pub cell: TaggerCell,
+    /// V, `<pad>` (0) and `<unk>` (1) included.
+    pub vocab_size: usize,
+    /// C.
+    pub tags: usize,
+    /// E.
+    pub embedding_dim: usize,
+    /// H.
+    pub hidden_size: usize,
+    /// Recurrent layers.
+    pub num_layers: usize,
+    /// Run a second direction from each sentence's end.
+    pub bidirectional: bool,
+}
+
+/// The recurrence of a [`Tagger`], by its command-line name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaggerCell {
+    /// Elman RNN (tanh).
+    Rnn,
+    /// LSTM.
+    Lstm,
+    /// GRU.
+    Gru,
+}
+
+/// Embedding, recurrent layers and a linear layer to tag scores.
+pub struct Tagger {
+    /// `[V, E]`.
+    pub embedding: Embedding,
+    /// The recurrent layers (batch-first).
+    pub rnn: Recurrent,
+    /// `[C, D·H]`.
+    pub fc: Linear,
+}
+
+impl Tagger {
+    /// A tagger with PyTorch's initialization of each layer.
+    pub fn new(cfg: TaggerConfig, rng: &mut Rng) -> Self {
+        let kind = match cfg.cell {
+            TaggerCell::Rnn => CellKind::RnnTanh,
+            TaggerCell::Lstm => CellKind::Lstm,
+            TaggerCell::Gru => CellKind::Gru,
+        };
+        let embedding = Embedding::new(cfg.vocab_size, cfg.embedding_dim, Some(0), rng);
+        let rc = RecurrentConfig {
+            num_layers: cfg.num_layers,
+            bidirectional: cfg.bidirectional,
+            batch_first: true,
+            ..RecurrentConfig::new(cfg.embedding_dim, cfg.hidden_size)
+        };
+        let rnn = Recurrent::new(kind, rc, rng);
+        let d = if cfg.bidirectional { 2 } else { 1 };
+        let fc = Linear::new(d * cfg.hidden_size, cfg.tags, true, rng);
+        Tagger { embedding, rnn, fc }
+    }
+}
+
+impl Tagger {
+    /// The most likely tag index of every word of each sentence (word
+    /// indices), `batch_size` sentences at a time, without recording a graph.
+    pub fn tag(&self, sentences: &[Vec<usize>], batch_size: usize) -> Vec<Vec<usize>> {
+        let mut out = Vec::with_capacity(sentences.len());
+        for chunk in sentences.chunks(batch_size.max(1)) {
+            let refs: Vec<&[usize]> = chunk.iter().map(|s| s.as_slice()).collect();
+            let x = crate::data::pad_batch(&refs);
+            let t = x.shape()[1];
+            let best = crate::no_grad(|| self.forward(&x)).argmax(1); // [B·T]
+            out.extend(chunk.iter().enumerate().map(|(b, s)| best[b * t..b * t + s.len()].to_vec()));
+        }
+        out
+    }
+}
+
+impl Module for Tagger {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let (b, t) = (x.shape()[0], x.shape()[1]);
+        let idx: Vec<usize> = x.data().iter().map(|&v| v as usize).collect();
+        // A sentence's length: its words before the padding (index 0).
+        let lengths: Vec<usize> = idx.chunks(t).map(|row| row.iter().position(|&w| w == 0).unwrap_or(t)).collect();
+        let e = self.embedding.lookup(&idx, &[b, t]); // [B, T, E]
+        let (h, _) = self.rnn.forward_with(&e, Some(&lengths), None); // [B, T, D·H]
+        let c = self.fc.out_features;
+        self.fc.forward(&h).reshape(&[b * t, c]) // [B·T, C]
+    }
+    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor)) {
+        self.embedding.visit_parameters(&join(prefix, "embedding"), f);
+        self.rnn.visit_parameters(&join(prefix, "rnn"), f);
+        self.fc.visit_parameters(&join(prefix, "fc"), f);
+    }
+    fn set_training(&mut self, training: bool) {
+        self.rnn.set_training(training);
+    }
+    fn describe(&self) -> String {
+        format!(
+            "Tagger(\n  (embedding): {}\n  (rnn): {}\n  (fc): {}\n)",
+            self.embedding.describe(),
+            self.rnn.describe(),
+            self.fc.describe()
+        )
+    }
+}
