@@ -1,4 +1,5 @@
-//! `saddle eval`: test accuracy and the confusion matrix of a finished run.
+//! `saddle eval`: test accuracy and the confusion matrix of an image run;
+//! precision, recall and F1 per slot type of a slot-filling run.
 
 use clap::Args;
 use saddle::data::{load_idx_dir, Dataset};
@@ -10,13 +11,16 @@ use std::path::PathBuf;
 pub struct EvalArgs {
     /// A run directory written by `saddle train`.
     run: PathBuf,
-    /// Evaluate on this IDX dataset folder instead of the run's own.
+    /// Evaluate on this dataset folder instead of the run's own.
     #[arg(long)]
     data: Option<PathBuf>,
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let run = Run::open(&args.run)?;
+    if run.config.task == "slots" {
+        return crate::slots::eval(&run, args.data.as_deref());
+    }
     let mut model = run.model()?;
     let dir = args.data.unwrap_or_else(|| PathBuf::from(&run.config.data));
     let (_, mut test) = load_idx_dir(&dir)?;

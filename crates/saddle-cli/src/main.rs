@@ -7,6 +7,7 @@ mod optim_lab;
 mod plot;
 mod predict;
 mod schedule;
+mod slots;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -25,10 +26,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a model and write a run directory (config, metrics.csv, model, summary).
+    /// Train a model (mnist: images; slots: tag words) into a run directory.
     Train(train::TrainArgs),
-    /// Test accuracy and confusion matrix of a finished run.
+    /// Test accuracy and confusion matrix (images) or slot F1 per type (slots) of a finished run.
     Eval(eval::EvalArgs),
+    /// Tag each word of a sentence with its slot, with a finished `train slots` run.
+    Tag(slots::TagArgs),
     /// Classify a picture (PNG or PGM) with a finished run.
     Predict(predict::PredictArgs),
     /// Print and plot a learning-rate schedule before training with it.
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Tag(args) => slots::tag(args),
         Command::Predict(args) => predict::run(args),
         Command::Schedule(args) => schedule::run(args),
         Command::OptimLab(args) => optim_lab::run(args),

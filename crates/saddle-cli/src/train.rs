@@ -17,58 +17,78 @@ use std::time::Instant;
 )]
 pub struct TrainArgs {
     /// What to train: `mnist` is an image classifier on MNIST (bundled) or on any
-    /// dataset in the same IDX layout given with --data (Fashion-MNIST, for one).
+    /// dataset in the same IDX layout given with --data (Fashion-MNIST, for one);
+    /// `slots` is a tagger that labels each word of a sentence with its slot.
     #[arg(value_enum)]
-    task: Task,
-    /// Network to train.
-    #[arg(long, default_value = "lenet5", value_parser = model_name)]
-    model: String,
-    /// Passes over the training set.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
-    epochs: u32,
-    /// Examples per optimizer step.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
-    batch_size: u32,
+    pub task: Task,
+    /// Network to train [mnist: lenet5 (default) or mlp; slots: rnn, lstm (default) or gru].
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Passes over the training set [default: 8 for mnist, 10 for slots].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub epochs: Option<u32>,
+    /// Examples (images, sentences) per optimizer step [default: 64 for mnist, 16 for slots].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: Option<u32>,
     /// Learning rate [default: 0.05 for sgd, momentum and nesterov; 0.01 for adagrad; 1e-3 for rmsprop, adam and adamw].
     #[arg(long, value_parser = positive, allow_negative_numbers = true)]
-    lr: Option<f64>,
+    pub lr: Option<f64>,
     /// Optimizer.
     #[arg(long, value_enum, default_value_t = OptimName::Adam)]
-    optim: OptimName,
+    pub optim: OptimName,
     /// Momentum μ for `momentum` and `nesterov`.
     #[arg(long, default_value_t = 0.9, value_parser = non_negative, allow_negative_numbers = true)]
-    momentum: f64,
+    pub momentum: f64,
     /// Weight decay λ (L2; decoupled for adamw).
     #[arg(long, default_value_t = 0.0, value_parser = non_negative, allow_negative_numbers = true)]
-    weight_decay: f64,
+    pub weight_decay: f64,
     /// Learning-rate schedule; the default anneals η to 0 along half a cosine
     /// over the whole run (see `saddle schedule --help` for every form).
     #[arg(long, default_value = "cosine", long_help = SPEC_HELP)]
-    schedule: String,
+    pub schedule: String,
     /// Linear warm-up over this many steps, in front of the schedule.
     #[arg(long, default_value_t = 0, value_name = "STEPS")]
-    warmup: usize,
+    pub warmup: usize,
     /// Clip the global gradient norm to this value.
     #[arg(long, value_parser = positive, allow_negative_numbers = true)]
-    clip_norm: Option<f64>,
+    pub clip_norm: Option<f64>,
     /// Seed of initialization and shuffling: the same seed gives the same run, bit for bit.
     #[arg(long, default_value_t = 0)]
-    seed: u64,
+    pub seed: u64,
     /// Run directory [default: runs/TASK-MODEL-DATE].
     #[arg(long)]
-    out: Option<PathBuf>,
-    /// Dataset folder in MNIST's IDX layout [default: the bundled data/mnist].
+    pub out: Option<PathBuf>,
+    /// Dataset folder [mnist: MNIST's IDX layout, default the bundled data/mnist;
+    /// slots: ATIS `word:TAG … <=> intent` files, train/ and test/ with seq.in and
+    /// seq.out, or train.conll and test.conll; default the generated travel corpus].
     #[arg(long)]
-    data: Option<PathBuf>,
+    pub data: Option<PathBuf>,
     /// No progress bar; one line per epoch.
     #[arg(long)]
-    quiet: bool,
+    pub quiet: bool,
+    /// slots: a second recurrent direction from each sentence's end.
+    #[arg(long)]
+    pub bidirectional: bool,
+    /// slots: recurrent layers.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub layers: u32,
+    /// slots: word-vector size.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub embedding_dim: u32,
+    /// slots: recurrent state size.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    pub hidden_size: u32,
+    /// slots: words seen fewer times in training become <unk>.
+    #[arg(long, default_value_t = 1)]
+    pub min_count: usize,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Task {
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+pub enum Task {
     /// Classify 28×28 handwritten digits (or any IDX image dataset).
     Mnist,
+    /// Tag each word of a sentence with its slot (ATIS, or the generated travel corpus).
+    Slots,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
@@ -156,15 +176,6 @@ impl OptimName {
     }
 }
 
-fn model_name(s: &str) -> std::result::Result<String, String> {
-    if MODELS.iter().any(|(n, _)| *n == s) {
-        Ok(s.to_string())
-    } else {
-        let list: Vec<String> = MODELS.iter().map(|(n, d)| format!("  {n}: {d}")).collect();
-        Err(format!("unknown model; expected one of:\n{}", list.join("\n")))
-    }
-}
-
 fn positive(s: &str) -> std::result::Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
@@ -195,6 +206,10 @@ struct Progress {
     quiet: bool,
     epochs: usize,
     examples: usize,
+    /// images, sentences.
+    unit: &'static str,
+    /// What the held-out set is called: test, dev.
+    held_out: &'static str,
 }
 
 impl Progress {
@@ -231,15 +246,17 @@ impl Observer for Progress {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
-        let test = m.test.map_or(String::new(), |(l, a)| format!("  test loss {l:.4} acc {:.2}%", 100.0 * a));
+        let test =
+            m.test.map_or(String::new(), |(l, a)| format!("  {} loss {l:.4} acc {:.2}%", self.held_out, 100.0 * a));
         println!(
-            "epoch {}/{}  train loss {:.4} acc {:.2}%{test}  ({:.1} s, {:.0} images/s)",
+            "epoch {}/{}  train loss {:.4} acc {:.2}%{test}  ({:.1} s, {:.0} {}/s)",
             m.epoch + 1,
             self.epochs,
             m.train_loss,
             100.0 * m.train_accuracy,
             m.train_seconds,
-            self.examples as f64 / m.train_seconds.max(1e-9)
+            self.examples as f64 / m.train_seconds.max(1e-9),
+            self.unit
         );
         Ok(())
     }
@@ -263,7 +280,21 @@ fn timestamp() -> String {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    let Task::Mnist = args.task;
+    match args.task {
+        Task::Mnist => train_mnist(args),
+        Task::Slots => crate::slots::train(args),
+    }
+}
+
+fn train_mnist(args: TrainArgs) -> Result<()> {
+    let model_name = args.model.clone().unwrap_or_else(|| "lenet5".into());
+    if !MODELS.iter().any(|(n, _)| *n == model_name) {
+        let list: Vec<String> = MODELS.iter().map(|(n, d)| format!("{n} ({d})")).collect();
+        return Err(Error::config(
+            "--model",
+            format!("'{model_name}' is not an image model; expected one of: {}", list.join("; ")),
+        ));
+    }
     let data_dir = args.data.clone().unwrap_or_else(default_data_dir);
     let loading = Instant::now();
     let (train, test) = load_idx_dir(&data_dir)?;
@@ -274,30 +305,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             format!("the training labels name {classes} class; at least 2 are needed"),
         ));
     }
-    let mut rng = Rng::new(args.seed);
-    let mut model = build_model(&args.model, train.shape, classes, &mut rng)?;
-    let lr = args.lr.unwrap_or(args.optim.default_lr());
-    let mut opt = args.optim.build(model.named_parameters(), lr, args.momentum, args.weight_decay)?;
-    let steps = args.epochs as usize * train.len().div_ceil(args.batch_size as usize);
-    let plan = schedule::parse(&args.schedule, steps, args.warmup)?;
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/mnist-{}-{}", args.model, timestamp())));
-    let config = RunConfig {
-        format: RUN_FORMAT,
-        task: "mnist".into(),
-        model: args.model.clone(),
-        input: train.shape,
-        classes,
-        normalization: train.norm,
-        data: data_dir.display().to_string(),
-        epochs: args.epochs as usize,
-        batch_size: args.batch_size as usize,
-        seed: args.seed,
-        optim: args.optim.name().to_string(),
-        optimizer: opt.describe(),
-        schedule: plan.describe(),
-        clip_norm: args.clip_norm.map(|c| c as f32),
-    };
-    let threads = rayon::current_num_threads();
+    let mut model = build_model(&model_name, train.shape, classes, &mut Rng::new(args.seed))?;
     println!(
         "data      {} ({} training, {} test images of {:?}, {classes} classes; loaded in {:.1} s)",
         data_dir.display(),
@@ -306,20 +314,100 @@ pub fn run(args: TrainArgs) -> Result<()> {
         train.shape,
         loading.elapsed().as_secs_f64()
     );
-    println!("model     {} ({} parameters)", args.model, model.num_parameters());
+    let job = Job {
+        task: "mnist",
+        model_name,
+        unit: "images",
+        held_out: "test",
+        epochs: args.epochs.unwrap_or(8) as usize,
+        batch_size: args.batch_size.unwrap_or(64) as usize,
+        input: train.shape,
+        classes,
+        normalization: train.norm,
+        data: data_dir.display().to_string(),
+        tagger: None,
+    };
+    let (summary, path) = train_job(&args, &job, &mut model, &train, &test, |_, _| Ok(None))?;
+    println!(
+        "done      test accuracy {:.2}%, test loss {:.4}; {:.1} s training ({:.0} images/s); saved to {}",
+        100.0 * summary.test_accuracy,
+        summary.test_loss,
+        summary.train_seconds,
+        summary.train_images_per_second,
+        path.display()
+    );
+    Ok(())
+}
+
+/// What a task hands to [`train_job`].
+pub struct Job {
+    pub task: &'static str,
+    pub model_name: String,
+    /// What one example is, for messages: images, sentences.
+    pub unit: &'static str,
+    /// What the held-out set evaluated each epoch is called: test, dev.
+    pub held_out: &'static str,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub input: [usize; 3],
+    pub classes: usize,
+    pub normalization: saddle::data::Normalization,
+    pub data: String,
+    pub tagger: Option<saddle::nn::TaggerConfig>,
+}
+
+/// The part of `saddle train` every task shares: optimizer and schedule from
+/// the flags, the effective hyperparameters printed, the run directory, the
+/// progress bar, `fit`, and the summary. `finish(dir, model)` writes the task's
+/// own files and may return a test F1 for the summary.
+pub fn train_job<M: Module>(
+    args: &TrainArgs,
+    job: &Job,
+    model: &mut M,
+    train: &dyn Dataset,
+    test: &dyn Dataset,
+    finish: impl FnOnce(&Path, &mut M) -> Result<Option<f64>>,
+) -> Result<(Summary, PathBuf)> {
+    let lr = args.lr.unwrap_or(args.optim.default_lr());
+    let mut opt = args.optim.build(model.named_parameters(), lr, args.momentum, args.weight_decay)?;
+    let steps = job.epochs * train.len().div_ceil(job.batch_size);
+    let plan = schedule::parse(&args.schedule, steps, args.warmup)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}-{}", job.task, job.model_name, timestamp())));
+    let config = RunConfig {
+        format: RUN_FORMAT,
+        task: job.task.into(),
+        model: job.model_name.clone(),
+        input: job.input,
+        classes: job.classes,
+        normalization: job.normalization,
+        data: job.data.clone(),
+        epochs: job.epochs,
+        batch_size: job.batch_size,
+        seed: args.seed,
+        optim: args.optim.name().to_string(),
+        optimizer: opt.describe(),
+        schedule: plan.describe(),
+        clip_norm: args.clip_norm.map(|c| c as f32),
+        tagger: job.tagger,
+    };
+    let threads = rayon::current_num_threads();
+    println!("model     {} ({} parameters)", job.model_name, model.num_parameters());
     println!("optimizer {}", opt.describe());
     println!("schedule  {} over {steps} steps", plan.describe());
     let clip = args.clip_norm.map_or(String::new(), |c| format!(", clip-norm {c}"));
     println!(
         "training  {} epochs, batch size {}, seed {}, {threads} threads{clip}",
-        args.epochs, args.batch_size, args.seed
+        job.epochs, job.batch_size, args.seed
     );
     let mut run_dir = RunDir::create(&out, &config)?;
     println!("run       {}", run_dir.path().display());
 
     let options = FitOptions {
-        epochs: args.epochs as usize,
-        batch_size: args.batch_size as usize,
+        epochs: job.epochs,
+        batch_size: job.batch_size,
         seed: args.seed,
         clip_norm: args.clip_norm.map(|c| c as f32),
         error_if_nonfinite: false,
@@ -328,14 +416,22 @@ pub fn run(args: TrainArgs) -> Result<()> {
         start_epoch: 0,
         eval_batch_size: 1000,
     };
-    let mut progress = Progress { bar: None, quiet: args.quiet, epochs: options.epochs, examples: train.len() };
-    let report = fit(&mut model, opt.as_mut(), &train, Some(&test), &options, &mut [&mut progress, &mut run_dir])?;
+    let mut progress = Progress {
+        bar: None,
+        quiet: args.quiet,
+        epochs: options.epochs,
+        examples: train.len(),
+        unit: job.unit,
+        held_out: job.held_out,
+    };
+    let report = fit(model, opt.as_mut(), train, Some(test), &options, &mut [&mut progress, &mut run_dir])?;
     let last = report.epochs.last().expect("at least one epoch");
     let (test_loss, test_accuracy) = last.test.expect("evaluated on the test set");
+    let test_f1 = finish(run_dir.path(), model)?;
     let summary = Summary {
         format: RUN_FORMAT,
-        task: "mnist".into(),
-        model: args.model.clone(),
+        task: job.task.into(),
+        model: job.model_name.clone(),
         parameters: model.num_parameters(),
         epochs: options.epochs,
         seed: args.seed,
@@ -347,16 +443,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         train_seconds: report.train_seconds,
         train_images_per_second: report.examples_per_second,
         threads,
+        test_f1,
     };
     let path = run_dir.path().to_path_buf();
-    run_dir.finish(&model, opt.as_ref(), &summary)?;
-    println!(
-        "done      test accuracy {:.2}%, test loss {:.4}; {:.1} s training ({:.0} images/s); saved to {}",
-        100.0 * test_accuracy,
-        test_loss,
-        report.train_seconds,
-        report.examples_per_second,
-        path.display()
-    );
-    Ok(())
+    run_dir.finish(model, opt.as_ref(), &summary)?;
+    Ok((summary, path))
 }

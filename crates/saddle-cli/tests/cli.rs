@@ -345,3 +345,60 @@ fn a_run_records_its_optimizer_state_and_schedule() {
     assert!(state.contains_key("0.weight.exp_avg") && state.contains_key("0.weight.exp_avg_sq"));
     assert_eq!(meta["step.0.weight"], "94"); // 2 epochs of 47 steps
 }
+
+#[test]
+fn slots_train_tag_and_eval_on_the_generated_travel_corpus() {
+    let dir = scratch("slots");
+    let run = dir.join("run");
+    let o = saddle(&[
+        "train",
+        "slots",
+        "--epochs",
+        "2",
+        "--hidden-size",
+        "32",
+        "--embedding-dim",
+        "16",
+        "--lr",
+        "0.01",
+        "--out",
+        run.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let f1 = summary["test_f1"].as_f64().unwrap();
+    assert!(f1 > 90.0, "an LSTM tells origin from destination on the travel corpus: slot F1 {f1}");
+    assert!(run.join("vocab.json").is_file());
+
+    // The lecture's pair: the same city, tagged by the verb before it.
+    let tag = |s: &str| stdout(&saddle(&["tag", run.to_str().unwrap(), s]));
+    assert!(tag("arrive Taipei on November 2nd").contains("taipei               B-toloc.city_name"));
+    assert!(tag("leave Taipei on November 2nd").contains("taipei               B-fromloc.city_name"));
+    assert!(tag("fly to atlantis").contains("(unknown word)"));
+
+    let o = saddle(&["eval", run.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("toloc.city_name") && stdout(&o).contains("all slots"), "{}", stdout(&o));
+}
+
+#[test]
+fn slots_bad_input_is_named() {
+    let dir = scratch("slots-bad");
+    std::fs::write(dir.join("train"), "fly:O to:O boston:B-city <=> atis_flight\nfly to:O <=> atis_flight\n").unwrap();
+    std::fs::write(dir.join("test"), "fly:O <=> atis_flight\n").unwrap();
+    let out = dir.join("run");
+    let o = saddle(&["train", "slots", "--data", dir.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    assert_fails_with(&o, &["train: line 2, column 1: 'fly' is not word:TAG"]);
+    assert!(!out.exists());
+    assert_fails_with(
+        &saddle(&["train", "slots", "--model", "lenet5"]),
+        &["--model", "'lenet5' is not a recurrent model"],
+    );
+    assert_fails_with(&saddle(&["train", "mnist", "--model", "lstm"]), &["--model", "'lstm' is not an image model"]);
+    let empty = scratch("slots-empty");
+    assert_fails_with(&saddle(&["train", "slots", "--data", empty.to_str().unwrap()]), &["no corpus found"]);
+    let image_run = trained_run();
+    assert_fails_with(&saddle(&["tag", image_run.to_str().unwrap(), "hello"]), &["has no tagger"]);
+}

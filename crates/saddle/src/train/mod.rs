@@ -9,7 +9,7 @@ mod metrics;
 mod run;
 
 pub use metrics::{confusion_matrix, slot_metrics, Evaluation};
-pub use run::{Run, RunConfig, RunDir, Summary, RUN_FORMAT};
+pub use run::{Run, RunConfig, RunDir, Summary, Vocabularies, RUN_FORMAT};
 
 use crate::data::{Dataset, Loader};
 use crate::nn::Module;

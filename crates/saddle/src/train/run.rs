@@ -9,7 +9,9 @@
 
 use super::{EpochMetrics, Observer, StepMetrics};
 use crate::data::Normalization;
-use crate::nn::{build_model, load_state_dict, save_state_dict, Module, Sequential};
+use crate::data::Vocab;
+use crate::nn::Tagger;
+use crate::nn::{build_model, load_state_dict, save_state_dict, Module, Sequential, TaggerConfig};
 use crate::optim::{save_optimizer_state, Optimizer};
 use crate::{Error, Result, Rng};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -51,6 +53,9 @@ pub struct RunConfig {
     pub schedule: String,
     /// Clipping of the global gradient norm, if any.
     pub clip_norm: Option<f32>,
+    /// The tagger's sizes, for slot filling (its vocabularies are in `vocab.json`).
+    #[serde(default)]
+    pub tagger: Option<TaggerConfig>,
 }
 
 /// The outcome of a run (`summary.json`).
@@ -84,6 +89,9 @@ pub struct Summary {
     pub train_images_per_second: f64,
     /// Worker threads used by the kernels.
     pub threads: usize,
+    /// Slot filling: chunk F1 on the test set, as `conlleval` computes it.
+    #[serde(default)]
+    pub test_f1: Option<f64>,
 }
 
 fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
@@ -190,11 +198,41 @@ impl Run {
         Ok(Run { path: path.to_path_buf(), config, summary })
     }
 
-    /// The trained model, rebuilt from the config and loaded from `model.safetensors`.
+    /// The trained image classifier, rebuilt from the config and loaded from `model.safetensors`.
     pub fn model(&self) -> Result<Sequential> {
         let c = &self.config;
         let model = build_model(&c.model, c.input, c.classes, &mut Rng::new(c.seed))?;
         load_state_dict(&model, &self.path.join("model.safetensors"))?;
         Ok(model)
+    }
+
+    /// The trained tagger with its word vocabulary and tag set (`vocab.json`).
+    pub fn tagger(&self) -> Result<(Tagger, Vocab, Vocab)> {
+        let Some(cfg) = self.config.tagger else {
+            return Err(Error::format(
+                self.path.join("config.json"),
+                format!("a '{}' run has no tagger", self.config.task),
+            ));
+        };
+        let vocab: Vocabularies = read_json(&self.path.join("vocab.json"))?;
+        let model = Tagger::new(cfg, &mut Rng::new(self.config.seed));
+        load_state_dict(&model, &self.path.join("model.safetensors"))?;
+        Ok((model, Vocab::from_tokens(vocab.words), Vocab::from_tokens(vocab.tags)))
+    }
+}
+
+/// The vocabularies of a tagger's run (`vocab.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Vocabularies {
+    /// Word of each index, `<pad>` and `<unk>` first.
+    pub words: Vec<String>,
+    /// Tag of each index.
+    pub tags: Vec<String>,
+}
+
+impl Vocabularies {
+    /// Writes `vocab.json` into the run directory `dir`.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        write_json(&dir.join("vocab.json"), self)
     }
 }
