@@ -3,6 +3,7 @@
 
 mod bench;
 mod eval;
+mod grad_flow;
 mod optim_lab;
 mod plot;
 mod predict;
@@ -38,6 +39,8 @@ enum Command {
     Schedule(schedule::ScheduleArgs),
     /// Every optimizer on 2-D error surfaces and on MNIST, plotted side by side.
     OptimLab(optim_lab::OptimLabArgs),
+    /// Vanishing and exploding gradients through time, RNN against LSTM, plotted.
+    GradFlow(grad_flow::GradFlowArgs),
     /// Measure kernel and model speed, to compare with `tools/bench_torch.py`.
     Bench(bench::BenchArgs),
 }
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => predict::run(args),
         Command::Schedule(args) => schedule::run(args),
         Command::OptimLab(args) => optim_lab::run(args),
+        Command::GradFlow(args) => grad_flow::run(args),
         Command::Bench(args) => bench::run(args),
     };
     match result {

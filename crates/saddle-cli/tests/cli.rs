@@ -402,3 +402,30 @@ fn slots_bad_input_is_named() {
     let image_run = trained_run();
     assert_fails_with(&saddle(&["tag", image_run.to_str().unwrap(), "hello"]), &["has no tagger"]);
 }
+
+#[test]
+fn grad_flow_prints_the_lectures_recurrence_and_plots_the_flow() {
+    let dir = scratch("grad-flow");
+    let o = saddle(&[
+        "grad-flow",
+        "--out",
+        dir.to_str().unwrap(),
+        "--steps",
+        "6",
+        "--train-steps",
+        "3",
+        "--hidden-size",
+        "4",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    // w^1000 and 1000·w^999 for w = 0.99, 1, 1.01.
+    assert!(out.contains("0.99     4.3172e-5"), "{out}");
+    assert!(out.contains("1.01      2.0959e4        2.0751e7"), "{out}");
+    for row in ["rnn at initialization", "rnn, trained, clip 1", "lstm at initialization", "lstm, trained"] {
+        assert!(out.contains(row), "{row}: {out}");
+    }
+    for f in ["recurrence.png", "recurrence.svg", "grad-flow.png", "grad-flow.svg"] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+}

@@ -180,6 +180,20 @@ impl Recurrent {
         lengths: Option<&[usize]>,
         state: Option<&RecurrentState>,
     ) -> (Tensor, RecurrentState) {
+        self.forward_probed(x, lengths, state, None)
+    }
+
+    /// [`Recurrent::forward_with`], adding `probes[t]` (`[B, H]`, usually zeros
+    /// that require a gradient) to the first layer's forward state after step
+    /// `t`. After `backward`, `probes[t].grad()` is `∂L/∂h_t` through every path,
+    /// recurrent ones included: how the gradient flows back in time.
+    pub fn forward_probed(
+        &self,
+        x: &Tensor,
+        lengths: Option<&[usize]>,
+        state: Option<&RecurrentState>,
+        probes: Option<&[Tensor]>,
+    ) -> (Tensor, RecurrentState) {
         let name = self.kind.name();
         if x.ndim() != 3 || x.shape()[2] != self.cfg.input_size {
             panic!(
@@ -236,7 +250,10 @@ impl Recurrent {
                 for s in steps {
                     let xs = xw.narrow(1, s, 1).squeeze(1); // [B, G]
                     let hw = hs.linear(&w.w_hh, w.b_hh.as_ref()); // [B, G]
-                    let (h_new, c_new) = self.cell(&xs, &hw, &hs, cs.as_ref());
+                    let (mut h_new, c_new) = self.cell(&xs, &hw, &hs, cs.as_ref());
+                    if let (Some(p), 0) = (probes, k) {
+                        h_new = h_new.add(&p[s]);
+                    }
                     match &masks {
                         Some(m) => {
                             let (keep, skip) = (&m[s], m[s].neg().add_scalar(1.0));
