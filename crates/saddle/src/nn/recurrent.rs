@@ -183,6 +183,38 @@ impl Recurrent {
         self.forward_probed(x, lengths, state, None)
     }
 
+    /// Truncated backpropagation through time: runs the sequence in windows of
+    /// `k` steps, carrying the state from one window to the next but detached,
+    /// so that gradients flow back at most `k` steps. Memory then grows with
+    /// `k`, not with the sequence. Outputs and final state equal
+    /// [`Recurrent::forward_with`]'s; only the gradients differ.
+    pub fn forward_truncated(
+        &self,
+        x: &Tensor,
+        lengths: Option<&[usize]>,
+        state: Option<&RecurrentState>,
+        k: usize,
+    ) -> (Tensor, RecurrentState) {
+        assert!(k >= 1, "{}: truncation window must be at least 1 step", self.kind.name());
+        assert!(!self.cfg.bidirectional, "{}: truncated BPTT runs forward in time only", self.kind.name());
+        let time_dim = if self.cfg.batch_first { 1 } else { 0 };
+        let t = x.shape()[time_dim];
+        let mut state = state.cloned();
+        let mut outs = Vec::new();
+        for start in (0..t).step_by(k) {
+            let len = k.min(t - start);
+            let window = x.narrow(time_dim, start, len);
+            // Each sequence's length inside this window.
+            let lens: Option<Vec<usize>> =
+                lengths.map(|l| l.iter().map(|&n| n.saturating_sub(start).min(len)).collect());
+            let (out, st) = self.forward_with(&window, lens.as_deref(), state.as_ref());
+            outs.push(out);
+            state = Some(RecurrentState { h: st.h.detach(), c: st.c.map(|c| c.detach()) });
+        }
+        let out = Tensor::cat(&outs.iter().collect::<Vec<_>>(), time_dim);
+        (out, state.expect("at least one window"))
+    }
+
     /// [`Recurrent::forward_with`], adding `probes[t]` (`[B, H]`, usually zeros
     /// that require a gradient) to the first layer's forward state after step
     /// `t`. After `backward`, `probes[t].grad()` is `∂L/∂h_t` through every path,
@@ -484,6 +516,22 @@ mod tests {
                 assert!((numeric - a).abs() <= 1e-2 * (1.0 + a.abs()), "{kind:?} weight_hh {i}: {a} vs {numeric}");
             }
         }
+    }
+
+    #[test]
+    fn truncated_bptt_keeps_values_and_cuts_gradients_at_the_window() {
+        let m = Recurrent::lstm(RecurrentConfig::new(3, 4), &mut Rng::new(2));
+        let x = Tensor::uniform(&[6, 2, 3], -1.0, 1.0, &mut Rng::new(3)).requires_grad();
+        let (full, _) = m.forward_with(&x, Some(&[6, 4]), None);
+        let (cut, st) = m.forward_truncated(&x, Some(&[6, 4]), None, 2);
+        assert_close("truncated outputs", &cut.to_vec(), &full.to_vec(), 1e-6);
+        assert_eq!(st.h.shape(), &[1, 2, 4]);
+        // The last step's output depends on x_0 through the state, but the
+        // gradient stops at the window boundary (steps 4 and 5).
+        cut.narrow(0, 5, 1).sum_all().backward();
+        let g = x.grad().unwrap().to_vec();
+        assert!(g[..4 * 6].iter().all(|&v| v == 0.0), "no gradient before the last window");
+        assert!(g[4 * 6..].iter().any(|&v| v != 0.0));
     }
 
     #[test]
