@@ -2,7 +2,7 @@
 """PyTorch side of `saddle bench`: the same measurements, printed as the same
 JSON lines, so that both can be compared in one run on one machine.
 
-    python3 tools/bench_torch.py gemm|lenet|optim [--threads 2]
+    python3 tools/bench_torch.py gemm|lenet|optim|lstm [--threads 2]
 
 Needs `pip install torch safetensors`. Run it right after (or interleaved
 with) `saddle bench gemm --json` and compare medians: this machine is shared
@@ -117,14 +117,41 @@ def optim(args):
                               "ms": round(best, 3), "threads": torch.get_num_threads()}))
 
 
+def lstm(args):
+    """Embedding(1000, 100) -> LSTM(100 -> 128) -> Linear(128, 20), batch 32 x 24 steps, Adam:
+    training tokens/s, for the LSTM, the bidirectional LSTM and the RNN (as `saddle bench lstm`)."""
+    nn = torch.nn
+    batch, steps = 32, 24
+    for name, cls, bi in [("lstm", nn.LSTM, False), ("bilstm", nn.LSTM, True), ("rnn", nn.RNN, False)]:
+        torch.manual_seed(0)
+        emb, rnn = nn.Embedding(1000, 100, padding_idx=0), cls(100, 128, batch_first=True, bidirectional=bi)
+        fc = nn.Linear(256 if bi else 128, 20)
+        params = list(emb.parameters()) + list(rnn.parameters()) + list(fc.parameters())
+        opt = torch.optim.Adam(params)
+        x, y = torch.randint(1, 1000, (batch, steps)), torch.randint(0, 20, (batch * steps,))
+
+        def step():
+            out, _ = rnn(emb(x))
+            loss = torch.nn.functional.cross_entropy(fc(out).reshape(-1, 20), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+        for _ in range(5):
+            step()
+        tokens = batch * steps / timed(30, step)
+        print(json.dumps({"bench": "lstm", "impl": "torch", "model": name, "train_tokens_per_s": round(tokens),
+                          "peak_rss_mib": round(peak_rss_mib(), 1), "threads": torch.get_num_threads()}))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["gemm", "lenet", "optim"])
+    p.add_argument("what", choices=["gemm", "lenet", "optim", "lstm"])
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
     p.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[256, 512, 1024, 2048])
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    {"gemm": gemm, "lenet": lenet, "optim": optim}[args.what](args)
+    {"gemm": gemm, "lenet": lenet, "optim": optim, "lstm": lstm}[args.what](args)
 
 
 if __name__ == "__main__":

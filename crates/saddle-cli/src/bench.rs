@@ -13,7 +13,7 @@ use std::time::Instant;
 
 #[derive(Args)]
 #[command(
-    after_help = "Compare with PyTorch in the same run:\n  saddle bench gemm --json; python3 tools/bench_torch.py gemm\n  saddle bench lenet --json; python3 tools/bench_torch.py lenet\n  saddle bench optim --json; python3 tools/bench_torch.py optim"
+    after_help = "Compare with PyTorch in the same run:\n  saddle bench gemm --json; python3 tools/bench_torch.py gemm\n  saddle bench lenet --json; python3 tools/bench_torch.py lenet\n  saddle bench optim --json; python3 tools/bench_torch.py optim\n  saddle bench lstm --json; python3 tools/bench_torch.py lstm"
 )]
 pub struct BenchArgs {
     /// What to measure.
@@ -36,6 +36,9 @@ enum Target {
     Lenet,
     /// One optimizer step over 1M and 10M parameters, for every optimizer: milliseconds.
     Optim,
+    /// Embedding(1000, 100) → LSTM(100 → 128) → Linear(128, 20), batch 32 × 24
+    /// steps, Adam: training tokens/s; also the bidirectional LSTM and the RNN.
+    Lstm,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -43,6 +46,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Target::Gemm => gemm(&args),
         Target::Lenet => lenet(&args),
         Target::Optim => optim(&args),
+        Target::Lstm => lstm(&args),
     }
 }
 
@@ -157,6 +161,48 @@ fn optim(args: &BenchArgs) -> Result<()> {
             } else {
                 println!("{:>10}  {n:>10}  {ms:>10.3}", o.name());
             }
+        }
+    }
+    Ok(())
+}
+
+fn lstm(args: &BenchArgs) -> Result<()> {
+    use saddle::nn::{Tagger, TaggerCell, TaggerConfig};
+    let (batch, steps) = (32usize, 24usize);
+    let threads = rayon::current_num_threads();
+    for (name, cell, bidirectional) in
+        [("lstm", TaggerCell::Lstm, false), ("bilstm", TaggerCell::Lstm, true), ("rnn", TaggerCell::Rnn, false)]
+    {
+        let mut rng = Rng::new(0);
+        let cfg = TaggerConfig {
+            cell,
+            vocab_size: 1000,
+            tags: 20,
+            embedding_dim: 100,
+            hidden_size: 128,
+            num_layers: 1,
+            bidirectional,
+        };
+        let model = Tagger::new(cfg, &mut rng);
+        let mut opt = Adam::new(model.named_parameters(), AdamConfig::default())?;
+        // Word indices 1…999 (0 is padding), tags 0…19.
+        let x = Tensor::from_vec((0..batch * steps).map(|_| (1 + rng.below(999)) as f32).collect(), &[batch, steps]);
+        let y: Vec<i64> = (0..batch * steps).map(|_| rng.below(20) as i64).collect();
+        let mut step = || {
+            let loss = model.forward(&x).cross_entropy(&y, CrossEntropyOptions::default());
+            opt.zero_grad();
+            loss.backward();
+            opt.step();
+        };
+        for _ in 0..5 {
+            step();
+        }
+        let tokens = (batch * steps) as f64 / time(30, &mut step);
+        let rss = peak_rss_mib().unwrap_or(f64::NAN);
+        if args.json {
+            println!("{{\"bench\":\"lstm\",\"impl\":\"saddle\",\"model\":\"{name}\",\"train_tokens_per_s\":{tokens:.0},\"peak_rss_mib\":{rss:.1},\"threads\":{threads}}}");
+        } else {
+            println!("{name:>7}  training {tokens:>9.0} tokens/s  (peak resident {rss:.1} MiB)");
         }
     }
     Ok(())
