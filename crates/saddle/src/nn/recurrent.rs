@@ -21,7 +21,8 @@
 //!
 //! Backpropagation through time is the autograd engine's reverse loop over the
 //! unrolled graph. The input projection of all time steps is one GEMM per
-//! layer and direction; each step adds one recurrent GEMM.
+//! layer and direction; each step adds one recurrent GEMM and, for the LSTM,
+//! one fused cell op (`Tensor::lstm_cell`) for all the gate arithmetic.
 //!
 //! **Unequal lengths.** With `lengths`, step `t` of sequence `b` counts only if
 //! `t < lengths[b]`: past its end the state is carried unchanged and the output
@@ -326,15 +327,9 @@ impl Recurrent {
             CellKind::RnnTanh => (xs.add(hw).tanh(), None),
             CellKind::RnnRelu => (xs.add(hw).relu(), None),
             CellKind::Lstm => {
-                let gates = xs.add(hw);
-                let (i, f, g, o) = (
-                    chunk(&gates, 0).sigmoid(),
-                    chunk(&gates, 1).sigmoid(),
-                    chunk(&gates, 2).tanh(),
-                    chunk(&gates, 3).sigmoid(),
-                );
-                let c = f.mul(c.expect("LSTM cell state")).add(&i.mul(&g));
-                (o.mul(&c.tanh()), Some(c))
+                // The fused cell (ops::recurrent) returns [h | C].
+                let hc = xs.add(hw).lstm_cell(c.expect("LSTM cell state"));
+                (hc.narrow(1, 0, hs), Some(hc.narrow(1, hs, hs)))
             }
             CellKind::Gru => {
                 let r = chunk(xs, 0).add(&chunk(hw, 0)).sigmoid();

@@ -16,6 +16,7 @@ mod loss;
 mod matmul;
 mod movement;
 mod pool;
+mod recurrent;
 mod reduce;
 pub mod testing;
 
