@@ -182,6 +182,7 @@ fn lstm(args: &BenchArgs) -> Result<()> {
             hidden_size: 128,
             num_layers: 1,
             bidirectional,
+            dropout: 0.0,
         };
         let model = Tagger::new(cfg, &mut rng);
         let mut opt = Adam::new(model.named_parameters(), AdamConfig::default())?;

@@ -122,6 +122,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         hidden_size: args.hidden_size as usize,
         num_layers: args.layers as usize,
         bidirectional: args.bidirectional,
+        dropout: args.dropout,
     };
     let mut model = Tagger::new(cfg, &mut Rng::new(args.seed));
     let name = format!("{}{model_name}", if args.bidirectional { "bi" } else { "" });

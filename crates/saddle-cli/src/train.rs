@@ -81,6 +81,9 @@ pub struct TrainArgs {
     /// slots: words seen fewer times in training become <unk>.
     #[arg(long, default_value_t = 1)]
     pub min_count: usize,
+    /// slots: dropout on the word vectors and the recurrent outputs.
+    #[arg(long, default_value_t = 0.0, value_parser = dropout_rate)]
+    pub dropout: f32,
 }
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
@@ -173,6 +176,13 @@ impl OptimName {
                 Box::new(Adam::new(params, AdamConfig { lr, weight_decay: wd, ..AdamConfig::adamw() })?)
             }
         })
+    }
+}
+
+fn dropout_rate(s: &str) -> std::result::Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err(format!("expected a probability in [0, 1), got '{s}'")),
     }
 }
 

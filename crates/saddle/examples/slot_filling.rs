@@ -39,6 +39,7 @@ fn run() -> saddle::Result<()> {
         hidden_size: 64,
         num_layers: 1,
         bidirectional: false,
+        dropout: 0.0,
     };
     let mut model = Tagger::new(cfg, &mut Rng::new(0));
     let mut opt = Adam::new(model.named_parameters(), AdamConfig { lr: 0.01, ..Default::default() })?;

@@ -4,14 +4,15 @@
 //! directions, C tags.
 //!
 //! `x: [B, T]` word indices (padded with index 0 after each sentence) →
-//! `embedding: [B, T, E]` → `rnn` (batch-first, with each sentence's true
-//! length, so padding never reaches a state) `: [B, T, D·H]` → `fc: [B, T, C]`,
+//! `embedding: [B, T, E]` (dropout in training) → `rnn` (batch-first, with each sentence's true
+//! length, so padding never reaches a state) `: [B, T, D·H]` (dropout in
+//! training) → `fc: [B, T, C]`,
 //! returned as `[B·T, C]` to meet one label per position. Parameter names are
 //! those of a PyTorch module with attributes `embedding`, `rnn` and `fc`.
 //!
 //! Uses: `nn` layers.
 
-use super::{join, CellKind, Embedding, Linear, Module, Recurrent, RecurrentConfig};
+use super::{join, CellKind, Dropout, Embedding, Linear, Module, Recurrent, RecurrentConfig};
 use crate::{Rng, Tensor};
 
 /// Sizes of a [`Tagger`].
@@ -31,6 +32,9 @@ pub struct TaggerConfig {
     pub num_layers: usize,
     /// Run a second direction from each sentence's end.
     pub bidirectional: bool,
+    /// Dropout on the word vectors and on the recurrent outputs, in training.
+    #[serde(default)]
+    pub dropout: f32,
 }
 
 /// The recurrence of a [`Tagger`], by its command-line name.
@@ -53,6 +57,8 @@ pub struct Tagger {
     pub rnn: Recurrent,
     /// `[C, D·H]`.
     pub fc: Linear,
+    /// Dropout on the word vectors and the recurrent outputs.
+    dropout: Dropout,
 }
 
 impl Tagger {
@@ -73,7 +79,8 @@ impl Tagger {
         let rnn = Recurrent::new(kind, rc, rng);
         let d = if cfg.bidirectional { 2 } else { 1 };
         let fc = Linear::new(d * cfg.hidden_size, cfg.tags, true, rng);
-        Tagger { embedding, rnn, fc }
+        let dropout = Dropout::new(cfg.dropout, rng);
+        Tagger { embedding, rnn, fc, dropout }
     }
 }
 
@@ -99,10 +106,10 @@ impl Module for Tagger {
         let idx: Vec<usize> = x.data().iter().map(|&v| v as usize).collect();
         // A sentence's length: its words before the padding (index 0).
         let lengths: Vec<usize> = idx.chunks(t).map(|row| row.iter().position(|&w| w == 0).unwrap_or(t)).collect();
-        let e = self.embedding.lookup(&idx, &[b, t]); // [B, T, E]
+        let e = self.dropout.forward(&self.embedding.lookup(&idx, &[b, t])); // [B, T, E]
         let (h, _) = self.rnn.forward_with(&e, Some(&lengths), None); // [B, T, D·H]
         let c = self.fc.out_features;
-        self.fc.forward(&h).reshape(&[b * t, c]) // [B·T, C]
+        self.fc.forward(&self.dropout.forward(&h)).reshape(&[b * t, c]) // [B·T, C]
     }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor)) {
         self.embedding.visit_parameters(&join(prefix, "embedding"), f);
@@ -111,6 +118,7 @@ impl Module for Tagger {
     }
     fn set_training(&mut self, training: bool) {
         self.rnn.set_training(training);
+        self.dropout.set_training(training);
     }
     fn describe(&self) -> String {
         format!(
@@ -119,5 +127,35 @@ impl Module for Tagger {
             self.rnn.describe(),
             self.fc.describe()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_names_and_dropout_only_in_training() {
+        let cfg = TaggerConfig {
+            cell: TaggerCell::Gru,
+            vocab_size: 10,
+            tags: 3,
+            embedding_dim: 4,
+            hidden_size: 5,
+            num_layers: 1,
+            bidirectional: true,
+            dropout: 0.5,
+        };
+        let mut m = Tagger::new(cfg, &mut Rng::new(0));
+        let names: Vec<String> = m.named_parameters().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names[0], "embedding.weight");
+        assert!(names.contains(&"rnn.weight_hh_l0_reverse".to_string()) && names.contains(&"fc.bias".to_string()));
+        let x = Tensor::from_vec(vec![3.0, 4.0, 5.0, 6.0, 7.0, 0.0], &[2, 3]);
+        let train = m.forward(&x);
+        assert_eq!(train.shape(), &[6, 3]);
+        m.set_training(false);
+        let (a, b) = (m.forward(&x).to_vec(), m.forward(&x).to_vec());
+        assert_eq!(a, b, "no dropout in evaluation");
+        assert_ne!(a, train.to_vec(), "dropout in training");
     }
 }
