@@ -391,7 +391,21 @@ def recurrent():
     fx.save()
 
 
+def lstm_state_dict():
+    """A torch.nn.LSTM state dict as safetensors, with its output on fixed
+    inputs: the file a saddle LSTM loads without conversion."""
+    m = torch.nn.LSTM(4, 3, num_layers=2, bidirectional=True)
+    x = torch.randn(5, 2, 4)
+    with torch.no_grad():
+        out, (h, c) = m(x)
+    save_file({k: v.detach().clone().contiguous() for k, v in m.state_dict().items()},
+              os.path.join(OUT, "lstm_state_dict.safetensors"))
+    save_file({"x": x.contiguous(), "out": out.contiguous(), "h_n": h.contiguous(), "c_n": c.contiguous()},
+              os.path.join(OUT, "lstm_io.safetensors"))
+    print("lstm: state dict and outputs")
+
+
 if __name__ == "__main__":
     torch.manual_seed(0)
-    for make in [elementwise, activation, reduce, matmul, movement, conv, pool, embedding, loss, lenet_state_dict, optimizers, schedules, recurrent]:
+    for make in [elementwise, activation, reduce, matmul, movement, conv, pool, embedding, loss, lenet_state_dict, optimizers, schedules, recurrent, lstm_state_dict]:
         make()

@@ -530,6 +530,27 @@ mod tests {
     }
 
     #[test]
+    fn a_torch_lstm_state_dict_loads_and_round_trips() {
+        // Written by tools/make_fixtures.py: lstm_state_dict().
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let cfg = RecurrentConfig { num_layers: 2, bidirectional: true, ..RecurrentConfig::new(4, 3) };
+        let m = Recurrent::lstm(cfg, &mut Rng::new(9));
+        crate::nn::load_state_dict(&m, &dir.join("lstm_state_dict.safetensors")).unwrap();
+        let (io, _) = crate::nn::read_safetensors(&dir.join("lstm_io.safetensors")).unwrap();
+        let t = |k: &str| Tensor::from_vec(io[k].1.clone(), &io[k].0);
+        let (out, st) = crate::no_grad(|| m.forward_with(&t("x"), None, None));
+        assert_close("torch LSTM output", &out.to_vec(), &t("out").to_vec(), 1e-5);
+        assert_close("torch LSTM h_n", &st.h.to_vec(), &t("h_n").to_vec(), 1e-5);
+        assert_close("torch LSTM c_n", &st.c.unwrap().to_vec(), &t("c_n").to_vec(), 1e-5);
+        // And back: saddle writes the same names and shapes PyTorch wrote.
+        let path = std::env::temp_dir().join(format!("saddle-lstm-{}.safetensors", std::process::id()));
+        crate::nn::save_state_dict(&m, &path).unwrap();
+        let (ours, _) = crate::nn::read_safetensors(&path).unwrap();
+        let (theirs, _) = crate::nn::read_safetensors(&dir.join("lstm_state_dict.safetensors")).unwrap();
+        assert_eq!(ours, theirs);
+    }
+
+    #[test]
     fn names_shapes_and_padded_steps() {
         let cfg = RecurrentConfig { num_layers: 2, bidirectional: true, ..RecurrentConfig::new(5, 4) };
         let m = Recurrent::lstm(cfg, &mut Rng::new(0));
