@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 pub mod data;
+pub mod diagnose;
 pub mod error;
 pub mod kernels;
 pub mod nn;

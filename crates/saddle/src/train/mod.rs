@@ -74,6 +74,8 @@ pub struct StepMetrics {
     pub lr: f32,
     /// Global gradient norm before clipping.
     pub grad_norm: f32,
+    /// Whether clipping scaled the gradient down at this step.
+    pub clipped: bool,
     /// Examples in the batch.
     pub batch_size: usize,
     /// Correctly classified examples in the batch.
@@ -103,6 +105,11 @@ pub struct EpochMetrics {
 
 /// Watches training. Every method has a default that does nothing.
 pub trait Observer {
+    /// After the backward pass of step `step` (0-based), before clipping and
+    /// the update: `params` hold their gradients and their old values.
+    fn before_update(&mut self, _step: usize, _params: &[(String, crate::Tensor)]) -> Result<()> {
+        Ok(())
+    }
     /// After each optimizer step.
     fn on_step(&mut self, _m: &StepMetrics) -> Result<()> {
         Ok(())
@@ -156,6 +163,9 @@ pub fn fit(
             let loss = logits.cross_entropy(&y, CrossEntropyOptions::default());
             opt.zero_grad();
             loss.backward();
+            for ob in observers.iter_mut() {
+                ob.before_update(step, opt.params())?;
+            }
             let grad_norm = match o.clip_norm {
                 Some(c) => clip_grad_norm(opt.params(), c, o.error_if_nonfinite)?,
                 None => global_grad_norm(opt.params()),
@@ -178,6 +188,7 @@ pub fn fit(
                 loss: loss.item(),
                 lr: opt.lr() as f32,
                 grad_norm,
+                clipped: o.clip_norm.is_some_and(|c| grad_norm > c),
                 batch_size: batch.len(),
                 correct,
                 running_loss: (loss_sum / seen.max(1) as f64) as f32,

@@ -1,0 +1,36 @@
+//! Gradient flow through time: how much of the loss reaches each step of a
+//! recurrence.
+
+use crate::{Rng, Tensor};
+
+/// `‖∂L/∂h_t‖` for t = 1…T (Frobenius norm over the batch).
+///
+/// `loss(probes)` must add `probes[t]` (zeros of `shape`, `[B, H]`) to the
+/// recurrent state after step `t`, as
+/// [`Recurrent::forward_probed`](crate::nn::Recurrent::forward_probed) does, and
+/// return the scalar loss; the gradient reaching each probe is `∂L/∂h_t`
+/// through every path.
+pub fn time_flow(steps: usize, shape: &[usize], loss: impl FnOnce(&[Tensor]) -> Tensor) -> Vec<f64> {
+    let probes: Vec<Tensor> = (0..steps).map(|_| Tensor::zeros(shape).requires_grad()).collect();
+    loss(&probes).backward();
+    probes
+        .iter()
+        .map(|p| p.with_grad_mut(|g| g.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt()).unwrap_or(0.0))
+        .collect()
+}
+
+/// A batch of the cue task: `x: [B, T, 2]` with the class one-hot at the
+/// first step and noise (σ = 0.1) after, and the classes. The class can only
+/// be read from the last state if the first step's input survives `T − 1`
+/// steps of recurrence.
+pub fn cue_batch(batch: usize, steps: usize, rng: &mut Rng) -> (Tensor, Vec<i64>) {
+    let y: Vec<i64> = (0..batch).map(|_| rng.below(2) as i64).collect();
+    let mut x = vec![0.0f32; batch * steps * 2];
+    for (b, &c) in y.iter().enumerate() {
+        x[b * steps * 2 + c as usize] = 1.0;
+        for v in &mut x[b * steps * 2 + 2..(b + 1) * steps * 2] {
+            *v = rng.normal(0.0, 0.1);
+        }
+    }
+    (Tensor::from_vec(x, &[batch, steps, 2]), y)
+}

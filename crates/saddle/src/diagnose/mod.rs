@@ -1,0 +1,34 @@
+//! Why training is stuck: measurements during training, curvature at a
+//! point, and the verdict that turns them into a sentence.
+//!
+//! - [`Monitor`], an [`Observer`](crate::train::Observer) that `fit` calls:
+//!   every few steps the loss, the gradient norm (global and per layer), the
+//!   size of the update relative to the weights, the cosine between
+//!   successive updates, and how often clipping fired.
+//! - [`Objective`], [`curvature`]: Hessian-vector products by central
+//!   differences of exact gradients and the extreme Hessian eigenvalues by
+//!   Lanczos; [`hessian_trace`] (Hutchinson) and [`spectral_density`]
+//!   (stochastic Lanczos quadrature); [`escape`], a step along the direction
+//!   of negative curvature.
+//! - [`time_flow`]: `‖∂L/∂h_t‖` at every step of a recurrence.
+//! - [`plateaus`] and [`diagnose`]: where the loss stopped falling, and the
+//!   [`Verdict`] for each plateau with the numbers it rests on.
+//! - [`interpolate`] and [`slice_2d`]: the loss along a line between two
+//!   points and on a plane of filter-normalized random directions.
+//!
+//! Uses: `train`, `nn`, `tensor`, `error`.
+
+mod curvature;
+mod flow;
+mod landscape;
+mod monitor;
+mod verdict;
+
+pub use curvature::{
+    curvature, density_on, escape, hessian_trace, lanczos, spectral_density, symmetric_eigen, Curvature, Escape,
+    Lanczos, Objective,
+};
+pub use flow::{cue_batch, time_flow};
+pub use landscape::{filter_normalized_direction, interpolate, slice_2d};
+pub use monitor::{layer_of, read_records, write_records, Monitor, Record};
+pub use verdict::{diagnose, plateaus, Evidence, Finding, Verdict};

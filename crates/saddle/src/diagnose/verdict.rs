@@ -1,0 +1,351 @@
+//! From measurements to a sentence: find the plateaus of the loss, and say of
+//! each why the loss stopped falling.
+
+use super::{Curvature, Record};
+use std::fmt;
+
+/// Why the loss stopped falling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The gradient stays large and successive updates point back and forth
+    /// (negative cosine): the step overshoots across a ravine.
+    Oscillating,
+    /// The gradient is small and the Hessian has a clearly negative
+    /// eigenvalue: a saddle point, not a minimum.
+    SaddlePoint,
+    /// The gradient is small and no eigenvalue is clearly negative.
+    LocalMinimum,
+    /// The gradient is small but the curvature was not measured here (only
+    /// the checkpoint at the end of training can be probed).
+    CriticalPoint,
+    /// Updates are tiny relative to the weights.
+    LearningRateTooSmall,
+    /// Gradient norms spike, clipping fires often, or the loss is not finite.
+    Exploding,
+    /// The gradient dies out across layers or time steps.
+    Vanishing,
+    /// The loss is flat and no measurement explains it.
+    Undetermined,
+}
+
+impl Verdict {
+    /// What to try.
+    pub fn advice(self) -> &'static str {
+        match self {
+            Verdict::Oscillating => {
+                "lower the learning rate (÷3 to ÷10), add warm-up, or use momentum or Adam, which damp the back-and-forth"
+            }
+            Verdict::SaddlePoint => {
+                "this is not a minimum: momentum, an adaptive optimizer (Adam) or gradient noise moves off it; a step along the negative-curvature direction lowers the loss"
+            }
+            Verdict::LocalMinimum => {
+                "this is a minimum of this model: decay the learning rate to settle, or change the model or the data if the loss is still too high"
+            }
+            Verdict::CriticalPoint => {
+                "the gradient is small: run `saddle diagnose` on a checkpoint taken here to tell a saddle from a minimum"
+            }
+            Verdict::LearningRateTooSmall => "raise the learning rate (×10), or use an adaptive optimizer (Adam)",
+            Verdict::Exploding => "clip the gradient norm (--clip-norm 1), lower the learning rate, or add warm-up",
+            Verdict::Vanishing => {
+                "use an LSTM or GRU instead of a plain RNN (its additive cell carries the gradient), ReLU instead of saturating activations, or shorter sequences"
+            }
+            Verdict::Undetermined => {
+                "the measurements do not explain the plateau: try a decaying learning rate, a larger model, or more data"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Oscillating => "oscillating",
+            Verdict::SaddlePoint => "saddle point",
+            Verdict::LocalMinimum => "local minimum",
+            Verdict::CriticalPoint => "critical point",
+            Verdict::LearningRateTooSmall => "learning rate too small",
+            Verdict::Exploding => "exploding gradients",
+            Verdict::Vanishing => "vanishing gradients",
+            Verdict::Undetermined => "undetermined",
+        })
+    }
+}
+
+/// A plateau and why: the steps it spans, the verdict, and the numbers the
+/// verdict rests on, as sentences.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    /// First step of the plateau.
+    pub from_step: usize,
+    /// Last step of the plateau.
+    pub to_step: usize,
+    /// Mean loss over the plateau.
+    pub loss: f64,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The measurements it rests on, one per line.
+    pub evidence: Vec<String>,
+}
+
+/// What a verdict may rest on.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Evidence<'a> {
+    /// The [`Monitor`](super::Monitor)'s records, in step order.
+    pub records: &'a [Record],
+    /// Layer names of the records' `layer_norms`.
+    pub layers: &'a [String],
+    /// Curvature measured at the end of training.
+    pub curvature: Option<&'a Curvature>,
+    /// `‖∂L/∂h_t‖` for t = 1…T at the end of training (recurrent models).
+    pub time_flow: Option<&'a [f64]>,
+}
+
+/// Thresholds of the verdicts, in one place.
+mod limits {
+    /// A plateau: over a tenth of the run, the smoothed loss falls by less
+    /// than this fraction of its value…
+    pub const FLAT_RELATIVE: f64 = 0.01;
+    /// …or by less than this fraction of its whole fall over the run.
+    pub const FLAT_OF_RANGE: f64 = 0.02;
+    /// A small gradient: below this fraction of the largest seen before.
+    pub const SMALL_GRADIENT: f64 = 0.05;
+    /// A clearly negative eigenvalue: λ_min below −this·λ_max (and a step
+    /// along it lowers the loss by more than 1%).
+    pub const NEGATIVE_CURVATURE: f64 = 0.05;
+    /// Oscillation: median cosine of successive updates below this.
+    pub const OSCILLATING_COSINE: f64 = -0.2;
+    /// Learning rate too small: median ‖Δθ‖/‖θ‖ below this.
+    pub const TINY_UPDATE: f64 = 1e-5;
+    /// Exploding: clipping fired in this fraction of the steps…
+    pub const CLIPPED: f64 = 0.25;
+    /// …or the largest norm is this many times the median.
+    pub const SPIKE: f64 = 10.0;
+    /// Vanishing: smallest over largest layer (or time-step) gradient norm.
+    pub const COLLAPSE: f64 = 1e-4;
+}
+
+/// `x` in plain notation when that is short, else in scientific notation.
+fn num(x: f64) -> String {
+    if x == 0.0 || (1e-3..1e5).contains(&x.abs()) {
+        format!("{x:.4}")
+    } else {
+        format!("{x:.3e}")
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        0.5 * (v[n / 2 - 1] + v[n / 2])
+    }
+}
+
+/// The plateaus of the loss, as ranges of record indices `[start, end]`:
+/// stretches at least a tenth of the run long over which the smoothed loss
+/// falls by less than 1% of its value or 2% of its whole fall (a rising or
+/// non-finite loss counts as not falling); one that ends within a tenth of
+/// the run from its end is taken to reach it. Needs at least 10 records.
+pub fn plateaus(records: &[Record]) -> Vec<(usize, usize)> {
+    let n = records.len();
+    if n < 10 {
+        return Vec::new();
+    }
+    // Centered moving average over w records.
+    let w = (n / 25).max(1);
+    let loss: Vec<f64> = records.iter().map(|r| r.loss as f64).collect();
+    let smooth: Vec<f64> = (0..n)
+        .map(|i| {
+            let (a, b) = (i.saturating_sub(w / 2), (i + w / 2 + 1).min(n));
+            loss[a..b].iter().sum::<f64>() / (b - a) as f64
+        })
+        .collect();
+    let finite = smooth.iter().copied().filter(|v| v.is_finite());
+    let range = finite.clone().fold(f64::MIN, f64::max) - finite.fold(f64::MAX, f64::min);
+    let span = (n / 10).max(2);
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for i in 0..n - span {
+        let (a, b) = (smooth[i], smooth[i + span]);
+        let fall = a - b;
+        let flat = !(fall > limits::FLAT_RELATIVE * a.abs() && fall > limits::FLAT_OF_RANGE * range);
+        if flat {
+            // Within one span of the end is at the end: that is the resolution.
+            let end = if i + 2 * span >= n { n - 1 } else { i + span };
+            match out.last_mut() {
+                Some(last) if last.1 >= i => last.1 = last.1.max(end),
+                _ => out.push((i, end)),
+            }
+        }
+    }
+    out
+}
+
+/// Finds the plateaus of `e.records` and classifies each, in this order:
+/// exploding (non-finite values, clipping or spikes), vanishing (layer or
+/// time-step norms collapse), a small gradient (a saddle point or a local
+/// minimum by the curvature, where it was measured), oscillating, learning
+/// rate too small, else undetermined. Vanishing is not a verdict once the loss
+/// has fallen by 95%: what is learned is learned.
+pub fn diagnose(e: &Evidence) -> Vec<Finding> {
+    plateaus(e.records).into_iter().map(|(a, b)| classify(e, a, b)).collect()
+}
+
+fn classify(e: &Evidence, a: usize, b: usize) -> Finding {
+    let r = &e.records[a..=b];
+    let at_end = b + 1 == e.records.len();
+    let col = |f: fn(&Record) -> f32| r.iter().map(|x| f(x) as f64).collect::<Vec<f64>>();
+    let loss = col(|x| x.loss).iter().sum::<f64>() / r.len() as f64;
+    let g = median(col(|x| x.grad_norm));
+    let g_max = col(|x| x.grad_norm_max).into_iter().fold(0.0, f64::max);
+    let g_peak = e.records[..=b].iter().map(|x| x.grad_norm as f64).filter(|v| v.is_finite()).fold(0.0, f64::max);
+    let clipped = col(|x| x.clipped).iter().sum::<f64>() / r.len() as f64;
+    let cosine = median(col(|x| x.update_cosine));
+    let ratio = median(col(|x| x.update_ratio));
+    let nonfinite = r.iter().any(|x| !x.loss.is_finite() || !x.grad_norm.is_finite());
+    let mut evidence = vec![format!(
+        "loss {} over steps {}–{}; gradient norm {g:.3e} (median), {:.1}% of its peak {g_peak:.3e}",
+        num(loss),
+        r[0].step,
+        r[r.len() - 1].step,
+        100.0 * g / g_peak.max(f64::MIN_POSITIVE)
+    )];
+    let finding =
+        |verdict, evidence| Finding { from_step: r[0].step, to_step: r[r.len() - 1].step, loss, verdict, evidence };
+
+    if nonfinite || clipped >= limits::CLIPPED || (g > 0.0 && g_max > limits::SPIKE * g) {
+        evidence.push(format!(
+            "largest gradient norm {g_max:.3e} = {:.3}× the median; clipping fired in {:.0}% of the steps{}",
+            num(g_max / g.max(f64::MIN_POSITIVE)),
+            100.0 * clipped,
+            if nonfinite { "; the loss or the gradient is not finite" } else { "" }
+        ));
+        return finding(Verdict::Exploding, evidence);
+    }
+    let layer_collapse = median(
+        r.iter()
+            .map(|x| {
+                let max = x.layer_norms.iter().fold(0.0f32, |m, &v| m.max(v)) as f64;
+                let min = x.layer_norms.iter().fold(f32::INFINITY, |m, &v| m.min(v)) as f64;
+                if max > 0.0 && x.layer_norms.len() > 1 {
+                    min / max
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect(),
+    );
+    let first = e.records[0].loss as f64;
+    let converged = first.is_finite() && first > 0.0 && loss <= 0.05 * first;
+    if layer_collapse < limits::COLLAPSE && !converged {
+        let last = &r[r.len() - 1];
+        let (lo, hi) = (0..last.layer_norms.len()).fold((0, 0), |(lo, hi), i| {
+            let v = &last.layer_norms;
+            (if v[i] < v[lo] { i } else { lo }, if v[i] > v[hi] { i } else { hi })
+        });
+        evidence.push(format!(
+            "layer gradient norms collapse: {} has {:.3e}, {} has {:.3e} (ratio {layer_collapse:.1e})",
+            e.layers.get(lo).map_or("?", String::as_str),
+            last.layer_norms[lo],
+            e.layers.get(hi).map_or("?", String::as_str),
+            last.layer_norms[hi]
+        ));
+        return finding(Verdict::Vanishing, evidence);
+    }
+    if let (true, false, Some(flow)) = (at_end, converged, e.time_flow) {
+        let (first, last) = (flow[0], flow[flow.len() - 1]);
+        if last > 0.0 && first / last < limits::COLLAPSE {
+            evidence.push(format!(
+                "through time: ‖∂L/∂h_1‖ = {first:.3e} against ‖∂L/∂h_{}‖ = {last:.3e} (ratio {:.1e}): what happened {} steps back no longer reaches the loss",
+                flow.len(),
+                first / last,
+                flow.len() - 1
+            ));
+            return finding(Verdict::Vanishing, evidence);
+        }
+    }
+    // A small gradient: the logged (mini-batch) norms, or the full gradient at the checkpoint.
+    let curvature = e.curvature.filter(|_| at_end);
+    let small = g <= limits::SMALL_GRADIENT * g_peak
+        || curvature.is_some_and(|c| c.grad_norm <= limits::SMALL_GRADIENT * g_peak);
+    if small {
+        let Some(c) = curvature else {
+            return finding(Verdict::CriticalPoint, evidence);
+        };
+        evidence.push(format!(
+            "at the checkpoint: loss {}, gradient norm {:.3e}; Hessian λ_max = {:.4e}, λ_min = {:.4e} (λ_min/λ_max = {:.3}, Lanczos, {} steps)",
+            num(c.loss),
+            c.grad_norm,
+            c.lambda_max,
+            c.lambda_min,
+            c.ratio(),
+            c.iterations
+        ));
+        let e = &c.escape;
+        evidence.push(if e.alpha == 0.0 {
+            "no step along the direction of λ_min lowers the loss".to_string()
+        } else {
+            format!(
+                "a step of {:.3e} along the direction of λ_min takes the loss from {} to {}",
+                e.alpha,
+                num(e.before),
+                num(e.after)
+            )
+        });
+        let verdict =
+            if c.clearly_negative(limits::NEGATIVE_CURVATURE) { Verdict::SaddlePoint } else { Verdict::LocalMinimum };
+        return finding(verdict, evidence);
+    }
+    if cosine < limits::OSCILLATING_COSINE {
+        evidence.push(format!("successive updates point back and forth: median cos(Δθ_t, Δθ_t−1) = {cosine:.2}"));
+        return finding(Verdict::Oscillating, evidence);
+    }
+    if ratio < limits::TINY_UPDATE {
+        evidence.push(format!("updates move the weights by {ratio:.1e} of their norm per step (healthy: about 1e-3)"));
+        return finding(Verdict::LearningRateTooSmall, evidence);
+    }
+    evidence.push(format!("update ratio ‖Δθ‖/‖θ‖ = {ratio:.1e}, update cosine {cosine:.2}"));
+    finding(Verdict::Undetermined, evidence)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(step: usize, loss: f32) -> Record {
+        Record {
+            step,
+            loss,
+            lr: 0.1,
+            grad_norm: 1.0,
+            grad_norm_max: 1.0,
+            clipped: 0.0,
+            update_ratio: 1e-3,
+            update_cosine: 0.5,
+            layer_norms: vec![],
+        }
+    }
+
+    #[test]
+    fn plateau_between_two_falls() {
+        // Falls from 2 to 1 over 30 records, flat for 40, falls to 0.1 over 30.
+        let loss = |i: usize| match i {
+            0..30 => 2.0 - i as f32 / 30.0,
+            30..70 => 1.0,
+            _ => 1.0 - 0.9 * (i - 70) as f32 / 30.0,
+        };
+        let records: Vec<Record> = (0..100).map(|i| record(i, loss(i))).collect();
+        let p = plateaus(&records);
+        assert_eq!(p.len(), 1, "{p:?}");
+        let (a, b) = p[0];
+        assert!((27..=32).contains(&a) && (68..=72).contains(&b), "{p:?}");
+        // Steady progress has no plateau.
+        let falling: Vec<Record> = (0..100).map(|i| record(i, 2.0 - i as f32 / 60.0)).collect();
+        assert!(plateaus(&falling).is_empty());
+    }
+}
