@@ -11,6 +11,7 @@
 
 use crate::plot::{self, Series};
 use clap::Args;
+use saddle::diagnose::{cue_batch, time_flow};
 use saddle::nn::{Linear, Module, Recurrent, RecurrentConfig};
 use saddle::ops::CrossEntropyOptions;
 use saddle::optim::{clip_grad_norm, Adam, AdamConfig, Optimizer};
@@ -44,20 +45,6 @@ pub struct GradFlowArgs {
 
 const BATCH: usize = 64;
 
-/// A batch of the cue task: `x: [B, T, 2]` with the class one-hot at t = 0 and
-/// noise after, and the classes.
-fn cue_batch(t: usize, rng: &mut Rng) -> (Tensor, Vec<i64>) {
-    let y: Vec<i64> = (0..BATCH).map(|_| rng.below(2) as i64).collect();
-    let mut x = vec![0.0f32; BATCH * t * 2];
-    for (b, &c) in y.iter().enumerate() {
-        x[b * t * 2 + c as usize] = 1.0;
-        for v in &mut x[b * t * 2 + 2..(b + 1) * t * 2] {
-            *v = rng.normal(0.0, 0.1);
-        }
-    }
-    (Tensor::from_vec(x, &[BATCH, t, 2]), y)
-}
-
 /// The loss and accuracy of `rnn` + `fc` on a batch, with probes after every step.
 fn loss(rnn: &Recurrent, fc: &Linear, x: &Tensor, y: &[i64], probes: Option<&[Tensor]>) -> (Tensor, f32) {
     let (out, _) = rnn.forward_probed(x, None, None, probes);
@@ -69,13 +56,7 @@ fn loss(rnn: &Recurrent, fc: &Linear, x: &Tensor, y: &[i64], probes: Option<&[Te
 
 /// ‖∂L/∂h_t‖ for t = 1…T on one batch (Frobenius norm over the batch).
 fn grad_norms(rnn: &Recurrent, fc: &Linear, x: &Tensor, y: &[i64], h: usize) -> Vec<f64> {
-    let t = x.shape()[1];
-    let probes: Vec<Tensor> = (0..t).map(|_| Tensor::zeros(&[BATCH, h]).requires_grad()).collect();
-    loss(rnn, fc, x, y, Some(&probes)).0.backward();
-    probes
-        .iter()
-        .map(|p| p.grad().map_or(0.0, |g| g.to_vec().iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt()))
-        .collect()
+    time_flow(x.shape()[1], &[BATCH, h], |probes| loss(rnn, fc, x, y, Some(probes)).0)
 }
 
 pub fn run(args: GradFlowArgs) -> Result<()> {
@@ -120,7 +101,7 @@ pub fn run(args: GradFlowArgs) -> Result<()> {
             let mut params = rnn.named_parameters();
             params.extend(fc.named_parameters().into_iter().map(|(n, p)| (format!("fc.{n}"), p)));
             let mut data = Rng::new(args.seed + 1);
-            let (probe_x, probe_y) = cue_batch(t, &mut data);
+            let (probe_x, probe_y) = cue_batch(BATCH, t, &mut data);
             if clip.is_none() {
                 let init = grad_norms(&rnn, &fc, &probe_x, &probe_y, h);
                 report(&format!("{name} at initialization"), &init, f32::NAN);
@@ -128,7 +109,7 @@ pub fn run(args: GradFlowArgs) -> Result<()> {
             }
             let mut opt = Adam::new(params.clone(), AdamConfig { lr: 0.01, ..Default::default() })?;
             for _ in 0..args.train_steps {
-                let (x, y) = cue_batch(t, &mut data);
+                let (x, y) = cue_batch(BATCH, t, &mut data);
                 opt.zero_grad();
                 loss(&rnn, &fc, &x, &y, None).0.backward();
                 if let Some(c) = clip {
@@ -136,7 +117,7 @@ pub fn run(args: GradFlowArgs) -> Result<()> {
                 }
                 opt.step();
             }
-            let (x, y) = cue_batch(t, &mut data);
+            let (x, y) = cue_batch(BATCH, t, &mut data);
             let accuracy = saddle::no_grad(|| loss(&rnn, &fc, &x, &y, None).1);
             opt.zero_grad();
             let trained = grad_norms(&rnn, &fc, &probe_x, &probe_y, h);

@@ -2,11 +2,13 @@
 //! arguments, tables and calls into the library's public API.
 
 mod bench;
+mod diagnose;
 mod eval;
 mod grad_flow;
 mod optim_lab;
 mod plot;
 mod predict;
+mod report;
 mod schedule;
 mod slots;
 mod train;
@@ -39,6 +41,8 @@ enum Command {
     Schedule(schedule::ScheduleArgs),
     /// Every optimizer on 2-D error surfaces and on MNIST, plotted side by side.
     OptimLab(optim_lab::OptimLabArgs),
+    /// Why the loss stopped falling: verdicts on its plateaus, the Hessian, the landscape; writes report.html.
+    Diagnose(diagnose::DiagnoseArgs),
     /// Vanishing and exploding gradients through time, RNN against LSTM, plotted.
     GradFlow(grad_flow::GradFlowArgs),
     /// Measure kernel and model speed, to compare with `tools/bench_torch.py`.
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => predict::run(args),
         Command::Schedule(args) => schedule::run(args),
         Command::OptimLab(args) => optim_lab::run(args),
+        Command::Diagnose(args) => diagnose::run(args),
         Command::GradFlow(args) => grad_flow::run(args),
         Command::Bench(args) => bench::run(args),
     };

@@ -68,29 +68,75 @@ pub fn lines(
     series: &[Series],
     log_y: bool,
 ) -> Result<Vec<PathBuf>> {
-    register_font();
-    let pts = series
-        .iter()
-        .flat_map(|s| s.points.iter())
-        .filter(|p| p.0.is_finite() && p.1.is_finite() && (!log_y || p.1 > 0.0));
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
-    for &(x, y) in pts {
-        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
-    }
-    if !x0.is_finite() {
-        (x0, x1, y0, y1) = (0.0, 1.0, 0.1, 1.0);
-    }
-    if x1 <= x0 {
-        x1 = x0 + 1.0;
-    }
-    if y1 <= y0 {
-        y1 = y0 * 1.1 + 1e-12;
-    }
+    let spec = LineSpec::new(title, x_label, y_label, series, log_y);
     let [png, svg] = outputs(stem);
-    let spec = LineSpec { title, x_label, y_label, series, log_y, x: (x0, x1), y: (y0, y1) };
     draw_lines(BitMapBackend::new(&png, (900, 560)).into_drawing_area(), &spec).map_err(|e| err(&png, e))?;
     draw_lines(SVGBackend::new(&svg, (900, 560)).into_drawing_area(), &spec).map_err(|e| err(&svg, e))?;
     Ok(vec![png, svg])
+}
+
+/// [`lines`] as an SVG document in a string, for embedding in a page.
+pub fn lines_svg(title: &str, x_label: &str, y_label: &str, series: &[Series], log_y: bool) -> String {
+    let spec = LineSpec::new(title, x_label, y_label, series, log_y);
+    let mut out = String::new();
+    // Drawing into a string has no outside failure; an error would be a bug in the spec.
+    draw_lines(SVGBackend::with_string(&mut out, (900, 460)).into_drawing_area(), &spec)
+        .unwrap_or_else(|e| panic!("plot '{title}': {e}"));
+    out
+}
+
+/// The loss over a grid as a heat map with its value in each cell's colour
+/// (dark = low), as an SVG string: `grid[i][j]` is at `(xs[i], ys[j])`.
+pub fn heatmap_svg(title: &str, x_label: &str, y_label: &str, xs: &[f64], ys: &[f64], grid: &[Vec<f64>]) -> String {
+    register_font();
+    let mut out = String::new();
+    let finite = grid.iter().flatten().copied().filter(|v| v.is_finite());
+    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    // Square-root colours: the walls of a landscape rise fast, the floor is what matters.
+    let shade = |v: f64| {
+        let t = if hi > lo { ((v - lo) / (hi - lo)).sqrt() } else { 0.0 };
+        let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 1.0 };
+        HSLColor(0.65 - 0.65 * t, 0.75, 0.25 + 0.5 * t)
+    };
+    let cell = |v: &[f64], i: usize| {
+        let lo = if i == 0 { v[0] - (v[1] - v[0]) / 2.0 } else { (v[i - 1] + v[i]) / 2.0 };
+        let hi = if i + 1 == v.len() { v[i] + (v[i] - v[i - 1]) / 2.0 } else { (v[i] + v[i + 1]) / 2.0 };
+        (lo, hi)
+    };
+    let mut draw = || -> std::result::Result<(), String> {
+        let root = SVGBackend::with_string(&mut out, (620, 560)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let (x0, x1) = (cell(xs, 0).0, cell(xs, xs.len() - 1).1);
+        let (y0, y1) = (cell(ys, 0).0, cell(ys, ys.len() - 1).1);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .label_style(("sans-serif", 14))
+            .x_label_formatter(&|v| tick(*v))
+            .y_label_formatter(&|v| tick(*v))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let cells = (0..xs.len()).flat_map(|i| (0..ys.len()).map(move |j| (i, j)));
+        chart
+            .draw_series(cells.map(|(i, j)| {
+                let ((a, b), (c, d)) = (cell(xs, i), cell(ys, j));
+                Rectangle::new([(a, c), (b, d)], shade(grid[i][j]).filled())
+            }))
+            .map_err(|e| e.to_string())?;
+        chart.draw_series(std::iter::once(Circle::new((0.0, 0.0), 5, WHITE.filled()))).map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())
+    };
+    draw().unwrap_or_else(|e| panic!("plot '{title}': {e}"));
+    out
 }
 
 struct LineSpec<'a> {
@@ -101,6 +147,31 @@ struct LineSpec<'a> {
     log_y: bool,
     x: (f64, f64),
     y: (f64, f64),
+}
+
+impl<'a> LineSpec<'a> {
+    /// The axes' ranges from the finite points (positive ones on a log scale).
+    fn new(title: &'a str, x_label: &'a str, y_label: &'a str, series: &'a [Series], log_y: bool) -> Self {
+        register_font();
+        let pts = series
+            .iter()
+            .flat_map(|s| s.points.iter())
+            .filter(|p| p.0.is_finite() && p.1.is_finite() && (!log_y || p.1 > 0.0));
+        let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+        for &(x, y) in pts {
+            (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+        }
+        if !x0.is_finite() {
+            (x0, x1, y0, y1) = (0.0, 1.0, 0.1, 1.0);
+        }
+        if x1 <= x0 {
+            x1 = x0 + 1.0;
+        }
+        if y1 <= y0 {
+            y1 = y0 * 1.1 + 1e-12;
+        }
+        LineSpec { title, x_label, y_label, series, log_y, x: (x0, x1), y: (y0, y1) }
+    }
 }
 
 fn draw_lines<DB: DrawingBackend>(

@@ -91,7 +91,7 @@ fn cell(name: &str) -> Result<TaggerCell> {
     }
 }
 
-pub fn train(args: TrainArgs) -> Result<()> {
+pub fn train(args: TrainArgs) -> Result<PathBuf> {
     let model_name = args.model.clone().unwrap_or_else(|| "lstm".into());
     let kind = cell(&model_name)?;
     let corpus = load(args.data.as_deref())?;
@@ -162,7 +162,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         summary.train_images_per_second,
         path.display()
     );
-    Ok(())
+    Ok(path)
 }
 
 /// `saddle eval` for a slot-filling run: precision, recall and F1 per slot type.

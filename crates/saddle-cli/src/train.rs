@@ -4,6 +4,7 @@ use crate::schedule::{self, SPEC_HELP};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use saddle::data::{load_idx_dir, Dataset};
+use saddle::diagnose::Monitor;
 use saddle::nn::{build_model, Module, MODELS};
 use saddle::optim::{Adagrad, AdagradConfig, Adam, AdamConfig, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig};
 use saddle::train::{fit, EpochMetrics, FitOptions, Observer, RunConfig, RunDir, StepMetrics, Summary, RUN_FORMAT};
@@ -66,6 +67,14 @@ pub struct TrainArgs {
     /// No progress bar; one line per epoch.
     #[arg(long)]
     pub quiet: bool,
+    /// Record the diagnostics (loss, gradient norms per layer, update ratio and
+    /// cosine, clipping) every N steps into diagnostics.csv; 0 turns them off.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub monitor_every: usize,
+    /// After training, run `saddle diagnose` on the run: verdicts, Hessian,
+    /// landscape, and report.html.
+    #[arg(long)]
+    pub diagnose: bool,
     /// slots: a second recurrent direction from each sentence's end.
     #[arg(long)]
     pub bidirectional: bool,
@@ -290,13 +299,22 @@ fn timestamp() -> String {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    match args.task {
-        Task::Mnist => train_mnist(args),
-        Task::Slots => crate::slots::train(args),
+    let diagnose = args.diagnose;
+    if diagnose && args.monitor_every == 0 {
+        return Err(Error::config("--diagnose", "needs the diagnostics; drop --monitor-every 0"));
     }
+    let path = match args.task {
+        Task::Mnist => train_mnist(args)?,
+        Task::Slots => crate::slots::train(args)?,
+    };
+    if diagnose {
+        println!();
+        crate::diagnose::run(crate::diagnose::DiagnoseArgs::for_run(path))?;
+    }
+    Ok(())
 }
 
-fn train_mnist(args: TrainArgs) -> Result<()> {
+fn train_mnist(args: TrainArgs) -> Result<PathBuf> {
     let model_name = args.model.clone().unwrap_or_else(|| "lenet5".into());
     if !MODELS.iter().any(|(n, _)| *n == model_name) {
         let list: Vec<String> = MODELS.iter().map(|(n, d)| format!("{n} ({d})")).collect();
@@ -346,7 +364,7 @@ fn train_mnist(args: TrainArgs) -> Result<()> {
         summary.train_images_per_second,
         path.display()
     );
-    Ok(())
+    Ok(path)
 }
 
 /// What a task hands to [`train_job`].
@@ -434,7 +452,12 @@ pub fn train_job<M: Module>(
         unit: job.unit,
         held_out: job.held_out,
     };
-    let report = fit(model, opt.as_mut(), train, Some(test), &options, &mut [&mut progress, &mut run_dir])?;
+    let mut monitor = Monitor::new(args.monitor_every);
+    let report = if args.monitor_every > 0 {
+        fit(model, opt.as_mut(), train, Some(test), &options, &mut [&mut progress, &mut run_dir, &mut monitor])?
+    } else {
+        fit(model, opt.as_mut(), train, Some(test), &options, &mut [&mut progress, &mut run_dir])?
+    };
     let last = report.epochs.last().expect("at least one epoch");
     let (test_loss, test_accuracy) = last.test.expect("evaluated on the test set");
     let test_f1 = finish(run_dir.path(), model)?;
@@ -456,6 +479,9 @@ pub fn train_job<M: Module>(
         test_f1,
     };
     let path = run_dir.path().to_path_buf();
+    if args.monitor_every > 0 {
+        monitor.write_csv(&path.join("diagnostics.csv"))?;
+    }
     run_dir.finish(model, opt.as_ref(), &summary)?;
     Ok((summary, path))
 }

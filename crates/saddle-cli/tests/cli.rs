@@ -93,7 +93,7 @@ fn assert_fails_with(o: &Output, needles: &[&str]) {
 #[test]
 fn train_writes_a_complete_run_that_eval_and_predict_read() {
     let run = trained_run();
-    for f in ["config.json", "metrics.csv", "model.safetensors", "summary.json"] {
+    for f in ["config.json", "metrics.csv", "diagnostics.csv", "model.safetensors", "summary.json"] {
         assert!(run.join(f).is_file(), "{f} missing");
     }
     let summary: serde_json::Value =
@@ -211,7 +211,7 @@ fn broken_runs_and_checkpoints_are_named() {
     let copy = |name: &str| {
         let to = dir.join(name);
         std::fs::create_dir_all(&to).unwrap();
-        for f in ["config.json", "metrics.csv", "model.safetensors", "summary.json"] {
+        for f in ["config.json", "metrics.csv", "diagnostics.csv", "model.safetensors", "summary.json"] {
             std::fs::copy(run.join(f), to.join(f)).unwrap();
         }
         to
@@ -381,6 +381,13 @@ fn slots_train_tag_and_eval_on_the_generated_travel_corpus() {
     let o = saddle(&["eval", run.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("toloc.city_name") && stdout(&o).contains("all slots"), "{}", stdout(&o));
+
+    // A recurrent run's diagnosis adds the gradient flow through time.
+    let o = saddle(&["diagnose", run.to_str().unwrap(), "--probe", "32", "--lanczos", "4", "--grid", "3"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("gradient through time"), "{}", stdout(&o));
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(html.contains("Gradient flow through time") && html.matches("<figure>").count() == 10);
 }
 
 #[test]
@@ -428,4 +435,102 @@ fn grad_flow_prints_the_lectures_recurrence_and_plots_the_flow() {
     for f in ["recurrence.png", "recurrence.svg", "grad-flow.png", "grad-flow.svg"] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
+}
+
+/// `saddle diagnose` on the shared run, once: its output and the report's path.
+fn diagnosed_run() -> &'static (String, PathBuf) {
+    static DIAGNOSED: OnceLock<(String, PathBuf)> = OnceLock::new();
+    DIAGNOSED.get_or_init(|| {
+        let run = trained_run();
+        let o = saddle(&["diagnose", run.to_str().unwrap(), "--probe", "64", "--lanczos", "8", "--grid", "5"]);
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+        (stdout(&o), run.join("report.html"))
+    })
+}
+
+#[test]
+fn diagnose_prints_verdicts_and_writes_a_self_contained_report() {
+    let (out, report) = diagnosed_run();
+    for needle in ["curvature at the final weights", "λ_max", "λ_min", "trace", "report"] {
+        assert!(out.contains(needle), "diagnose output lacks {needle:?}: {out}");
+    }
+    // Either the loss kept falling or each plateau has a verdict and advice.
+    assert!(out.contains("no plateau") || (out.contains("plateau 1 (steps") && out.contains("try: ")), "{out}");
+    let html = std::fs::read_to_string(report).unwrap();
+    assert_eq!(
+        html.matches("<figure>").count(),
+        9,
+        "loss, gradient norm, lr, layers, update ratio, cosine, spectrum, two slices"
+    );
+    assert_eq!(html.matches("<svg").count(), 9);
+    // Self-contained: nothing is fetched (the SVG namespace is a name, not a fetch).
+    for fetch in ["src=", "href=", "<link", "<img", "url("] {
+        assert!(!html.contains(fetch), "report.html fetches something: {fetch}");
+    }
+    assert!(html.contains("<h2>Verdicts</h2>"));
+}
+
+/// Renders `report.html` in headless Chromium and checks, through the page's
+/// own script, that every figure drew.
+#[test]
+#[cfg_attr(not(has_chromium), ignore = "needs chromium (CI installs Debian's)")]
+fn report_renders_in_headless_chromium() {
+    let (_, report) = diagnosed_run();
+    let chromium = option_env!("SADDLE_TEST_CHROMIUM").unwrap_or("chromium");
+    let profile = scratch("chromium-profile");
+    let dump = |extra: &[&str]| {
+        let mut args = vec![
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ];
+        let user_data = format!("--user-data-dir={}", profile.display());
+        args.push(&user_data);
+        args.extend_from_slice(extra);
+        let url = format!("file://{}", report.display());
+        let o = Command::new(chromium).args(&args).arg(&url).output().expect("chromium runs");
+        assert!(o.status.success(), "chromium failed: {}", stderr(&o));
+        o
+    };
+    let dom = stdout(&dump(&["--virtual-time-budget=5000", "--dump-dom"]));
+    assert!(dom.contains(r#"data-rendered="9/9""#), "not every figure rendered: {}", &dom[..dom.len().min(400)]);
+    let shot = profile.join("report.png");
+    dump(&["--window-size=1100,5000", &format!("--screenshot={}", shot.display())]);
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 50_000, "screenshot of {} bytes", png.len());
+}
+
+#[test]
+fn diagnose_names_what_a_run_lacks() {
+    let dir = scratch("diagnose-bad");
+    assert_fails_with(
+        &saddle(&["diagnose", dir.join("nowhere").to_str().unwrap()]),
+        &["nowhere", "no such run directory"],
+    );
+    // A complete run without its diagnostics.
+    let run = dir.join("run");
+    let src = trained_run();
+    std::fs::create_dir_all(&run).unwrap();
+    for f in ["config.json", "summary.json", "model.safetensors", "metrics.csv"] {
+        std::fs::copy(src.join(f), run.join(f)).unwrap();
+    }
+    assert_fails_with(&saddle(&["diagnose", run.to_str().unwrap()]), &["no diagnostics.csv", "--monitor-every 0"]);
+    // A corrupt one: the line and column are named.
+    let csv = std::fs::read_to_string(src.join("diagnostics.csv")).unwrap();
+    let mut lines: Vec<String> = csv.lines().map(String::from).collect();
+    let mut fields: Vec<&str> = lines[3].split(',').collect();
+    fields[1] = "oops";
+    lines[3] = fields.join(",");
+    std::fs::write(run.join("diagnostics.csv"), lines.join("\n")).unwrap();
+    assert_fails_with(&saddle(&["diagnose", run.to_str().unwrap()]), &["diagnostics.csv", "line 4, column 2 (loss)"]);
+    assert!(!run.join("report.html").exists(), "no report from a failed diagnosis");
+    // --diagnose needs the monitor.
+    let o = saddle(&["train", "mnist", "--diagnose", "--monitor-every", "0", "--out", dir.join("x").to_str().unwrap()]);
+    assert_fails_with(&o, &["--diagnose", "--monitor-every 0"]);
+    assert!(!dir.join("x").exists());
 }

@@ -208,9 +208,14 @@ fn classify(e: &Evidence, a: usize, b: usize) -> Finding {
     let cosine = median(col(|x| x.update_cosine));
     let ratio = median(col(|x| x.update_ratio));
     let nonfinite = r.iter().any(|x| !x.loss.is_finite() || !x.grad_norm.is_finite());
+    // The loss at the plateau's two ends: the mean of its first and last tenth.
+    let tenth = (r.len() / 10).max(1);
+    let mean_loss = |x: &[Record]| x.iter().map(|x| x.loss as f64).sum::<f64>() / x.len() as f64;
+    let (from, to) = (mean_loss(&r[..tenth]), mean_loss(&r[r.len() - tenth..]));
     let mut evidence = vec![format!(
-        "loss {} over steps {}–{}; gradient norm {g:.3e} (median), {:.1}% of its peak {g_peak:.3e}",
-        num(loss),
+        "loss {} → {} over steps {}–{}; gradient norm {g:.3e} (median), {:.1}% of its peak {g_peak:.3e}",
+        num(from),
+        num(to),
         r[0].step,
         r[r.len() - 1].step,
         100.0 * g / g_peak.max(f64::MIN_POSITIVE)

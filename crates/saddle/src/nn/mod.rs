@@ -24,8 +24,7 @@ pub use init::{kaiming_uniform, uniform_fan_in};
 pub use linear::Linear;
 pub use models::{build_model, lenet5, mlp, MODELS};
 pub use recurrent::{CellKind, Embedding, Recurrent, RecurrentConfig, RecurrentState};
-pub(crate) use state::write_atomically;
-pub use state::{load_state_dict, read_safetensors, save_state_dict, write_safetensors, StateDict};
+pub use state::{load_state_dict, read_safetensors, save_state_dict, write_atomically, write_safetensors, StateDict};
 pub use tagger::{Tagger, TaggerCell, TaggerConfig};
 
 use crate::Tensor;

@@ -38,8 +38,10 @@ pub fn write_safetensors(
     write_atomically(path, &bytes)
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes` to `path` through a temporary file in the same folder,
+/// renamed over `path` at the end: readers see the old file or the whole new
+/// one, never half of it.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);

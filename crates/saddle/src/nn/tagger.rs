@@ -100,16 +100,26 @@ impl Tagger {
     }
 }
 
-impl Module for Tagger {
-    fn forward(&self, x: &Tensor) -> Tensor {
+impl Tagger {
+    /// [`Module::forward`], adding `probes[t]` (`[B, H]`) to the first
+    /// recurrent layer's forward state after step `t`, as
+    /// [`Recurrent::forward_probed`] does: after `backward`, each probe's
+    /// gradient is `∂L/∂h_t`.
+    pub fn forward_probed(&self, x: &Tensor, probes: Option<&[Tensor]>) -> Tensor {
         let (b, t) = (x.shape()[0], x.shape()[1]);
         let idx: Vec<usize> = x.data().iter().map(|&v| v as usize).collect();
         // A sentence's length: its words before the padding (index 0).
         let lengths: Vec<usize> = idx.chunks(t).map(|row| row.iter().position(|&w| w == 0).unwrap_or(t)).collect();
         let e = self.dropout.forward(&self.embedding.lookup(&idx, &[b, t])); // [B, T, E]
-        let (h, _) = self.rnn.forward_with(&e, Some(&lengths), None); // [B, T, D·H]
+        let (h, _) = self.rnn.forward_probed(&e, Some(&lengths), None, probes); // [B, T, D·H]
         let c = self.fc.out_features;
         self.fc.forward(&self.dropout.forward(&h)).reshape(&[b * t, c]) // [B·T, C]
+    }
+}
+
+impl Module for Tagger {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        self.forward_probed(x, None)
     }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor)) {
         self.embedding.visit_parameters(&join(prefix, "embedding"), f);

@@ -1,0 +1,203 @@
+//! `RUN/report.html`: one self-contained page (inline SVG and CSS, no network)
+//! with the curves of training, the verdicts, the Hessian spectrum, the
+//! gradient flow and the loss landscape.
+//!
+//! A short script at the end counts the figures that drew (an SVG with a
+//! non-empty box and shapes in it) and writes the count into
+//! `<body data-rendered="K/N">`, so that a headless browser can check it.
+
+use crate::plot::{heatmap_svg, lines_svg, Series};
+use saddle::diagnose::{Curvature, Finding, Record};
+use saddle::train::Run;
+use saddle::Result;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// What the page shows.
+pub struct Report<'a> {
+    pub run: &'a Run,
+    pub layers: &'a [String],
+    pub records: &'a [Record],
+    pub findings: &'a [Finding],
+    pub curvature: &'a Curvature,
+    /// Hutchinson's estimate of the trace and its standard error.
+    pub trace: (f64, f64),
+    /// The spectral density `(λ, φ(λ))`.
+    pub spectrum: Vec<(f64, f64)>,
+    /// `‖∂L/∂h_t‖` for t = 1…T, for recurrent models.
+    pub flow: Option<&'a [f64]>,
+    /// `(α, L)` from the initialization (α = 0) to the trained weights (α = 1).
+    pub line: Vec<(f64, f64)>,
+    /// The 2-D slice: coordinates and `L` on the grid.
+    pub plane: (&'a [f64], &'a [Vec<f64>]),
+}
+
+/// Escapes text for HTML.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn series(name: &str, r: &[Record], f: impl Fn(&Record) -> f32) -> Series {
+    Series { name: name.into(), points: r.iter().map(|x| (x.step as f64, f(x) as f64)).collect() }
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}\
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ccc}\
+.verdict{border-left:6px solid #d62728;background:#fafafa;padding:.6em 1em;margin:1em 0}\
+.verdict.ok{border-color:#2ca02c}.verdict h3{margin:.2em 0}.verdict li{font-family:monospace;font-size:.9em}\
+figure{margin:1em 0}figure svg{max-width:100%;height:auto}figcaption{color:#555;font-size:.9em}\
+table{border-collapse:collapse}td{padding:.2em 1em .2em 0}";
+
+const CHECK: &str = "<script>window.addEventListener('load',function(){var f=document.querySelectorAll('figure svg'),k=0;\
+f.forEach(function(s){var b=s.getBBox();if(b.width>100&&b.height>100&&s.querySelectorAll('path,polyline,rect,line,text').length>10)k++;});\
+document.body.setAttribute('data-rendered',k+'/'+f.length);});</script>";
+
+/// Writes the page to `path`, atomically.
+pub fn write(path: &Path, r: &Report) -> Result<()> {
+    let c = r.curvature;
+    let s = &r.run.summary;
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>saddle diagnosis: {name}</title><style>{STYLE}</style></head><body>\
+         <h1>Why did the loss stop falling? <small>{name}</small></h1>\
+         <table><tr><td>task</td><td>{task}, {model} ({params} parameters)</td></tr>\
+         <tr><td>training</td><td>{epochs} epochs, {steps} steps, seed {seed}; optimizer {opt}; schedule {sched}</td></tr>\
+         <tr><td>result</td><td>test loss {tl:.4}, accuracy {ta:.2}%</td></tr></table>",
+        name = esc(&r.run.path.display().to_string()),
+        task = esc(&s.task),
+        model = esc(&s.model),
+        params = s.parameters,
+        epochs = s.epochs,
+        steps = s.steps,
+        seed = s.seed,
+        opt = esc(&r.run.config.optimizer),
+        sched = esc(&r.run.config.schedule),
+        tl = s.test_loss,
+        ta = 100.0 * s.test_accuracy,
+    );
+    h += "<h2>Verdicts</h2>";
+    if r.findings.is_empty() {
+        h += "<div class=\"verdict ok\"><h3>No plateau</h3><p>The loss kept falling over the whole run.</p></div>";
+    }
+    for (i, f) in r.findings.iter().enumerate() {
+        let _ = write!(
+            h,
+            "<div class=\"verdict\"><h3>Plateau {} (steps {}–{}): {}</h3><ul>",
+            i + 1,
+            f.from_step,
+            f.to_step,
+            esc(&f.verdict.to_string())
+        );
+        for line in &f.evidence {
+            let _ = write!(h, "<li>{}</li>", esc(line));
+        }
+        let _ = write!(h, "</ul><p><b>Try:</b> {}</p></div>", esc(f.verdict.advice()));
+    }
+
+    let mut figure = |title: &str, svg: String, caption: &str| {
+        let _ = write!(h, "<h2>{}</h2><figure>{svg}<figcaption>{}</figcaption></figure>", esc(title), esc(caption));
+    };
+    let rec = r.records;
+    let mut loss = vec![series("loss (mean over the interval)", rec, |x| x.loss)];
+    for (i, f) in r.findings.iter().enumerate() {
+        let on: Vec<Record> = rec.iter().filter(|x| x.step >= f.from_step && x.step <= f.to_step).cloned().collect();
+        loss.push(series(&format!("plateau {}: {}", i + 1, f.verdict), &on, |x| x.loss));
+    }
+    figure(
+        "Loss",
+        lines_svg("training loss", "step", "loss", &loss, false),
+        "Plateaus found by saddle are drawn over the curve in their own colour.",
+    );
+    figure(
+        "Gradient norm",
+        lines_svg(
+            "global gradient norm ‖g‖ (log scale)",
+            "step",
+            "‖g‖",
+            &[series("mean", rec, |x| x.grad_norm), series("largest", rec, |x| x.grad_norm_max)],
+            true,
+        ),
+        "Before clipping. Spikes of the largest norm far above the mean signal exploding gradients.",
+    );
+    figure(
+        "Learning rate",
+        lines_svg("learning rate η", "step", "η", &[series("", rec, |x| x.lr)], false),
+        "As the schedule set it at each measured step.",
+    );
+    let per_layer: Vec<Series> = r
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| series(l, rec, |x| x.layer_norms.get(i).copied().unwrap_or(f32::NAN)))
+        .collect();
+    figure(
+        "Gradient flow through the layers",
+        lines_svg("gradient norm per layer (log scale)", "step", "‖g_layer‖", &per_layer, true),
+        "Layers whose norms fall decades below the others learn nothing: vanishing gradients.",
+    );
+    figure(
+        "Update size and direction",
+        lines_svg(
+            "update ratio ‖Δθ‖/‖θ‖ (log scale)",
+            "step",
+            "‖Δθ‖/‖θ‖",
+            &[series("", rec, |x| x.update_ratio)],
+            true,
+        ),
+        "About 1e-3 is healthy; far below, the learning rate barely moves the weights.",
+    );
+    figure(
+        "Cosine between successive updates",
+        lines_svg("cos(Δθ_t, Δθ_t−1)", "step", "cosine", &[series("", rec, |x| x.update_cosine)], false),
+        "Negative: the updates point back and forth across a ravine (oscillation).",
+    );
+    figure(
+        "Hessian spectrum at the final weights",
+        lines_svg("spectral density of the Hessian (SLQ, log scale)", "eigenvalue λ", "density", &[Series { name: String::new(), points: r.spectrum.clone() }], true),
+        &format!(
+            "λ_max = {:.4e}, λ_min = {:.4e} (λ_min/λ_max = {:.3}, Lanczos, {} steps); trace ≈ {:.4e} ± {:.1e} (Hutchinson); ‖∇L‖ = {:.3e}.",
+            c.lambda_max,
+            c.lambda_min,
+            c.ratio(),
+            c.iterations,
+            r.trace.0,
+            r.trace.1,
+            c.grad_norm
+        ),
+    );
+    if let Some(flow) = r.flow {
+        let pts = flow.iter().enumerate().map(|(t, &g)| ((t + 1) as f64, g)).collect();
+        figure(
+            "Gradient flow through time",
+            lines_svg(
+                "‖∂L/∂h_t‖ for the loss of each sentence's last word (log scale)",
+                "step t",
+                "‖∂L/∂h_t‖",
+                &[Series { name: String::new(), points: pts }],
+                true,
+            ),
+            "How far back in a sentence the error of its last word reaches.",
+        );
+    }
+    figure(
+        "Loss landscape: from initialization to the trained weights",
+        lines_svg(
+            "L((1−α)·θ_init + α·θ_final)",
+            "α",
+            "loss",
+            &[Series { name: String::new(), points: r.line.clone() }],
+            false,
+        ),
+        "A 1-D slice along the straight line between the two (Goodfellow et al. 2015); α = 0 is the initialization.",
+    );
+    let (coords, plane) = r.plane;
+    figure(
+        "Loss landscape around the trained weights",
+        heatmap_svg("L(θ + a·d₁ + b·d₂)", "a", "b", coords, coords, plane),
+        "Two random directions normalized filter by filter (Li et al. 2018); the white dot is the trained weights; dark is low.",
+    );
+    h += CHECK;
+    h += "</body></html>\n";
+    saddle::nn::write_atomically(path, h.as_bytes())
+}
