@@ -5,8 +5,8 @@ use crate::report::{self, Report};
 use clap::Args;
 use saddle::data::{load_idx_dir, Dataset, TaggedDataset, IGNORE};
 use saddle::diagnose::{
-    curvature, density_on, diagnose, filter_normalized_direction, hessian_trace, interpolate, read_records, slice_2d,
-    spectral_density, time_flow, Evidence, Objective,
+    curvature, dataset_gradient, density_on, diagnose, escape, filter_normalized_direction, final_weights,
+    hessian_trace, interpolate, mean_loss, read_records, slice_2d, spectral_density, time_flow, Evidence, Objective,
 };
 use saddle::nn::{build_model, Module, Tagger};
 use saddle::ops::CrossEntropyOptions;
@@ -33,12 +33,16 @@ pub struct DiagnoseArgs {
     /// Dataset folder, instead of the one the run was trained on.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Draw the 1-D landscape slice from this run's final weights (the same
+    /// model, another seed or optimizer) rather than from the initialization.
+    #[arg(long, value_name = "RUN")]
+    pub from: Option<PathBuf>,
 }
 
 impl DiagnoseArgs {
     /// The defaults, for `saddle train --diagnose`.
     pub fn for_run(run: PathBuf) -> Self {
-        DiagnoseArgs { run, probe: 256, lanczos: 20, grid: 13, data: None }
+        DiagnoseArgs { run, probe: 256, lanczos: 20, grid: 13, data: None, from: None }
     }
 }
 
@@ -86,8 +90,29 @@ fn subject(run: &Run, data: Option<PathBuf>) -> Result<Subject> {
     })
 }
 
+/// Training examples the gradient at the final weights, and the loss along
+/// the direction of negative curvature, are averaged over.
+const WIDE_EXAMPLES: usize = 4096;
+
 fn flat(m: &dyn Module) -> Vec<f32> {
     m.named_parameters().iter().flat_map(|(_, p)| p.to_vec()).collect()
+}
+
+/// The final weights of the run at `path`, which must hold the same model as `model`.
+fn weights_of(path: &std::path::Path, model: &dyn Module) -> Result<Vec<f32>> {
+    let other = Run::open(path)?;
+    let theirs: Box<dyn Module> =
+        if other.config.task == "slots" { Box::new(other.tagger()?.0) } else { Box::new(other.model()?) };
+    let shapes = |m: &dyn Module| -> Vec<(String, Vec<usize>)> {
+        m.named_parameters().into_iter().map(|(n, p)| (n, p.shape().to_vec())).collect()
+    };
+    if shapes(theirs.as_ref()) != shapes(model) {
+        return Err(Error::config(
+            "--from",
+            format!("{} holds another model ({}) than the run diagnosed", path.display(), other.config.model),
+        ));
+    }
+    Ok(flat(theirs.as_ref()))
 }
 
 fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
@@ -124,17 +149,35 @@ pub fn run(args: DiagnoseArgs) -> Result<()> {
         args.lanczos
     );
 
-    let c = curvature(&f, args.lanczos as usize, 0);
+    let mut c = curvature(&f, args.lanczos as usize, 0);
+    // Whether the weights sit at a critical point, and whether the direction
+    // of negative curvature leads down, are questions about the training
+    // loss, not the probe's: both are measured on many more examples, and
+    // on examples outside the probe where the data has enough, so that a
+    // direction found on the probe is not judged on the probe.
+    let first = if s.data.len() >= n + 512 { n } else { 0 };
+    let wide_idx: Vec<usize> = (first..s.data.len().min(first + WIDE_EXAMPLES)).collect();
+    let wide_n = wide_idx.len();
+    let wide: Vec<(Tensor, Vec<i64>)> = wide_idx.chunks(512).map(|b| s.data.batch(b)).collect();
+    let (_, wide_grad) = dataset_gradient(model, &wide);
+    c.grad_norm = wide_grad;
+    let wide_loss = || mean_loss(model, &wide);
+    c.escape = escape(&Objective::new(f.params().to_vec(), &wide_loss), &c.min_direction);
     let (trace, trace_se) = hessian_trace(&f, 8, 1);
     let nodes = spectral_density(&f, 2, args.lanczos as usize, 2);
     let flow = s.tagger.as_ref().map(|(tagger, hidden)| last_word_flow(tagger, *hidden, &x));
-    let findings =
-        diagnose(&Evidence { records: &records, layers: &layers, curvature: Some(&c), time_flow: flow.as_deref() });
+    let evidence = Evidence { records: &records, layers: &layers, curvature: Some(&c), time_flow: flow.as_deref() };
+    let findings = diagnose(&evidence);
+    let end = final_weights(&evidence).expect("curvature and records are there");
 
-    // Landscape: from the initialization to the trained weights, and around them.
-    let (init, end) = (flat(s.init.as_ref()), f.point());
+    // Landscape: from the initialization (or another run) to the trained weights, and around them.
+    let (start, start_name) = match &args.from {
+        Some(p) => (weights_of(p, model)?, p.display().to_string()),
+        None => (flat(s.init.as_ref()), "the initialization".to_string()),
+    };
+    let theta = f.point();
     let alphas = linspace(-0.25, 1.25, 31);
-    let line = interpolate(&f, &init, &end, &alphas);
+    let line = interpolate(&f, &start, &theta, &alphas);
     let mut rng = Rng::new(3);
     let (d1, d2) = (filter_normalized_direction(&f, &mut rng), filter_normalized_direction(&f, &mut rng));
     let coords = linspace(-1.0, 1.0, args.grid as usize);
@@ -142,7 +185,7 @@ pub fn run(args: DiagnoseArgs) -> Result<()> {
 
     println!();
     println!(
-        "curvature at the final weights: loss {:.4}, ‖∇L‖ = {:.3e}; λ_max = {:.4e}, λ_min = {:.4e} (ratio {:.3}); trace ≈ {:.4e} ± {:.1e}",
+        "curvature at the final weights: probe loss {:.4}; ‖∇L‖ = {:.3e} over {wide_n} training examples; λ_max = {:.4e}, λ_min = {:.4e} (ratio {:.3}); trace ≈ {:.4e} ± {:.1e}",
         c.loss,
         c.grad_norm,
         c.lambda_max,
@@ -171,17 +214,28 @@ pub fn run(args: DiagnoseArgs) -> Result<()> {
         }
         println!("  try: {}", finding.verdict.advice());
     }
+    // What the plateau reaching the end already said is not said twice.
+    let said = findings.last().filter(|f| f.to_step == end.to_step);
+    println!("final weights (step {}): {}", end.to_step, end.verdict);
+    for line in end.evidence.iter().filter(|l| !said.is_some_and(|f| f.evidence.contains(l))) {
+        println!("  {line}");
+    }
+    if !said.is_some_and(|f| f.verdict == end.verdict) {
+        println!("  try: {}", end.verdict.advice());
+    }
 
     let r = Report {
         run: &run,
         layers: &layers,
         records: &records,
         findings: &findings,
+        end: &end,
         curvature: &c,
         trace: (trace, trace_se),
         spectrum: spectrum_points(&nodes, c.lambda_min, c.lambda_max),
         flow: flow.as_deref(),
         line: alphas.iter().copied().zip(line).collect(),
+        line_from: &start_name,
         plane: (&coords, &plane),
     };
     let path = run.path.join("report.html");

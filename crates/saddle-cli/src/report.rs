@@ -7,7 +7,7 @@
 //! `<body data-rendered="K/N">`, so that a headless browser can check it.
 
 use crate::plot::{heatmap_svg, lines_svg, Series};
-use saddle::diagnose::{Curvature, Finding, Record};
+use saddle::diagnose::{Curvature, Finding, Record, Verdict};
 use saddle::train::Run;
 use saddle::Result;
 use std::fmt::Write as _;
@@ -19,6 +19,8 @@ pub struct Report<'a> {
     pub layers: &'a [String],
     pub records: &'a [Record],
     pub findings: &'a [Finding],
+    /// The verdict on the final weights.
+    pub end: &'a Finding,
     pub curvature: &'a Curvature,
     /// Hutchinson's estimate of the trace and its standard error.
     pub trace: (f64, f64),
@@ -26,8 +28,10 @@ pub struct Report<'a> {
     pub spectrum: Vec<(f64, f64)>,
     /// `‖∂L/∂h_t‖` for t = 1…T, for recurrent models.
     pub flow: Option<&'a [f64]>,
-    /// `(α, L)` from the initialization (α = 0) to the trained weights (α = 1).
+    /// `(α, L)` from the start (α = 0) to the trained weights (α = 1).
     pub line: Vec<(f64, f64)>,
+    /// What the start is: the initialization, or another run.
+    pub line_from: &'a str,
     /// The 2-D slice: coordinates and `L` on the grid.
     pub plane: (&'a [f64], &'a [Vec<f64>]),
 }
@@ -94,6 +98,18 @@ pub fn write(path: &Path, r: &Report) -> Result<()> {
         }
         let _ = write!(h, "</ul><p><b>Try:</b> {}</p></div>", esc(f.verdict.advice()));
     }
+
+    let _ = write!(
+        h,
+        "<div class=\"verdict{}\"><h3>Final weights (step {}): {}</h3><ul>",
+        if r.end.verdict == Verdict::LocalMinimum { " ok" } else { "" },
+        r.end.to_step,
+        esc(&r.end.verdict.to_string())
+    );
+    for line in &r.end.evidence {
+        let _ = write!(h, "<li>{}</li>", esc(line));
+    }
+    let _ = write!(h, "</ul><p><b>Try:</b> {}</p></div>", esc(r.end.verdict.advice()));
 
     let mut figure = |title: &str, svg: String, caption: &str| {
         let _ = write!(h, "<h2>{}</h2><figure>{svg}<figcaption>{}</figcaption></figure>", esc(title), esc(caption));
@@ -181,15 +197,18 @@ pub fn write(path: &Path, r: &Report) -> Result<()> {
         );
     }
     figure(
-        "Loss landscape: from initialization to the trained weights",
+        &format!("Loss landscape: from {} to the trained weights", r.line_from),
         lines_svg(
-            "L((1−α)·θ_init + α·θ_final)",
+            "L((1−α)·θ_start + α·θ_final)",
             "α",
             "loss",
             &[Series { name: String::new(), points: r.line.clone() }],
             false,
         ),
-        "A 1-D slice along the straight line between the two (Goodfellow et al. 2015); α = 0 is the initialization.",
+        &format!(
+            "A 1-D slice along the straight line between the two (Goodfellow et al. 2015); α = 0 is {}.",
+            r.line_from
+        ),
     );
     let (coords, plane) = r.plane;
     figure(

@@ -452,7 +452,7 @@ pub fn train_job<M: Module>(
         unit: job.unit,
         held_out: job.held_out,
     };
-    let mut monitor = Monitor::new(args.monitor_every);
+    let mut monitor = Monitor::new(args.monitor_every).with_log(&run_dir.path().join("diagnostics.csv"));
     let report = if args.monitor_every > 0 {
         fit(model, opt.as_mut(), train, Some(test), &options, &mut [&mut progress, &mut run_dir, &mut monitor])?
     } else {
@@ -479,9 +479,6 @@ pub fn train_job<M: Module>(
         test_f1,
     };
     let path = run_dir.path().to_path_buf();
-    if args.monitor_every > 0 {
-        monitor.write_csv(&path.join("diagnostics.csv"))?;
-    }
     run_dir.finish(model, opt.as_ref(), &summary)?;
     Ok((summary, path))
 }

@@ -3,7 +3,7 @@
 //! Deep-learning training in Rust: `f32` tensors with reverse-mode automatic
 //! differentiation, the ops and layers of convolutional and recurrent networks
 //! verified against PyTorch, optimizers, a training loop that reads aloud, and
-//! (in later modules) a diagnosis of stuck training.
+//! a diagnosis of stuck training ([`diagnose`]).
 //!
 //! ```
 //! use saddle::{Rng, Tensor};
@@ -22,7 +22,8 @@
 //!
 //! Layout (every arrow points down; see DESIGN.md):
 //! `train → nn → ops → tensor → kernels`, `train → optim → tensor`,
-//! `train → data → tensor`; `error` and `rng` are leaves usable by all.
+//! `train → data → tensor`, `diagnose → train`; `error` and `rng` are leaves
+//! usable by all.
 
 #![warn(missing_docs)]
 

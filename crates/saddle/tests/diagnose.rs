@@ -3,7 +3,7 @@
 
 use saddle::data::{load_idx_dir, ImageDataset};
 use saddle::diagnose::{
-    cue_batch, curvature, diagnose, time_flow, Curvature, Evidence, Finding, Monitor, Objective, Verdict,
+    cue_batch, curvature, diagnose, final_weights, time_flow, Curvature, Evidence, Finding, Monitor, Objective, Verdict,
 };
 use saddle::nn::{lenet5, Linear, Module, Recurrent, RecurrentConfig};
 use saddle::ops::{CrossEntropyOptions, Reduction};
@@ -52,6 +52,15 @@ fn sgd(params: Vec<(String, Tensor)>, lr: f64) -> Sgd {
     Sgd::new(params, SgdConfig { lr, ..Default::default() }).unwrap()
 }
 
+/// The verdict on the final weights, printed.
+fn final_verdict(case: &str, m: &Monitor, curvature: &Curvature) -> Verdict {
+    let e = Evidence { records: m.records(), layers: m.layers(), curvature: Some(curvature), time_flow: None };
+    let f = final_weights(&e).unwrap();
+    println!("{case}, final weights: {}", f.verdict);
+    f.evidence.iter().for_each(|l| println!("    {l}"));
+    f.verdict
+}
+
 /// The verdict on the plateau that reaches the end of training, printed.
 fn last_verdict(case: &str, m: &Monitor, curvature: Option<&Curvature>, flow: Option<&[f64]>) -> Finding {
     let e = Evidence { records: m.records(), layers: m.layers(), curvature, time_flow: flow };
@@ -59,6 +68,10 @@ fn last_verdict(case: &str, m: &Monitor, curvature: Option<&Curvature>, flow: Op
     println!("{case}:");
     for f in &findings {
         println!("  steps {}–{}: {}", f.from_step, f.to_step, f.verdict);
+        f.evidence.iter().for_each(|l| println!("    {l}"));
+    }
+    if let Some(f) = final_weights(&e) {
+        println!("  final weights: {}", f.verdict);
         f.evidence.iter().for_each(|l| println!("    {l}"));
     }
     let last = findings.last().unwrap_or_else(|| panic!("{case}: no plateau found"));
@@ -76,6 +89,7 @@ fn x2_minus_y2_at_the_origin_is_a_saddle() {
     let f = Objective::new(vec![p.clone()], &loss);
     let c = curvature(&f, 2, 0);
     assert_eq!(last_verdict("x² − y² from the origin", &m, Some(&c), None).verdict, Verdict::SaddlePoint);
+    assert_eq!(final_verdict("x² − y² from the origin", &m, &c), Verdict::SaddlePoint);
     assert!(c.escape.after < c.escape.before - 0.01);
     // A perturbed start rolls off the saddle.
     let q = Tensor::from_vec(vec![0.0, 1e-3], &[2]).requires_grad();
@@ -100,6 +114,7 @@ fn a_deep_linear_network_at_zero_is_a_saddle() {
     let f = Objective::new(vec![w1.clone(), w2.clone()], &loss);
     let c = curvature(&f, 35, 0);
     assert_eq!(last_verdict("deep linear network at zero", &m, Some(&c), None).verdict, Verdict::SaddlePoint);
+    assert_eq!(final_verdict("deep linear network at zero", &m, &c), Verdict::SaddlePoint);
     assert!(c.escape.after < c.escape.before * 0.99);
 }
 
@@ -193,4 +208,5 @@ fn lenet_after_training_on_mnist_is_minimum_like() {
         last_verdict("LeNet-5 after 32 epochs on 512 MNIST images", &monitor, Some(&c), None).verdict,
         Verdict::LocalMinimum
     );
+    assert_eq!(final_verdict("LeNet-5 after 32 epochs on 512 MNIST images", &monitor, &c), Verdict::LocalMinimum);
 }

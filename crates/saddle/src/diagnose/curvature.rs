@@ -7,6 +7,8 @@
 //! `Hv ≈ (∇L(θ + εv) − ∇L(θ − εv)) / 2ε`: exact for a quadratic, with an error
 //! of order `ε²` otherwise, and of order `u·‖∇L‖/ε` from `f32` rounding.
 
+use crate::nn::Module;
+use crate::ops::CrossEntropyOptions;
 use crate::{no_grad, Rng, Tensor};
 
 /// A loss as a function of parameters, at fixed data: `L(θ)`, `∇L(θ)` and
@@ -138,6 +140,51 @@ impl<'a> Objective<'a> {
         let step = if den > 0.0 { num / den } else { 2.0 * self.eps };
         gp.iter().zip(&gm).map(|(a, b)| (a - b) / step).collect()
     }
+}
+
+/// Each batch's share of the labelled rows (those not
+/// [`IGNORE`](crate::data::IGNORE)) of all `batches`.
+fn shares(batches: &[(Tensor, Vec<i64>)]) -> Vec<f32> {
+    let counted: Vec<usize> =
+        batches.iter().map(|(_, y)| y.iter().filter(|&&t| t != crate::data::IGNORE).count()).collect();
+    let total = counted.iter().sum::<usize>().max(1);
+    counted.iter().map(|&c| c as f32 / total as f32).collect()
+}
+
+/// The mean cross-entropy of `model` over every labelled row of `batches`,
+/// as one scalar: a loss over more examples than one forward pass holds, for
+/// an [`Objective`] that only evaluates (run it without a graph).
+pub fn mean_loss(model: &dyn Module, batches: &[(Tensor, Vec<i64>)]) -> Tensor {
+    let mut total = Tensor::scalar(0.0);
+    for ((x, y), share) in batches.iter().zip(shares(batches)) {
+        if share > 0.0 {
+            total = total.add(&model.forward(x).cross_entropy(y, CrossEntropyOptions::default()).mul_scalar(share));
+        }
+    }
+    total
+}
+
+/// `(L, ‖∇L‖)` of [`mean_loss`] over `batches`, one batch's graph at a time:
+/// the gradient of the training loss itself, not of one mini-batch, whose
+/// noise alone keeps its norm from vanishing at a minimum. Gradients already
+/// in the parameters are forgotten.
+pub fn dataset_gradient(model: &dyn Module, batches: &[(Tensor, Vec<i64>)]) -> (f64, f64) {
+    let params = model.named_parameters();
+    params.iter().for_each(|(_, p)| p.zero_grad());
+    let mut loss = 0.0;
+    for ((x, y), share) in batches.iter().zip(shares(batches)) {
+        if share > 0.0 {
+            let l = model.forward(x).cross_entropy(y, CrossEntropyOptions::default()).mul_scalar(share);
+            l.backward();
+            loss += l.item() as f64;
+        }
+    }
+    let sq: f64 = params
+        .iter()
+        .map(|(_, p)| p.with_grad_mut(|g| g.iter().map(|&v| (v as f64).powi(2)).sum::<f64>()).unwrap_or(0.0))
+        .sum();
+    params.iter().for_each(|(_, p)| p.zero_grad());
+    (loss, sq.sqrt())
 }
 
 fn displaced(theta: &[f32], d: &[f64], scale: f64) -> Vec<f32> {

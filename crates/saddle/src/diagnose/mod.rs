@@ -12,7 +12,8 @@
 //!   of negative curvature.
 //! - [`time_flow`]: `‖∂L/∂h_t‖` at every step of a recurrence.
 //! - [`plateaus`] and [`diagnose`]: where the loss stopped falling, and the
-//!   [`Verdict`] for each plateau with the numbers it rests on.
+//!   [`Verdict`] for each plateau with the numbers it rests on;
+//!   [`final_weights`]: saddle, minimum or still descending at the end.
 //! - [`interpolate`] and [`slice_2d`]: the loss along a line between two
 //!   points and on a plane of filter-normalized random directions.
 //!
@@ -25,10 +26,10 @@ mod monitor;
 mod verdict;
 
 pub use curvature::{
-    curvature, density_on, escape, hessian_trace, lanczos, spectral_density, symmetric_eigen, Curvature, Escape,
-    Lanczos, Objective,
+    curvature, dataset_gradient, density_on, escape, hessian_trace, lanczos, mean_loss, spectral_density,
+    symmetric_eigen, Curvature, Escape, Lanczos, Objective,
 };
 pub use flow::{cue_batch, time_flow};
 pub use landscape::{filter_normalized_direction, interpolate, slice_2d};
 pub use monitor::{layer_of, read_records, write_records, Monitor, Record};
-pub use verdict::{diagnose, plateaus, Evidence, Finding, Verdict};
+pub use verdict::{diagnose, final_weights, plateaus, Evidence, Finding, Verdict};

@@ -1,6 +1,6 @@
 //! [`Monitor`]: the measurements a verdict rests on, taken while training.
 
-use crate::train::{Observer, StepMetrics};
+use crate::train::{EpochMetrics, Observer, StepMetrics};
 use crate::{Error, Result, Tensor};
 use std::path::Path;
 
@@ -87,6 +87,7 @@ pub struct Monitor {
     layer_norms: Vec<f32>,
     sums: (f64, f64, f32, usize, usize),
     records: Vec<Record>,
+    log: Option<std::path::PathBuf>,
 }
 
 impl Monitor {
@@ -102,7 +103,15 @@ impl Monitor {
             layer_norms: Vec::new(),
             sums: (0.0, 0.0, 0.0, 0, 0),
             records: Vec::new(),
+            log: None,
         }
+    }
+
+    /// Also writes the records to `path` (as [`Monitor::write_csv`]) after
+    /// every epoch, so that an interrupted run keeps what was measured.
+    pub fn with_log(mut self, path: &Path) -> Self {
+        self.log = Some(path.to_path_buf());
+        self
     }
 
     /// The layers, in order of their first parameter.
@@ -274,6 +283,13 @@ impl Observer for Monitor {
             });
         }
         Ok(())
+    }
+
+    fn on_epoch(&mut self, _m: &EpochMetrics) -> Result<()> {
+        match &self.log {
+            Some(path) => self.write_csv(path),
+            None => Ok(()),
+        }
     }
 }
 

@@ -26,6 +26,9 @@ pub enum Verdict {
     Vanishing,
     /// The loss is flat and no measurement explains it.
     Undetermined,
+    /// Not at a critical point: the gradient is still large, the loss can
+    /// still fall along it.
+    Descending,
 }
 
 impl Verdict {
@@ -52,6 +55,7 @@ impl Verdict {
             Verdict::Undetermined => {
                 "the measurements do not explain the plateau: try a decaying learning rate, a larger model, or more data"
             }
+            Verdict::Descending => "not stuck: train longer, or with a larger learning rate if progress is slow",
         }
     }
 }
@@ -67,6 +71,7 @@ impl fmt::Display for Verdict {
             Verdict::Exploding => "exploding gradients",
             Verdict::Vanishing => "vanishing gradients",
             Verdict::Undetermined => "undetermined",
+            Verdict::Descending => "still descending",
         })
     }
 }
@@ -103,10 +108,8 @@ pub struct Evidence<'a> {
 /// Thresholds of the verdicts, in one place.
 mod limits {
     /// A plateau: over a tenth of the run, the smoothed loss falls by less
-    /// than this fraction of its value…
+    /// than this fraction of its value, or by less than twice its noise.
     pub const FLAT_RELATIVE: f64 = 0.01;
-    /// …or by less than this fraction of its whole fall over the run.
-    pub const FLAT_OF_RANGE: f64 = 0.02;
     /// A small gradient: below this fraction of the largest seen before.
     pub const SMALL_GRADIENT: f64 = 0.05;
     /// A clearly negative eigenvalue: λ_min below −this·λ_max (and a step
@@ -149,16 +152,23 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// The plateaus of the loss, as ranges of record indices `[start, end]`:
 /// stretches at least a tenth of the run long over which the smoothed loss
-/// falls by less than 1% of its value or 2% of its whole fall (a rising or
-/// non-finite loss counts as not falling); one that ends within a tenth of
-/// the run from its end is taken to reach it. Needs at least 10 records.
+/// falls by less than 1% of its value, or by less than twice the noise of
+/// the difference of two smoothed values (a rising or non-finite loss counts
+/// as not falling); one that ends within a tenth of the run from its end is
+/// taken to reach it. Needs at least 10 records.
+///
+/// The noise `σ` of one record is read off the differences of consecutive
+/// records (their median absolute value ×1.4826/√2, robust to the trend and
+/// to spikes); a mean of `w` records then differs from another by about
+/// `σ·√(2/w)`.
 pub fn plateaus(records: &[Record]) -> Vec<(usize, usize)> {
     let n = records.len();
     if n < 10 {
         return Vec::new();
     }
-    // Centered moving average over w records.
-    let w = (n / 25).max(1);
+    // Centered moving average over w records, as long as the span compared.
+    let span = (n / 10).max(2);
+    let w = span;
     let loss: Vec<f64> = records.iter().map(|r| r.loss as f64).collect();
     let smooth: Vec<f64> = (0..n)
         .map(|i| {
@@ -166,14 +176,13 @@ pub fn plateaus(records: &[Record]) -> Vec<(usize, usize)> {
             loss[a..b].iter().sum::<f64>() / (b - a) as f64
         })
         .collect();
-    let finite = smooth.iter().copied().filter(|v| v.is_finite());
-    let range = finite.clone().fold(f64::MIN, f64::max) - finite.fold(f64::MAX, f64::min);
-    let span = (n / 10).max(2);
+    let sigma = 1.4826 / 2f64.sqrt() * median(loss.windows(2).map(|p| (p[1] - p[0]).abs()).collect());
+    let noise = 2.0 * sigma * (2.0 / w as f64).sqrt();
     let mut out: Vec<(usize, usize)> = Vec::new();
     for i in 0..n - span {
         let (a, b) = (smooth[i], smooth[i + span]);
         let fall = a - b;
-        let flat = !(fall > limits::FLAT_RELATIVE * a.abs() && fall > limits::FLAT_OF_RANGE * range);
+        let flat = !(fall > limits::FLAT_RELATIVE * a.abs() && fall > noise);
         if flat {
             // Within one span of the end is at the end: that is the resolution.
             let end = if i + 2 * span >= n { n - 1 } else { i + span };
@@ -196,6 +205,60 @@ pub fn diagnose(e: &Evidence) -> Vec<Finding> {
     plateaus(e.records).into_iter().map(|(a, b)| classify(e, a, b)).collect()
 }
 
+/// Saddle point or local minimum, from the curvature at a point whose
+/// gradient is small; adds the numbers to `evidence`.
+fn critical_point(c: &Curvature, evidence: &mut Vec<String>) -> Verdict {
+    evidence.push(format!(
+        "at the final weights: gradient norm {:.3e}; Hessian λ_max = {:.4e}, λ_min = {:.4e} (λ_min/λ_max = {:.3}, Lanczos, {} steps)",
+        c.grad_norm,
+        c.lambda_max,
+        c.lambda_min,
+        c.ratio(),
+        c.iterations
+    ));
+    let e = &c.escape;
+    evidence.push(if e.alpha == 0.0 {
+        "no step along the direction of λ_min lowers the loss".to_string()
+    } else {
+        let change = if e.before == 0.0 {
+            String::new()
+        } else {
+            format!(" ({:+.1}%)", 100.0 * (e.after - e.before) / e.before.abs())
+        };
+        format!(
+            "a step of {:.3e} along the direction of λ_min takes the loss from {} to {}{change}",
+            e.alpha,
+            num(e.before),
+            num(e.after)
+        )
+    });
+    if c.clearly_negative(limits::NEGATIVE_CURVATURE) {
+        Verdict::SaddlePoint
+    } else {
+        Verdict::LocalMinimum
+    }
+}
+
+/// The verdict on the final weights, whatever the loss curve did: a saddle
+/// point or a local minimum when the gradient there is below 5% of the
+/// largest logged, else still descending. Needs the curvature.
+pub fn final_weights(e: &Evidence) -> Option<Finding> {
+    let c = e.curvature?;
+    let last = e.records.last()?;
+    let g_peak = e.records.iter().map(|x| x.grad_norm as f64).filter(|v| v.is_finite()).fold(0.0, f64::max);
+    let mut evidence = vec![format!(
+        "‖∇L‖ at the final weights is {:.3e}, {:.1}% of the largest gradient norm logged in training ({g_peak:.3e})",
+        c.grad_norm,
+        100.0 * c.grad_norm / g_peak.max(f64::MIN_POSITIVE)
+    )];
+    let verdict = if c.grad_norm <= limits::SMALL_GRADIENT * g_peak {
+        critical_point(c, &mut evidence)
+    } else {
+        Verdict::Descending
+    };
+    Some(Finding { from_step: last.step, to_step: last.step, loss: c.loss, verdict, evidence })
+}
+
 fn classify(e: &Evidence, a: usize, b: usize) -> Finding {
     let r = &e.records[a..=b];
     let at_end = b + 1 == e.records.len();
@@ -208,10 +271,11 @@ fn classify(e: &Evidence, a: usize, b: usize) -> Finding {
     let cosine = median(col(|x| x.update_cosine));
     let ratio = median(col(|x| x.update_ratio));
     let nonfinite = r.iter().any(|x| !x.loss.is_finite() || !x.grad_norm.is_finite());
-    // The loss at the plateau's two ends: the mean of its first and last tenth.
-    let tenth = (r.len() / 10).max(1);
+    // The loss at the plateau's two ends: the mean of its first and last
+    // quarter (mini-batch losses are noisy).
+    let quarter = (r.len() / 4).max(1);
     let mean_loss = |x: &[Record]| x.iter().map(|x| x.loss as f64).sum::<f64>() / x.len() as f64;
-    let (from, to) = (mean_loss(&r[..tenth]), mean_loss(&r[r.len() - tenth..]));
+    let (from, to) = (mean_loss(&r[..quarter]), mean_loss(&r[r.len() - quarter..]));
     let mut evidence = vec![format!(
         "loss {} → {} over steps {}–{}; gradient norm {g:.3e} (median), {:.1}% of its peak {g_peak:.3e}",
         num(from),
@@ -225,7 +289,7 @@ fn classify(e: &Evidence, a: usize, b: usize) -> Finding {
 
     if nonfinite || clipped >= limits::CLIPPED || (g > 0.0 && g_max > limits::SPIKE * g) {
         evidence.push(format!(
-            "largest gradient norm {g_max:.3e} = {:.3}× the median; clipping fired in {:.0}% of the steps{}",
+            "largest gradient norm {g_max:.3e} = {}× the median; clipping fired in {:.0}% of the steps{}",
             num(g_max / g.max(f64::MIN_POSITIVE)),
             100.0 * clipped,
             if nonfinite { "; the loss or the gradient is not finite" } else { "" }
@@ -282,28 +346,7 @@ fn classify(e: &Evidence, a: usize, b: usize) -> Finding {
         let Some(c) = curvature else {
             return finding(Verdict::CriticalPoint, evidence);
         };
-        evidence.push(format!(
-            "at the checkpoint: loss {}, gradient norm {:.3e}; Hessian λ_max = {:.4e}, λ_min = {:.4e} (λ_min/λ_max = {:.3}, Lanczos, {} steps)",
-            num(c.loss),
-            c.grad_norm,
-            c.lambda_max,
-            c.lambda_min,
-            c.ratio(),
-            c.iterations
-        ));
-        let e = &c.escape;
-        evidence.push(if e.alpha == 0.0 {
-            "no step along the direction of λ_min lowers the loss".to_string()
-        } else {
-            format!(
-                "a step of {:.3e} along the direction of λ_min takes the loss from {} to {}",
-                e.alpha,
-                num(e.before),
-                num(e.after)
-            )
-        });
-        let verdict =
-            if c.clearly_negative(limits::NEGATIVE_CURVATURE) { Verdict::SaddlePoint } else { Verdict::LocalMinimum };
+        let verdict = critical_point(c, &mut evidence);
         return finding(verdict, evidence);
     }
     if cosine < limits::OSCILLATING_COSINE {
