@@ -31,6 +31,23 @@ pub fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<
     }
 }
 
+/// `tanh x`, correctly rounded to `f32` but for rare ties: evaluated in
+/// `f64` as `(1 − e^{−2|x|}) / (1 + e^{−2|x|})`, or by its series
+/// `x − x³/3 + 2x⁵/15 − 17x⁷/315` below `|x| = 1/16` (next term < 1e-12·|x|).
+/// Several times faster than the `f32` libm `tanhf`, which the recurrent
+/// layers otherwise spend a quarter of their time in.
+pub fn tanh(x: f32) -> f32 {
+    let a = (x as f64).abs();
+    let y = if a < 0.0625 {
+        let a2 = a * a;
+        a * (1.0 - a2 * (1.0 / 3.0 - a2 * (2.0 / 15.0 - a2 * (17.0 / 315.0))))
+    } else {
+        let e = (-2.0 * a).exp();
+        (1.0 - e) / (1.0 + e)
+    };
+    (y as f32).copysign(x)
+}
+
 /// Strides of `shape` read as a broadcast into `out` (right-aligned): 0 along
 /// every dimension where `shape` has size 1 or no dimension at all.
 pub fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
@@ -138,6 +155,22 @@ pub fn expand(x: &[f32], shape: &[usize], out_shape: &[usize]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tanh_is_within_half_an_ulp_of_f64() {
+        let mut worst = 0.0f64;
+        for i in -200_000..=200_000 {
+            // Dense near 0, then out to ±20, and the smallest magnitudes.
+            let x = (i as f32 / 10_000.0) * (i as f32 / 200_000.0).abs().max(1e-3);
+            for x in [x, x * 1e-30] {
+                let (got, exact) = (tanh(x) as f64, (x as f64).tanh());
+                let ulp = (exact as f32).abs().max(f32::MIN_POSITIVE) as f64 * f32::EPSILON as f64;
+                worst = worst.max((got - exact).abs() / ulp);
+            }
+        }
+        assert!(worst <= 0.5 + 1e-6, "tanh: {worst} ulp from the exact value");
+        assert!(tanh(f32::NAN).is_nan() && tanh(f32::INFINITY) == 1.0 && tanh(-0.0).is_sign_negative());
+    }
 
     /// Naive twin: unravel every output index and ravel it into each input.
     fn naive_broadcast_zip(a: &[f32], sa: &[usize], b: &[f32], sb: &[usize], out: &[usize]) -> Vec<f32> {

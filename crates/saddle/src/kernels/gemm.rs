@@ -25,7 +25,7 @@ pub enum Transpose {
 }
 
 /// Products smaller than this many multiply-adds run in the calling thread.
-const PARALLEL_MIN_FLOPS: usize = 1 << 18;
+const PARALLEL_MIN_FLOPS: usize = 1 << 22;
 
 /// `c[m, n] = op(a) · op(b)` (or `+=` when `accumulate`), with `op(a): [m, k]` and
 /// `op(b): [k, n]`. `a` is stored `[m, k]` (`[k, m]` if transposed), `b` `[k, n]`

@@ -9,7 +9,7 @@
 //! Uses: `tensor`, `kernels::elementwise`.
 
 use super::split_at_dim;
-use crate::kernels::elementwise::{map, zip_map};
+use crate::kernels::elementwise::{map, tanh, zip_map};
 use crate::tensor::{Backward, Tensor};
 
 impl Tensor {
@@ -52,7 +52,7 @@ impl Backward for SigmoidBackward {
 impl Tensor {
     /// Hyperbolic tangent (`torch.tanh`).
     pub fn tanh(&self) -> Tensor {
-        Tensor::from_op(map(&self.data(), f32::tanh), self.shape(), &[self], TanhBackward)
+        Tensor::from_op(map(&self.data(), tanh), self.shape(), &[self], TanhBackward)
     }
 }
 
