@@ -11,6 +11,7 @@ pub mod conv;
 pub mod elementwise;
 pub mod gemm;
 pub mod pool;
+pub mod recurrent;
 
 /// Along one dimension of a sliding window (convolution or pooling): the
 /// outputs `o` in `lo..hi` whose tap `t` reads inside `0..size`, and the offset

@@ -19,10 +19,10 @@
 //! PyTorch's order (i, f, g, o for the LSTM; r, z, n for the GRU); all drawn
 //! from `U(−1/√H, 1/√H)`.
 //!
-//! Backpropagation through time is the autograd engine's reverse loop over the
-//! unrolled graph. The input projection of all time steps is one GEMM per
-//! layer and direction; each step adds one recurrent GEMM and, for the LSTM,
-//! one fused cell op (`Tensor::lstm_cell`) for all the gate arithmetic.
+//! Each layer and direction is two nodes of the graph: the input projection of
+//! all time steps as one GEMM, and [`Tensor::recurrence`], which runs the
+//! steps (one recurrent GEMM and the fused gate arithmetic each) and their
+//! backpropagation through time.
 //!
 //! **Unequal lengths.** With `lengths`, step `t` of sequence `b` counts only if
 //! `t < lengths[b]`: past its end the state is carried unchanged and the output
@@ -32,39 +32,10 @@
 //! Uses: `ops`, `tensor`, `rng`.
 
 use super::{join, Module};
+pub use crate::ops::CellKind;
+use crate::ops::Recurrence;
 use crate::{Rng, Tensor};
 use std::sync::Mutex;
-
-/// Which recurrence.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CellKind {
-    /// Elman RNN with `tanh`.
-    RnnTanh,
-    /// Elman RNN with `relu`.
-    RnnRelu,
-    /// Long short-term memory.
-    Lstm,
-    /// Gated recurrent unit.
-    Gru,
-}
-
-impl CellKind {
-    /// Gates per hidden unit: G / H.
-    pub fn gates(self) -> usize {
-        match self {
-            CellKind::RnnTanh | CellKind::RnnRelu => 1,
-            CellKind::Lstm => 4,
-            CellKind::Gru => 3,
-        }
-    }
-    fn name(self) -> &'static str {
-        match self {
-            CellKind::RnnTanh | CellKind::RnnRelu => "RNN",
-            CellKind::Lstm => "LSTM",
-            CellKind::Gru => "GRU",
-        }
-    }
-}
 
 /// Sizes and options of a recurrent layer; `new` gives PyTorch's defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -239,18 +210,20 @@ impl Recurrent {
         // Work batch-first: [B, T, I].
         let x = if self.cfg.batch_first { x.clone() } else { x.transpose(0, 1) };
         let (b, t, h) = (x.shape()[0], x.shape()[1], self.cfg.hidden_size);
+        assert!(t > 0, "{name}: the input has no time steps");
         let dirs = if self.cfg.bidirectional { 2 } else { 1 };
         if let Some(l) = lengths {
             if l.len() != b || l.iter().any(|&n| n > t) {
                 panic!("{name}: lengths {l:?} must give one length ≤ {t} for each of the {b} sequences");
             }
         }
-        // mask[t]: [B, 1], 1 where step t is inside the sequence.
-        let masks: Option<Vec<Tensor>> = lengths.map(|l| {
-            (0..t)
-                .map(|s| Tensor::from_vec(l.iter().map(|&n| if s < n { 1.0 } else { 0.0 }).collect(), &[b, 1]))
-                .collect()
+        // [B, T, 1]: 1 where step t is inside sequence b.
+        let mask = lengths.map(|l| {
+            let m = (0..b).flat_map(|r| (0..t).map(move |s| if s < l[r] { 1.0 } else { 0.0 }));
+            Tensor::from_vec(m.collect(), &[b, t, 1])
         });
+        // Probes, as one [B, T, H] input.
+        let probes = probes.map(|p| Tensor::stack(&p.iter().collect::<Vec<_>>(), 1));
         let lstm = self.kind == CellKind::Lstm;
         let initial = |k: usize, c: bool| -> Tensor {
             let s = match (state, c) {
@@ -277,33 +250,23 @@ impl Recurrent {
                 let w = &self.weights[k];
                 // The input projection of every step at once: [B, T, G].
                 let xw = input.linear(&w.w_ih, w.b_ih.as_ref());
-                let (mut hs, mut cs) = (initial(k, false), if lstm { Some(initial(k, true)) } else { None });
-                let mut out_t: Vec<Tensor> = vec![Tensor::zeros(&[b, h]); t];
-                let steps: Vec<usize> = if dir == 0 { (0..t).collect() } else { (0..t).rev().collect() };
-                for s in steps {
-                    let xs = xw.narrow(1, s, 1).squeeze(1); // [B, G]
-                    let hw = hs.linear(&w.w_hh, w.b_hh.as_ref()); // [B, G]
-                    let (mut h_new, c_new) = self.cell(&xs, &hw, &hs, cs.as_ref());
-                    if let (Some(p), 0) = (probes, k) {
-                        h_new = h_new.add(&p[s]);
-                    }
-                    match &masks {
-                        Some(m) => {
-                            let (keep, skip) = (&m[s], m[s].neg().add_scalar(1.0));
-                            out_t[s] = h_new.mul(keep);
-                            hs = out_t[s].add(&hs.mul(&skip));
-                            cs = c_new.map(|c| c.mul(keep).add(&cs.as_ref().expect("lstm").mul(&skip)));
-                        }
-                        None => {
-                            out_t[s] = h_new.clone();
-                            hs = h_new;
-                            cs = c_new;
-                        }
-                    }
+                let run = Recurrence { kind: self.kind, lengths, reverse: dir == 1 };
+                let (h0, c0) = (initial(k, false), lstm.then(|| initial(k, true)));
+                let probe = probes.as_ref().filter(|_| k == 0);
+                // The state after every step: [B, T, H], or [B, T, 2H] = [h | C] for the LSTM.
+                let states = xw.recurrence(&w.w_hh, w.b_hh.as_ref(), &h0, c0.as_ref(), probe, run);
+                // The final state: after the last step run (the first step in reverse).
+                let last = states.narrow(1, if dir == 0 { t - 1 } else { 0 }, 1).squeeze(1);
+                h_n.push(last.narrow(1, 0, h));
+                if lstm {
+                    c_n.push(last.narrow(1, h, h));
                 }
-                outs.push(Tensor::stack(&out_t.iter().collect::<Vec<_>>(), 1)); // [B, T, H]
-                h_n.push(hs);
-                c_n.extend(cs);
+                let hs = if lstm { states.narrow(2, 0, h) } else { states };
+                // Zero past each sequence's end.
+                outs.push(match &mask {
+                    Some(m) => hs.mul(m),
+                    None => hs,
+                });
             }
             input = if dirs == 1 { outs.pop().expect("one direction") } else { Tensor::cat(&[&outs[0], &outs[1]], 2) };
             if layer + 1 < self.cfg.num_layers && self.cfg.dropout > 0.0 && self.training {
@@ -315,30 +278,6 @@ impl Recurrent {
         let stack = |v: &[Tensor]| Tensor::stack(&v.iter().collect::<Vec<_>>(), 0);
         let state = RecurrentState { h: stack(&h_n), c: lstm.then(|| stack(&c_n)) };
         (output, state)
-    }
-
-    /// One step: `(h_t, C_t)` from the projected input `xs = W_ih x_t + b_ih`,
-    /// the projected state `hw = W_hh h_{t−1} + b_hh` (both `[B, G]`), `h_{t−1}`
-    /// and `C_{t−1}`.
-    fn cell(&self, xs: &Tensor, hw: &Tensor, h: &Tensor, c: Option<&Tensor>) -> (Tensor, Option<Tensor>) {
-        let hs = self.cfg.hidden_size;
-        let chunk = |t: &Tensor, i: usize| t.narrow(1, i * hs, hs);
-        match self.kind {
-            CellKind::RnnTanh => (xs.add(hw).tanh(), None),
-            CellKind::RnnRelu => (xs.add(hw).relu(), None),
-            CellKind::Lstm => {
-                // The fused cell (ops::recurrent) returns [h | C].
-                let hc = xs.add(hw).lstm_cell(c.expect("LSTM cell state"));
-                (hc.narrow(1, 0, hs), Some(hc.narrow(1, hs, hs)))
-            }
-            CellKind::Gru => {
-                let r = chunk(xs, 0).add(&chunk(hw, 0)).sigmoid();
-                let z = chunk(xs, 1).add(&chunk(hw, 1)).sigmoid();
-                let n = chunk(xs, 2).add(&r.mul(&chunk(hw, 2))).tanh();
-                // (1 − z) ⊙ n + z ⊙ h
-                (z.neg().add_scalar(1.0).mul(&n).add(&z.mul(h)), None)
-            }
-        }
     }
 }
 

@@ -20,9 +20,11 @@ mod recurrent;
 mod reduce;
 pub mod testing;
 
+pub use crate::kernels::recurrent::CellKind;
 pub use conv::Conv2dOptions;
 pub use loss::{CrossEntropyOptions, Reduction};
 pub use pool::{AvgPool2dOptions, MaxPool2dOptions};
+pub use recurrent::Recurrence;
 
 /// Splits `shape` around `dim` into `(outer, size, inner)`: the products of the
 /// dimensions before it, its own size, and the product of those after it.

@@ -1,118 +1,264 @@
-//! The fused LSTM cell: gate arithmetic forward and backward in one op.
+//! A whole recurrence as one op: every step of one layer and direction of an
+//! Elman RNN, LSTM or GRU, forward and backward through time.
 //!
-//! Letters: B batch, H hidden size.
+//! Letters: B batch, T time, H hidden size, G = gates·H, S the state size
+//! (2H for the LSTM, `[h | C]`; H otherwise).
 //!
-//! From the pre-activations `a = W_ih x_t + b_ih + W_hh h_{t−1} + b_hh: [B, 4H]`
-//! (gates in PyTorch's order i, f, g, o) and `C_{t−1}: [B, H]`:
+//! `xw: [B, T, G]` holds the input projections `W_ih x_t + b_ih` of every step
+//! (one GEMM, done by the caller). Each step `t`, in time order or reversed,
+//! computes `u = h_{t−1} W_hhᵀ + b_hh` and `(h_t, C_t) = cell(xw_t, u, h_{t−1},
+//! C_{t−1})`; the output is the state after every step. Past the end of a
+//! sequence (`t ≥ lengths[b]`) its state is carried unchanged, so the reverse
+//! direction starts at each sequence's true end. The cells' equations, their
+//! backward and the loop over steps are in `kernels::recurrent`; this is the
+//! graph node: one per layer and direction, instead of several per step.
 //!
-//! ```text
-//! i, f, o = σ(a_i), σ(a_f), σ(a_o),   g = tanh(a_g)
-//! C_t = f ⊙ C_{t−1} + i ⊙ g,          h_t = o ⊙ tanh(C_t)
-//! ```
-//!
-//! returned side by side as `[h_t | C_t]: [B, 2H]` (the engine's ops have one
-//! output). Backward, with `δC = ∂L/∂C_t + ∂L/∂h_t ⊙ o ⊙ (1 − tanh²C_t)`:
-//! `∂a_i = δC ⊙ g ⊙ i(1 − i)`, `∂a_f = δC ⊙ C_{t−1} ⊙ f(1 − f)`,
-//! `∂a_g = δC ⊙ i ⊙ (1 − g²)`, `∂a_o = ∂L/∂h_t ⊙ tanh C_t ⊙ o(1 − o)`,
-//! `∂C_{t−1} = δC ⊙ f`. One op instead of eleven per step, and no
-//! intermediate tensors in the graph.
-//!
-//! Uses: `tensor`.
+//! Uses: `tensor`, `kernels::recurrent`.
 
+use crate::kernels::recurrent::{backward, forward, Block, CellKind, Steps};
 use crate::tensor::{Backward, Tensor};
 
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
+/// What [`Tensor::recurrence`] runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Recurrence<'a> {
+    /// The cell.
+    pub kind: CellKind,
+    /// The true length of each sequence (all `T` if `None`).
+    pub lengths: Option<&'a [usize]>,
+    /// Run from the last step to the first.
+    pub reverse: bool,
 }
 
 impl Tensor {
-    /// One LSTM step from gate pre-activations `self: [B, 4H]` and `c_prev: [B, H]`;
-    /// returns `[h | C]: [B, 2H]` (see the module docs).
-    pub fn lstm_cell(&self, c_prev: &Tensor) -> Tensor {
-        let (a, c) = (self.shape(), c_prev.shape());
-        if a.len() != 2 || c.len() != 2 || a[0] != c[0] || a[1] != 4 * c[1] {
-            panic!("lstm_cell: gates {a:?} must be [B, 4H] for a cell state {c:?} of [B, H]");
+    /// Runs a recurrence over `self = xw: [B, T, G]` from `h0: [B, H]` (and
+    /// `c0: [B, H]` for the LSTM) with `w_hh: [G, H]` and `b_hh: [G]`, and
+    /// returns the state after every step, `[B, T, S]` (see the module docs).
+    /// `probe: [B, T, H]`, if given, is added to `h_t` right after each step
+    /// (before it feeds the next), so that its gradient is `∂L/∂h_t`.
+    ///
+    /// ```
+    /// use saddle::ops::{CellKind, Recurrence};
+    /// use saddle::Tensor;
+    /// // One unit, w_hh = 1: h_t = tanh(x_t + h_{t−1}).
+    /// let xw = Tensor::from_vec(vec![0.5, 0.5], &[1, 2, 1]);
+    /// let (w, h0) = (Tensor::ones(&[1, 1]), Tensor::zeros(&[1, 1]));
+    /// let run = Recurrence { kind: CellKind::RnnTanh, lengths: None, reverse: false };
+    /// let h = xw.recurrence(&w, None, &h0, None, None, run).to_vec();
+    /// assert!((h[0] - 0.5f32.tanh()).abs() < 1e-7 && (h[1] - (0.5 + h[0]).tanh()).abs() < 1e-7);
+    /// ```
+    pub fn recurrence(
+        &self,
+        w_hh: &Tensor,
+        b_hh: Option<&Tensor>,
+        h0: &Tensor,
+        c0: Option<&Tensor>,
+        probe: Option<&Tensor>,
+        run: Recurrence,
+    ) -> Tensor {
+        let name = run.kind.name();
+        let (b, t, g) = match *self.shape() {
+            [b, t, g] => (b, t, g),
+            _ => panic!("{name}: input projections {:?} must be [B, T, G]", self.shape()),
+        };
+        let h = g / run.kind.gates();
+        let lstm = run.kind == CellKind::Lstm;
+        let expect = |what: &str, x: &Tensor, shape: &[usize]| {
+            if x.shape() != shape {
+                panic!("{name}: {what} {:?} must be {shape:?} for input projections {:?}", x.shape(), self.shape());
+            }
+        };
+        expect("w_hh", w_hh, &[g, h]);
+        expect("h0", h0, &[b, h]);
+        b_hh.inspect(|x| expect("b_hh", x, &[g]));
+        probe.inspect(|x| expect("probe", x, &[b, t, h]));
+        match (lstm, c0) {
+            (true, Some(c)) => expect("c0", c, &[b, h]),
+            (false, None) => {}
+            _ => panic!("{name}: a cell state c0 is needed by the LSTM and by no other cell"),
         }
-        let (b, h) = (c[0], c[1]);
-        let (gates, cp) = (self.data(), c_prev.data());
-        // Per row: i, f, g, o, tanh C, then the output [h | C].
-        let mut acts = vec![0.0f32; b * 5 * h];
-        let mut out = vec![0.0f32; b * 2 * h];
-        for r in 0..b {
-            let a = &gates[r * 4 * h..][..4 * h];
-            let act = &mut acts[r * 5 * h..][..5 * h];
-            let o_row = &mut out[r * 2 * h..][..2 * h];
-            for j in 0..h {
-                let (i, f, g, o) = (sigmoid(a[j]), sigmoid(a[h + j]), a[2 * h + j].tanh(), sigmoid(a[3 * h + j]));
-                let c_new = f * cp[r * h + j] + i * g;
-                let tc = c_new.tanh();
-                act[j] = i;
-                act[h + j] = f;
-                act[2 * h + j] = g;
-                act[3 * h + j] = o;
-                act[4 * h + j] = tc;
-                o_row[j] = o * tc;
-                o_row[h + j] = c_new;
+        if let Some(l) = run.lengths {
+            if l.len() != b || l.iter().any(|&n| n > t) {
+                panic!("{name}: lengths {l:?} must give one length ≤ {t} for each of the {b} sequences");
             }
         }
-        drop((gates, cp));
-        Tensor::from_op(out, &[b, 2 * h], &[self, c_prev], LstmCellBackward { acts, h })
+
+        let steps = Steps { kind: run.kind, batch: b, time: t, hidden: h, lengths: run.lengths, reverse: run.reverse };
+        let (out, blocks) = {
+            let (xw, w, bias, probe) = (self.data(), w_hh.data(), b_hh.map(|x| x.data()), probe.map(|x| x.data()));
+            let c0 = c0.map_or_else(Vec::new, |c| c.to_vec());
+            forward(&steps, &xw, &w, bias.as_deref().map(|v| &v[..]), &h0.data(), &c0, probe.as_deref().map(|v| &v[..]))
+        };
+        let backward = RecurrenceBackward {
+            kind: run.kind,
+            lengths: run.lengths.map(|l| l.to_vec()),
+            reverse: run.reverse,
+            dims: (b, t, h),
+            inputs: (b_hh.is_some(), c0.is_some(), probe.is_some()),
+            blocks,
+        };
+        let mut inputs = vec![self, w_hh, h0];
+        inputs.extend(c0);
+        inputs.extend(b_hh);
+        inputs.extend(probe);
+        let s = if lstm { 2 * h } else { h };
+        Tensor::from_op(out, &[b, t, s], &inputs, backward)
     }
 }
 
-struct LstmCellBackward {
-    /// `[B, 5H]`: i, f, g, o, tanh C_t of each row.
-    acts: Vec<f32>,
-    h: usize,
+struct RecurrenceBackward {
+    kind: CellKind,
+    lengths: Option<Vec<usize>>,
+    reverse: bool,
+    /// B, T, H.
+    dims: (usize, usize, usize),
+    /// Whether `b_hh`, `c0` and `probe` are inputs.
+    inputs: (bool, bool, bool),
+    blocks: Vec<Block>,
 }
 
-impl Backward for LstmCellBackward {
+impl Backward for RecurrenceBackward {
     fn name(&self) -> &'static str {
-        "lstm_cell"
+        "recurrence"
     }
-    fn backward(&self, inputs: &[Tensor], _out: &[f32], grad: &[f32]) -> Vec<Option<Vec<f32>>> {
-        let h = self.h;
-        let b = grad.len() / (2 * h);
-        let cp = inputs[1].data();
-        let mut da = vec![0.0f32; b * 4 * h];
-        let mut dcp = vec![0.0f32; b * h];
-        for r in 0..b {
-            let act = &self.acts[r * 5 * h..][..5 * h];
-            let g_row = &grad[r * 2 * h..][..2 * h];
-            let da_row = &mut da[r * 4 * h..][..4 * h];
-            for j in 0..h {
-                let (i, f, g, o, tc) = (act[j], act[h + j], act[2 * h + j], act[3 * h + j], act[4 * h + j]);
-                let (dh, dc_in) = (g_row[j], g_row[h + j]);
-                let dc = dc_in + dh * o * (1.0 - tc * tc);
-                da_row[j] = dc * g * i * (1.0 - i);
-                da_row[h + j] = dc * cp[r * h + j] * f * (1.0 - f);
-                da_row[2 * h + j] = dc * i * (1.0 - g * g);
-                da_row[3 * h + j] = dh * tc * o * (1.0 - o);
-                dcp[r * h + j] = dc * f;
+    fn backward(&self, inputs: &[Tensor], _out: &[f32], gout: &[f32]) -> Vec<Option<Vec<f32>>> {
+        let (batch, time, hidden) = self.dims;
+        let steps =
+            Steps { kind: self.kind, batch, time, hidden, lengths: self.lengths.as_deref(), reverse: self.reverse };
+        let d = backward(&steps, &self.blocks, &inputs[1].data(), gout);
+        let (bias, c0, probe) = self.inputs;
+        // In the order of the inputs: xw, w_hh, h0, then c0, b_hh, probe where given.
+        let mut grads = vec![Some(d.xw), Some(d.w_hh), Some(d.h0)];
+        for (present, g) in [(c0, d.c0), (bias, d.b_hh), (probe, d.probe)] {
+            if present {
+                grads.push(Some(g));
             }
         }
-        vec![Some(da), inputs[1].is_requires_grad().then_some(dcp)]
+        grads
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::Recurrence;
+    use crate::kernels::recurrent::CellKind;
     use crate::ops::testing::{assert_close, gradcheck};
     use crate::{Rng, Tensor};
 
+    /// The same recurrence written step by step with separate ops: the oracle.
+    fn composed(inputs: &[Tensor], run: Recurrence) -> Tensor {
+        let (xw, w, h0) = (&inputs[0], &inputs[1], &inputs[2]);
+        let (b, t, g) = (xw.shape()[0], xw.shape()[1], xw.shape()[2]);
+        let h = g / run.kind.gates();
+        let lstm = run.kind == CellKind::Lstm;
+        let (c0, b_hh, probe) =
+            (lstm.then(|| &inputs[3]), inputs.get(3 + lstm as usize), inputs.get(4 + lstm as usize));
+        let chunk = |x: &Tensor, i: usize| x.narrow(1, i * h, h);
+        let (mut hs, mut cs) = (h0.clone(), c0.cloned());
+        let mut out: Vec<Tensor> = vec![Tensor::zeros(&[b, 1]); t];
+        let order: Vec<usize> = if run.reverse { (0..t).rev().collect() } else { (0..t).collect() };
+        for s in order {
+            let a = xw.narrow(1, s, 1).squeeze(1);
+            let u = hs.linear(w, b_hh);
+            let (mut h_new, c_new) = match run.kind {
+                CellKind::RnnTanh => (a.add(&u).tanh(), None),
+                CellKind::RnnRelu => (a.add(&u).relu(), None),
+                CellKind::Lstm => {
+                    let z = a.add(&u);
+                    let (i, f, g, o) =
+                        (chunk(&z, 0).sigmoid(), chunk(&z, 1).sigmoid(), chunk(&z, 2).tanh(), chunk(&z, 3).sigmoid());
+                    let c = f.mul(cs.as_ref().unwrap()).add(&i.mul(&g));
+                    (o.mul(&c.tanh()), Some(c))
+                }
+                CellKind::Gru => {
+                    let r = chunk(&a, 0).add(&chunk(&u, 0)).sigmoid();
+                    let z = chunk(&a, 1).add(&chunk(&u, 1)).sigmoid();
+                    let n = chunk(&a, 2).add(&r.mul(&chunk(&u, 2))).tanh();
+                    (z.neg().add_scalar(1.0).mul(&n).add(&z.mul(&hs)), None)
+                }
+            };
+            if let Some(p) = probe {
+                h_new = h_new.add(&p.narrow(1, s, 1).squeeze(1));
+            }
+            let keep: Vec<f32> = (0..b).map(|r| if run.lengths.is_none_or(|l| s < l[r]) { 1.0 } else { 0.0 }).collect();
+            let keep = Tensor::from_vec(keep, &[b, 1]);
+            let skip = keep.neg().add_scalar(1.0);
+            hs = h_new.mul(&keep).add(&hs.mul(&skip));
+            cs = c_new.map(|c| c.mul(&keep).add(&cs.as_ref().unwrap().mul(&skip)));
+            out[s] = match &cs {
+                Some(c) => Tensor::cat(&[&hs, c], 1),
+                None => hs.clone(),
+            };
+        }
+        Tensor::stack(&out.iter().collect::<Vec<_>>(), 1)
+    }
+
     #[test]
-    fn lstm_cell_gradcheck_and_composed_twin() {
-        let mut rng = Rng::new(100);
-        let a = Tensor::uniform(&[3, 8], -2.0, 2.0, &mut rng);
-        let c = Tensor::uniform(&[3, 2], -1.0, 1.0, &mut rng);
-        gradcheck("lstm_cell", &[a.clone(), c.clone()], |t| t[0].lstm_cell(&t[1]), &mut rng);
-        // The same step written with separate ops.
-        let chunk = |k: usize| a.narrow(1, 2 * k, 2);
-        let (i, f, g, o) = (chunk(0).sigmoid(), chunk(1).sigmoid(), chunk(2).tanh(), chunk(3).sigmoid());
-        let c_new = f.mul(&c).add(&i.mul(&g));
-        let h = o.mul(&c_new.tanh());
-        let fused = a.lstm_cell(&c);
-        assert_close("h", &fused.narrow(1, 0, 2).to_vec(), &h.to_vec(), 1e-6);
-        assert_close("c", &fused.narrow(1, 2, 2).to_vec(), &c_new.to_vec(), 1e-6);
+    fn every_cell_matches_its_composed_twin_and_gradchecks() {
+        let mut rng = Rng::new(7);
+        let (b, t, h) = (3, 4, 2);
+        let lengths = [4, 1, 3];
+        for kind in [CellKind::RnnTanh, CellKind::RnnRelu, CellKind::Lstm, CellKind::Gru] {
+            for (reverse, lengths, probe) in
+                [(false, None, false), (true, Some(&lengths[..]), false), (false, Some(&lengths[..]), true)]
+            {
+                let g = kind.gates() * h;
+                let mut u = |shape: &[usize]| Tensor::uniform(shape, -1.0, 1.0, &mut rng);
+                let mut inputs = vec![u(&[b, t, g]), u(&[g, h]), u(&[b, h])];
+                let lstm = kind == CellKind::Lstm;
+                if lstm {
+                    inputs.push(u(&[b, h]));
+                }
+                inputs.push(u(&[g]));
+                if probe {
+                    inputs.push(u(&[b, t, h]));
+                }
+                let run = Recurrence { kind, lengths, reverse };
+                let fused = |x: &[Tensor]| {
+                    let c0 = lstm.then(|| &x[3]);
+                    x[0].recurrence(&x[1], x.get(3 + lstm as usize), &x[2], c0, x.get(4 + lstm as usize), run)
+                };
+                let case = format!("{kind:?} reverse={reverse} lengths={lengths:?} probe={probe}");
+                assert_close(&case, &fused(&inputs).to_vec(), &composed(&inputs, run).to_vec(), 1e-6);
+                // Gradients: against the twin's, and by finite differences.
+                let w = Tensor::uniform(&[b, t, if lstm { 2 * h } else { h }], -1.0, 1.0, &mut rng);
+                let grads = |f: &dyn Fn(&[Tensor]) -> Tensor| -> Vec<Vec<f32>> {
+                    let x: Vec<Tensor> = inputs.iter().map(|x| x.detach().requires_grad()).collect();
+                    f(&x).mul(&w).sum_all().backward();
+                    x.iter().map(|x| x.grad().unwrap().to_vec()).collect()
+                };
+                let twin = grads(&|x| composed(x, run));
+                for (i, (got, want)) in grads(&fused).iter().zip(&twin).enumerate() {
+                    assert_close(&format!("{case}: gradient of input {i}"), got, want, 1e-6);
+                }
+                gradcheck(&case, &inputs, fused, &mut rng);
+            }
+        }
+    }
+
+    #[test]
+    fn blocks_of_rows_agree_with_the_twin_and_whatever_the_thread_count() {
+        use crate::kernels::recurrent::ROWS;
+        let mut rng = Rng::new(11);
+        let (b, t, h) = (2 * ROWS + 3, 5, 3);
+        let lengths: Vec<usize> = (0..b).map(|r| 1 + r % t).collect();
+        let run = Recurrence { kind: CellKind::Lstm, lengths: Some(&lengths), reverse: true };
+        let mut u = |shape: &[usize]| Tensor::uniform(shape, -1.0, 1.0, &mut rng);
+        let inputs = [u(&[b, t, 4 * h]), u(&[4 * h, h]), u(&[b, h]), u(&[b, h]), u(&[4 * h])];
+        let w = u(&[b, t, 2 * h]);
+        let grads = |f: &dyn Fn(&[Tensor]) -> Tensor| -> Vec<Vec<f32>> {
+            let x: Vec<Tensor> = inputs.iter().map(|x| x.detach().requires_grad()).collect();
+            let y = f(&x);
+            y.mul(&w).sum_all().backward();
+            std::iter::once(y.to_vec()).chain(x.iter().map(|x| x.grad().unwrap().to_vec())).collect()
+        };
+        let fused = |x: &[Tensor]| x[0].recurrence(&x[1], Some(&x[4]), &x[2], Some(&x[3]), None, run);
+        let in_pool = |threads: usize| {
+            rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| grads(&fused))
+        };
+        let one = in_pool(1);
+        assert_eq!(one, in_pool(3), "the same bits with 1 and 3 threads");
+        for (i, (got, want)) in one.iter().zip(grads(&|x| composed(x, run))).enumerate() {
+            assert_close(&format!("output and gradients, {i}"), got, &want, 1e-6);
+        }
     }
 }

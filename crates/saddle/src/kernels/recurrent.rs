@@ -1,0 +1,378 @@
+//! The gate arithmetic of one recurrent step, on one row of the batch:
+//! forward and backward of the Elman, LSTM and GRU cells.
+//!
+//! Letters: H hidden size, G = gates·H. Each step gets the projected input
+//! `a = W_ih x_t + b_ih` and the projected state `u = W_hh h_{t−1} + b_hh`
+//! (both `[G]`, gates in PyTorch's order):
+//!
+//! ```text
+//! RNN   h = tanh(a + u)  (or relu)
+//! LSTM  i, f, g, o = σ, σ, tanh, σ of (a + u), split in 4
+//!       C = f ⊙ C_{t−1} + i ⊙ g,   h = o ⊙ tanh C
+//! GRU   r = σ(a_r + u_r),  z = σ(a_z + u_z),  n = tanh(a_n + r ⊙ u_n)
+//!       h = (1 − z) ⊙ n + z ⊙ h_{t−1}
+//! ```
+//!
+//! Backward takes `δh = ∂L/∂h_t` (and `δC = ∂L/∂C_t`) and returns `∂L/∂a`,
+//! `∂L/∂u`, and the part of `∂L/∂h_{t−1}` (and `∂L/∂C_{t−1}`) that does not
+//! pass through `u` (the caller adds `∂L/∂u · W_hh`):
+//!
+//! ```text
+//! RNN   ∂a = ∂u = δh ⊙ tanh'(·) = δh ⊙ (1 − h²)   (relu: δh ⊙ 1[h > 0])
+//! LSTM  δC' = δC + δh ⊙ o ⊙ (1 − tanh² C)
+//!       ∂a_i = δC' ⊙ g ⊙ i(1 − i),   ∂a_f = δC' ⊙ C_{t−1} ⊙ f(1 − f)
+//!       ∂a_g = δC' ⊙ i ⊙ (1 − g²),   ∂a_o = δh ⊙ tanh C ⊙ o(1 − o)
+//!       ∂u = ∂a,   ∂C_{t−1} = δC' ⊙ f
+//! GRU   δn = δh ⊙ (1 − z) ⊙ (1 − n²),   ∂a_n = δn,   ∂u_n = δn ⊙ r
+//!       ∂a_r = ∂u_r = δn ⊙ u_n ⊙ r(1 − r),   ∂a_z = ∂u_z = δh ⊙ (h_{t−1} − n) ⊙ z(1 − z)
+//!       direct ∂h_{t−1} = δh ⊙ z
+//! ```
+//!
+//! [`forward`] and [`backward`] run these over all the steps of a batch, with
+//! one `[rows, H]·[H, G]` GEMM per step for `u` forward and one for
+//! `δh_{t−1} += ∂L/∂u_t · W_hh` backward. Rows of the batch never meet in a
+//! recurrence, so blocks of [`ROWS`] rows run on separate threads from the
+//! first step to the last; the blocks depend only on the batch size, so the
+//! result does not depend on the number of threads. The weight gradients are
+//! one GEMM over all steps and rows at the end:
+//! `∂L/∂W_hh = Σ_t ∂L/∂u_tᵀ h_{t−1}`, `∂L/∂b_hh = Σ_t Σ_b ∂L/∂u_t`.
+//!
+//! Uses: `kernels::elementwise::tanh`, `kernels::gemm`.
+
+use super::elementwise::tanh;
+use super::gemm::{sgemm, Transpose};
+use rayon::prelude::*;
+use std::ops::Range;
+
+/// Which recurrence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CellKind {
+    /// Elman RNN with `tanh`.
+    RnnTanh,
+    /// Elman RNN with `relu`.
+    RnnRelu,
+    /// Long short-term memory.
+    Lstm,
+    /// Gated recurrent unit.
+    Gru,
+}
+
+impl CellKind {
+    /// Gates per hidden unit: G / H.
+    pub fn gates(self) -> usize {
+        match self {
+            CellKind::RnnTanh | CellKind::RnnRelu => 1,
+            CellKind::Lstm => 4,
+            CellKind::Gru => 3,
+        }
+    }
+
+    /// Values per hidden unit a step keeps for its backward: `h` (RNN);
+    /// `i, f, g, o, tanh C` (LSTM); `r, z, n, u_n` (GRU).
+    pub fn saved(self) -> usize {
+        match self {
+            CellKind::RnnTanh | CellKind::RnnRelu => 1,
+            CellKind::Lstm => 5,
+            CellKind::Gru => 4,
+        }
+    }
+
+    /// `RNN`, `LSTM` or `GRU`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CellKind::RnnTanh | CellKind::RnnRelu => "RNN",
+            CellKind::Lstm => "LSTM",
+            CellKind::Gru => "GRU",
+        }
+    }
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// One step of one row. `a`, `u`: `[G]`; `h`: `h_{t−1}` in, `h_t` out; `c`:
+/// `C_{t−1}` in, `C_t` out (LSTM; empty otherwise); `saved`: `[saved·H]`.
+pub fn cell_forward(kind: CellKind, a: &[f32], u: &[f32], h: &mut [f32], c: &mut [f32], saved: &mut [f32]) {
+    let n = h.len();
+    match kind {
+        CellKind::RnnTanh | CellKind::RnnRelu => {
+            for j in 0..n {
+                let x = a[j] + u[j];
+                h[j] = if kind == CellKind::RnnTanh { tanh(x) } else { x.max(0.0) };
+                saved[j] = h[j];
+            }
+        }
+        CellKind::Lstm => {
+            for j in 0..n {
+                let i = sigmoid(a[j] + u[j]);
+                let f = sigmoid(a[n + j] + u[n + j]);
+                let g = tanh(a[2 * n + j] + u[2 * n + j]);
+                let o = sigmoid(a[3 * n + j] + u[3 * n + j]);
+                c[j] = f * c[j] + i * g;
+                let tc = tanh(c[j]);
+                h[j] = o * tc;
+                for (k, v) in [i, f, g, o, tc].into_iter().enumerate() {
+                    saved[k * n + j] = v;
+                }
+            }
+        }
+        CellKind::Gru => {
+            for j in 0..n {
+                let r = sigmoid(a[j] + u[j]);
+                let z = sigmoid(a[n + j] + u[n + j]);
+                let un = u[2 * n + j];
+                let g = tanh(a[2 * n + j] + r * un);
+                h[j] = (1.0 - z) * g + z * h[j];
+                for (k, v) in [r, z, g, un].into_iter().enumerate() {
+                    saved[k * n + j] = v;
+                }
+            }
+        }
+    }
+}
+
+/// Backward of one step of one row. `saved`, `h_prev` (`h_{t−1}`) and
+/// `c_prev` (`C_{t−1}`, LSTM) are what the forward kept and read; `dh`:
+/// `∂L/∂h_t` in, the direct part of `∂L/∂h_{t−1}` out; `dc`: `∂L/∂C_t` in,
+/// `∂L/∂C_{t−1}` out (LSTM); writes `da = ∂L/∂a` and `du = ∂L/∂u` (`[G]`).
+#[allow(clippy::too_many_arguments)]
+pub fn cell_backward(
+    kind: CellKind,
+    saved: &[f32],
+    h_prev: &[f32],
+    c_prev: &[f32],
+    dh: &mut [f32],
+    dc: &mut [f32],
+    da: &mut [f32],
+    du: &mut [f32],
+) {
+    let n = dh.len();
+    match kind {
+        CellKind::RnnTanh | CellKind::RnnRelu => {
+            for j in 0..n {
+                let y = saved[j];
+                let d = if kind == CellKind::RnnTanh {
+                    dh[j] * (1.0 - y * y)
+                } else if y > 0.0 {
+                    dh[j]
+                } else {
+                    0.0
+                };
+                (da[j], du[j], dh[j]) = (d, d, 0.0);
+            }
+        }
+        CellKind::Lstm => {
+            for j in 0..n {
+                let [i, f, g, o, tc] = [0, 1, 2, 3, 4].map(|k| saved[k * n + j]);
+                let dcj = dc[j] + dh[j] * o * (1.0 - tc * tc);
+                let d = [
+                    dcj * g * i * (1.0 - i),
+                    dcj * c_prev[j] * f * (1.0 - f),
+                    dcj * i * (1.0 - g * g),
+                    dh[j] * tc * o * (1.0 - o),
+                ];
+                for (k, v) in d.into_iter().enumerate() {
+                    (da[k * n + j], du[k * n + j]) = (v, v);
+                }
+                (dc[j], dh[j]) = (dcj * f, 0.0);
+            }
+        }
+        CellKind::Gru => {
+            for j in 0..n {
+                let [r, z, g, un] = [0, 1, 2, 3].map(|k| saved[k * n + j]);
+                let dn = dh[j] * (1.0 - z) * (1.0 - g * g);
+                let dr = dn * un * r * (1.0 - r);
+                let dz = dh[j] * (h_prev[j] - g) * z * (1.0 - z);
+                (da[j], du[j]) = (dr, dr);
+                (da[n + j], du[n + j]) = (dz, dz);
+                (da[2 * n + j], du[2 * n + j]) = (dn, dn * r);
+                dh[j] *= z;
+            }
+        }
+    }
+}
+
+/// Rows of the batch that one thread runs through all the steps.
+pub const ROWS: usize = 16;
+
+/// The shape of a recurrence: B, T, H, and which steps count.
+#[derive(Clone, Copy, Debug)]
+pub struct Steps<'a> {
+    /// The cell.
+    pub kind: CellKind,
+    /// Batch size B.
+    pub batch: usize,
+    /// Time steps T.
+    pub time: usize,
+    /// Hidden size H.
+    pub hidden: usize,
+    /// The true length of each sequence: step `t` of row `b` runs only if
+    /// `t < lengths[b]`; past it the state is carried unchanged.
+    pub lengths: Option<&'a [usize]>,
+    /// Run from the last step to the first.
+    pub reverse: bool,
+}
+
+impl Steps<'_> {
+    fn active(&self, row: usize, step: usize) -> bool {
+        self.lengths.is_none_or(|l| step < l[row])
+    }
+    /// The steps in the order they run.
+    fn order(&self) -> Vec<usize> {
+        if self.reverse {
+            (0..self.time).rev().collect()
+        } else {
+            (0..self.time).collect()
+        }
+    }
+    /// State size S: `[h | C]` for the LSTM, `h` otherwise.
+    fn state(&self) -> usize {
+        if self.kind == CellKind::Lstm {
+            2 * self.hidden
+        } else {
+            self.hidden
+        }
+    }
+    fn blocks(&self) -> Vec<Range<usize>> {
+        (0..self.batch).step_by(ROWS).map(|r| r..self.batch.min(r + ROWS)).collect()
+    }
+}
+
+/// What the forward keeps for the backward, for one block of rows: `h_{t−1}`,
+/// `C_{t−1}` (LSTM) and the cell's saved values, `[T, rows, …]` in run order.
+#[derive(Debug)]
+pub struct Block {
+    rows: Range<usize>,
+    hp: Vec<f32>,
+    cp: Vec<f32>,
+    saved: Vec<f32>,
+}
+
+/// The states after every step, `[B, T, S]`, from the input projections
+/// `xw: [B, T, G]`, `w_hh: [G, H]`, `b_hh: [G]`, `h0: [B, H]`, `c0: [B, H]`
+/// (LSTM; empty otherwise), and `probe: [B, T, H]` added to `h_t` after each
+/// step; with what the backward needs.
+pub fn forward(
+    s: &Steps,
+    xw: &[f32],
+    w_hh: &[f32],
+    b_hh: Option<&[f32]>,
+    h0: &[f32],
+    c0: &[f32],
+    probe: Option<&[f32]>,
+) -> (Vec<f32>, Vec<Block>) {
+    let (t, h, st) = (s.time, s.hidden, s.state());
+    let (g, k, lstm) = (s.kind.gates() * h, s.kind.saved() * h, s.kind == CellKind::Lstm);
+    let order = s.order();
+    let run = |rows: Range<usize>| {
+        let m = rows.len();
+        let mut hs = h0[rows.start * h..rows.end * h].to_vec();
+        let mut cs = if lstm { c0[rows.start * h..rows.end * h].to_vec() } else { Vec::new() };
+        let mut hp = vec![0.0f32; t * m * h];
+        let mut cp = vec![0.0f32; if lstm { t * m * h } else { 0 }];
+        let mut saved = vec![0.0f32; t * m * k];
+        let mut out = vec![0.0f32; m * t * st];
+        let mut u = vec![0.0f32; m * g];
+        for (n, &step) in order.iter().enumerate() {
+            hp[n * m * h..][..m * h].copy_from_slice(&hs);
+            if lstm {
+                cp[n * m * h..][..m * h].copy_from_slice(&cs);
+            }
+            sgemm(m, g, h, &hs, Transpose::No, w_hh, Transpose::Yes, &mut u, false);
+            if let Some(bias) = b_hh {
+                u.chunks_exact_mut(g).for_each(|row| row.iter_mut().zip(bias).for_each(|(x, b)| *x += b));
+            }
+            for (i, r) in rows.clone().enumerate() {
+                let h_row = &mut hs[i * h..][..h];
+                if s.active(r, step) {
+                    let c_row = if lstm { &mut cs[i * h..][..h] } else { &mut [][..] };
+                    let a = &xw[(r * t + step) * g..][..g];
+                    cell_forward(s.kind, a, &u[i * g..][..g], h_row, c_row, &mut saved[(n * m + i) * k..][..k]);
+                    if let Some(p) = probe {
+                        h_row.iter_mut().zip(&p[(r * t + step) * h..][..h]).for_each(|(x, p)| *x += p);
+                    }
+                }
+                let o = &mut out[(i * t + step) * st..][..st];
+                o[..h].copy_from_slice(h_row);
+                if lstm {
+                    o[h..].copy_from_slice(&cs[i * h..][..h]);
+                }
+            }
+        }
+        (out, Block { rows, hp, cp, saved })
+    };
+    let (outs, blocks): (Vec<Vec<f32>>, Vec<Block>) = s.blocks().into_par_iter().map(run).unzip();
+    (outs.concat(), blocks)
+}
+
+/// Gradients of a recurrence's inputs, in the layouts of [`forward`]'s.
+#[derive(Debug)]
+pub struct Grads {
+    /// `∂L/∂xw: [B, T, G]`.
+    pub xw: Vec<f32>,
+    /// `∂L/∂W_hh: [G, H]`.
+    pub w_hh: Vec<f32>,
+    /// `∂L/∂b_hh: [G]`.
+    pub b_hh: Vec<f32>,
+    /// `∂L/∂h0: [B, H]`.
+    pub h0: Vec<f32>,
+    /// `∂L/∂c0: [B, H]` (LSTM; empty otherwise).
+    pub c0: Vec<f32>,
+    /// `∂L/∂probe: [B, T, H]` = `∂L/∂h_t` (zero past each sequence's end).
+    pub probe: Vec<f32>,
+}
+
+/// Backpropagation through time from `gout = ∂L/∂out: [B, T, S]`, with what
+/// [`forward`] kept.
+pub fn backward(s: &Steps, blocks: &[Block], w_hh: &[f32], gout: &[f32]) -> Grads {
+    let (t, h, st) = (s.time, s.hidden, s.state());
+    let (g, k, lstm) = (s.kind.gates() * h, s.kind.saved() * h, s.kind == CellKind::Lstm);
+    let order = s.order();
+    let run = |b: &Block| {
+        let m = b.rows.len();
+        let (mut dh, mut dc) = (vec![0.0f32; m * h], vec![0.0f32; if lstm { m * h } else { 0 }]);
+        let mut dxw = vec![0.0f32; m * t * g];
+        let mut du = vec![0.0f32; t * m * g];
+        let mut dprobe = vec![0.0f32; m * t * h];
+        for (n, &step) in order.iter().enumerate().rev() {
+            for (i, r) in b.rows.clone().enumerate() {
+                let go = &gout[(r * t + step) * st..][..st];
+                dh[i * h..][..h].iter_mut().zip(&go[..h]).for_each(|(d, g)| *d += g);
+                if lstm {
+                    dc[i * h..][..h].iter_mut().zip(&go[h..]).for_each(|(d, g)| *d += g);
+                }
+                // Past the end the state passed through unchanged, and so does its gradient.
+                if !s.active(r, step) {
+                    continue;
+                }
+                dprobe[(i * t + step) * h..][..h].copy_from_slice(&dh[i * h..][..h]);
+                let (row, cell) = ((n * m + i) * h, (n * m + i) * k);
+                cell_backward(
+                    s.kind,
+                    &b.saved[cell..][..k],
+                    &b.hp[row..][..h],
+                    if lstm { &b.cp[row..][..h] } else { &[] },
+                    &mut dh[i * h..][..h],
+                    if lstm { &mut dc[i * h..][..h] } else { &mut [][..] },
+                    &mut dxw[(i * t + step) * g..][..g],
+                    &mut du[(n * m + i) * g..][..g],
+                );
+            }
+            // δh_{t−1} += ∂L/∂u_t · W_hh (rows past their end have ∂L/∂u_t = 0).
+            sgemm(m, h, g, &du[n * m * g..][..m * g], Transpose::No, w_hh, Transpose::No, &mut dh, true);
+        }
+        // The block's share of the gradients, with ∂L/∂u in `w_hh` until all are in.
+        Grads { xw: dxw, w_hh: du, b_hh: Vec::new(), h0: dh, c0: dc, probe: dprobe }
+    };
+    let parts: Vec<Grads> = blocks.par_iter().map(run).collect();
+    let cat = |f: fn(&Grads) -> &Vec<f32>| -> Vec<f32> { parts.iter().flat_map(|p| f(p).iter().copied()).collect() };
+    // ∂L/∂u and h_{t−1} of all blocks, rows in the same order: one GEMM for ∂L/∂W_hh.
+    let du = cat(|p| &p.w_hh);
+    let hp: Vec<f32> = blocks.iter().flat_map(|b| b.hp.iter().copied()).collect();
+    let mut dw = vec![0.0f32; g * h];
+    sgemm(g, h, t * s.batch, &du, Transpose::Yes, &hp, Transpose::No, &mut dw, false);
+    let mut db = vec![0.0f32; g];
+    du.chunks_exact(g).for_each(|row| db.iter_mut().zip(row).for_each(|(d, x)| *d += x));
+    Grads { xw: cat(|p| &p.xw), w_hh: dw, b_hh: db, h0: cat(|p| &p.h0), c0: cat(|p| &p.c0), probe: cat(|p| &p.probe) }
+}
