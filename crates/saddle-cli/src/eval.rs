@@ -3,7 +3,7 @@
 
 use clap::Args;
 use saddle::data::{load_idx_dir, Dataset};
-use saddle::train::{confusion_matrix, evaluate, Run};
+use saddle::train::{confusion_matrix, evaluate, FitOptions, Run};
 use saddle::{Error, Result};
 use std::path::PathBuf;
 
@@ -37,7 +37,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     test.norm = run.config.normalization;
     let classes = run.config.classes;
-    let e = evaluate(&mut model, &test, 1000);
+    let e = evaluate(&mut model, &test, FitOptions::default().eval_batch_size);
     println!("run       {} ({}, {} epochs)", args.run.display(), run.config.model, run.summary.epochs);
     println!("data      {} ({} test images)", dir.display(), test.len());
     println!("accuracy  {:.2}%  ({} of {})", 100.0 * e.accuracy, (e.accuracy * test.len() as f32).round(), test.len());

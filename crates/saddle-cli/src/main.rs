@@ -1,6 +1,12 @@
 //! The `saddle` command. One file per subcommand; no numerics here, only
 //! arguments, tables and calls into the library's public API.
 
+/// mimalloc keeps freed pages for the next step's tensors instead of giving
+/// them back and faulting them in again: 1.7× the LSTM training throughput and
+/// 1.2× LeNet's of the system allocator here, for about 50 MiB more resident.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bench;
 mod diagnose;
 mod eval;

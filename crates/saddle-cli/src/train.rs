@@ -441,8 +441,7 @@ pub fn train_job<M: Module>(
         error_if_nonfinite: false,
         schedule: plan.schedule.clone(),
         plateau: plan.plateau.clone(),
-        start_epoch: 0,
-        eval_batch_size: 1000,
+        ..FitOptions::default()
     };
     let mut progress = Progress {
         bar: None,
