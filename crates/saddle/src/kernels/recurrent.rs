@@ -194,7 +194,7 @@ pub fn cell_backward(
 }
 
 /// Rows of the batch that one thread runs through all the steps.
-pub const ROWS: usize = 16;
+pub const ROWS: usize = 8;
 
 /// The shape of a recurrence: B, T, H, and which steps count.
 #[derive(Clone, Copy, Debug)]
