@@ -183,6 +183,7 @@ fn lstm(args: &BenchArgs) -> Result<()> {
             num_layers: 1,
             bidirectional,
             dropout: 0.0,
+            context: 0,
         };
         let model = Tagger::new(cfg, &mut rng);
         let mut opt = Adam::new(model.named_parameters(), AdamConfig::default())?;

@@ -3,7 +3,8 @@
 
 use crate::train::{train_job, Job, TrainArgs};
 use saddle::data::{
-    read_atis, read_conll, read_seq_in_out, travel_corpus, ChunkMetrics, TaggedDataset, TaggedSentence, Vocab,
+    read_atis, read_conll, read_seq_in_out, travel_corpus, word_form, ChunkMetrics, TaggedDataset, TaggedSentence,
+    Vocab,
 };
 use saddle::nn::{Tagger, TaggerCell, TaggerConfig};
 use saddle::train::{slot_metrics, Run, Vocabularies};
@@ -98,9 +99,9 @@ pub fn train(args: TrainArgs) -> Result<PathBuf> {
     if corpus.train.is_empty() || corpus.test.is_empty() {
         return Err(Error::format(args.data.clone().unwrap_or_default(), "the training or the test set is empty"));
     }
-    // Words are looked up lower-cased (TaggedDataset does the same).
-    let lower: Vec<String> = corpus.train.iter().flat_map(|s| s.words.iter().map(|w| w.to_lowercase())).collect();
-    let vocab = Vocab::build(lower.iter().map(String::as_str), args.min_count);
+    // Words are looked up by their word_form (TaggedDataset does the same).
+    let forms: Vec<String> = corpus.train.iter().flat_map(|s| s.words.iter().map(|w| word_form(w))).collect();
+    let vocab = Vocab::build(forms.iter().map(String::as_str), args.min_count);
     let mut tags: Vec<String> = corpus.train.iter().flat_map(|s| s.tags.iter().cloned()).collect();
     tags.sort();
     tags.dedup();
@@ -123,6 +124,7 @@ pub fn train(args: TrainArgs) -> Result<PathBuf> {
         num_layers: args.layers as usize,
         bidirectional: args.bidirectional,
         dropout: args.dropout,
+        context: args.context as usize,
     };
     let mut model = Tagger::new(cfg, &mut Rng::new(args.seed));
     let name = format!("{}{model_name}", if args.bidirectional { "bi" } else { "" });
@@ -208,7 +210,7 @@ fn print_metrics(m: &ChunkMetrics) {
 pub struct TagArgs {
     /// A run directory written by `saddle train slots`.
     run: PathBuf,
-    /// The sentence to tag (words separated by spaces; compared lower-cased).
+    /// The sentence to tag (words separated by spaces; compared lower-cased, digits as 0).
     sentence: String,
 }
 
@@ -216,11 +218,11 @@ pub struct TagArgs {
 pub fn tag(args: TagArgs) -> Result<()> {
     let run = Run::open(&args.run)?;
     let (tagger, vocab, tagset) = run.tagger()?;
-    let words: Vec<String> = args.sentence.split_whitespace().map(str::to_lowercase).collect();
+    let words: Vec<&str> = args.sentence.split_whitespace().collect();
     if words.is_empty() {
         return Err(Error::config("SENTENCE", "is empty; give the words to tag, as in \"fly from boston to denver\""));
     }
-    let ids: Vec<usize> = words.iter().map(|w| vocab.index(w)).collect();
+    let ids: Vec<usize> = words.iter().map(|w| vocab.index(&word_form(w))).collect();
     let tags = tagger.tag(std::slice::from_ref(&ids), 1).remove(0);
     for ((w, &id), &t) in words.iter().zip(&ids).zip(&tags) {
         let unknown = if id == Vocab::UNK { "  (unknown word)" } else { "" };

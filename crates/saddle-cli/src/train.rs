@@ -93,6 +93,10 @@ pub struct TrainArgs {
     /// slots: dropout on the word vectors and the recurrent outputs.
     #[arg(long, default_value_t = 0.0, value_parser = dropout_rate)]
     pub dropout: f32,
+    /// slots: each word's input also holds the vectors of K words on each
+    /// side (a context window of 2K+1 words, as Mesnil et al. 2013).
+    #[arg(long, default_value_t = 0, value_name = "K", value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub context: u32,
 }
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]

@@ -374,8 +374,8 @@ fn slots_train_tag_and_eval_on_the_generated_travel_corpus() {
 
     // The lecture's pair: the same city, tagged by the verb before it.
     let tag = |s: &str| stdout(&saddle(&["tag", run.to_str().unwrap(), s]));
-    assert!(tag("arrive Taipei on November 2nd").contains("taipei               B-toloc.city_name"));
-    assert!(tag("leave Taipei on November 2nd").contains("taipei               B-fromloc.city_name"));
+    assert!(tag("arrive Taipei on November 2nd").contains("Taipei               B-toloc.city_name"));
+    assert!(tag("leave Taipei on November 2nd").contains("Taipei               B-fromloc.city_name"));
     assert!(tag("fly to atlantis").contains("(unknown word)"));
 
     let o = saddle(&["eval", run.to_str().unwrap()]);

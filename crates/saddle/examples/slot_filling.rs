@@ -9,7 +9,7 @@
 //! destination after "arrive" and an origin after "leave", so the tagger needs
 //! memory of the verb before the city.
 
-use saddle::data::{travel_corpus, TaggedDataset, Vocab};
+use saddle::data::{travel_corpus, word_form, TaggedDataset, Vocab};
 use saddle::nn::{Module, Tagger, TaggerCell, TaggerConfig};
 use saddle::optim::{Adam, AdamConfig};
 use saddle::train::{fit, slot_metrics, FitOptions};
@@ -24,7 +24,8 @@ fn main() {
 
 fn run() -> saddle::Result<()> {
     let (train, test) = (travel_corpus(2000, 1), travel_corpus(300, 2));
-    let vocab = Vocab::build(train.iter().flat_map(|s| s.words.iter().map(|w| w.as_str())), 1);
+    let forms: Vec<String> = train.iter().flat_map(|s| s.words.iter().map(|w| word_form(w))).collect();
+    let vocab = Vocab::build(forms.iter().map(String::as_str), 1);
     let mut tags: Vec<String> = train.iter().flat_map(|s| s.tags.iter().cloned()).collect();
     tags.sort();
     tags.dedup();
@@ -40,6 +41,7 @@ fn run() -> saddle::Result<()> {
         num_layers: 1,
         bidirectional: false,
         dropout: 0.0,
+        context: 0,
     };
     let mut model = Tagger::new(cfg, &mut Rng::new(0));
     let mut opt = Adam::new(model.named_parameters(), AdamConfig { lr: 0.01, ..Default::default() })?;

@@ -16,7 +16,7 @@ pub use idx::{read_idx, Idx};
 pub use images::{load_idx_dir, ImageDataset, Normalization};
 pub use loader::Loader;
 pub use picture::GreyImage;
-pub use tagging::{pad_batch, TaggedDataset};
+pub use tagging::{pad_batch, word_form, TaggedDataset};
 pub use text::{
     chunks, read_atis, read_conll, read_seq_in_out, Chunk, ChunkMetrics, ChunkScore, TaggedSentence, Vocab,
 };

@@ -13,6 +13,17 @@
 use super::{Dataset, TaggedSentence, Vocab, IGNORE};
 use crate::Tensor;
 
+/// The form under which a word is looked up in a vocabulary: lower-cased,
+/// every ASCII digit written as `0`, so that numbers never seen in training
+/// (flight numbers, times, fares) share the vector of those of the same shape.
+///
+/// ```
+/// assert_eq!(saddle::data::word_form("Flight838"), "flight000");
+/// ```
+pub fn word_form(word: &str) -> String {
+    word.chars().map(|c| if c.is_ascii_digit() { '0' } else { c }).collect::<String>().to_lowercase()
+}
+
 /// Tagged sentences indexed by a word vocabulary and a tag set.
 #[derive(Clone, Debug)]
 pub struct TaggedDataset {
@@ -23,10 +34,9 @@ pub struct TaggedDataset {
 }
 
 impl TaggedDataset {
-    /// Indexes `sentences` (words lower-cased) with `vocab` and `tagset`.
+    /// Indexes `sentences` (each word by its [`word_form`]) with `vocab` and `tagset`.
     pub fn new(sentences: &[TaggedSentence], vocab: &Vocab, tagset: &Vocab) -> Self {
-        let words =
-            sentences.iter().map(|s| s.words.iter().map(|w| vocab.index(&w.to_lowercase())).collect()).collect();
+        let words = sentences.iter().map(|s| s.words.iter().map(|w| vocab.index(&word_form(w))).collect()).collect();
         let tags = sentences
             .iter()
             .map(|s| s.tags.iter().map(|t| tagset.get(t).map_or(IGNORE, |i| i as i64)).collect())

@@ -4,9 +4,10 @@
 //! directions, C tags.
 //!
 //! `x: [B, T]` word indices (padded with index 0 after each sentence) →
-//! `embedding: [B, T, E]` (dropout in training) → `rnn` (batch-first, with each sentence's true
-//! length, so padding never reaches a state) `: [B, T, D·H]` (dropout in
-//! training) → `fc: [B, T, C]`,
+//! `embedding: [B, T, W·E]`, each word's vector with those of its `k` neighbours
+//! on each side, `W = 2k + 1` (dropout in training) → `rnn` (batch-first, with
+//! each sentence's true length, so padding never reaches a state)
+//! `: [B, T, D·H]` (dropout in training) → `fc: [B, T, C]`,
 //! returned as `[B·T, C]` to meet one label per position. Parameter names are
 //! those of a PyTorch module with attributes `embedding`, `rnn` and `fc`.
 //!
@@ -35,6 +36,12 @@ pub struct TaggerConfig {
     /// Dropout on the word vectors and on the recurrent outputs, in training.
     #[serde(default)]
     pub dropout: f32,
+    /// Words on each side whose vectors join each word's own (Mesnil et al.
+    /// 2013's context window of `2·context + 1` words): the recurrence then
+    /// reads `[e_{t−k} … e_{t+k}]: (2k+1)·E` at step `t`, zeros past either
+    /// end of the sentence. A forward-only RNN sees `k` words ahead.
+    #[serde(default)]
+    pub context: usize,
 }
 
 /// The recurrence of a [`Tagger`], by its command-line name.
@@ -59,6 +66,8 @@ pub struct Tagger {
     pub fc: Linear,
     /// Dropout on the word vectors and the recurrent outputs.
     dropout: Dropout,
+    /// Words of context on each side.
+    context: usize,
 }
 
 impl Tagger {
@@ -74,13 +83,13 @@ impl Tagger {
             num_layers: cfg.num_layers,
             bidirectional: cfg.bidirectional,
             batch_first: true,
-            ..RecurrentConfig::new(cfg.embedding_dim, cfg.hidden_size)
+            ..RecurrentConfig::new((2 * cfg.context + 1) * cfg.embedding_dim, cfg.hidden_size)
         };
         let rnn = Recurrent::new(kind, rc, rng);
         let d = if cfg.bidirectional { 2 } else { 1 };
         let fc = Linear::new(d * cfg.hidden_size, cfg.tags, true, rng);
         let dropout = Dropout::new(cfg.dropout, rng);
-        Tagger { embedding, rnn, fc, dropout }
+        Tagger { embedding, rnn, fc, dropout, context: cfg.context }
     }
 }
 
@@ -110,7 +119,16 @@ impl Tagger {
         let idx: Vec<usize> = x.data().iter().map(|&v| v as usize).collect();
         // A sentence's length: its words before the padding (index 0).
         let lengths: Vec<usize> = idx.chunks(t).map(|row| row.iter().position(|&w| w == 0).unwrap_or(t)).collect();
-        let e = self.dropout.forward(&self.embedding.lookup(&idx, &[b, t])); // [B, T, E]
+        // Each word with its context window: [B, T, W] indices, W = 2k + 1, 0 (padding) past the ends.
+        let (k, w) = (self.context, 2 * self.context + 1);
+        let window: Vec<usize> = (0..b * t * w)
+            .map(|i| {
+                let (row, s, j) = (i / (t * w), i / w % t, i % w);
+                (s + j).checked_sub(k).filter(|&p| p < t).map_or(0, |p| idx[row * t + p])
+            })
+            .collect();
+        let e = self.embedding.lookup(&window, &[b, t, w]).reshape(&[b, t, w * self.embedding.weight.shape()[1]]);
+        let e = self.dropout.forward(&e); // [B, T, W·E]
         let (h, _) = self.rnn.forward_probed(&e, Some(&lengths), None, probes); // [B, T, D·H]
         let c = self.fc.out_features;
         self.fc.forward(&self.dropout.forward(&h)).reshape(&[b * t, c]) // [B·T, C]
@@ -155,6 +173,7 @@ mod tests {
             num_layers: 1,
             bidirectional: true,
             dropout: 0.5,
+            context: 1,
         };
         let mut m = Tagger::new(cfg, &mut Rng::new(0));
         let names: Vec<String> = m.named_parameters().into_iter().map(|(n, _)| n).collect();
@@ -167,5 +186,31 @@ mod tests {
         let (a, b) = (m.forward(&x).to_vec(), m.forward(&x).to_vec());
         assert_eq!(a, b, "no dropout in evaluation");
         assert_ne!(a, train.to_vec(), "dropout in training");
+    }
+
+    #[test]
+    fn a_context_window_lets_a_forward_rnn_see_the_next_words_and_never_the_padding() {
+        for context in [0, 2] {
+            let cfg = TaggerConfig {
+                cell: TaggerCell::Rnn,
+                vocab_size: 10,
+                tags: 3,
+                embedding_dim: 4,
+                hidden_size: 5,
+                num_layers: 1,
+                bidirectional: false,
+                dropout: 0.0,
+                context,
+            };
+            let m = Tagger::new(cfg, &mut Rng::new(0));
+            assert_eq!(m.rnn.config().input_size, (2 * context + 1) * 4);
+            let out = |words: [f32; 4]| m.forward(&Tensor::from_vec(words.to_vec(), &[1, 4])).to_vec();
+            let (a, b) = (out([3.0, 4.0, 5.0, 6.0]), out([3.0, 4.0, 9.0, 6.0]));
+            // Word 2 changed: with k = 2 words 0 and 1 see it, without a window neither does.
+            assert_eq!(a[..6] == b[..6], context == 0, "context {context}");
+            // Padding after a sentence reads as nothing: the same outputs as the sentence alone.
+            let short = m.forward(&Tensor::from_vec(vec![3.0, 4.0], &[1, 2])).to_vec();
+            crate::ops::testing::assert_close("padding", &out([3.0, 4.0, 0.0, 0.0])[..6], &short, 1e-6);
+        }
     }
 }
