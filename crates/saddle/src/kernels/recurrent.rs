@@ -252,7 +252,9 @@ pub struct Block {
 /// The states after every step, `[B, T, S]`, from the input projections
 /// `xw: [B, T, G]`, `w_hh: [G, H]`, `b_hh: [G]`, `h0: [B, H]`, `c0: [B, H]`
 /// (LSTM; empty otherwise), and `probe: [B, T, H]` added to `h_t` after each
-/// step; with what the backward needs.
+/// step; with what the backward needs, if `keep` (empty blocks otherwise:
+/// evaluation needs none of it).
+#[allow(clippy::too_many_arguments)]
 pub fn forward(
     s: &Steps,
     xw: &[f32],
@@ -261,6 +263,7 @@ pub fn forward(
     h0: &[f32],
     c0: &[f32],
     probe: Option<&[f32]>,
+    keep: bool,
 ) -> (Vec<f32>, Vec<Block>) {
     let (t, h, st) = (s.time, s.hidden, s.state());
     let (g, k, lstm) = (s.kind.gates() * h, s.kind.saved() * h, s.kind == CellKind::Lstm);
@@ -269,15 +272,15 @@ pub fn forward(
         let m = rows.len();
         let mut hs = h0[rows.start * h..rows.end * h].to_vec();
         let mut cs = if lstm { c0[rows.start * h..rows.end * h].to_vec() } else { Vec::new() };
-        let mut hp = vec![0.0f32; t * m * h];
-        let mut cp = vec![0.0f32; if lstm { t * m * h } else { 0 }];
-        let mut saved = vec![0.0f32; t * m * k];
+        let kept = |size: usize| vec![0.0f32; if keep { t * size } else { 0 }];
+        let (mut hp, mut cp, mut saved) = (kept(m * h), kept(if lstm { m * h } else { 0 }), kept(m * k));
+        let mut scratch = vec![0.0f32; if keep { 0 } else { k }];
         let mut out = vec![0.0f32; m * t * st];
         let mut u = vec![0.0f32; m * g];
         for (n, &step) in order.iter().enumerate() {
-            hp[n * m * h..][..m * h].copy_from_slice(&hs);
-            if lstm {
-                cp[n * m * h..][..m * h].copy_from_slice(&cs);
+            if keep {
+                hp[n * m * h..][..m * h].copy_from_slice(&hs);
+                cp[n * cs.len()..][..cs.len()].copy_from_slice(&cs);
             }
             sgemm(m, g, h, &hs, Transpose::No, w_hh, Transpose::Yes, &mut u, false);
             if let Some(bias) = b_hh {
@@ -288,7 +291,8 @@ pub fn forward(
                 if s.active(r, step) {
                     let c_row = if lstm { &mut cs[i * h..][..h] } else { &mut [][..] };
                     let a = &xw[(r * t + step) * g..][..g];
-                    cell_forward(s.kind, a, &u[i * g..][..g], h_row, c_row, &mut saved[(n * m + i) * k..][..k]);
+                    let kept = if keep { &mut saved[(n * m + i) * k..][..k] } else { &mut scratch[..] };
+                    cell_forward(s.kind, a, &u[i * g..][..g], h_row, c_row, kept);
                     if let Some(p) = probe {
                         h_row.iter_mut().zip(&p[(r * t + step) * h..][..h]).for_each(|(x, p)| *x += p);
                     }

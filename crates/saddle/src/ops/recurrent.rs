@@ -82,11 +82,16 @@ impl Tensor {
             }
         }
 
+        let mut inputs = vec![self, w_hh, h0];
+        inputs.extend(c0);
+        inputs.extend(b_hh);
+        inputs.extend(probe);
         let steps = Steps { kind: run.kind, batch: b, time: t, hidden: h, lengths: run.lengths, reverse: run.reverse };
         let (out, blocks) = {
             let (xw, w, bias, probe) = (self.data(), w_hh.data(), b_hh.map(|x| x.data()), probe.map(|x| x.data()));
             let c0 = c0.map_or_else(Vec::new, |c| c.to_vec());
-            forward(&steps, &xw, &w, bias.as_deref().map(|v| &v[..]), &h0.data(), &c0, probe.as_deref().map(|v| &v[..]))
+            let (bias, probe) = (bias.as_deref().map(|v| &v[..]), probe.as_deref().map(|v| &v[..]));
+            forward(&steps, &xw, &w, bias, &h0.data(), &c0, probe, Tensor::records(&inputs))
         };
         let backward = RecurrenceBackward {
             kind: run.kind,
@@ -96,10 +101,6 @@ impl Tensor {
             inputs: (b_hh.is_some(), c0.is_some(), probe.is_some()),
             blocks,
         };
-        let mut inputs = vec![self, w_hh, h0];
-        inputs.extend(c0);
-        inputs.extend(b_hh);
-        inputs.extend(probe);
         let s = if lstm { 2 * h } else { h };
         Tensor::from_op(out, &[b, t, s], &inputs, backward)
     }

@@ -76,7 +76,7 @@ impl Tensor {
     /// enabled and some input requires a gradient; otherwise it is a plain leaf.
     pub fn from_op(data: Vec<f32>, shape: &[usize], inputs: &[&Tensor], backward: impl Backward + 'static) -> Tensor {
         debug_assert_eq!(data.len(), numel(shape), "{}: output size", backward.name());
-        if is_grad_enabled() && inputs.iter().any(|t| t.requires_grad_flag()) {
+        if Tensor::records(inputs) {
             let node = Node { inputs: inputs.iter().map(|t| (*t).clone()).collect(), backward: Box::new(backward) };
             Tensor::make(data, shape, Some(node))
         } else {
@@ -156,6 +156,12 @@ impl Tensor {
 
     pub(crate) fn node(&self) -> Option<&Node> {
         self.0.node.as_ref()
+    }
+    /// Whether an op on `inputs` is recorded for backward: gradients are
+    /// enabled and some input requires one. An op whose forward keeps values
+    /// only for its backward can skip them otherwise.
+    pub(crate) fn records(inputs: &[&Tensor]) -> bool {
+        is_grad_enabled() && inputs.iter().any(|t| t.requires_grad_flag())
     }
     fn requires_grad_flag(&self) -> bool {
         self.0.requires_grad.load(Ordering::Relaxed)

@@ -67,7 +67,7 @@ pub fn slot_metrics(
     let words: Vec<Vec<usize>> =
         sentences.iter().map(|s| s.words.iter().map(|w| vocab.index(&crate::data::word_form(w))).collect()).collect();
     let mut m = crate::data::ChunkMetrics::default();
-    for (s, predicted) in sentences.iter().zip(tagger.tag(&words, 256)) {
+    for (s, predicted) in sentences.iter().zip(tagger.tag(&words, 64)) {
         let predicted: Vec<String> = predicted.iter().map(|&i| tagset.token(i).to_string()).collect();
         m.add(&s.tags, &predicted);
     }

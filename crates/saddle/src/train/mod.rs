@@ -54,7 +54,7 @@ impl Default for FitOptions {
             schedule: None,
             plateau: None,
             start_epoch: 0,
-            eval_batch_size: 250,
+            eval_batch_size: 64,
         }
     }
 }
