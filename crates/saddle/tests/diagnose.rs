@@ -70,10 +70,6 @@ fn last_verdict(case: &str, m: &Monitor, curvature: Option<&Curvature>, flow: Op
         println!("  steps {}–{}: {}", f.from_step, f.to_step, f.verdict);
         f.evidence.iter().for_each(|l| println!("    {l}"));
     }
-    if let Some(f) = final_weights(&e) {
-        println!("  final weights: {}", f.verdict);
-        f.evidence.iter().for_each(|l| println!("    {l}"));
-    }
     let last = findings.last().unwrap_or_else(|| panic!("{case}: no plateau found"));
     assert_eq!(last.to_step + 1, m.records().last().unwrap().step + 1, "{case}: the last plateau must reach the end");
     last.clone()

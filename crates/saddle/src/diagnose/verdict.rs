@@ -246,11 +246,15 @@ pub fn final_weights(e: &Evidence) -> Option<Finding> {
     let c = e.curvature?;
     let last = e.records.last()?;
     let g_peak = e.records.iter().map(|x| x.grad_norm as f64).filter(|v| v.is_finite()).fold(0.0, f64::max);
-    let mut evidence = vec![format!(
-        "‖∇L‖ at the final weights is {:.3e}, {:.1}% of the largest gradient norm logged in training ({g_peak:.3e})",
-        c.grad_norm,
-        100.0 * c.grad_norm / g_peak.max(f64::MIN_POSITIVE)
-    )];
+    let mut evidence = vec![if g_peak > 0.0 {
+        format!(
+            "‖∇L‖ at the final weights is {:.3e}, {:.1}% of the largest gradient norm logged in training ({g_peak:.3e})",
+            c.grad_norm,
+            100.0 * c.grad_norm / g_peak
+        )
+    } else {
+        format!("‖∇L‖ at the final weights is {:.3e}; every gradient norm logged in training was 0", c.grad_norm)
+    }];
     let verdict = if c.grad_norm <= limits::SMALL_GRADIENT * g_peak {
         critical_point(c, &mut evidence)
     } else {
