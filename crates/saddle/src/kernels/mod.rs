@@ -1,6 +1,8 @@
 //! Plain functions over `&[f32]` slices: GEMM, im2col/col2im, pooling,
-//! element-wise loops and reductions. No tensors and no autograd here; each
-//! fast kernel has a naive twin in its tests as the oracle.
+//! element-wise loops and reductions, and the steps of a recurrence. No
+//! tensors and no autograd here; each fast kernel has a naive twin in its
+//! tests as the oracle (the recurrence's is the same steps written with
+//! separate ops, in `ops::recurrent`).
 //!
 //! Threads: kernels run in parallel (rayon) only over independent outputs,
 //! never by splitting one sum, so results are the same for any thread count.
