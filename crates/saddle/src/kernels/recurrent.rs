@@ -328,8 +328,8 @@ pub struct Grads {
 }
 
 /// Backpropagation through time from `gout = ∂L/∂out: [B, T, S]`, with what
-/// [`forward`] kept.
-pub fn backward(s: &Steps, blocks: &[Block], w_hh: &[f32], gout: &[f32]) -> Grads {
+/// [`forward`] kept; `∂L/∂probe` only if `probe` (empty otherwise).
+pub fn backward(s: &Steps, blocks: &[Block], w_hh: &[f32], gout: &[f32], probe: bool) -> Grads {
     let (t, h, st) = (s.time, s.hidden, s.state());
     let (g, k, lstm) = (s.kind.gates() * h, s.kind.saved() * h, s.kind == CellKind::Lstm);
     let order = s.order();
@@ -338,7 +338,7 @@ pub fn backward(s: &Steps, blocks: &[Block], w_hh: &[f32], gout: &[f32]) -> Grad
         let (mut dh, mut dc) = (vec![0.0f32; m * h], vec![0.0f32; if lstm { m * h } else { 0 }]);
         let mut dxw = vec![0.0f32; m * t * g];
         let mut du = vec![0.0f32; t * m * g];
-        let mut dprobe = vec![0.0f32; m * t * h];
+        let mut dprobe = vec![0.0f32; if probe { m * t * h } else { 0 }];
         for (n, &step) in order.iter().enumerate().rev() {
             for (i, r) in b.rows.clone().enumerate() {
                 let go = &gout[(r * t + step) * st..][..st];
@@ -350,7 +350,9 @@ pub fn backward(s: &Steps, blocks: &[Block], w_hh: &[f32], gout: &[f32]) -> Grad
                 if !s.active(r, step) {
                     continue;
                 }
-                dprobe[(i * t + step) * h..][..h].copy_from_slice(&dh[i * h..][..h]);
+                if probe {
+                    dprobe[(i * t + step) * h..][..h].copy_from_slice(&dh[i * h..][..h]);
+                }
                 let (row, cell) = ((n * m + i) * h, (n * m + i) * k);
                 cell_backward(
                     s.kind,

@@ -125,8 +125,8 @@ impl Backward for RecurrenceBackward {
         let (batch, time, hidden) = self.dims;
         let steps =
             Steps { kind: self.kind, batch, time, hidden, lengths: self.lengths.as_deref(), reverse: self.reverse };
-        let d = backward(&steps, &self.blocks, &inputs[1].data(), gout);
         let (bias, c0, probe) = self.inputs;
+        let d = backward(&steps, &self.blocks, &inputs[1].data(), gout, probe);
         // In the order of the inputs: xw, w_hh, h0, then c0, b_hh, probe where given.
         let mut grads = vec![Some(d.xw), Some(d.w_hh), Some(d.h0)];
         for (present, g) in [(c0, d.c0), (bias, d.b_hh), (probe, d.probe)] {

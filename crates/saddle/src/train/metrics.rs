@@ -64,8 +64,7 @@ pub fn slot_metrics(
 ) -> crate::data::ChunkMetrics {
     use crate::nn::Module;
     tagger.set_training(false);
-    let words: Vec<Vec<usize>> =
-        sentences.iter().map(|s| s.words.iter().map(|w| vocab.index(&crate::data::word_form(w))).collect()).collect();
+    let words = crate::data::TaggedDataset::new(sentences, vocab, tagset).words;
     let mut m = crate::data::ChunkMetrics::default();
     for (s, predicted) in sentences.iter().zip(tagger.tag(&words, 64)) {
         let predicted: Vec<String> = predicted.iter().map(|&i| tagset.token(i).to_string()).collect();
