@@ -33,6 +33,7 @@ pub use state::{load_optimizer_state, save_optimizer_state, ParamState};
 
 use crate::{Error, Result, Tensor};
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 /// An optimizer over named parameters.
 pub trait Optimizer: Send {
@@ -65,44 +66,76 @@ pub(crate) fn non_negative(field: &str, v: f64) -> Result<()> {
     }
 }
 
-/// Elements per parallel chunk of an update.
+/// Elements per call of an update closure (RMSprop keeps a stack buffer this long).
 pub(crate) const CHUNK: usize = 1 << 14;
 
 /// The loop all optimizers share. For every parameter with a gradient: count
 /// the step, take its `buffers` (created with the given initial value on the
-/// first step), and run `update(step, g, θ, buffers)` over chunks of the
-/// elements in parallel. The update is element-wise, so the result does not
-/// depend on the number of threads.
+/// first step), and run `update(step, g, θ, buffers)` over chunks of at most
+/// [`CHUNK`] elements. The update is element-wise, so the result does not
+/// depend on how the elements are shared among threads.
+///
+/// A parameter larger than one chunk is cut into one contiguous part per
+/// thread, and thread `i` of the pool always updates part `i`
+/// (`rayon::broadcast`): each core then finds its part of θ, g and the state
+/// in its own caches at the next step, as with OpenMP's static schedule.
+/// Work stealing (`par_chunks`) hands the chunks to whichever thread is free,
+/// so half of them arrive from the other core's cache; measured here, that
+/// made a momentum step over 1M parameters take 0.1 ms or 0.2 ms at random.
 pub(crate) fn update_params(
     params: &[(String, Tensor)],
     state: &mut BTreeMap<String, ParamState>,
     buffers: &[(&str, f32)],
     update: impl Fn(u64, &[f32], &mut [f32], &mut [&mut [f32]]) + Sync,
 ) {
-    use rayon::prelude::*;
     for (name, p) in params {
         let n = p.numel();
         p.with_grad_mut(|g| {
             let s = state.entry(name.clone()).or_default();
             s.step += 1;
+            let step = s.step;
             let mut bufs: Vec<Vec<f32>> = buffers.iter().map(|&(b, init)| s.take(b, n, init)).collect();
             {
                 let mut theta = p.data_mut();
-                // Chunk i of every buffer, for each i.
-                let mut per_chunk: Vec<Vec<&mut [f32]>> = (0..n.div_ceil(CHUNK)).map(|_| Vec::new()).collect();
+                let threads = if n > CHUNK { rayon::current_num_threads() } else { 1 };
+                // Parts start on 64-byte boundaries, so no cache line is written by two cores.
+                let part = n.div_ceil(threads).next_multiple_of(16).max(1);
+                let mut parts: Vec<Part> =
+                    theta.chunks_mut(part).map(|t| Part { theta: t, bufs: Vec::new() }).collect();
                 for b in bufs.iter_mut() {
-                    b.chunks_mut(CHUNK).zip(per_chunk.iter_mut()).for_each(|(c, slot)| slot.push(c));
+                    b.chunks_mut(part).zip(parts.iter_mut()).for_each(|(c, p)| p.bufs.push(c));
                 }
-                let step = s.step;
-                theta.par_chunks_mut(CHUNK).zip(per_chunk.into_par_iter()).enumerate().for_each(|(i, (th, mut bs))| {
-                    simd::call(&update, step, &g[i * CHUNK..][..th.len()], th, &mut bs);
-                });
+                let run = |i: usize, Part { theta, mut bufs }: Part| {
+                    let g = &g[i * part..][..theta.len()];
+                    for (j, th) in theta.chunks_mut(CHUNK).enumerate() {
+                        let mut bs: Vec<&mut [f32]> =
+                            bufs.iter_mut().map(|b| &mut b[j * CHUNK..][..th.len()]).collect();
+                        simd::call(&update, step, &g[j * CHUNK..][..th.len()], th, &mut bs);
+                    }
+                };
+                if parts.len() == 1 {
+                    run(0, parts.pop().expect("one part"));
+                } else {
+                    let parts: Vec<Mutex<Option<Part>>> = parts.into_iter().map(|p| Mutex::new(Some(p))).collect();
+                    rayon::broadcast(|ctx| {
+                        let taken = parts.get(ctx.index()).and_then(|p| p.lock().ok()?.take());
+                        if let Some(part) = taken {
+                            run(ctx.index(), part);
+                        }
+                    });
+                }
             }
             for (&(b, _), v) in buffers.iter().zip(bufs) {
                 s.put(b, v);
             }
         });
     }
+}
+
+/// One thread's share of a parameter: its part of θ and of each state buffer.
+struct Part<'a> {
+    theta: &'a mut [f32],
+    bufs: Vec<&'a mut [f32]>,
 }
 
 /// Runs an update compiled for the widest vectors the processor has.
