@@ -67,17 +67,23 @@ enum Command {
 fn main() -> ExitCode {
     keep_freed_memory();
     let cli = Cli::parse();
-    if let Some(n) = cli.threads {
-        if n == 0 {
-            eprintln!("error: --threads must be at least 1");
-            return ExitCode::from(2);
-        }
-        if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n).build_global() {
-            eprintln!("error: --threads {n}: {e}");
+    if cli.threads == Some(0) {
+        eprintln!("error: --threads must be at least 1");
+        return ExitCode::from(2);
+    }
+    // The command runs on a worker of the pool, so the kernels' parallel loops
+    // start from a thread that takes its own share: no third thread waits to
+    // be woken between steps. With the main thread outside the pool, three
+    // threads shared two cores, and a momentum step over 1M parameters took
+    // 0.2 ms instead of 0.09 ms whenever a worker lost its core to it.
+    let pool = match rayon::ThreadPoolBuilder::new().num_threads(cli.threads.unwrap_or(0)).stack_size(8 << 20).build() {
+        Ok(pool) => pool,
+        Err(e) => {
+            eprintln!("error: --threads: {e}");
             return ExitCode::FAILURE;
         }
-    }
-    let result = match cli.command {
+    };
+    let result = pool.install(|| match cli.command {
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Tag(args) => slots::tag(args),
@@ -87,7 +93,7 @@ fn main() -> ExitCode {
         Command::Diagnose(args) => diagnose::run(args),
         Command::GradFlow(args) => grad_flow::run(args),
         Command::Bench(args) => bench::run(args),
-    };
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
