@@ -37,9 +37,9 @@
 //! one GEMM over all steps and rows at the end:
 //! `∂L/∂W_hh = Σ_t ∂L/∂u_tᵀ h_{t−1}`, `∂L/∂b_hh = Σ_t Σ_b ∂L/∂u_t`.
 //!
-//! Uses: `kernels::elementwise::tanh`, `kernels::gemm`.
+//! Uses: `kernels::elementwise` (σ, tanh), `kernels::gemm`.
 
-use super::elementwise::tanh;
+use super::elementwise::{sigmoid_in_place, tanh_in_place};
 use super::gemm::{sgemm, Transpose};
 use rayon::prelude::*;
 use std::ops::Range;
@@ -87,46 +87,53 @@ impl CellKind {
     }
 }
 
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
-
 /// One step of one row. `a`, `u`: `[G]`; `h`: `h_{t−1}` in, `h_t` out; `c`:
 /// `C_{t−1}` in, `C_t` out (LSTM; empty otherwise); `saved`: `[saved·H]`.
+/// The activations run over whole gates at once, so that they vectorize.
 pub fn cell_forward(kind: CellKind, a: &[f32], u: &[f32], h: &mut [f32], c: &mut [f32], saved: &mut [f32]) {
     let n = h.len();
+    let add = |out: &mut [f32], a: &[f32], u: &[f32]| out.iter_mut().zip(a).zip(u).for_each(|((o, a), u)| *o = a + u);
     match kind {
         CellKind::RnnTanh | CellKind::RnnRelu => {
-            for j in 0..n {
-                let x = a[j] + u[j];
-                h[j] = if kind == CellKind::RnnTanh { tanh(x) } else { x.max(0.0) };
-                saved[j] = h[j];
+            add(h, &a[..n], &u[..n]);
+            if kind == CellKind::RnnTanh {
+                tanh_in_place(h);
+            } else {
+                h.iter_mut().for_each(|x| *x = x.max(0.0));
             }
+            saved[..n].copy_from_slice(h);
         }
         CellKind::Lstm => {
+            // saved: [i | f | g | o | tanh C], each [H].
+            let (gates, tc) = saved.split_at_mut(4 * n);
+            add(gates, &a[..4 * n], &u[..4 * n]);
+            sigmoid_in_place(&mut gates[..2 * n]);
+            tanh_in_place(&mut gates[2 * n..3 * n]);
+            sigmoid_in_place(&mut gates[3 * n..]);
+            let (i, f, g, o) = (&gates[..n], &gates[n..2 * n], &gates[2 * n..3 * n], &gates[3 * n..]);
             for j in 0..n {
-                let i = sigmoid(a[j] + u[j]);
-                let f = sigmoid(a[n + j] + u[n + j]);
-                let g = tanh(a[2 * n + j] + u[2 * n + j]);
-                let o = sigmoid(a[3 * n + j] + u[3 * n + j]);
-                c[j] = f * c[j] + i * g;
-                let tc = tanh(c[j]);
-                h[j] = o * tc;
-                for (k, v) in [i, f, g, o, tc].into_iter().enumerate() {
-                    saved[k * n + j] = v;
-                }
+                c[j] = f[j] * c[j] + i[j] * g[j];
+            }
+            tc[..n].copy_from_slice(c);
+            tanh_in_place(&mut tc[..n]);
+            for j in 0..n {
+                h[j] = o[j] * tc[j];
             }
         }
         CellKind::Gru => {
+            // saved: [r | z | n | u_n], each [H].
+            let (rz, rest) = saved.split_at_mut(2 * n);
+            let (g, un) = rest.split_at_mut(n);
+            add(rz, &a[..2 * n], &u[..2 * n]);
+            sigmoid_in_place(rz);
+            un[..n].copy_from_slice(&u[2 * n..3 * n]);
             for j in 0..n {
-                let r = sigmoid(a[j] + u[j]);
-                let z = sigmoid(a[n + j] + u[n + j]);
-                let un = u[2 * n + j];
-                let g = tanh(a[2 * n + j] + r * un);
-                h[j] = (1.0 - z) * g + z * h[j];
-                for (k, v) in [r, z, g, un].into_iter().enumerate() {
-                    saved[k * n + j] = v;
-                }
+                g[j] = a[2 * n + j] + rz[j] * un[j];
+            }
+            tanh_in_place(g);
+            for j in 0..n {
+                let z = rz[n + j];
+                h[j] = (1.0 - z) * g[j] + z * h[j];
             }
         }
     }
@@ -268,6 +275,11 @@ pub fn forward(
     let (t, h, st) = (s.time, s.hidden, s.state());
     let (g, k, lstm) = (s.kind.gates() * h, s.kind.saved() * h, s.kind == CellKind::Lstm);
     let order = s.order();
+    // W_hhᵀ: [H, G], once, so that each step's product reads B as stored.
+    let mut w_t = vec![0.0f32; h * g];
+    for (r, row) in w_hh.chunks_exact(h).enumerate() {
+        row.iter().enumerate().for_each(|(j, &w)| w_t[j * g + r] = w);
+    }
     let run = |rows: Range<usize>| {
         let m = rows.len();
         let mut hs = h0[rows.start * h..rows.end * h].to_vec();
@@ -282,7 +294,7 @@ pub fn forward(
                 hp[n * m * h..][..m * h].copy_from_slice(&hs);
                 cp[n * cs.len()..][..cs.len()].copy_from_slice(&cs);
             }
-            sgemm(m, g, h, &hs, Transpose::No, w_hh, Transpose::Yes, &mut u, false);
+            sgemm(m, g, h, &hs, Transpose::No, &w_t, Transpose::No, &mut u, false);
             if let Some(bias) = b_hh {
                 u.chunks_exact_mut(g).for_each(|row| row.iter_mut().zip(bias).for_each(|(x, b)| *x += b));
             }
@@ -372,10 +384,10 @@ pub fn backward(s: &Steps, blocks: &[Block], w_hh: &[f32], gout: &[f32], probe: 
         Grads { xw: dxw, w_hh: du, b_hh: Vec::new(), h0: dh, c0: dc, probe: dprobe }
     };
     let parts: Vec<Grads> = blocks.par_iter().map(run).collect();
-    let cat = |f: fn(&Grads) -> &Vec<f32>| -> Vec<f32> { parts.iter().flat_map(|p| f(p).iter().copied()).collect() };
+    let cat = |f: fn(&Grads) -> &[f32]| -> Vec<f32> { parts.iter().map(f).collect::<Vec<_>>().concat() };
     // ∂L/∂u and h_{t−1} of all blocks, rows in the same order: one GEMM for ∂L/∂W_hh.
     let du = cat(|p| &p.w_hh);
-    let hp: Vec<f32> = blocks.iter().flat_map(|b| b.hp.iter().copied()).collect();
+    let hp = blocks.iter().map(|b| &b.hp[..]).collect::<Vec<_>>().concat();
     let mut dw = vec![0.0f32; g * h];
     sgemm(g, h, t * s.batch, &du, Transpose::Yes, &hp, Transpose::No, &mut dw, false);
     let mut db = vec![0.0f32; g];

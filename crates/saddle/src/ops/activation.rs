@@ -9,7 +9,7 @@
 //! Uses: `tensor`, `kernels::elementwise`.
 
 use super::split_at_dim;
-use crate::kernels::elementwise::{map, tanh, zip_map};
+use crate::kernels::elementwise::{map, sigmoid, tanh, zip_map};
 use crate::tensor::{Backward, Tensor};
 
 impl Tensor {
@@ -33,7 +33,7 @@ impl Backward for ReluBackward {
 impl Tensor {
     /// `1 / (1 + e⁻ˣ)` (`torch.sigmoid`).
     pub fn sigmoid(&self) -> Tensor {
-        let out = map(&self.data(), |v| 1.0 / (1.0 + (-v).exp()));
+        let out = map(&self.data(), sigmoid);
         Tensor::from_op(out, self.shape(), &[self], SigmoidBackward)
     }
 }
