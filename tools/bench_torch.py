@@ -109,7 +109,7 @@ def optim(args):
                     ms = 1e3 * timed(runs, opt.step)
                 except (RuntimeError, TypeError, ValueError):
                     continue  # this implementation does not exist for this optimizer on CPU
-                kind = next(iter(variant))
+                kind = "fused" if variant.get("fused") else "foreach" if variant["foreach"] else "for-loop"
                 print(json.dumps({"bench": "optim", "impl": "torch", "variant": kind, "optim": name, "params": n,
                                   "ms": round(ms, 3), "threads": torch.get_num_threads()}))
                 best = ms if best is None else min(best, ms)
