@@ -110,7 +110,7 @@ pub(crate) fn update_params(
                     for (j, th) in theta.chunks_mut(CHUNK).enumerate() {
                         let mut bs: Vec<&mut [f32]> =
                             bufs.iter_mut().map(|b| &mut b[j * CHUNK..][..th.len()]).collect();
-                        simd::call(&update, step, &g[j * CHUNK..][..th.len()], th, &mut bs);
+                        update(step, &g[j * CHUNK..][..th.len()], th, &mut bs);
                     }
                 };
                 if parts.len() == 1 {
@@ -136,54 +136,6 @@ pub(crate) fn update_params(
 struct Part<'a> {
     theta: &'a mut [f32],
     bufs: Vec<&'a mut [f32]>,
-}
-
-/// Runs an update compiled for the widest vectors the processor has.
-///
-/// The update loops divide and take square roots, whose throughput doubles
-/// with AVX-512. The closure is inlined into a function compiled with those
-/// instructions, chosen once at run time; the arithmetic, element by element,
-/// is the same IEEE operations either way, so the bits do not change.
-mod simd {
-    type Update<'a> = &'a [f32];
-
-    #[inline(always)]
-    fn apply<F: Fn(u64, &[f32], &mut [f32], &mut [&mut [f32]])>(
-        f: &F,
-        step: u64,
-        g: Update<'_>,
-        t: &mut [f32],
-        b: &mut [&mut [f32]],
-    ) {
-        f(step, g, t, b)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512vl")]
-    fn wide<F: Fn(u64, &[f32], &mut [f32], &mut [&mut [f32]])>(
-        f: &F,
-        step: u64,
-        g: Update<'_>,
-        t: &mut [f32],
-        b: &mut [&mut [f32]],
-    ) {
-        apply(f, step, g, t, b)
-    }
-
-    pub(super) fn call<F: Fn(u64, &[f32], &mut [f32], &mut [&mut [f32]])>(
-        f: &F,
-        step: u64,
-        g: Update<'_>,
-        t: &mut [f32],
-        b: &mut [&mut [f32]],
-    ) {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512vl") {
-            // SAFETY: the processor has the features `wide` is compiled for.
-            return unsafe { wide(f, step, g, t, b) };
-        }
-        apply(f, step, g, t, b)
-    }
 }
 
 /// Builds the optimizer a fixture case names (`optim=Adam lr=0.01 …`).
