@@ -246,11 +246,22 @@ impl Steps<'_> {
     }
 }
 
-/// What the forward keeps for the backward, for one block of rows: `h_{t−1}`,
-/// `C_{t−1}` (LSTM) and the cell's saved values, `[T, rows, …]` in run order.
+/// Each block of rows with its share of each buffer `(v, per_row)`: the
+/// block's rows of a `[B, …]` buffer with `per_row` values a row (an empty
+/// slice where `v` is empty).
+fn shares<const N: usize>(
+    blocks: Vec<Range<usize>>,
+    bufs: [(&mut [f32], usize); N],
+) -> Vec<(Range<usize>, [&mut [f32]; N])> {
+    let mut cuts = bufs.map(|(v, per_row)| v.chunks_mut((ROWS * per_row).max(1)));
+    blocks.into_iter().map(|rows| (rows, std::array::from_fn(|i| cuts[i].next().unwrap_or(&mut [])))).collect()
+}
+
+/// What the forward keeps for the backward: `h_{t−1}`, `C_{t−1}` (LSTM) and
+/// the cell's saved values of every step, block after block of rows, each
+/// block `[T, rows, …]` in run order.
 #[derive(Debug)]
-pub struct Block {
-    rows: Range<usize>,
+pub struct Kept {
     hp: Vec<f32>,
     cp: Vec<f32>,
     saved: Vec<f32>,
@@ -259,8 +270,9 @@ pub struct Block {
 /// The states after every step, `[B, T, S]`, from the input projections
 /// `xw: [B, T, G]`, `w_hh: [G, H]`, `b_hh: [G]`, `h0: [B, H]`, `c0: [B, H]`
 /// (LSTM; empty otherwise), and `probe: [B, T, H]` added to `h_t` after each
-/// step; with what the backward needs, if `keep` (empty blocks otherwise:
-/// evaluation needs none of it).
+/// step; with what the backward needs, if `keep` (nothing otherwise:
+/// evaluation needs none of it). Each block of rows writes its share of the
+/// results in place.
 #[allow(clippy::too_many_arguments)]
 pub fn forward(
     s: &Steps,
@@ -271,8 +283,8 @@ pub fn forward(
     c0: &[f32],
     probe: Option<&[f32]>,
     keep: bool,
-) -> (Vec<f32>, Vec<Block>) {
-    let (t, h, st) = (s.time, s.hidden, s.state());
+) -> (Vec<f32>, Kept) {
+    let (b, t, h, st) = (s.batch, s.time, s.hidden, s.state());
     let (g, k, lstm) = (s.kind.gates() * h, s.kind.saved() * h, s.kind == CellKind::Lstm);
     let order = s.order();
     // W_hhᵀ: [H, G], once, so that each step's product reads B as stored.
@@ -280,14 +292,16 @@ pub fn forward(
     for (r, row) in w_hh.chunks_exact(h).enumerate() {
         row.iter().enumerate().for_each(|(j, &w)| w_t[j * g + r] = w);
     }
-    let run = |rows: Range<usize>| {
+    let kept = |per_row: usize| vec![0.0f32; if keep { b * t * per_row } else { 0 }];
+    let mut all = Kept { hp: kept(h), cp: kept(if lstm { h } else { 0 }), saved: kept(k) };
+    let mut out = vec![0.0f32; b * t * st];
+    let blocks =
+        shares(s.blocks(), [(&mut out, t * st), (&mut all.hp, t * h), (&mut all.cp, t * h), (&mut all.saved, t * k)]);
+    let run = |(rows, [out, hp, cp, saved]): (Range<usize>, [&mut [f32]; 4])| {
         let m = rows.len();
         let mut hs = h0[rows.start * h..rows.end * h].to_vec();
         let mut cs = if lstm { c0[rows.start * h..rows.end * h].to_vec() } else { Vec::new() };
-        let kept = |size: usize| vec![0.0f32; if keep { t * size } else { 0 }];
-        let (mut hp, mut cp, mut saved) = (kept(m * h), kept(if lstm { m * h } else { 0 }), kept(m * k));
         let mut scratch = vec![0.0f32; if keep { 0 } else { k }];
-        let mut out = vec![0.0f32; m * t * st];
         let mut u = vec![0.0f32; m * g];
         for (n, &step) in order.iter().enumerate() {
             if keep {
@@ -316,10 +330,9 @@ pub fn forward(
                 }
             }
         }
-        (out, Block { rows, hp, cp, saved })
     };
-    let (outs, blocks): (Vec<Vec<f32>>, Vec<Block>) = s.blocks().into_par_iter().map(run).unzip();
-    (outs.concat(), blocks)
+    blocks.into_par_iter().for_each(run);
+    (out, all)
 }
 
 /// Gradients of a recurrence's inputs, in the layouts of [`forward`]'s.
@@ -340,19 +353,42 @@ pub struct Grads {
 }
 
 /// Backpropagation through time from `gout = ∂L/∂out: [B, T, S]`, with what
-/// [`forward`] kept; `∂L/∂probe` only if `probe` (empty otherwise).
-pub fn backward(s: &Steps, blocks: &[Block], w_hh: &[f32], gout: &[f32], probe: bool) -> Grads {
-    let (t, h, st) = (s.time, s.hidden, s.state());
+/// [`forward`] kept; `∂L/∂probe` only if `probe` (empty otherwise). Each
+/// block of rows writes its share of the gradients in place; `∂L/∂h0` and
+/// `∂L/∂c0` are its running `δh`, `δC`, which reach step 0 last.
+pub fn backward(s: &Steps, kept: &Kept, w_hh: &[f32], gout: &[f32], probe: bool) -> Grads {
+    let (b, t, h, st) = (s.batch, s.time, s.hidden, s.state());
     let (g, k, lstm) = (s.kind.gates() * h, s.kind.saved() * h, s.kind == CellKind::Lstm);
     let order = s.order();
-    let run = |b: &Block| {
-        let m = b.rows.len();
-        let (mut dh, mut dc) = (vec![0.0f32; m * h], vec![0.0f32; if lstm { m * h } else { 0 }]);
-        let mut dxw = vec![0.0f32; m * t * g];
-        let mut du = vec![0.0f32; t * m * g];
-        let mut dprobe = vec![0.0f32; if probe { m * t * h } else { 0 }];
+    let zeros = |len: usize| vec![0.0f32; len];
+    let mut d = Grads {
+        xw: zeros(b * t * g),
+        w_hh: zeros(g * h),
+        b_hh: zeros(g),
+        h0: zeros(b * h),
+        c0: zeros(if lstm { b * h } else { 0 }),
+        probe: zeros(if probe { b * t * h } else { 0 }),
+    };
+    // ∂L/∂u of every step, block after block, `[T, rows, G]` each, as `kept.hp` is.
+    let mut du = zeros(t * b * g);
+    let blocks = shares(
+        s.blocks(),
+        [(&mut d.xw, t * g), (&mut du, t * g), (&mut d.h0, h), (&mut d.c0, h), (&mut d.probe, t * h)],
+    );
+    let run = |(rows, [dxw, du, dh, dc, dprobe]): (Range<usize>, [&mut [f32]; 5])| {
+        let m = rows.len();
+        // The block's share of what the forward kept (`[T, rows, …]`, `per` values a row).
+        fn share<'a>(v: &'a [f32], rows: &Range<usize>, per: usize) -> &'a [f32] {
+            if v.is_empty() {
+                v
+            } else {
+                &v[rows.start * per..rows.end * per]
+            }
+        }
+        let (hp, cp, saved) =
+            (share(&kept.hp, &rows, t * h), share(&kept.cp, &rows, t * h), share(&kept.saved, &rows, t * k));
         for (n, &step) in order.iter().enumerate().rev() {
-            for (i, r) in b.rows.clone().enumerate() {
+            for (i, r) in rows.clone().enumerate() {
                 let go = &gout[(r * t + step) * st..][..st];
                 dh[i * h..][..h].iter_mut().zip(&go[..h]).for_each(|(d, g)| *d += g);
                 if lstm {
@@ -368,9 +404,9 @@ pub fn backward(s: &Steps, blocks: &[Block], w_hh: &[f32], gout: &[f32], probe: 
                 let (row, cell) = ((n * m + i) * h, (n * m + i) * k);
                 cell_backward(
                     s.kind,
-                    &b.saved[cell..][..k],
-                    &b.hp[row..][..h],
-                    if lstm { &b.cp[row..][..h] } else { &[] },
+                    &saved[cell..][..k],
+                    &hp[row..][..h],
+                    if lstm { &cp[row..][..h] } else { &[] },
                     &mut dh[i * h..][..h],
                     if lstm { &mut dc[i * h..][..h] } else { &mut [][..] },
                     &mut dxw[(i * t + step) * g..][..g],
@@ -378,19 +414,12 @@ pub fn backward(s: &Steps, blocks: &[Block], w_hh: &[f32], gout: &[f32], probe: 
                 );
             }
             // δh_{t−1} += ∂L/∂u_t · W_hh (rows past their end have ∂L/∂u_t = 0).
-            sgemm(m, h, g, &du[n * m * g..][..m * g], Transpose::No, w_hh, Transpose::No, &mut dh, true);
+            sgemm(m, h, g, &du[n * m * g..][..m * g], Transpose::No, w_hh, Transpose::No, dh, true);
         }
-        // The block's share of the gradients, with ∂L/∂u in `w_hh` until all are in.
-        Grads { xw: dxw, w_hh: du, b_hh: Vec::new(), h0: dh, c0: dc, probe: dprobe }
     };
-    let parts: Vec<Grads> = blocks.par_iter().map(run).collect();
-    let cat = |f: fn(&Grads) -> &[f32]| -> Vec<f32> { parts.iter().map(f).collect::<Vec<_>>().concat() };
+    blocks.into_par_iter().for_each(run);
     // ∂L/∂u and h_{t−1} of all blocks, rows in the same order: one GEMM for ∂L/∂W_hh.
-    let du = cat(|p| &p.w_hh);
-    let hp = blocks.iter().map(|b| &b.hp[..]).collect::<Vec<_>>().concat();
-    let mut dw = vec![0.0f32; g * h];
-    sgemm(g, h, t * s.batch, &du, Transpose::Yes, &hp, Transpose::No, &mut dw, false);
-    let mut db = vec![0.0f32; g];
-    du.chunks_exact(g).for_each(|row| db.iter_mut().zip(row).for_each(|(d, x)| *d += x));
-    Grads { xw: cat(|p| &p.xw), w_hh: dw, b_hh: db, h0: cat(|p| &p.h0), c0: cat(|p| &p.c0), probe: cat(|p| &p.probe) }
+    sgemm(g, h, t * b, &du, Transpose::Yes, &kept.hp, Transpose::No, &mut d.w_hh, false);
+    du.chunks_exact(g).for_each(|row| d.b_hh.iter_mut().zip(row).for_each(|(d, x)| *d += x));
+    d
 }

@@ -15,7 +15,7 @@
 //!
 //! Uses: `tensor`, `kernels::recurrent`.
 
-use crate::kernels::recurrent::{backward, forward, Block, CellKind, Steps};
+use crate::kernels::recurrent::{backward, forward, CellKind, Kept, Steps};
 use crate::tensor::{Backward, Tensor};
 
 /// What [`Tensor::recurrence`] runs.
@@ -87,7 +87,7 @@ impl Tensor {
         inputs.extend(b_hh);
         inputs.extend(probe);
         let steps = Steps { kind: run.kind, batch: b, time: t, hidden: h, lengths: run.lengths, reverse: run.reverse };
-        let (out, blocks) = {
+        let (out, kept) = {
             let (xw, w, bias, probe) = (self.data(), w_hh.data(), b_hh.map(|x| x.data()), probe.map(|x| x.data()));
             let c0 = c0.map_or_else(Vec::new, |c| c.to_vec());
             let (bias, probe) = (bias.as_deref().map(|v| &v[..]), probe.as_deref().map(|v| &v[..]));
@@ -99,7 +99,7 @@ impl Tensor {
             reverse: run.reverse,
             dims: (b, t, h),
             inputs: (b_hh.is_some(), c0.is_some(), probe.is_some()),
-            blocks,
+            kept,
         };
         let s = if lstm { 2 * h } else { h };
         Tensor::from_op(out, &[b, t, s], &inputs, backward)
@@ -114,7 +114,7 @@ struct RecurrenceBackward {
     dims: (usize, usize, usize),
     /// Whether `b_hh`, `c0` and `probe` are inputs.
     inputs: (bool, bool, bool),
-    blocks: Vec<Block>,
+    kept: Kept,
 }
 
 impl Backward for RecurrenceBackward {
@@ -126,7 +126,7 @@ impl Backward for RecurrenceBackward {
         let steps =
             Steps { kind: self.kind, batch, time, hidden, lengths: self.lengths.as_deref(), reverse: self.reverse };
         let (bias, c0, probe) = self.inputs;
-        let d = backward(&steps, &self.blocks, &inputs[1].data(), gout, probe);
+        let d = backward(&steps, &self.kept, &inputs[1].data(), gout, probe);
         // In the order of the inputs: xw, w_hh, h0, then c0, b_hh, probe where given.
         let mut grads = vec![Some(d.xw), Some(d.w_hh), Some(d.h0)];
         for (present, g) in [(c0, d.c0), (bias, d.b_hh), (probe, d.probe)] {
