@@ -217,8 +217,8 @@ impl Recurrent {
                 panic!("{name}: lengths {l:?} must give one length ≤ {t} for each of the {b} sequences");
             }
         }
-        // [B, T, 1]: 1 where step t is inside sequence b.
-        let mask = lengths.map(|l| {
+        // [B, T, 1]: 1 where step t is inside sequence b; none needed when every sequence is full.
+        let mask = lengths.filter(|l| l.iter().any(|&n| n < t)).map(|l| {
             let m = (0..b).flat_map(|r| (0..t).map(move |s| if s < l[r] { 1.0 } else { 0.0 }));
             Tensor::from_vec(m.collect(), &[b, t, 1])
         });
