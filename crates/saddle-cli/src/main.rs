@@ -16,6 +16,17 @@ fn keep_freed_memory() {
     }
 }
 
+/// Rust ignores SIGPIPE, so printing into a closed pipe (`saddle … | head`)
+/// panics; the default action ends the program quietly, as other tools do.
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restores the default action of one signal, first thing in main,
+    // before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 mod bench;
 mod diagnose;
 mod eval;
@@ -66,6 +77,7 @@ enum Command {
 
 fn main() -> ExitCode {
     keep_freed_memory();
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     if cli.threads == Some(0) {
         eprintln!("error: --threads must be at least 1");

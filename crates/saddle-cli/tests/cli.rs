@@ -296,6 +296,21 @@ fn schedule_prints_a_table_and_writes_png_and_svg() {
 }
 
 #[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    // `saddle schedule … | head -1` once the reader is gone: no panic, no message.
+    let dir = scratch("pipe");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = Command::new(env!("CARGO_BIN_EXE_saddle"))
+        .args(["schedule", "cosine", "--out", dir.join("cos").to_str().unwrap()])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert_eq!(stderr(&o), "");
+}
+
+#[test]
 fn optim_lab_plots_every_surface_and_the_mnist_comparison() {
     let dir = scratch("lab");
     let data = dir.join("data");
