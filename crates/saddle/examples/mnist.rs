@@ -30,7 +30,10 @@ impl Observer for PrintEpochs {
 }
 
 fn main() {
-    if let Err(e) = run() {
+    // Train on a worker of rayon's pool, whose threads run the kernels: the
+    // main thread would otherwise wait beside them at every parallel step.
+    let pool = rayon::ThreadPoolBuilder::new().build().expect("a thread pool");
+    if let Err(e) = pool.install(run) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }

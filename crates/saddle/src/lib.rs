@@ -20,6 +20,21 @@
 //! assert!(after.item() < loss.item());
 //! ```
 //!
+//! Kernels run in parallel on rayon's thread pool, and their results do not
+//! depend on the number of threads. Run a training loop on one of the pool's
+//! workers, so that each parallel loop starts from a thread that takes its
+//! share: called from `main`, a loop leaves the main thread waiting beside
+//! the workers, one thread more than there are cores, at every step.
+//!
+//! ```
+//! let pool = rayon::ThreadPoolBuilder::new().build().unwrap();
+//! let loss = pool.install(|| {
+//!     // the training loop: forward, backward, step
+//!     saddle::Tensor::ones(&[4]).sum_all().item()
+//! });
+//! assert_eq!(loss, 4.0);
+//! ```
+//!
 //! Layout (every arrow points down; see DESIGN.md):
 //! `train → nn → ops → tensor → kernels`, `train → optim → tensor`,
 //! `train → data → tensor`, `diagnose → train`; `error` and `rng` are leaves
