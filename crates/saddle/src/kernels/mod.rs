@@ -35,7 +35,7 @@ pub(crate) fn tap_outputs(out: usize, t: usize, s: usize, p: usize, d: usize, si
 /// so the bits do not change; `f` and what it calls must be inlined into it
 /// (`#[inline]`) to be compiled with the wider instructions.
 #[inline(always)]
-pub fn widest<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) fn widest<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512vl") {
         #[target_feature(enable = "avx512f,avx512vl")]
