@@ -1,21 +1,6 @@
 //! The `saddle` command. One file per subcommand; no numerics here, only
 //! arguments, tables and calls into the library's public API.
 
-/// glibc's malloc gives blocks over 128 KiB their own pages and returns them
-/// on free, so each training step faults its large tensors in again, zeroed:
-/// a third of an LSTM step here. Kept in the heap instead (blocks up to
-/// 32 MiB, and up to 256 MiB of free heap before it is trimmed), the LSTM
-/// trains 1.7× faster and the peak stays what the tensors need.
-fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets allocator parameters; called first thing in
-    // main, before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
-    }
-}
-
 /// Rust ignores SIGPIPE, so printing into a closed pipe (`saddle … | head`)
 /// panics; the default action ends the program quietly, as other tools do.
 fn quiet_on_closed_pipe() {
@@ -31,6 +16,7 @@ mod bench;
 mod diagnose;
 mod eval;
 mod grad_flow;
+mod memory;
 mod optim_lab;
 mod plot;
 mod predict;
@@ -76,7 +62,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    keep_freed_memory();
+    memory::keep_freed_memory();
     quiet_on_closed_pipe();
     let cli = Cli::parse();
     if cli.threads == Some(0) {

@@ -1,0 +1,64 @@
+//! How the `saddle` binary asks glibc's malloc and Linux for memory. Training
+//! frees and allocates the same large tensors at every step, and the
+//! defaults suit that poorly; the library leaves this to the program.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+
+/// glibc's malloc gives blocks over 128 KiB their own pages and returns them
+/// on free, so each training step faults its large tensors in again, zeroed:
+/// a third of an LSTM step here. Kept in the heap instead (blocks up to
+/// 32 MiB, and up to 256 MiB of free heap before it is trimmed), the LSTM
+/// trains 1.7× faster and the peak stays what the tensors need.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called first thing in
+    // main, before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
+    }
+}
+
+/// The system allocator, asking Linux to back blocks of 4 MiB and more with
+/// transparent huge pages (`madvise(MADV_HUGEPAGE)`, which this machine's
+/// kernel honours only where asked). A loop that streams a large tensor then
+/// walks one 2 MiB page where it walked 512 of 4 KiB: an optimizer step over
+/// 10M parameters, which reads and writes every buffer once, took 5 to 10%
+/// less time here. glibc's `glibc.malloc.hugetlb=1` tunable does the same for
+/// every block, but only when set in the environment before the program starts.
+pub struct HugePages;
+
+/// Blocks this large get the advice: at least one whole huge page inside.
+const ADVISE_FROM: usize = 4 << 20;
+
+fn advise(p: *mut u8, size: usize) -> *mut u8 {
+    #[cfg(target_os = "linux")]
+    if !p.is_null() && size >= ADVISE_FROM {
+        const HUGE: usize = 2 << 20;
+        let (start, end) = ((p as usize).next_multiple_of(HUGE), (p as usize + size) / HUGE * HUGE);
+        // SAFETY: the range lies inside the block just allocated; the advice
+        // changes how its pages are backed, never their contents.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
+    }
+    p
+}
+
+// SAFETY: every call goes to `System`, which upholds GlobalAlloc's contract;
+// `advise` only adds a hint about pages of the block it returns.
+unsafe impl GlobalAlloc for HugePages {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        advise(unsafe { System.alloc(layout) }, layout.size())
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        advise(unsafe { System.alloc_zeroed(layout) }, layout.size())
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        advise(unsafe { System.realloc(ptr, layout, new_size) }, new_size)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: HugePages = HugePages;
