@@ -31,11 +31,12 @@ pub fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<
     }
 }
 
-/// `eˣ` in `f64` for `|x| ≤ 700` (callers clamp; NaN stays NaN), within about 1e-14 relative, in plain
-/// arithmetic that vectorizes (no call into libm): `x = k·ln 2 + r` with
-/// `k = round(x / ln 2)` and `|r| ≤ ½ ln 2` (Cody and Waite's two-part ln 2,
-/// so `k·ln2_hi` is exact), `eʳ` by its Taylor series to `r¹¹/11!` (the next
-/// term is below 7e-15), and `2ᵏ` written straight into the exponent bits.
+/// `eˣ` in `f64` for `|x| ≤ 700` (callers clamp; NaN stays NaN), within
+/// about 1e-14 relative, in plain arithmetic that vectorizes (no call into
+/// libm): `x = k·ln 2 + r` with `k = round(x / ln 2)` and `|r| ≤ ½ ln 2`
+/// (Cody and Waite's two-part ln 2, so `k·ln2_hi` is exact), `eʳ` by its
+/// Taylor series to `r¹¹/11!` (the next term is below 7e-15), and `2ᵏ`
+/// written straight into the exponent bits.
 #[inline(always)]
 fn exp64(x: f64) -> f64 {
     // Adding 1.5·2⁵² rounds to an integer k and leaves k in the low mantissa bits.
