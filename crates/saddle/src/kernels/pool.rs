@@ -262,6 +262,20 @@ pub fn avg_pool2d_backward(gout: &[f32], g: &PoolGeometry, count_include_pad: bo
 mod tests {
     use super::*;
 
+    /// `planes` planes of `h × w`, square windows of `k` at stride `s` with padding `p`.
+    fn window(planes: usize, (h, w): (usize, usize), k: usize, s: usize, p: usize) -> PoolGeometry {
+        PoolGeometry {
+            planes,
+            h,
+            w,
+            kernel: (k, k),
+            stride: (s, s),
+            padding: (p, p),
+            dilation: (1, 1),
+            ceil_mode: false,
+        }
+    }
+
     #[test]
     fn output_sizes_follow_pytorch() {
         // torch: MaxPool2d(2)(zeros(1,1,5,5)).shape[-1] == 2; with ceil_mode=True, 3.
@@ -276,16 +290,7 @@ mod tests {
     fn max_pool_ties_go_to_the_first_and_overlaps_add() {
         // One 3×3 plane of ones, window 2, stride 1: every window ties; the first
         // element of each window wins, and the centre is first of window (1,1) only.
-        let g = PoolGeometry {
-            planes: 1,
-            h: 3,
-            w: 3,
-            kernel: (2, 2),
-            stride: (1, 1),
-            padding: (0, 0),
-            dilation: (1, 1),
-            ceil_mode: false,
-        };
+        let g = window(1, (3, 3), 2, 1, 0);
         let (out, arg) = max_pool2d(&[1.0; 9], &g, true);
         assert_eq!(out, vec![1.0; 4]);
         assert_eq!(arg, vec![0, 1, 3, 4]);
@@ -296,16 +301,7 @@ mod tests {
     #[test]
     fn the_2x2_path_equals_the_general_loop() {
         // Odd sizes (a row and a column left over), small integers for ties, NaNs.
-        let g = PoolGeometry {
-            planes: 3,
-            h: 9,
-            w: 7,
-            kernel: (2, 2),
-            stride: (2, 2),
-            padding: (0, 0),
-            dilation: (1, 1),
-            ceil_mode: false,
-        };
+        let g = window(3, (9, 7), 2, 2, 0);
         let mut rng = crate::Rng::new(0);
         let x: Vec<f32> = (0..3 * 9 * 7)
             .map(|i| if i % 17 == 5 { f32::NAN } else { (rng.uniform(0.0, 4.0) as i32) as f32 - 2.0 })
@@ -324,16 +320,7 @@ mod tests {
     #[test]
     fn avg_pool_matches_hand_computation_with_padding() {
         // 2×2 plane [[1,2],[3,4]], k=2, s=2, p=1: windows hold one pixel each.
-        let g = PoolGeometry {
-            planes: 1,
-            h: 2,
-            w: 2,
-            kernel: (2, 2),
-            stride: (2, 2),
-            padding: (1, 1),
-            dilation: (1, 1),
-            ceil_mode: false,
-        };
+        let g = window(1, (2, 2), 2, 2, 1);
         assert_eq!(avg_pool2d(&[1.0, 2.0, 3.0, 4.0], &g, true), vec![0.25, 0.5, 0.75, 1.0]);
         assert_eq!(avg_pool2d(&[1.0, 2.0, 3.0, 4.0], &g, false), vec![1.0, 2.0, 3.0, 4.0]);
         assert_eq!(avg_pool2d_backward(&[4.0; 4], &g, true), vec![1.0; 4]);
