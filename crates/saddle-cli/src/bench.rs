@@ -2,12 +2,11 @@
 //! (`--json`), in the same form as `tools/bench_torch.py`, so the two can be
 //! compared side by side in one run on one machine.
 
-use crate::train::OptimName;
 use clap::{Args, ValueEnum};
 use saddle::kernels::gemm::{sgemm, Transpose};
 use saddle::nn::{lenet5, Module};
 use saddle::ops::CrossEntropyOptions;
-use saddle::optim::{Adam, AdamConfig, Optimizer};
+use saddle::optim::{AdamConfig, Family, Optimizer};
 use saddle::{no_grad, Error, Result, Rng, Tensor};
 use std::time::Instant;
 
@@ -107,7 +106,7 @@ pub fn peak_rss_mib() -> Option<f64> {
 fn lenet(args: &BenchArgs) -> Result<()> {
     let mut rng = Rng::new(0);
     let model = lenet5([1, 28, 28], 10, &mut rng)?;
-    let mut opt = Adam::new(model.named_parameters(), AdamConfig::default())?;
+    let mut opt = Optimizer::new(model.named_parameters(), AdamConfig::default())?;
     let x = Tensor::normal(&[64, 1, 28, 28], 0.0, 1.0, &mut rng);
     let y: Vec<i64> = (0..64).map(|i| i % 10).collect();
     let train_step = || {
@@ -149,8 +148,9 @@ fn optim(args: &BenchArgs) -> Result<()> {
         let p = Tensor::uniform(&[n], -1.0, 1.0, &mut rng).requires_grad();
         // ∂(Σ p ⊙ c)/∂p = c: a gradient that stays in place while the optimizer steps.
         p.mul(&Tensor::uniform(&[n], -1.0, 1.0, &mut rng)).sum_all().backward();
-        for o in OptimName::ALL {
-            let mut opt = o.build(vec![("p".into(), p.clone())], 1e-4, 0.9, 0.01)?;
+        for o in Family::ALL {
+            let mut opt =
+                Optimizer::new(vec![("p".into(), p.clone())], o.spec().with_lr(1e-4).with_weight_decay(0.01))?;
             let runs = if n > 1_000_000 { 10 } else { 50 };
             let ms = 1e3 * time(runs, || opt.step());
             if args.json {
@@ -167,11 +167,11 @@ fn optim(args: &BenchArgs) -> Result<()> {
 }
 
 fn lstm(args: &BenchArgs) -> Result<()> {
-    use saddle::nn::{Tagger, TaggerCell, TaggerConfig};
+    use saddle::nn::{CellKind, Tagger, TaggerConfig};
     let (batch, steps) = (32usize, 24usize);
     let threads = rayon::current_num_threads();
     for (name, cell, bidirectional) in
-        [("lstm", TaggerCell::Lstm, false), ("bilstm", TaggerCell::Lstm, true), ("rnn", TaggerCell::Rnn, false)]
+        [("lstm", CellKind::Lstm, false), ("bilstm", CellKind::Lstm, true), ("rnn", CellKind::RnnTanh, false)]
     {
         let mut rng = Rng::new(0);
         let cfg = TaggerConfig {
@@ -186,7 +186,7 @@ fn lstm(args: &BenchArgs) -> Result<()> {
             context: 0,
         };
         let model = Tagger::new(cfg, &mut rng);
-        let mut opt = Adam::new(model.named_parameters(), AdamConfig::default())?;
+        let mut opt = Optimizer::new(model.named_parameters(), AdamConfig::default())?;
         // Word indices 1…999 (0 is padding), tags 0…19.
         let x = Tensor::from_vec((0..batch * steps).map(|_| (1 + rng.below(999)) as f32).collect(), &[batch, steps]);
         let y: Vec<i64> = (0..batch * steps).map(|_| rng.below(20) as i64).collect();

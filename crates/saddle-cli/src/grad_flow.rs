@@ -14,7 +14,7 @@ use clap::Args;
 use saddle::diagnose::{cue_batch, time_flow};
 use saddle::nn::{Linear, Module, Recurrent, RecurrentConfig};
 use saddle::ops::CrossEntropyOptions;
-use saddle::optim::{clip_grad_norm, Adam, AdamConfig, Optimizer};
+use saddle::optim::{clip_grad_norm, AdamConfig, Optimizer};
 use saddle::{Error, Result, Rng, Tensor};
 use std::path::PathBuf;
 
@@ -107,7 +107,7 @@ pub fn run(args: GradFlowArgs) -> Result<()> {
                 report(&format!("{name} at initialization"), &init, f32::NAN);
                 flows.push(Series { name: format!("{name}, initialization"), points: indexed(&init) });
             }
-            let mut opt = Adam::new(params.clone(), AdamConfig { lr: 0.01, ..Default::default() })?;
+            let mut opt = Optimizer::new(params.clone(), AdamConfig { lr: 0.01, ..Default::default() })?;
             for _ in 0..args.train_steps {
                 let (x, y) = cue_batch(BATCH, t, &mut data);
                 opt.zero_grad();

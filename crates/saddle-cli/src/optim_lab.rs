@@ -7,10 +7,10 @@
 //! optimizers that divide by the gradient's size keep moving.
 
 use crate::plot::{self, Series};
-use crate::train::{default_data_dir, OptimName};
 use clap::Args;
-use saddle::data::{load_idx_dir, Dataset, ImageDataset};
+use saddle::data::{bundled_mnist, load_idx_dir, Dataset, ImageDataset};
 use saddle::nn::{lenet5, Module};
+use saddle::optim::{Family, LrScheduler, Optimizer};
 use saddle::train::{fit, FitOptions, Observer, StepMetrics};
 use saddle::{Error, Result, Rng, Tensor};
 use std::path::PathBuf;
@@ -97,13 +97,13 @@ fn surfaces() -> Vec<Surface> {
     ]
 }
 
-fn lr_for(s: &Surface, o: OptimName) -> f64 {
+fn lr_for(s: &Surface, o: Family) -> f64 {
     match o {
-        OptimName::Sgd => s.lr[0],
-        OptimName::Momentum | OptimName::Nesterov => s.lr[1],
-        OptimName::Adagrad => s.lr[2],
-        OptimName::Rmsprop => s.lr[3],
-        OptimName::Adam | OptimName::Adamw => s.lr[4],
+        Family::Sgd => s.lr[0],
+        Family::Momentum | Family::Nesterov => s.lr[1],
+        Family::Adagrad => s.lr[2],
+        Family::RmsProp => s.lr[3],
+        Family::Adam | Family::AdamW => s.lr[4],
     }
 }
 
@@ -111,9 +111,9 @@ fn lr_for(s: &Surface, o: OptimName) -> f64 {
 type Points = Vec<(f64, f64)>;
 
 /// The path and the loss per step of `o` on `s`.
-fn descend(s: &Surface, o: OptimName) -> Result<(Points, Points)> {
+fn descend(s: &Surface, o: Family) -> Result<(Points, Points)> {
     let p = Tensor::from_vec(s.start.to_vec(), &[2]).requires_grad();
-    let mut opt = o.build(vec![("p".into(), p.clone())], lr_for(s, o), 0.9, 0.0)?;
+    let mut opt = Optimizer::new(vec![("p".into(), p.clone())], o.spec().with_lr(lr_for(s, o)))?;
     let (mut path, mut losses) = (Vec::with_capacity(s.steps + 1), Vec::with_capacity(s.steps));
     for step in 0..s.steps {
         let v = p.to_vec();
@@ -163,12 +163,12 @@ pub fn run(args: OptimLabArgs) -> Result<()> {
     let mut written = Vec::new();
     println!("final loss after each surface's steps (lower is better)");
     print!("{:>12}", "");
-    OptimName::ALL.iter().for_each(|o| print!("{:>11}", o.name()));
+    Family::ALL.iter().for_each(|o| print!("{:>11}", o.name()));
     println!();
     for s in surfaces() {
         let (mut paths, mut curves) = (Vec::new(), Vec::new());
         print!("{:>12}", s.name);
-        for o in OptimName::ALL {
+        for o in Family::ALL {
             let (path, losses) = descend(&s, o)?;
             print!("{:>11.3e}", losses.last().map_or(f64::NAN, |l| l.1));
             paths.push(Series { name: format!("{} (η={})", o.name(), lr_for(&s, o)), points: path });
@@ -199,7 +199,7 @@ pub fn run(args: OptimLabArgs) -> Result<()> {
         )?);
     }
     if args.mnist_images > 0 {
-        let dir = args.data.clone().unwrap_or_else(default_data_dir);
+        let dir = args.data.clone().unwrap_or_else(bundled_mnist);
         let (train, test) = load_idx_dir(&dir)?;
         let n = args.mnist_images.min(train.len());
         let size: usize = train.shape.iter().product();
@@ -211,12 +211,13 @@ pub fn run(args: OptimLabArgs) -> Result<()> {
         println!();
         println!("one epoch of LeNet-5 on {n} images of {}, seed {}", dir.display(), args.seed);
         let mut curves = Vec::new();
-        for o in OptimName::ALL {
+        for o in Family::ALL {
             let mut model = lenet5(subset.shape, train.classes(), &mut Rng::new(args.seed))?;
-            let mut opt = o.build(model.named_parameters(), o.default_lr(), 0.9, 0.0)?;
+            let mut opt = Optimizer::new(model.named_parameters(), o.spec())?;
             let mut losses = Losses(Vec::new());
             let options = FitOptions { epochs: 1, batch_size: 64, seed: args.seed, ..Default::default() };
-            let report = fit(&mut model, opt.as_mut(), &subset, Some(&test), &options, &mut [&mut losses])?;
+            let mut lr = LrScheduler::constant(o.default_lr());
+            let report = fit(&mut model, &mut opt, &mut lr, &subset, Some(&test), &options, &mut [&mut losses])?;
             let (test_loss, test_acc) = report.epochs[0].test.unwrap_or((f32::NAN, f32::NAN));
             println!(
                 "  {:<9} η={:<6} final loss {:.4}  test loss {test_loss:.4}  test accuracy {:.2}%  ({:.1} s)",

@@ -20,7 +20,12 @@ pub struct PredictArgs {
 
 pub fn run(args: PredictArgs) -> Result<()> {
     let run = Run::open(&args.run)?;
-    let [c, h, w] = run.config.input;
+    let Some([c, h, w]) = run.config.input else {
+        return Err(Error::config(
+            "RUN",
+            "the run holds a tagger; predict classifies pictures (`saddle tag` tags words)",
+        ));
+    };
     if c != 1 {
         return Err(Error::config(
             "RUN",
@@ -28,13 +33,13 @@ pub fn run(args: PredictArgs) -> Result<()> {
         ));
     }
     let picture = GreyImage::open(&args.image)?;
-    let model = run.model()?;
+    let model = &run.model;
     let mut small = picture.resize(h, w);
     let inverted = small.border_mean() > 0.5;
     if inverted {
         small.pixels.iter_mut().for_each(|p| *p = 1.0 - *p);
     }
-    let norm = run.config.normalization;
+    let norm = run.config.normalization.unwrap_or(saddle::data::Normalization { mean: 0.0, std: 1.0 });
     let x: Vec<f32> = small.pixels.iter().map(|p| (p - norm.mean) / norm.std).collect();
     let probs = no_grad(|| model.forward(&Tensor::from_vec(x, &[1, 1, h, w])).softmax(1)).to_vec();
     let best = probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);

@@ -7,33 +7,16 @@
 //! `<body data-rendered="K/N">`, so that a headless browser can check it.
 
 use crate::plot::{heatmap_svg, lines_svg, Series};
-use saddle::diagnose::{Curvature, Finding, Record, Verdict};
+use saddle::diagnose::{Diagnosis, Record, Verdict};
 use saddle::train::Run;
 use saddle::Result;
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// What the page shows.
+/// What the page shows: the run and what its diagnosis found.
 pub struct Report<'a> {
     pub run: &'a Run,
-    pub layers: &'a [String],
-    pub records: &'a [Record],
-    pub findings: &'a [Finding],
-    /// The verdict on the final weights.
-    pub end: &'a Finding,
-    pub curvature: &'a Curvature,
-    /// Hutchinson's estimate of the trace and its standard error.
-    pub trace: (f64, f64),
-    /// The spectral density `(λ, φ(λ))`.
-    pub spectrum: Vec<(f64, f64)>,
-    /// `‖∂L/∂h_t‖` for t = 1…T, for recurrent models.
-    pub flow: Option<&'a [f64]>,
-    /// `(α, L)` from the start (α = 0) to the trained weights (α = 1).
-    pub line: Vec<(f64, f64)>,
-    /// What the start is: the initialization, or another run.
-    pub line_from: &'a str,
-    /// The 2-D slice: coordinates and `L` on the grid.
-    pub plane: (&'a [f64], &'a [Vec<f64>]),
+    pub diagnosis: &'a Diagnosis,
 }
 
 /// Escapes text for HTML.
@@ -58,7 +41,8 @@ document.body.setAttribute('data-rendered',k+'/'+f.length);});</script>";
 
 /// Writes the page to `path`, atomically.
 pub fn write(path: &Path, r: &Report) -> Result<()> {
-    let c = r.curvature;
+    let d = r.diagnosis;
+    let c = &d.curvature;
     let s = &r.run.summary;
     let mut h = String::new();
     let _ = write!(
@@ -75,16 +59,16 @@ pub fn write(path: &Path, r: &Report) -> Result<()> {
         epochs = s.epochs,
         steps = s.steps,
         seed = s.seed,
-        opt = esc(&r.run.config.optimizer),
-        sched = esc(&r.run.config.schedule),
+        opt = esc(&r.run.config.spec.optimizer.to_string()),
+        sched = esc(&r.run.config.spec.schedule.to_string()),
         tl = s.test_loss,
         ta = 100.0 * s.test_accuracy,
     );
     h += "<h2>Verdicts</h2>";
-    if r.findings.is_empty() {
+    if d.findings.is_empty() {
         h += "<div class=\"verdict ok\"><h3>No plateau</h3><p>The loss kept falling over the whole run.</p></div>";
     }
-    for (i, f) in r.findings.iter().enumerate() {
+    for (i, f) in d.findings.iter().enumerate() {
         let _ = write!(
             h,
             "<div class=\"verdict\"><h3>Plateau {} (steps {}–{}): {}</h3><ul>",
@@ -102,21 +86,21 @@ pub fn write(path: &Path, r: &Report) -> Result<()> {
     let _ = write!(
         h,
         "<div class=\"verdict{}\"><h3>Final weights (step {}): {}</h3><ul>",
-        if r.end.verdict == Verdict::LocalMinimum { " ok" } else { "" },
-        r.end.to_step,
-        esc(&r.end.verdict.to_string())
+        if d.end.verdict == Verdict::LocalMinimum { " ok" } else { "" },
+        d.end.to_step,
+        esc(&d.end.verdict.to_string())
     );
-    for line in &r.end.evidence {
+    for line in &d.end.evidence {
         let _ = write!(h, "<li>{}</li>", esc(line));
     }
-    let _ = write!(h, "</ul><p><b>Try:</b> {}</p></div>", esc(r.end.verdict.advice()));
+    let _ = write!(h, "</ul><p><b>Try:</b> {}</p></div>", esc(d.end.verdict.advice()));
 
     let mut figure = |title: &str, svg: String, caption: &str| {
         let _ = write!(h, "<h2>{}</h2><figure>{svg}<figcaption>{}</figcaption></figure>", esc(title), esc(caption));
     };
-    let rec = r.records;
+    let rec = &d.records;
     let mut loss = vec![series("loss (mean over the interval)", rec, |x| x.loss)];
-    for (i, f) in r.findings.iter().enumerate() {
+    for (i, f) in d.findings.iter().enumerate() {
         let on: Vec<Record> = rec.iter().filter(|x| x.step >= f.from_step && x.step <= f.to_step).cloned().collect();
         loss.push(series(&format!("plateau {}: {}", i + 1, f.verdict), &on, |x| x.loss));
     }
@@ -142,6 +126,7 @@ pub fn write(path: &Path, r: &Report) -> Result<()> {
         "As the schedule set it at each measured step.",
     );
     let per_layer: Vec<Series> = r
+        .diagnosis
         .layers
         .iter()
         .enumerate()
@@ -170,19 +155,19 @@ pub fn write(path: &Path, r: &Report) -> Result<()> {
     );
     figure(
         "Hessian spectrum at the final weights",
-        lines_svg("spectral density of the Hessian (SLQ, log scale)", "eigenvalue λ", "density", &[Series { name: String::new(), points: r.spectrum.clone() }], true),
+        lines_svg("spectral density of the Hessian (SLQ, log scale)", "eigenvalue λ", "density", &[Series { name: String::new(), points: d.spectrum.clone() }], true),
         &format!(
             "λ_max = {:.4e}, λ_min = {:.4e} (λ_min/λ_max = {:.3}, Lanczos, {} steps); trace ≈ {:.4e} ± {:.1e} (Hutchinson); ‖∇L‖ = {:.3e}.",
             c.lambda_max,
             c.lambda_min,
             c.ratio(),
             c.iterations,
-            r.trace.0,
-            r.trace.1,
+            d.trace.0,
+            d.trace.1,
             c.grad_norm
         ),
     );
-    if let Some(flow) = r.flow {
+    if let Some(flow) = &d.flow {
         let pts = flow.iter().enumerate().map(|(t, &g)| ((t + 1) as f64, g)).collect();
         figure(
             "Gradient flow through time",
@@ -197,20 +182,20 @@ pub fn write(path: &Path, r: &Report) -> Result<()> {
         );
     }
     figure(
-        &format!("Loss landscape: from {} to the trained weights", r.line_from),
+        &format!("Loss landscape: from {} to the trained weights", d.line_from),
         lines_svg(
             "L((1−α)·θ_start + α·θ_final)",
             "α",
             "loss",
-            &[Series { name: String::new(), points: r.line.clone() }],
+            &[Series { name: String::new(), points: d.line.clone() }],
             false,
         ),
         &format!(
             "A 1-D slice along the straight line between the two (Goodfellow et al. 2015); α = 0 is {}.",
-            r.line_from
+            d.line_from
         ),
     );
-    let (coords, plane) = r.plane;
+    let (coords, plane) = (&d.plane.0, &d.plane.1);
     figure(
         "Loss landscape around the trained weights",
         heatmap_svg("L(θ + a·d₁ + b·d₂)", "a", "b", coords, coords, plane),
@@ -218,5 +203,5 @@ pub fn write(path: &Path, r: &Report) -> Result<()> {
     );
     h += CHECK;
     h += "</body></html>\n";
-    saddle::nn::write_atomically(path, h.as_bytes())
+    saddle::io::write_atomically(path, h.as_bytes())
 }

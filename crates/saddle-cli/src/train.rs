@@ -1,16 +1,17 @@
-//! `saddle train`: train a model from the command line into a run directory.
+//! `saddle train`: the flags become a [`RunSpec`]; the library's [`Trainer`]
+//! runs it into a run directory while this file prints its progress.
 
-use crate::schedule::{self, SPEC_HELP};
+use crate::schedule::{flag, SPEC_HELP};
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use saddle::data::{load_idx_dir, Dataset};
-use saddle::diagnose::Monitor;
-use saddle::nn::{build_model, Module, MODELS};
-use saddle::optim::{Adagrad, AdagradConfig, Adam, AdamConfig, Optimizer, RmsProp, RmsPropConfig, Sgd, SgdConfig};
-use saddle::train::{fit, EpochMetrics, FitOptions, Observer, RunConfig, RunDir, StepMetrics, Summary, RUN_FORMAT};
-use saddle::{Error, Result, Rng};
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use saddle::nn::CellKind;
+use saddle::optim::{Family, OptimizerSpec, Schedule};
+use saddle::train::{
+    EpochMetrics, ImageModel, Observer, Outcome, RunSpec, StepMetrics, Summary, TaggerSpec, Task as RunTask, Trainer,
+};
+use saddle::{Error, Result};
+use std::path::PathBuf;
 
 #[derive(Args)]
 #[command(
@@ -35,14 +36,14 @@ pub struct TrainArgs {
     #[arg(long, value_parser = positive, allow_negative_numbers = true)]
     pub lr: Option<f64>,
     /// Optimizer.
-    #[arg(long, value_enum, default_value_t = OptimName::Adam)]
-    pub optim: OptimName,
+    #[arg(long, default_value = "adam", value_parser = family_parser())]
+    pub optim: Family,
     /// Momentum μ for `momentum` and `nesterov`.
     #[arg(long, default_value_t = 0.9, value_parser = non_negative, allow_negative_numbers = true)]
     pub momentum: f64,
-    /// Weight decay λ (L2; decoupled for adamw).
-    #[arg(long, default_value_t = 0.0, value_parser = non_negative, allow_negative_numbers = true)]
-    pub weight_decay: f64,
+    /// Weight decay λ (L2; decoupled for adamw) [default: 0; 0.01 for adamw, as PyTorch].
+    #[arg(long, value_parser = non_negative, allow_negative_numbers = true)]
+    pub weight_decay: Option<f64>,
     /// Learning-rate schedule; the default anneals η to 0 along half a cosine
     /// over the whole run (see `saddle schedule --help` for every form).
     #[arg(long, default_value = "cosine", long_help = SPEC_HELP)]
@@ -107,89 +108,10 @@ pub enum Task {
     Slots,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
-pub enum OptimName {
-    /// Plain stochastic gradient descent.
-    Sgd,
-    /// SGD with heavy-ball momentum.
-    Momentum,
-    /// SGD with Nesterov momentum.
-    Nesterov,
-    /// Adagrad: steps shrink with the sum of all past squared gradients.
-    Adagrad,
-    /// RMSProp: steps divided by the RMS of recent gradients.
-    Rmsprop,
-    /// Adam (Kingma and Ba): momentum and RMSProp, bias-corrected.
-    Adam,
-    /// Adam with decoupled weight decay (Loshchilov and Hutter).
-    Adamw,
-}
-
-impl OptimName {
-    /// Every optimizer, in the order the lecture introduces them.
-    pub const ALL: [OptimName; 7] = [
-        OptimName::Sgd,
-        OptimName::Momentum,
-        OptimName::Nesterov,
-        OptimName::Adagrad,
-        OptimName::Rmsprop,
-        OptimName::Adam,
-        OptimName::Adamw,
-    ];
-
-    /// The name on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            OptimName::Sgd => "sgd",
-            OptimName::Momentum => "momentum",
-            OptimName::Nesterov => "nesterov",
-            OptimName::Adagrad => "adagrad",
-            OptimName::Rmsprop => "rmsprop",
-            OptimName::Adam => "adam",
-            OptimName::Adamw => "adamw",
-        }
-    }
-
-    /// The learning rate used when `--lr` is not given.
-    pub fn default_lr(self) -> f64 {
-        match self {
-            OptimName::Sgd | OptimName::Momentum | OptimName::Nesterov => 0.05,
-            OptimName::Adagrad => 0.01,
-            OptimName::Rmsprop | OptimName::Adam | OptimName::Adamw => 1e-3,
-        }
-    }
-
-    /// The optimizer over `params`, with PyTorch's defaults for everything not given.
-    pub fn build(
-        self,
-        params: Vec<(String, saddle::Tensor)>,
-        lr: f64,
-        momentum: f64,
-        weight_decay: f64,
-    ) -> Result<Box<dyn Optimizer>> {
-        let wd = weight_decay;
-        Ok(match self {
-            OptimName::Sgd | OptimName::Momentum | OptimName::Nesterov => {
-                let momentum = if self == OptimName::Sgd { 0.0 } else { momentum };
-                let nesterov = self == OptimName::Nesterov;
-                Box::new(Sgd::new(
-                    params,
-                    SgdConfig { lr, momentum, weight_decay: wd, nesterov, ..Default::default() },
-                )?)
-            }
-            OptimName::Adagrad => {
-                Box::new(Adagrad::new(params, AdagradConfig { lr, weight_decay: wd, ..Default::default() })?)
-            }
-            OptimName::Rmsprop => {
-                Box::new(RmsProp::new(params, RmsPropConfig { lr, weight_decay: wd, ..Default::default() })?)
-            }
-            OptimName::Adam => Box::new(Adam::new(params, AdamConfig { lr, weight_decay: wd, ..Default::default() })?),
-            OptimName::Adamw => {
-                let wd = if wd == 0.0 { AdamConfig::adamw().weight_decay } else { wd };
-                Box::new(Adam::new(params, AdamConfig { lr, weight_decay: wd, ..AdamConfig::adamw() })?)
-            }
-        })
-    }
+/// `--optim`: the seven optimizers by name, each with its line of help.
+pub fn family_parser() -> impl TypedValueParser<Value = Family> {
+    let values = Family::ALL.map(|f| PossibleValue::new(f.name()).help(f.summary()));
+    PossibleValuesParser::new(values).map(|name| name.parse::<Family>().expect("a listed name"))
 }
 
 fn dropout_rate(s: &str) -> std::result::Result<f32, String> {
@@ -210,16 +132,6 @@ fn non_negative(s: &str) -> std::result::Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
         _ => Err(format!("expected a number ≥ 0, got '{s}'")),
-    }
-}
-
-/// The bundled dataset: `data/mnist` under the current folder, else in the source tree.
-pub fn default_data_dir() -> PathBuf {
-    let here = PathBuf::from("data/mnist");
-    if here.is_dir() {
-        here
-    } else {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist")
     }
 }
 
@@ -303,185 +215,137 @@ fn timestamp() -> String {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    let diagnose = args.diagnose;
-    if diagnose && args.monitor_every == 0 {
+    if args.diagnose && args.monitor_every == 0 {
         return Err(Error::config("--diagnose", "needs the diagnostics; drop --monitor-every 0"));
     }
-    let path = match args.task {
-        Task::Mnist => train_mnist(args)?,
-        Task::Slots => crate::slots::train(args)?,
+    let spec = spec(&args)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}-{}", spec.task.name(), spec.model_name(), timestamp())));
+    let mut trainer = Trainer::create(&spec, &out)?;
+    print_plan(&trainer);
+    let data = trainer.data();
+    let (unit, held_out) = match spec.task {
+        RunTask::Mnist { .. } => ("images", "test"),
+        RunTask::Slots { .. } => ("sentences", "dev"),
     };
-    if diagnose {
+    let mut progress =
+        Progress { bar: None, quiet: args.quiet, epochs: spec.epochs, examples: data.sizes.0, unit, held_out };
+    let Outcome::Finished(summary) = trainer.train(&mut [&mut progress])? else {
+        unreachable!("no observer of saddle train asks to stop")
+    };
+    print_done(&summary, unit, trainer.dir());
+    if args.diagnose {
         println!();
-        crate::diagnose::run(crate::diagnose::DiagnoseArgs::for_run(path))?;
+        crate::diagnose::run(crate::diagnose::DiagnoseArgs::for_run(trainer.dir().to_path_buf()))?;
     }
     Ok(())
 }
 
-fn train_mnist(args: TrainArgs) -> Result<PathBuf> {
-    let model_name = args.model.clone().unwrap_or_else(|| "lenet5".into());
-    if !MODELS.iter().any(|(n, _)| *n == model_name) {
-        let list: Vec<String> = MODELS.iter().map(|(n, d)| format!("{n} ({d})")).collect();
-        return Err(Error::config(
-            "--model",
-            format!("'{model_name}' is not an image model; expected one of: {}", list.join("; ")),
-        ));
-    }
-    let data_dir = args.data.clone().unwrap_or_else(default_data_dir);
-    let loading = Instant::now();
-    let (train, test) = load_idx_dir(&data_dir)?;
-    let classes = train.classes();
-    if classes < 2 {
-        return Err(Error::format(
-            &data_dir,
-            format!("the training labels name {classes} class; at least 2 are needed"),
-        ));
-    }
-    let mut model = build_model(&model_name, train.shape, classes, &mut Rng::new(args.seed))?;
-    println!(
-        "data      {} ({} training, {} test images of {:?}, {classes} classes; loaded in {:.1} s)",
-        data_dir.display(),
-        train.len(),
-        test.len(),
-        train.shape,
-        loading.elapsed().as_secs_f64()
-    );
-    let job = Job {
-        task: "mnist",
-        model_name,
-        unit: "images",
-        held_out: "test",
-        epochs: args.epochs.unwrap_or(8) as usize,
-        batch_size: args.batch_size.unwrap_or(64) as usize,
-        input: train.shape,
-        classes,
-        normalization: train.norm,
-        data: data_dir.display().to_string(),
-        tagger: None,
+/// The run the flags describe; each bad value names its flag.
+fn spec(args: &TrainArgs) -> Result<RunSpec> {
+    let base = match args.task {
+        Task::Mnist => RunSpec::mnist(),
+        Task::Slots => RunSpec::slots(),
     };
-    let (summary, path) = train_job(&args, &job, &mut model, &train, &test, |_, _| Ok(None))?;
-    println!(
-        "done      test accuracy {:.2}%, test loss {:.4}; {:.1} s training ({:.0} images/s); saved to {}",
-        100.0 * summary.test_accuracy,
-        summary.test_loss,
-        summary.train_seconds,
-        summary.train_images_per_second,
-        path.display()
-    );
-    Ok(path)
-}
-
-/// What a task hands to [`train_job`].
-pub struct Job {
-    pub task: &'static str,
-    pub model_name: String,
-    /// What one example is, for messages: images, sentences.
-    pub unit: &'static str,
-    /// What the held-out set evaluated each epoch is called: test, dev.
-    pub held_out: &'static str,
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub input: [usize; 3],
-    pub classes: usize,
-    pub normalization: saddle::data::Normalization,
-    pub data: String,
-    pub tagger: Option<saddle::nn::TaggerConfig>,
-}
-
-/// The part of `saddle train` every task shares: optimizer and schedule from
-/// the flags, the effective hyperparameters printed, the run directory, the
-/// progress bar, `fit`, and the summary. `finish(dir, model)` writes the task's
-/// own files and may return a test F1 for the summary.
-pub fn train_job<M: Module>(
-    args: &TrainArgs,
-    job: &Job,
-    model: &mut M,
-    train: &dyn Dataset,
-    test: &dyn Dataset,
-    finish: impl FnOnce(&Path, &mut M) -> Result<Option<f64>>,
-) -> Result<(Summary, PathBuf)> {
-    let lr = args.lr.unwrap_or(args.optim.default_lr());
-    let mut opt = args.optim.build(model.named_parameters(), lr, args.momentum, args.weight_decay)?;
-    let steps = job.epochs * train.len().div_ceil(job.batch_size);
-    let plan = schedule::parse(&args.schedule, steps, args.warmup)?;
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}-{}", job.task, job.model_name, timestamp())));
-    let config = RunConfig {
-        format: RUN_FORMAT,
-        task: job.task.into(),
-        model: job.model_name.clone(),
-        input: job.input,
-        classes: job.classes,
-        normalization: job.normalization,
-        data: job.data.clone(),
-        epochs: job.epochs,
-        batch_size: job.batch_size,
+    let task = match args.task {
+        Task::Mnist => RunTask::Mnist {
+            model: ImageModel::from_name(args.model.as_deref().unwrap_or("lenet5")).map_err(flag("--model"))?,
+        },
+        Task::Slots => RunTask::Slots { tagger: tagger(args)? },
+    };
+    let mut schedule: Schedule = args.schedule.parse().map_err(flag("--schedule"))?;
+    if args.warmup > 0 {
+        schedule = Schedule::Warmup { steps: args.warmup, inner: Box::new(schedule) };
+    }
+    let spec = RunSpec {
+        task,
+        data: args.data.clone(),
+        epochs: args.epochs.map_or(base.epochs, |e| e as usize),
+        batch_size: args.batch_size.map_or(base.batch_size, |b| b as usize),
         seed: args.seed,
-        optim: args.optim.name().to_string(),
-        optimizer: opt.describe(),
-        schedule: plan.describe(),
+        optimizer: optimizer(args),
+        schedule,
         clip_norm: args.clip_norm.map(|c| c as f32),
-        tagger: job.tagger,
+        monitor_every: args.monitor_every,
     };
+    spec.validate()?;
+    Ok(spec)
+}
+
+/// `--optim` with `--lr`, `--momentum` (for momentum and nesterov) and `--weight-decay`.
+fn optimizer(args: &TrainArgs) -> OptimizerSpec {
+    let mut spec = args.optim.spec().with_lr(args.lr.unwrap_or(args.optim.default_lr()));
+    if let OptimizerSpec::Sgd(c) = &mut spec {
+        if c.momentum > 0.0 {
+            c.momentum = args.momentum;
+        }
+    }
+    args.weight_decay.map_or(spec, |wd| spec.with_weight_decay(wd))
+}
+
+fn tagger(args: &TrainArgs) -> Result<TaggerSpec> {
+    let name = args.model.as_deref().unwrap_or("lstm");
+    let cell = CellKind::from_name(name).filter(|&k| k != CellKind::RnnRelu).ok_or_else(|| {
+        Error::config("--model", format!("'{name}' is not a recurrent model; expected rnn, lstm or gru"))
+    })?;
+    Ok(TaggerSpec {
+        cell,
+        embedding_dim: args.embedding_dim as usize,
+        hidden_size: args.hidden_size as usize,
+        num_layers: args.layers as usize,
+        bidirectional: args.bidirectional,
+        dropout: args.dropout,
+        context: args.context as usize,
+        min_count: args.min_count,
+    })
+}
+
+/// What the run will do: data, model, optimizer, schedule, batches, folder.
+fn print_plan(t: &Trainer) {
+    let (c, d) = (t.config(), t.data());
+    match &c.spec.task {
+        RunTask::Mnist { .. } => println!(
+            "data      {} ({} training, {} test images of {:?}, {} classes)",
+            d.source,
+            d.sizes.0,
+            d.sizes.1,
+            c.input.unwrap_or_default(),
+            c.classes
+        ),
+        RunTask::Slots { .. } => {
+            let v = d.vocabularies.as_ref().expect("a tagger's run has vocabularies");
+            println!(
+                "data      {}: {} training, {} dev, {} test sentences; {} words, {} tags",
+                d.source,
+                d.sizes.0,
+                d.sizes.1,
+                d.test.len(),
+                v.words.len(),
+                v.tags.len()
+            );
+        }
+    }
+    let s = &c.spec;
+    println!("model     {} ({} parameters)", s.model_name(), saddle::nn::Module::num_parameters(t.model()));
+    println!("optimizer {}", s.optimizer);
+    println!("schedule  {} over {} steps", t.scheduler().describe(), t.scheduler().total_steps);
+    let clip = s.clip_norm.map_or(String::new(), |c| format!(", clip-norm {c}"));
     let threads = rayon::current_num_threads();
-    println!("model     {} ({} parameters)", job.model_name, model.num_parameters());
-    println!("optimizer {}", opt.describe());
-    println!("schedule  {} over {steps} steps", plan.describe());
-    let clip = args.clip_norm.map_or(String::new(), |c| format!(", clip-norm {c}"));
-    println!(
-        "training  {} epochs, batch size {}, seed {}, {threads} threads{clip}",
-        job.epochs, job.batch_size, args.seed
-    );
-    let mut run_dir = RunDir::create(&out, &config)?;
-    println!("run       {}", run_dir.path().display());
+    println!("training  {} epochs, batch size {}, seed {}, {threads} threads{clip}", s.epochs, s.batch_size, s.seed);
+    println!("run       {}", t.dir().display());
+}
 
-    let options = FitOptions {
-        epochs: job.epochs,
-        batch_size: job.batch_size,
-        seed: args.seed,
-        clip_norm: args.clip_norm.map(|c| c as f32),
-        error_if_nonfinite: false,
-        schedule: plan.schedule.clone(),
-        plateau: plan.plateau.clone(),
-        ..FitOptions::default()
+fn print_done(s: &Summary, unit: &str, dir: &std::path::Path) {
+    let result = match s.test_f1 {
+        Some(f1) => format!("test slot F1 {f1:.2}"),
+        None => format!("test accuracy {:.2}%, test loss {:.4}", 100.0 * s.test_accuracy, s.test_loss),
     };
-    let mut progress = Progress {
-        bar: None,
-        quiet: args.quiet,
-        epochs: options.epochs,
-        examples: train.len(),
-        unit: job.unit,
-        held_out: job.held_out,
-    };
-    let mut monitor = Monitor::new(args.monitor_every).with_log(&run_dir.path().join("diagnostics.csv"));
-    let report = if args.monitor_every > 0 {
-        fit(model, opt.as_mut(), train, Some(test), &options, &mut [&mut progress, &mut run_dir, &mut monitor])?
-    } else {
-        fit(model, opt.as_mut(), train, Some(test), &options, &mut [&mut progress, &mut run_dir])?
-    };
-    let last = report.epochs.last().expect("at least one epoch");
-    let (test_loss, test_accuracy) = last.test.expect("evaluated on the test set");
-    let test_f1 = finish(run_dir.path(), model)?;
-    let summary = Summary {
-        format: RUN_FORMAT,
-        task: job.task.into(),
-        model: job.model_name.clone(),
-        parameters: model.num_parameters(),
-        epochs: options.epochs,
-        seed: args.seed,
-        steps: report.steps,
-        test_accuracy,
-        test_loss,
-        train_accuracy: last.train_accuracy,
-        train_loss: last.train_loss,
-        train_seconds: report.train_seconds,
-        train_images_per_second: report.examples_per_second,
-        threads,
-        test_f1,
-    };
-    let path = run_dir.path().to_path_buf();
-    run_dir.finish(model, opt.as_ref(), &summary)?;
-    Ok((summary, path))
+    println!(
+        "done      {result}; {:.1} s training ({:.0} {unit}/s); saved to {}",
+        s.train_seconds,
+        s.train_images_per_second,
+        dir.display()
+    );
 }

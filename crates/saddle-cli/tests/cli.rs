@@ -225,7 +225,9 @@ fn broken_runs_and_checkpoints_are_named() {
     assert_fails_with(&eval(&incomplete), &["incomplete run: no summary.json"]);
 
     let old = copy("old");
-    let config = std::fs::read_to_string(old.join("config.json")).unwrap().replace("\"format\": 1", "\"format\": 0");
+    let config = std::fs::read_to_string(old.join("config.json"))
+        .unwrap()
+        .replace(&format!("\"format\": {}", saddle::train::RUN_FORMAT), "\"format\": 0");
     std::fs::write(old.join("config.json"), config).unwrap();
     assert_fails_with(&eval(&old), &["run format 0"]);
 

@@ -1,4 +1,6 @@
-//! Train LeNet-5 on MNIST with saddle's library API, as `saddle train mnist` does.
+//! Train LeNet-5 on MNIST with saddle's building blocks: a dataset, a model,
+//! an optimizer, a schedule and `fit()`. (`examples/runs.rs` does the same
+//! through the run API, with a run directory, checkpoints and resume.)
 //!
 //! ```sh
 //! cargo run --release -p saddle --example mnist            # bundled data/mnist
@@ -7,7 +9,7 @@
 
 use saddle::data::load_idx_dir;
 use saddle::nn::{lenet5, save_state_dict, Module};
-use saddle::optim::{Adam, AdamConfig};
+use saddle::optim::{AdamConfig, LrScheduler, Optimizer, Schedule};
 use saddle::train::{evaluate, fit, EpochMetrics, FitOptions, Observer};
 use saddle::Rng;
 use std::path::PathBuf;
@@ -49,11 +51,14 @@ fn run() -> saddle::Result<()> {
 
     let (train, test) = load_idx_dir(&dir)?; // images stay bytes; batches are normalized on the fly
     let mut model = lenet5(train.shape, train.classes(), &mut Rng::new(0))?;
-    let mut opt = Adam::new(model.named_parameters(), AdamConfig::default())?;
+    let mut opt = Optimizer::new(model.named_parameters(), AdamConfig::default())?;
     println!("LeNet-5 with {} parameters on {} images", model.num_parameters(), train.labels.len());
 
     let options = FitOptions { epochs, batch_size: 64, seed: 0, ..Default::default() };
-    fit(&mut model, &mut opt, &train, Some(&test), &options, &mut [&mut PrintEpochs])?;
+    // The schedule owns the learning rate: η_t along half a cosine over every step of the run.
+    let steps = epochs * train.labels.len().div_ceil(options.batch_size);
+    let mut lr = LrScheduler::new(Schedule::Cosine { t_max: None, eta_min: 0.0 }, opt.lr(), steps)?;
+    fit(&mut model, &mut opt, &mut lr, &train, Some(&test), &options, &mut [&mut PrintEpochs])?;
 
     let result = evaluate(&mut model, &test, 1000);
     println!("test accuracy {:.2}%", 100.0 * result.accuracy);

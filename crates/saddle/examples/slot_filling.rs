@@ -9,10 +9,10 @@
 //! destination after "arrive" and an origin after "leave", so the tagger needs
 //! memory of the verb before the city.
 
-use saddle::data::{travel_corpus, word_form, TaggedDataset, Vocab};
-use saddle::nn::{Module, Tagger, TaggerCell, TaggerConfig};
-use saddle::optim::{Adam, AdamConfig};
-use saddle::train::{fit, slot_metrics, FitOptions};
+use saddle::data::{travel_corpus, TaggedDataset};
+use saddle::nn::{CellKind, Module, Tagger, TaggerConfig};
+use saddle::optim::{AdamConfig, LrScheduler, Optimizer};
+use saddle::train::{fit, slot_metrics, FitOptions, Vocabularies};
 use saddle::Rng;
 
 fn main() {
@@ -27,16 +27,13 @@ fn main() {
 
 fn run() -> saddle::Result<()> {
     let (train, test) = (travel_corpus(2000, 1), travel_corpus(300, 2));
-    let forms: Vec<String> = train.iter().flat_map(|s| s.words.iter().map(|w| word_form(w))).collect();
-    let vocab = Vocab::build(forms.iter().map(String::as_str), 1);
-    let mut tags: Vec<String> = train.iter().flat_map(|s| s.tags.iter().cloned()).collect();
-    tags.sort();
-    tags.dedup();
-    let tagset = Vocab::from_tokens(tags);
+    // Words (lower-cased, digits as 0) seen at least once, and the tags, from the training sentences.
+    let v = Vocabularies::build(&train, 1);
+    let (vocab, tagset) = (v.words(), v.tagset());
     let train_set = TaggedDataset::new(&train, &vocab, &tagset);
 
     let cfg = TaggerConfig {
-        cell: TaggerCell::Lstm,
+        cell: CellKind::Lstm,
         vocab_size: vocab.len(),
         tags: tagset.len(),
         embedding_dim: 32,
@@ -47,9 +44,9 @@ fn run() -> saddle::Result<()> {
         context: 0,
     };
     let mut model = Tagger::new(cfg, &mut Rng::new(0));
-    let mut opt = Adam::new(model.named_parameters(), AdamConfig { lr: 0.01, ..Default::default() })?;
+    let mut opt = Optimizer::new(model.named_parameters(), AdamConfig { lr: 0.01, ..Default::default() })?;
     let options = FitOptions { epochs: 3, batch_size: 32, ..Default::default() };
-    fit(&mut model, &mut opt, &train_set, None, &options, &mut [])?;
+    fit(&mut model, &mut opt, &mut LrScheduler::constant(0.01), &train_set, None, &options, &mut [])?;
 
     // conlleval's chunk F1 on the held-out sentences.
     let metrics = slot_metrics(&mut model, &test, &vocab, &tagset);

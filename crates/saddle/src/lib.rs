@@ -45,6 +45,7 @@
 pub mod data;
 pub mod diagnose;
 pub mod error;
+pub mod io;
 pub mod kernels;
 pub mod nn;
 pub mod ops;

@@ -17,7 +17,8 @@
 /// let u = a.uniform(-1.0, 1.0);
 /// assert!((-1.0..1.0).contains(&u));
 /// ```
-#[derive(Clone, Debug)]
+/// Its state serializes (four `u64`), so a checkpoint can carry a generator mid-sequence.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Rng {
     s: [u64; 4],
 }

@@ -7,13 +7,13 @@ use saddle::diagnose::{
 };
 use saddle::nn::{lenet5, Linear, Module, Recurrent, RecurrentConfig};
 use saddle::ops::{CrossEntropyOptions, Reduction};
-use saddle::optim::{clip_grad_norm, global_grad_norm, Adam, AdamConfig, Optimizer, Schedule, Sgd, SgdConfig};
+use saddle::optim::{clip_grad_norm, global_grad_norm, AdamConfig, LrScheduler, Optimizer, Schedule, SgdConfig};
 use saddle::train::{fit, FitOptions, Observer, StepMetrics};
 use saddle::{Rng, Tensor};
 
 /// Runs `steps` optimizer steps on `loss(step)`, watched by a [`Monitor`].
 fn train(
-    opt: &mut dyn Optimizer,
+    opt: &mut Optimizer,
     steps: usize,
     interval: usize,
     clip: Option<f32>,
@@ -48,8 +48,8 @@ fn train(
     monitor
 }
 
-fn sgd(params: Vec<(String, Tensor)>, lr: f64) -> Sgd {
-    Sgd::new(params, SgdConfig { lr, ..Default::default() }).unwrap()
+fn sgd(params: Vec<(String, Tensor)>, lr: f64) -> Optimizer {
+    Optimizer::new(params, SgdConfig { lr, ..Default::default() }).unwrap()
 }
 
 /// The verdict on the final weights, printed.
@@ -166,7 +166,7 @@ fn a_plain_rnn_on_long_sequences_vanishes() {
     };
     let mut params = rnn.named_parameters();
     params.extend(fc.named_parameters().into_iter().map(|(n, p)| (format!("fc.{n}"), p)));
-    let mut opt = Adam::new(params, AdamConfig { lr: 0.001, ..Default::default() }).unwrap();
+    let mut opt = Optimizer::new(params, AdamConfig { lr: 0.001, ..Default::default() }).unwrap();
     let batches: Vec<(Tensor, Vec<i64>)> = (0..300).map(|_| cue_batch(batch, steps, &mut rng)).collect();
     let m = train(&mut opt, 300, 10, None, |s| loss(&batches[s].0, &batches[s].1, None));
     let (x, y) = cue_batch(batch, steps, &mut rng);
@@ -185,15 +185,11 @@ fn lenet_after_training_on_mnist_is_minimum_like() {
         ..train_set
     };
     let mut model = lenet5([1, 28, 28], 10, &mut Rng::new(0)).unwrap();
-    let mut opt = Adam::new(model.named_parameters(), AdamConfig::default()).unwrap();
-    let o = FitOptions {
-        epochs: 32,
-        batch_size: 32,
-        schedule: Some(Schedule::Cosine { t_max: 512, eta_min: 0.0 }),
-        ..Default::default()
-    };
+    let mut opt = Optimizer::new(model.named_parameters(), AdamConfig::default()).unwrap();
+    let o = FitOptions { epochs: 32, batch_size: 32, ..Default::default() };
+    let mut lr = LrScheduler::new(Schedule::Cosine { t_max: None, eta_min: 0.0 }, opt.lr(), 512).unwrap();
     let mut monitor = Monitor::new(2);
-    fit(&mut model, &mut opt, &data, None, &o, &mut [&mut monitor]).unwrap();
+    fit(&mut model, &mut opt, &mut lr, &data, None, &o, &mut [&mut monitor]).unwrap();
     model.set_training(false);
     let probe: Vec<usize> = (0..512).collect();
     let (x, y) = saddle::data::Dataset::batch(&data, &probe);

@@ -119,6 +119,15 @@ fn find(dir: &Path, name: &str) -> Result<PathBuf> {
     }
 }
 
+/// The MNIST bundled with saddle: `data/mnist` under the current folder, else
+/// the copy in saddle's source tree (where it was built), made absolute.
+pub fn bundled_mnist() -> PathBuf {
+    let here = Path::new("data/mnist");
+    let dir =
+        if here.is_dir() { here.to_path_buf() } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist") };
+    std::fs::canonicalize(&dir).unwrap_or(dir)
+}
+
 /// Loads `(train, test)` from a folder in MNIST's layout. The test set uses the
 /// training set's normalization, and its labels and image size must agree.
 pub fn load_idx_dir(dir: &Path) -> Result<(ImageDataset, ImageDataset)> {

@@ -1,9 +1,11 @@
 //! Data: the [`Dataset`] trait, a seeded [`Loader`], the IDX format (MNIST and
 //! any dataset in its layout), image datasets kept as bytes, and tagged text
-//! for slot filling (ATIS, `seq.in`/`seq.out`, CoNLL; vocabularies; chunk F1).
+//! for slot filling (ATIS, `seq.in`/`seq.out`, CoNLL, and which of them a
+//! folder holds; vocabularies; chunk F1).
 //!
 //! Uses: `tensor`, `rng`, `error`.
 
+mod corpus;
 mod idx;
 mod images;
 mod loader;
@@ -12,8 +14,9 @@ mod tagging;
 mod text;
 mod travel;
 
+pub use corpus::{Corpus, DEV_SENTENCES};
 pub use idx::{read_idx, Idx};
-pub use images::{load_idx_dir, ImageDataset, Normalization};
+pub use images::{bundled_mnist, load_idx_dir, ImageDataset, Normalization};
 pub use loader::Loader;
 pub use picture::GreyImage;
 pub use tagging::{pad_batch, word_form, TaggedDataset};

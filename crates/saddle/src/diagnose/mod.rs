@@ -1,7 +1,7 @@
 //! Why training is stuck: measurements during training, curvature at a
 //! point, and the verdict that turns them into a sentence.
 //!
-//! - [`Monitor`], an [`Observer`](crate::train::Observer) that `fit` calls:
+//! - [`Monitor`] (from [`crate::train`]), an [`Observer`](crate::train::Observer) that `fit` calls:
 //!   every few steps the loss, the gradient norm (global and per layer), the
 //!   size of the update relative to the weights, the cosine between
 //!   successive updates, and how often clipping fired.
@@ -16,20 +16,22 @@
 //!   [`final_weights`]: saddle, minimum or still descending at the end.
 //! - [`interpolate`] and [`slice_2d`]: the loss along a line between two
 //!   points and on a plane of filter-normalized random directions.
+//! - [`diagnose_run`]: all of it on a finished run, in one call.
 //!
 //! Uses: `train`, `nn`, `tensor`, `error`.
 
 mod curvature;
 mod flow;
 mod landscape;
-mod monitor;
+mod run;
 mod verdict;
 
+pub use crate::train::{layer_of, read_records, write_records, Monitor, Record};
 pub use curvature::{
     curvature, dataset_gradient, density_on, escape, hessian_trace, lanczos, mean_loss, spectral_density,
     symmetric_eigen, Curvature, Escape, Lanczos, Objective,
 };
 pub use flow::{cue_batch, time_flow};
 pub use landscape::{filter_normalized_direction, interpolate, slice_2d};
-pub use monitor::{layer_of, read_records, write_records, Monitor, Record};
+pub use run::{diagnose_run, DiagnoseOptions, Diagnosis};
 pub use verdict::{diagnose, final_weights, plateaus, Evidence, Finding, Verdict};

@@ -44,10 +44,15 @@ use super::gemm::{sgemm, Transpose};
 use rayon::prelude::*;
 use std::ops::Range;
 
-/// Which recurrence.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which recurrence: the one cell-kind type of the crate, used by the
+/// kernels, the layers, the tagger and the run specification. Its names are
+/// those of the command line and `config.json`: `rnn` (tanh), `rnn_relu`,
+/// `lstm`, `gru`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CellKind {
     /// Elman RNN with `tanh`.
+    #[serde(rename = "rnn")]
     RnnTanh,
     /// Elman RNN with `relu`.
     RnnRelu,
@@ -58,6 +63,24 @@ pub enum CellKind {
 }
 
 impl CellKind {
+    /// Every kind, in the order of their names.
+    pub const ALL: [CellKind; 4] = [CellKind::RnnTanh, CellKind::RnnRelu, CellKind::Lstm, CellKind::Gru];
+
+    /// The name: `rnn`, `rnn_relu`, `lstm`, `gru`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CellKind::RnnTanh => "rnn",
+            CellKind::RnnRelu => "rnn_relu",
+            CellKind::Lstm => "lstm",
+            CellKind::Gru => "gru",
+        }
+    }
+
+    /// The kind called `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<CellKind> {
+        CellKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
     /// Gates per hidden unit: G / H.
     pub fn gates(self) -> usize {
         match self {
@@ -77,8 +100,8 @@ impl CellKind {
         }
     }
 
-    /// `RNN`, `LSTM` or `GRU`.
-    pub fn name(self) -> &'static str {
+    /// PyTorch's module name: `RNN`, `LSTM` or `GRU`.
+    pub fn torch_name(self) -> &'static str {
         match self {
             CellKind::RnnTanh | CellKind::RnnRelu => "RNN",
             CellKind::Lstm => "LSTM",

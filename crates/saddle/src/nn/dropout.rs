@@ -21,6 +21,16 @@ impl Dropout {
         assert!((0.0..1.0).contains(&p), "Dropout: p must be in [0, 1), got {p}");
         Dropout { p, training: true, rng: Mutex::new(Rng::new(rng.next_u64())) }
     }
+
+    /// The generator of the masks, where it stands now (for a checkpoint).
+    pub fn rng(&self) -> Rng {
+        self.rng.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Puts the generator of the masks where a checkpoint left it.
+    pub fn set_rng(&self, rng: Rng) {
+        *self.rng.lock().unwrap_or_else(|e| e.into_inner()) = rng;
+    }
 }
 
 impl Module for Dropout {

@@ -24,8 +24,11 @@ pub use init::{kaiming_uniform, uniform_fan_in};
 pub use linear::Linear;
 pub use models::{build_model, lenet5, mlp, MODELS};
 pub use recurrent::{CellKind, Embedding, Recurrent, RecurrentConfig, RecurrentState};
-pub use state::{load_state_dict, read_safetensors, save_state_dict, write_atomically, write_safetensors, StateDict};
-pub use tagger::{Tagger, TaggerCell, TaggerConfig};
+pub use state::{load_state_dict, save_state_dict};
+// The file functions live in `io`; these names stay for code written against them.
+#[doc(no_inline)]
+pub use crate::io::{read_safetensors, write_safetensors, StateDict};
+pub use tagger::{Tagger, TaggerConfig};
 
 use crate::Tensor;
 

@@ -108,7 +108,7 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
         let net = lenet5([1, 28, 28], 10, &mut Rng::new(0)).unwrap();
         crate::nn::load_state_dict(&net, &dir.join("lenet5_state_dict.safetensors")).unwrap();
-        let (io, _) = crate::nn::read_safetensors(&dir.join("lenet5_io.safetensors")).unwrap();
+        let (io, _) = crate::io::read_safetensors(&dir.join("lenet5_io.safetensors")).unwrap();
         let (xs, x) = &io["x"];
         let logits = crate::no_grad(|| net.forward(&Tensor::from_vec(x.clone(), xs)));
         crate::ops::testing::assert_close("LeNet-5 logits", &logits.to_vec(), &io["logits"].1, 1e-5);

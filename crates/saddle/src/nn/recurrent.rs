@@ -101,8 +101,17 @@ pub struct Recurrent {
 impl Recurrent {
     /// A recurrent layer of `kind` with PyTorch's initialization.
     pub fn new(kind: CellKind, cfg: RecurrentConfig, rng: &mut Rng) -> Self {
-        assert!(cfg.num_layers >= 1 && cfg.hidden_size >= 1, "{}: num_layers and hidden_size must be ≥ 1", kind.name());
-        assert!((0.0..1.0).contains(&cfg.dropout), "{}: dropout must be in [0, 1), got {}", kind.name(), cfg.dropout);
+        assert!(
+            cfg.num_layers >= 1 && cfg.hidden_size >= 1,
+            "{}: num_layers and hidden_size must be ≥ 1",
+            kind.torch_name()
+        );
+        assert!(
+            (0.0..1.0).contains(&cfg.dropout),
+            "{}: dropout must be in [0, 1), got {}",
+            kind.torch_name(),
+            cfg.dropout
+        );
         let (h, g) = (cfg.hidden_size, kind.gates() * cfg.hidden_size);
         let dirs = if cfg.bidirectional { 2 } else { 1 };
         let bound = 1.0 / (h as f32).sqrt();
@@ -167,8 +176,8 @@ impl Recurrent {
         state: Option<&RecurrentState>,
         k: usize,
     ) -> (Tensor, RecurrentState) {
-        assert!(k >= 1, "{}: truncation window must be at least 1 step", self.kind.name());
-        assert!(!self.cfg.bidirectional, "{}: truncated BPTT runs forward in time only", self.kind.name());
+        assert!(k >= 1, "{}: truncation window must be at least 1 step", self.kind.torch_name());
+        assert!(!self.cfg.bidirectional, "{}: truncated BPTT runs forward in time only", self.kind.torch_name());
         let time_dim = if self.cfg.batch_first { 1 } else { 0 };
         let t = x.shape()[time_dim];
         let mut state = state.cloned();
@@ -198,7 +207,7 @@ impl Recurrent {
         state: Option<&RecurrentState>,
         probes: Option<&[Tensor]>,
     ) -> (Tensor, RecurrentState) {
-        let name = self.kind.name();
+        let name = self.kind.torch_name();
         if x.ndim() != 3 || x.shape()[2] != self.cfg.input_size {
             panic!(
                 "{name}: input {:?} must be [T, B, {}] (or [B, T, {}] with batch_first)",
@@ -304,7 +313,7 @@ impl Module for Recurrent {
         let nl = if self.kind == CellKind::RnnRelu { ", nonlinearity='relu'" } else { "" };
         format!(
             "{}({}, {}, num_layers={}, batch_first={}, dropout={}, bidirectional={}{nl})",
-            self.kind.name(),
+            self.kind.torch_name(),
             c.input_size,
             c.hidden_size,
             c.num_layers,
@@ -475,7 +484,7 @@ mod tests {
         let cfg = RecurrentConfig { num_layers: 2, bidirectional: true, ..RecurrentConfig::new(4, 3) };
         let m = Recurrent::lstm(cfg, &mut Rng::new(9));
         crate::nn::load_state_dict(&m, &dir.join("lstm_state_dict.safetensors")).unwrap();
-        let (io, _) = crate::nn::read_safetensors(&dir.join("lstm_io.safetensors")).unwrap();
+        let (io, _) = crate::io::read_safetensors(&dir.join("lstm_io.safetensors")).unwrap();
         let t = |k: &str| Tensor::from_vec(io[k].1.clone(), &io[k].0);
         let (out, st) = crate::no_grad(|| m.forward_with(&t("x"), None, None));
         assert_close("torch LSTM output", &out.to_vec(), &t("out").to_vec(), 1e-5);
@@ -484,8 +493,8 @@ mod tests {
         // And back: saddle writes the same names and shapes PyTorch wrote.
         let path = std::env::temp_dir().join(format!("saddle-lstm-{}.safetensors", std::process::id()));
         crate::nn::save_state_dict(&m, &path).unwrap();
-        let (ours, _) = crate::nn::read_safetensors(&path).unwrap();
-        let (theirs, _) = crate::nn::read_safetensors(&dir.join("lstm_state_dict.safetensors")).unwrap();
+        let (ours, _) = crate::io::read_safetensors(&path).unwrap();
+        let (theirs, _) = crate::io::read_safetensors(&dir.join("lstm_state_dict.safetensors")).unwrap();
         assert_eq!(ours, theirs);
     }
 

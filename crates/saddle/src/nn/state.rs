@@ -4,71 +4,15 @@
 //! [`load_state_dict`] reads one back strictly, as `load_state_dict(strict=True)`:
 //! a missing tensor, an unexpected one, or one of the wrong shape or type is an
 //! [`Error::Checkpoint`] that names it. Files are written to a temporary name
-//! and renamed, so a crash never leaves a half-written file.
+//! and renamed ([`crate::io::write_atomically`]), so a crash never leaves a
+//! half-written file.
 //!
-//! Uses: `nn::Module`, `tensor`, `error`.
+//! Uses: `nn::Module`, `io`, `error`.
 
 use super::Module;
-use crate::{Error, Result, Tensor};
-use std::collections::{BTreeMap, HashMap};
+use crate::io::{read_safetensors, write_safetensors};
+use crate::{Error, Result};
 use std::path::Path;
-
-/// Tensors by name: `(shape, values)`.
-pub type StateDict = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
-
-/// Writes `tensors` (and string `metadata`) to `path` as safetensors, atomically.
-pub fn write_safetensors(
-    path: &Path,
-    tensors: &[(String, Tensor)],
-    metadata: Option<HashMap<String, String>>,
-) -> Result<()> {
-    let datas: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
-        .iter()
-        .map(|(name, t)| (name.clone(), t.shape().to_vec(), t.data().iter().flat_map(|v| v.to_le_bytes()).collect()))
-        .collect();
-    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = datas
-        .iter()
-        .map(|(name, shape, bytes)| {
-            let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
-                .expect("a tensor's byte length matches its shape");
-            (name.clone(), view)
-        })
-        .collect();
-    let bytes = safetensors::serialize(views, metadata).map_err(|e| Error::checkpoint(path, e.to_string()))?;
-    write_atomically(path, &bytes)
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder,
-/// renamed over `path` at the end: readers see the old file or the whole new
-/// one, never half of it.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
-}
-
-/// Reads every tensor of a safetensors file as `f32` (shape, values), with its metadata.
-pub fn read_safetensors(path: &Path) -> Result<(StateDict, HashMap<String, String>)> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)
-        .map_err(|e| Error::checkpoint(path, format!("not a safetensors file ({e})")))?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
-        .map_err(|e| Error::checkpoint(path, format!("not a safetensors file ({e})")))?;
-    let mut out = BTreeMap::new();
-    for (name, view) in st.tensors() {
-        if view.dtype() != safetensors::Dtype::F32 {
-            return Err(Error::checkpoint(path, format!("tensor '{name}' is {:?}, expected F32", view.dtype())));
-        }
-        let data = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-        out.insert(name, (view.shape().to_vec(), data));
-    }
-    Ok((out, meta.metadata().clone().unwrap_or_default()))
-}
 
 /// Saves `module`'s parameters to `path` under PyTorch's state-dict names.
 pub fn save_state_dict(module: &dyn Module, path: &Path) -> Result<()> {

@@ -19,8 +19,8 @@ use crate::{Rng, Tensor};
 /// Sizes of a [`Tagger`].
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TaggerConfig {
-    /// `rnn`, `lstm` or `gru`, as [`CellKind`].
-    pub cell: TaggerCell,
+    /// The recurrence.
+    pub cell: CellKind,
     /// V, `<pad>` (0) and `<unk>` (1) included.
     pub vocab_size: usize,
     /// C.
@@ -44,18 +44,6 @@ pub struct TaggerConfig {
     pub context: usize,
 }
 
-/// The recurrence of a [`Tagger`], by its command-line name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TaggerCell {
-    /// Elman RNN (tanh).
-    Rnn,
-    /// LSTM.
-    Lstm,
-    /// GRU.
-    Gru,
-}
-
 /// Embedding, recurrent layers and a linear layer to tag scores.
 pub struct Tagger {
     /// `[V, E]`.
@@ -65,7 +53,7 @@ pub struct Tagger {
     /// `[C, D·H]`.
     pub fc: Linear,
     /// Dropout on the word vectors and the recurrent outputs.
-    dropout: Dropout,
+    pub dropout: Dropout,
     /// Words of context on each side.
     context: usize,
 }
@@ -73,11 +61,6 @@ pub struct Tagger {
 impl Tagger {
     /// A tagger with PyTorch's initialization of each layer.
     pub fn new(cfg: TaggerConfig, rng: &mut Rng) -> Self {
-        let kind = match cfg.cell {
-            TaggerCell::Rnn => CellKind::RnnTanh,
-            TaggerCell::Lstm => CellKind::Lstm,
-            TaggerCell::Gru => CellKind::Gru,
-        };
         let embedding = Embedding::new(cfg.vocab_size, cfg.embedding_dim, Some(0), rng);
         let rc = RecurrentConfig {
             num_layers: cfg.num_layers,
@@ -85,7 +68,7 @@ impl Tagger {
             batch_first: true,
             ..RecurrentConfig::new((2 * cfg.context + 1) * cfg.embedding_dim, cfg.hidden_size)
         };
-        let rnn = Recurrent::new(kind, rc, rng);
+        let rnn = Recurrent::new(cfg.cell, rc, rng);
         let d = if cfg.bidirectional { 2 } else { 1 };
         let fc = Linear::new(d * cfg.hidden_size, cfg.tags, true, rng);
         let dropout = Dropout::new(cfg.dropout, rng);
@@ -165,7 +148,7 @@ mod tests {
     #[test]
     fn shapes_names_and_dropout_only_in_training() {
         let cfg = TaggerConfig {
-            cell: TaggerCell::Gru,
+            cell: CellKind::Gru,
             vocab_size: 10,
             tags: 3,
             embedding_dim: 4,
@@ -192,7 +175,7 @@ mod tests {
     fn a_context_window_lets_a_forward_rnn_see_the_next_words_and_never_the_padding() {
         for context in [0, 2] {
             let cfg = TaggerConfig {
-                cell: TaggerCell::Rnn,
+                cell: CellKind::RnnTanh,
                 vocab_size: 10,
                 tags: 3,
                 embedding_dim: 4,

@@ -55,7 +55,7 @@ impl Tensor {
         probe: Option<&Tensor>,
         run: Recurrence,
     ) -> Tensor {
-        let name = run.kind.name();
+        let name = run.kind.torch_name();
         let (b, t, g) = match *self.shape() {
             [b, t, g] => (b, t, g),
             _ => panic!("{name}: input projections {:?} must be [B, T, G]", self.shape()),

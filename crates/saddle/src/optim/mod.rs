@@ -1,18 +1,19 @@
-//! Optimizers: `θ ← θ − (η_t / σ_t) · m_t`.
+//! Optimizers: `θ ← θ − (η_t / σ_t) · m_t`, over parameter groups.
 //!
-//! Each optimizer is assembled from the pieces in [`pieces`]: the direction
+//! Each update rule is assembled from the pieces in [`pieces`]: the direction
 //! `m_t` (the gradient, or momentum), the magnitude `σ_t` (1, or the root mean
 //! square of past gradients: Adagrad sums them all, RMSProp averages them
 //! with `α`) and weight decay (L2 added to the gradient, or decoupled). Adam is
-//! momentum and RMSProp with bias correction, visibly so. The schedule `η_t`
-//! is a pure function of the step ([`schedule`]).
+//! momentum and RMSProp with bias correction, visibly so. The rate `η_t` comes
+//! from the schedule ([`LrScheduler`]), which tells the optimizer before each
+//! step: one owner for the rate, so a checkpoint holds all of it.
 //!
 //! Hyperparameter structs default to PyTorch's defaults and are validated at
 //! construction, naming the bad value. State is kept per parameter name under
 //! PyTorch's state names (`momentum_buffer`, `exp_avg`, `exp_avg_sq`, `sum`,
 //! `square_avg`, …) and saved with a checkpoint, so training resumes exactly.
 //!
-//! Uses: `tensor`, `nn` (safetensors files), `error`.
+//! Uses: `tensor`, `io` (through `state`), `error`.
 
 mod adagrad;
 mod adam;
@@ -20,41 +21,132 @@ mod clip;
 pub mod pieces;
 mod rmsprop;
 pub mod schedule;
+mod scheduler;
 mod sgd;
+mod spec;
 mod state;
 
-pub use adagrad::{Adagrad, AdagradConfig};
-pub use adam::{Adam, AdamConfig};
+pub use adagrad::AdagradConfig;
+pub use adam::{AdamConfig, WeightDecay};
 pub use clip::{clip_grad_norm, clip_grad_value, global_grad_norm};
-pub use rmsprop::{RmsProp, RmsPropConfig};
-pub use schedule::{ReduceLrOnPlateau, Schedule};
-pub use sgd::{Sgd, SgdConfig};
+pub use rmsprop::RmsPropConfig;
+pub use schedule::Schedule;
+pub use scheduler::{LrScheduler, ReduceLrOnPlateau};
+pub use sgd::SgdConfig;
+pub use spec::{Family, OptimizerSpec};
 pub use state::{load_optimizer_state, save_optimizer_state, ParamState};
 
 use crate::{Error, Result, Tensor};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-/// An optimizer over named parameters.
-pub trait Optimizer: Send {
-    /// One update of every parameter that has a gradient.
-    fn step(&mut self);
-    /// The current learning rate η.
-    fn lr(&self) -> f64;
-    /// Sets η (schedules call this before each step).
-    fn set_lr(&mut self, lr: f64);
+/// Parameters that share their hyperparameters: one entry of PyTorch's
+/// `optimizer.param_groups`.
+#[derive(Clone)]
+pub struct ParamGroup {
     /// The parameters, by name.
-    fn params(&self) -> &[(String, Tensor)];
-    /// Per-parameter state, keyed by parameter name.
-    fn state(&self) -> &BTreeMap<String, ParamState>;
-    /// Mutable per-parameter state (for loading a checkpoint).
-    fn state_mut(&mut self) -> &mut BTreeMap<String, ParamState>;
-    /// Forgets every parameter's gradient.
-    fn zero_grad(&self) {
-        self.params().iter().for_each(|(_, p)| p.zero_grad());
+    pub params: Vec<(String, Tensor)>,
+    /// This group's rate is `lr_scale · η_t` (1 by default).
+    pub lr_scale: f64,
+    /// This group's weight decay λ, in place of the optimizer's (for example
+    /// 0 for biases and normalization weights); `None` keeps the optimizer's.
+    pub weight_decay: Option<f64>,
+}
+
+impl ParamGroup {
+    /// A group of `params` with the optimizer's own hyperparameters.
+    pub fn new(params: Vec<(String, Tensor)>) -> Self {
+        ParamGroup { params, lr_scale: 1.0, weight_decay: None }
     }
-    /// A one-line summary of the effective hyperparameters, as PyTorch prints them.
-    fn describe(&self) -> String;
+}
+
+/// An optimizer: an update rule ([`OptimizerSpec`]) over parameter groups,
+/// with the learning rate it was last told and each parameter's state
+/// (`torch.optim.Optimizer`).
+///
+/// ```
+/// use saddle::optim::{Optimizer, SgdConfig};
+/// use saddle::Tensor;
+/// // One step of SGD on L(θ) = θ², from θ = 1 with η = 0.1: θ ← 1 − 0.1·2 = 0.8.
+/// let theta = Tensor::from_vec(vec![1.0], &[1]).requires_grad();
+/// let mut opt = Optimizer::new(vec![("theta".into(), theta.clone())], SgdConfig { lr: 0.1, ..Default::default() }).unwrap();
+/// theta.mul(&theta).sum_all().backward();
+/// opt.step();
+/// assert!((theta.item() - 0.8).abs() < 1e-7);
+/// ```
+pub struct Optimizer {
+    rule: OptimizerSpec,
+    groups: Vec<ParamGroup>,
+    /// Every group's parameters, in order.
+    params: Vec<(String, Tensor)>,
+    lr: f64,
+    state: BTreeMap<String, ParamState>,
+}
+
+impl Optimizer {
+    /// The update rule `rule` (any of the configs, or an [`OptimizerSpec`])
+    /// over `params`, one group; errors name a bad hyperparameter.
+    pub fn new(params: Vec<(String, Tensor)>, rule: impl Into<OptimizerSpec>) -> Result<Self> {
+        Optimizer::with_groups(vec![ParamGroup::new(params)], rule)
+    }
+
+    /// The update rule over parameter groups, each with its own rate factor and weight decay.
+    pub fn with_groups(groups: Vec<ParamGroup>, rule: impl Into<OptimizerSpec>) -> Result<Self> {
+        let rule = rule.into();
+        rule.validate()?;
+        for (i, g) in groups.iter().enumerate() {
+            non_negative(&format!("param_groups[{i}].lr_scale"), g.lr_scale)?;
+            if let Some(wd) = g.weight_decay {
+                non_negative(&format!("param_groups[{i}].weight_decay"), wd)?;
+            }
+        }
+        let params = groups.iter().flat_map(|g| g.params.iter().cloned()).collect();
+        Ok(Optimizer { lr: rule.lr(), rule, groups, params, state: BTreeMap::new() })
+    }
+
+    /// One update of every parameter that has a gradient, at the current rate.
+    pub fn step(&mut self) {
+        for g in &self.groups {
+            let rule = self.rule.for_group(self.lr * g.lr_scale, g.weight_decay);
+            rule.update(&g.params, &mut self.state);
+        }
+    }
+    /// The current learning rate η (of groups with `lr_scale` 1).
+    pub fn lr(&self) -> f64 {
+        self.lr
+    }
+    /// Sets η; the schedule calls this before each step.
+    pub fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+    /// The update rule and its hyperparameters, with the rate it started from.
+    pub fn rule(&self) -> &OptimizerSpec {
+        &self.rule
+    }
+    /// The parameter groups.
+    pub fn groups(&self) -> &[ParamGroup] {
+        &self.groups
+    }
+    /// Every parameter, by name.
+    pub fn params(&self) -> &[(String, Tensor)] {
+        &self.params
+    }
+    /// Per-parameter state, keyed by parameter name.
+    pub fn state(&self) -> &BTreeMap<String, ParamState> {
+        &self.state
+    }
+    /// Mutable per-parameter state (for loading a checkpoint).
+    pub fn state_mut(&mut self) -> &mut BTreeMap<String, ParamState> {
+        &mut self.state
+    }
+    /// Forgets every parameter's gradient.
+    pub fn zero_grad(&self) {
+        self.params.iter().for_each(|(_, p)| p.zero_grad());
+    }
+    /// The effective hyperparameters at the current rate, as PyTorch prints them.
+    pub fn describe(&self) -> String {
+        self.rule.with_lr(self.lr).to_string()
+    }
 }
 
 /// `Ok` if `v` is finite and `≥ 0`, else a config error naming `field` and `v`.
@@ -140,67 +232,44 @@ struct Part<'a> {
 
 /// Builds the optimizer a fixture case names (`optim=Adam lr=0.01 …`).
 #[cfg(test)]
-pub(crate) fn from_fixture(case: &crate::ops::testing::Case, params: Vec<(String, Tensor)>) -> Box<dyn Optimizer> {
+pub(crate) fn from_fixture(case: &crate::ops::testing::Case, params: Vec<(String, Tensor)>) -> Optimizer {
     let f = |k: &str, d: f64| case.get(k).map_or(d, |v| v.parse().unwrap());
     let b = |k: &str| case.get(k) == Some("true");
-    match case.attr("optim") {
-        "SGD" => Box::new(
-            Sgd::new(
-                params,
-                SgdConfig {
-                    lr: f("lr", 1e-3),
-                    momentum: f("momentum", 0.0),
-                    dampening: f("dampening", 0.0),
-                    weight_decay: f("weight_decay", 0.0),
-                    nesterov: b("nesterov"),
-                },
-            )
-            .unwrap(),
-        ),
-        "Adagrad" => Box::new(
-            Adagrad::new(
-                params,
-                AdagradConfig {
-                    lr: f("lr", 1e-2),
-                    lr_decay: f("lr_decay", 0.0),
-                    weight_decay: f("weight_decay", 0.0),
-                    initial_accumulator_value: f("initial_accumulator_value", 0.0),
-                    ..Default::default()
-                },
-            )
-            .unwrap(),
-        ),
-        "RMSprop" => Box::new(
-            RmsProp::new(
-                params,
-                RmsPropConfig {
-                    lr: f("lr", 1e-2),
-                    alpha: f("alpha", 0.99),
-                    weight_decay: f("weight_decay", 0.0),
-                    momentum: f("momentum", 0.0),
-                    centered: b("centered"),
-                    ..Default::default()
-                },
-            )
-            .unwrap(),
-        ),
+    let rule = match case.attr("optim") {
+        "SGD" => OptimizerSpec::Sgd(SgdConfig {
+            lr: f("lr", 1e-3),
+            momentum: f("momentum", 0.0),
+            dampening: f("dampening", 0.0),
+            weight_decay: f("weight_decay", 0.0),
+            nesterov: b("nesterov"),
+        }),
+        "Adagrad" => OptimizerSpec::Adagrad(AdagradConfig {
+            lr: f("lr", 1e-2),
+            lr_decay: f("lr_decay", 0.0),
+            weight_decay: f("weight_decay", 0.0),
+            initial_accumulator_value: f("initial_accumulator_value", 0.0),
+            ..Default::default()
+        }),
+        "RMSprop" => OptimizerSpec::RmsProp(RmsPropConfig {
+            lr: f("lr", 1e-2),
+            alpha: f("alpha", 0.99),
+            weight_decay: f("weight_decay", 0.0),
+            momentum: f("momentum", 0.0),
+            centered: b("centered"),
+            ..Default::default()
+        }),
         name @ ("Adam" | "AdamW") => {
             let base = if name == "AdamW" { AdamConfig::adamw() } else { AdamConfig::default() };
             let betas = case.get("betas").map_or(base.betas, |v| {
                 let (a, b) = v.split_once(',').unwrap();
                 (a.parse().unwrap(), b.parse().unwrap())
             });
-            let cfg = AdamConfig {
-                lr: f("lr", 1e-3),
-                betas,
-                weight_decay: f("weight_decay", base.weight_decay),
-                amsgrad: b("amsgrad"),
-                ..base
-            };
-            Box::new(Adam::new(params, cfg).unwrap())
+            let weight_decay = base.weight_decay.with_lambda(f("weight_decay", base.weight_decay.lambda()));
+            OptimizerSpec::Adam(AdamConfig { lr: f("lr", 1e-3), betas, weight_decay, amsgrad: b("amsgrad"), ..base })
         }
         other => panic!("unknown optimizer {other}"),
-    }
+    };
+    Optimizer::new(params, rule).unwrap()
 }
 
 #[cfg(test)]
@@ -265,7 +334,8 @@ mod tests {
     /// Gradient descent on f(x, y) = x² − y², whose origin is a saddle point.
     fn descend_saddle(start: [f32; 2], steps: usize) -> Vec<f32> {
         let p = Tensor::from_vec(start.to_vec(), &[2]).requires_grad();
-        let mut opt = Sgd::new(vec![("p".into(), p.clone())], SgdConfig { lr: 0.1, ..Default::default() }).unwrap();
+        let mut opt =
+            Optimizer::new(vec![("p".into(), p.clone())], SgdConfig { lr: 0.1, ..Default::default() }).unwrap();
         let sign = Tensor::from_vec(vec![1.0, -1.0], &[2]);
         for _ in 0..steps {
             opt.zero_grad();
@@ -297,9 +367,9 @@ mod tests {
             p.mul(&p).sum_all().backward();
             opt.step();
             let path = dir.join("state.safetensors");
-            save_optimizer_state(opt.as_ref(), &path).unwrap();
+            save_optimizer_state(&opt, &path).unwrap();
             let mut fresh = from_fixture(&case, vec![("layer.weight".into(), p.clone())]);
-            load_optimizer_state(fresh.as_mut(), &path).unwrap();
+            load_optimizer_state(&mut fresh, &path).unwrap();
             assert_eq!(fresh.state(), opt.state(), "{}", case.name);
             let names: Vec<&String> = opt.state()["layer.weight"].buffers.keys().collect();
             let expected: &[&str] = match case.attr("optim") {
@@ -312,7 +382,7 @@ mod tests {
             assert!(expected.iter().all(|e| names.iter().any(|n| n == e)), "{}: {names:?}", case.name);
         }
         let mut other = from_fixture(&fx.cases("opt")[0], vec![("other".into(), Tensor::zeros(&[2]).requires_grad())]);
-        let e = load_optimizer_state(other.as_mut(), &dir.join("state.safetensors")).unwrap_err().to_string();
+        let e = load_optimizer_state(&mut other, &dir.join("state.safetensors")).unwrap_err().to_string();
         assert!(e.contains("state for 'layer.weight', which the model does not have"), "{e}");
     }
 }

@@ -1,19 +1,21 @@
-//! RMSProp (`torch.optim.RMSprop`): each step is divided by the root mean
-//! square of recent gradients, averaged with weight `α`.
-//!
-//! ```text
-//! g ← ∇θ + λθ
-//! v ← αv + (1 − α)g²                      magnitude              (square_avg)
-//! if centered: ḡ ← lerp(ḡ, g, 1 − α);  σ ← √(v − ḡ²) + ε   else  σ ← √v + ε   (grad_avg)
-//! if μ > 0:  b ← μb + g/σ;  θ ← θ − ηb    else  θ ← θ − η g/σ     (momentum_buffer)
-//! ```
+//! RMSprop: the configuration and its update (see [`RmsPropConfig`]).
 //!
 //! Uses: `optim::pieces`, `tensor`, `error`.
 
-use super::{non_negative, pieces, update_params, Optimizer, ParamState};
+use super::{non_negative, pieces, update_params, ParamState};
 use crate::{Error, Result, Tensor};
 use std::collections::BTreeMap;
 
+/// RMSProp (`torch.optim.RMSprop`): each step is divided by the root mean
+/// square of recent gradients, averaged with weight `α`.
+///
+/// ```text
+/// g ← ∇θ + λθ
+/// v ← αv + (1 − α)g²                      magnitude              (square_avg)
+/// if centered: ḡ ← lerp(ḡ, g, 1 − α);  σ ← √(v − ḡ²) + ε   else  σ ← √v + ε   (grad_avg)
+/// if μ > 0:  b ← μb + g/σ;  θ ← θ − ηb    else  θ ← θ − η g/σ     (momentum_buffer)
+/// ```
+///
 /// RMSprop hyperparameters; `Default` is PyTorch's (`lr = 1e-2`, `alpha = 0.99`, `eps = 1e-8`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RmsPropConfig {
@@ -37,30 +39,20 @@ impl Default for RmsPropConfig {
     }
 }
 
-/// `torch.optim.RMSprop`.
-pub struct RmsProp {
-    params: Vec<(String, Tensor)>,
-    cfg: RmsPropConfig,
-    state: BTreeMap<String, ParamState>,
-}
-
-impl RmsProp {
-    /// RMSprop over `params`; errors name a bad hyperparameter.
-    pub fn new(params: Vec<(String, Tensor)>, cfg: RmsPropConfig) -> Result<Self> {
-        non_negative("lr", cfg.lr)?;
-        if !(0.0..=1.0).contains(&cfg.alpha) {
-            return Err(Error::config("alpha", format!("must be in [0, 1], got {}", cfg.alpha)));
+impl RmsPropConfig {
+    pub(super) fn validate(&self) -> Result<()> {
+        non_negative("lr", self.lr)?;
+        if !(0.0..=1.0).contains(&self.alpha) {
+            return Err(Error::config("alpha", format!("must be in [0, 1], got {}", self.alpha)));
         }
-        non_negative("eps", cfg.eps)?;
-        non_negative("weight_decay", cfg.weight_decay)?;
-        non_negative("momentum", cfg.momentum)?;
-        Ok(RmsProp { params, cfg, state: BTreeMap::new() })
+        non_negative("eps", self.eps)?;
+        non_negative("weight_decay", self.weight_decay)?;
+        non_negative("momentum", self.momentum)
     }
-}
 
-impl Optimizer for RmsProp {
-    fn step(&mut self) {
-        let c = self.cfg;
+    /// One step over `params`.
+    pub(super) fn update(&self, params: &[(String, Tensor)], state: &mut BTreeMap<String, ParamState>) {
+        let c = *self;
         let a = pieces::Coefficients::new(c.alpha);
         let (eps, mu, neg_lr, wd) = (c.eps as f32, c.momentum as f32, -c.lr as f32, c.weight_decay as f32);
         let mut buffers = vec![("square_avg", 0.0)];
@@ -70,7 +62,7 @@ impl Optimizer for RmsProp {
         if c.momentum > 0.0 {
             buffers.push(("momentum_buffer", 0.0));
         }
-        update_params(&self.params, &mut self.state, &buffers, |_, g, theta, bufs| {
+        update_params(params, state, &buffers, |_, g, theta, bufs| {
             let (v, rest) = bufs.split_first_mut().expect("square_avg");
             let (gbar, b): (Option<&mut [f32]>, Option<&mut [f32]>) = match (c.centered, rest) {
                 (true, [gbar, b]) => (Some(gbar), Some(b)),
@@ -112,27 +104,5 @@ impl Optimizer for RmsProp {
                 None => (0..n).for_each(|i| theta[i] += neg_lr * d[i]),
             }
         });
-    }
-    fn lr(&self) -> f64 {
-        self.cfg.lr
-    }
-    fn set_lr(&mut self, lr: f64) {
-        self.cfg.lr = lr;
-    }
-    fn params(&self) -> &[(String, Tensor)] {
-        &self.params
-    }
-    fn state(&self) -> &BTreeMap<String, ParamState> {
-        &self.state
-    }
-    fn state_mut(&mut self) -> &mut BTreeMap<String, ParamState> {
-        &mut self.state
-    }
-    fn describe(&self) -> String {
-        let c = self.cfg;
-        format!(
-            "RMSprop(lr={}, alpha={}, eps={:e}, weight_decay={}, momentum={}, centered={})",
-            c.lr, c.alpha, c.eps, c.weight_decay, c.momentum, c.centered
-        )
     }
 }

@@ -5,10 +5,10 @@
 //! (for example `0.weight.exp_avg`), and the step count of `p` is the metadata
 //! entry `step.p`, kept as text so it is exact.
 //!
-//! Uses: `nn` (safetensors), `error`.
+//! Uses: `io`, `error`.
 
 use super::Optimizer;
-use crate::nn::{read_safetensors, write_safetensors};
+use crate::io::{read_safetensors, write_safetensors};
 use crate::{Error, Result, Tensor};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -35,7 +35,7 @@ impl ParamState {
 }
 
 /// Writes `opt`'s state to `path` (atomically).
-pub fn save_optimizer_state(opt: &dyn Optimizer, path: &Path) -> Result<()> {
+pub fn save_optimizer_state(opt: &Optimizer, path: &Path) -> Result<()> {
     let mut tensors = Vec::new();
     let mut meta = HashMap::new();
     for (param, s) in opt.state() {
@@ -49,7 +49,7 @@ pub fn save_optimizer_state(opt: &dyn Optimizer, path: &Path) -> Result<()> {
 
 /// Reads state written by [`save_optimizer_state`] into `opt`, checking that
 /// every parameter it names exists with buffers of the parameter's size.
-pub fn load_optimizer_state(opt: &mut dyn Optimizer, path: &Path) -> Result<()> {
+pub fn load_optimizer_state(opt: &mut Optimizer, path: &Path) -> Result<()> {
     let (tensors, meta) = read_safetensors(path)?;
     let sizes: HashMap<String, usize> = opt.params().iter().map(|(n, p)| (n.clone(), p.numel())).collect();
     let mut state: BTreeMap<String, ParamState> = BTreeMap::new();

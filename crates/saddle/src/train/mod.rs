@@ -1,20 +1,27 @@
-//! Training: [`fit`], a loop you can read aloud; [`evaluate`]; the
-//! [`Observer`] trait through which progress bars, run logs and (later) the
-//! diagnostics watch training without `train` depending on them; and run
-//! directories ([`RunDir`], [`Run`]).
+//! Training: the run specification ([`RunSpec`]) and the run API
+//! ([`Trainer`] to create, train and resume a run; [`Run`] to open a
+//! finished one), over [`fit`], a loop you can read aloud; [`evaluate`]; the
+//! [`Observer`] trait through which progress bars, run logs and the
+//! [`Monitor`] watch training, so that `train` never depends on `diagnose`.
 //!
-//! Uses: `nn`, `optim`, `data`, `tensor`, `error`.
+//! Uses: `nn`, `optim`, `data`, `io`, `tensor`, `error`.
 
+mod data;
 mod metrics;
+mod monitor;
 mod run;
+mod spec;
 
+pub use data::{Model, RunData, Vocabularies};
 pub use metrics::{confusion_matrix, slot_metrics, Evaluation};
-pub use run::{Run, RunConfig, RunDir, Summary, Vocabularies, RUN_FORMAT};
+pub use monitor::{layer_of, read_records, write_records, Monitor, Record};
+pub use run::{Evaluated, Outcome, Run, Summary, Trainer};
+pub use spec::{ImageModel, RunConfig, RunSpec, TaggerSpec, Task, RUN_FORMAT};
 
 use crate::data::{Dataset, Loader};
 use crate::nn::Module;
 use crate::ops::CrossEntropyOptions;
-use crate::optim::{clip_grad_norm, global_grad_norm, Optimizer, ReduceLrOnPlateau, Schedule};
+use crate::optim::{clip_grad_norm, global_grad_norm, LrScheduler, Optimizer};
 use crate::{no_grad, Result};
 use std::time::Instant;
 
@@ -31,11 +38,6 @@ pub struct FitOptions {
     pub clip_norm: Option<f32>,
     /// Stop with an error if the gradient norm is NaN or infinite.
     pub error_if_nonfinite: bool,
-    /// The learning rate of each step, from the optimizer's `lr` as base.
-    pub schedule: Option<Schedule>,
-    /// Scale the base rate down when the held-out loss (or, without a held-out
-    /// set, the training loss) stops improving; checked after each epoch.
-    pub plateau: Option<ReduceLrOnPlateau>,
     /// Epochs already trained: resuming a run starts here, with the same
     /// batches and learning rates as an uninterrupted run.
     pub start_epoch: usize,
@@ -51,8 +53,6 @@ impl Default for FitOptions {
             seed: 0,
             clip_norm: None,
             error_if_nonfinite: false,
-            schedule: None,
-            plateau: None,
             start_epoch: 0,
             eval_batch_size: 64,
         }
@@ -87,7 +87,7 @@ pub struct StepMetrics {
 }
 
 /// What one epoch measured.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochMetrics {
     /// The epoch (0-based).
     pub epoch: usize,
@@ -118,6 +118,11 @@ pub trait Observer {
     fn on_epoch(&mut self, _m: &EpochMetrics) -> Result<()> {
         Ok(())
     }
+    /// Asked after each epoch: `true` ends training there (the run API
+    /// checkpoints first, so the run can resume).
+    fn should_stop(&self) -> bool {
+        false
+    }
 }
 
 /// The outcome of [`fit`].
@@ -137,10 +142,12 @@ pub struct FitReport {
 ///
 /// Each step: next batch, forward, loss, zero grads, backward, clip,
 /// lr = schedule(step), step, metrics, observers. After each epoch: evaluate
-/// on `test`, reduce on plateau, observers.
+/// on `test`, tell the schedule the epoch's loss (reduce-on-plateau), observers;
+/// stop early if an observer asks.
 pub fn fit(
     model: &mut dyn Module,
-    opt: &mut dyn Optimizer,
+    opt: &mut Optimizer,
+    lr: &mut LrScheduler,
     train: &dyn Dataset,
     test: Option<&dyn Dataset>,
     o: &FitOptions,
@@ -149,8 +156,6 @@ pub fn fit(
     let loader = Loader { len: train.len(), batch_size: o.batch_size, shuffle: true, drop_last: false, seed: o.seed };
     let steps_per_epoch = loader.batches_per_epoch();
     let (mut step, mut train_seconds, mut seen_total) = (o.start_epoch * steps_per_epoch, 0.0, 0usize);
-    let mut base_lr = opt.lr();
-    let mut plateau = o.plateau.clone();
     let mut epochs = Vec::new();
     for epoch in o.start_epoch..o.epochs {
         model.set_training(true);
@@ -170,9 +175,7 @@ pub fn fit(
                 Some(c) => clip_grad_norm(opt.params(), c, o.error_if_nonfinite)?,
                 None => global_grad_norm(opt.params()),
             };
-            if let Some(s) = &o.schedule {
-                opt.set_lr(s.lr(base_lr, step));
-            }
+            opt.set_lr(lr.lr(step));
             opt.step();
 
             let correct = metrics::count_correct(&logits, &y);
@@ -207,12 +210,7 @@ pub fn fit(
             (e.loss, e.accuracy)
         });
         let train_loss = (loss_sum / seen.max(1) as f64) as f32;
-        if let Some(p) = plateau.as_mut() {
-            base_lr = p.step(test.map_or(train_loss, |(l, _)| l) as f64, base_lr);
-            if o.schedule.is_none() {
-                opt.set_lr(base_lr);
-            }
-        }
+        lr.end_epoch(test.map_or(train_loss, |(l, _)| l) as f64);
         let m = EpochMetrics {
             epoch,
             steps: step,
@@ -225,6 +223,9 @@ pub fn fit(
             ob.on_epoch(&m)?;
         }
         epochs.push(m);
+        if observers.iter().any(|ob| ob.should_stop()) {
+            break;
+        }
     }
     model.set_training(true);
     Ok(FitReport {
@@ -264,7 +265,7 @@ mod tests {
     use super::*;
     use crate::data::{load_idx_dir, ImageDataset};
     use crate::nn::lenet5;
-    use crate::optim::{Adam, AdamConfig, Schedule};
+    use crate::optim::{AdamConfig, LrScheduler, Schedule};
     use crate::Rng;
 
     fn mnist_slice(n: usize) -> (ImageDataset, ImageDataset) {
@@ -283,9 +284,10 @@ mod tests {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
             let mut model = lenet5([1, 28, 28], 10, &mut Rng::new(3)).unwrap();
-            let mut opt = Adam::new(model.named_parameters(), AdamConfig::default()).unwrap();
+            let mut opt = Optimizer::new(model.named_parameters(), AdamConfig::default()).unwrap();
             let o = FitOptions { epochs: 1, batch_size: 32, seed: 3, ..Default::default() };
-            let mut report = fit(&mut model, &mut opt, &data.0, Some(&data.1), &o, &mut []).unwrap();
+            let mut lr = LrScheduler::constant(opt.lr());
+            let mut report = fit(&mut model, &mut opt, &mut lr, &data.0, Some(&data.1), &o, &mut []).unwrap();
             report.train_seconds = 0.0;
             report.examples_per_second = 0.0;
             report.epochs.iter_mut().for_each(|e| e.train_seconds = 0.0);
@@ -302,30 +304,28 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let fresh = || {
             let model = lenet5([1, 28, 28], 10, &mut Rng::new(5)).unwrap();
-            let opt = Adam::new(model.named_parameters(), AdamConfig::default()).unwrap();
+            let opt = Optimizer::new(model.named_parameters(), AdamConfig::default()).unwrap();
             (model, opt)
         };
-        let o = FitOptions {
-            epochs: 2,
-            batch_size: 32,
-            schedule: Some(Schedule::Warmup {
-                steps: 4,
-                inner: Box::new(Schedule::Cosine { t_max: 16, eta_min: 0.0 }),
-            }),
-            ..Default::default()
-        };
+        let o = FitOptions { epochs: 2, batch_size: 32, ..Default::default() };
+        // A warm-up, a cosine over the run, and a plateau state that the checkpoint must carry.
+        let schedule: Schedule = "warmup:4:cosine".parse().unwrap();
+        let scheduler = || LrScheduler::new(schedule.clone(), 1e-3, 16).unwrap();
         // 2N steps straight.
         let (mut a, mut opt_a) = fresh();
-        fit(&mut a, &mut opt_a, &data.0, None, &o, &mut []).unwrap();
+        fit(&mut a, &mut opt_a, &mut scheduler(), &data.0, None, &o, &mut []).unwrap();
         // N steps, save, load into fresh objects, N more.
         let (mut b, mut opt_b) = fresh();
-        fit(&mut b, &mut opt_b, &data.0, None, &FitOptions { epochs: 1, ..o.clone() }, &mut []).unwrap();
+        let mut lr_b = scheduler();
+        fit(&mut b, &mut opt_b, &mut lr_b, &data.0, None, &FitOptions { epochs: 1, ..o.clone() }, &mut []).unwrap();
         save_state_dict(&b, &dir.join("model.safetensors")).unwrap();
         save_optimizer_state(&opt_b, &dir.join("optimizer.safetensors")).unwrap();
+        crate::io::write_json(&dir.join("scheduler.json"), &lr_b).unwrap();
         let (mut c, mut opt_c) = fresh();
         load_state_dict(&c, &dir.join("model.safetensors")).unwrap();
         load_optimizer_state(&mut opt_c, &dir.join("optimizer.safetensors")).unwrap();
-        fit(&mut c, &mut opt_c, &data.0, None, &FitOptions { start_epoch: 1, ..o }, &mut []).unwrap();
+        let mut lr_c: LrScheduler = crate::io::read_json(&dir.join("scheduler.json"), "a scheduler").unwrap();
+        fit(&mut c, &mut opt_c, &mut lr_c, &data.0, None, &FitOptions { start_epoch: 1, ..o }, &mut []).unwrap();
         let weights = |m: &dyn Module| m.named_parameters().iter().map(|(_, p)| p.to_vec()).collect::<Vec<_>>();
         assert!(weights(&a) == weights(&c), "resumed weights differ from an uninterrupted run");
         assert_eq!(opt_a.state(), opt_c.state());

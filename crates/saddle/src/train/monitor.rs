@@ -1,6 +1,9 @@
-//! [`Monitor`]: the measurements a verdict rests on, taken while training.
+//! [`Monitor`]: the measurements a verdict rests on, taken while training,
+//! and their file, `diagnostics.csv`.
+//!
+//! Uses: `train` (observer types), `io`, `tensor`, `error`.
 
-use crate::train::{EpochMetrics, Observer, StepMetrics};
+use super::{EpochMetrics, Observer, StepMetrics};
 use crate::{Error, Result, Tensor};
 use std::path::Path;
 
@@ -49,7 +52,7 @@ pub fn layer_of(name: &str) -> String {
 /// and a pass over the gradients at one: small enough to stay on.
 ///
 /// ```
-/// use saddle::diagnose::Monitor;
+/// use saddle::train::Monitor;
 /// use saddle::train::Observer;
 /// use saddle::Tensor;
 /// // Gradient descent on L(w) = ½‖w‖² with η = 0.1, watched every 2 steps.
@@ -114,6 +117,15 @@ impl Monitor {
         self
     }
 
+    /// Continues a run that measured `records` before it stopped: the
+    /// measurements of its first `steps` steps are kept, the rest dropped.
+    /// (An interval that spans the point where it resumes has no update cosine.)
+    pub fn continuing(mut self, mut records: Vec<Record>, steps: usize) -> Self {
+        records.retain(|r| r.step < steps);
+        self.records = records;
+        self
+    }
+
     /// The layers, in order of their first parameter.
     pub fn layers(&self) -> &[String] {
         &self.layers
@@ -162,7 +174,7 @@ pub fn write_records(path: &Path, layers: &[String], records: &[Record]) -> Resu
         }
         text.push('\n');
     }
-    crate::nn::write_atomically(path, text.as_bytes())
+    crate::io::write_atomically(path, text.as_bytes())
 }
 
 /// Reads a `diagnostics.csv` written by [`Monitor::write_csv`]: the layer

@@ -1,0 +1,336 @@
+//! The run specification: everything a run is, as one value that
+//! `config.json` holds and reads back exactly.
+//!
+//! Uses: `nn` (models), `optim` (rules, schedules), `data` (normalization), `error`.
+
+use crate::data::Normalization;
+use crate::nn::{lenet5, mlp, CellKind, Sequential, TaggerConfig};
+use crate::optim::{Family, OptimizerSpec, Schedule};
+use crate::{Error, Result, Rng};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The version of the run-directory layout this build writes and reads.
+pub const RUN_FORMAT: u32 = 2;
+
+/// An image classifier by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageModel {
+    /// LeNet-5: conv 6@5×5 pad 2, pool, conv 16@5×5, pool, 120, 84 (ReLU, max pooling).
+    Lenet5,
+    /// A multilayer perceptron: flatten, 256, 128 (ReLU).
+    Mlp,
+}
+
+impl ImageModel {
+    /// Both, in the order `--help` lists them.
+    pub const ALL: [ImageModel; 2] = [ImageModel::Lenet5, ImageModel::Mlp];
+
+    /// The name: `lenet5`, `mlp`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ImageModel::Lenet5 => "lenet5",
+            ImageModel::Mlp => "mlp",
+        }
+    }
+
+    /// One line on what it is.
+    pub fn summary(self) -> &'static str {
+        match self {
+            ImageModel::Lenet5 => "LeNet-5: conv 6@5x5 pad 2, pool, conv 16@5x5, pool, 120, 84 (ReLU, max pooling)",
+            ImageModel::Mlp => "multilayer perceptron: flatten, 256, 128 (ReLU)",
+        }
+    }
+
+    /// The model called `name`; the error lists the others.
+    pub fn from_name(name: &str) -> Result<Self> {
+        ImageModel::ALL.into_iter().find(|m| m.name() == name).ok_or_else(|| {
+            let list: Vec<String> = ImageModel::ALL.iter().map(|m| format!("{} ({})", m.name(), m.summary())).collect();
+            Error::config("model", format!("'{name}' is not an image model; expected one of: {}", list.join("; ")))
+        })
+    }
+
+    /// The network for `[C, H, W]` images and `classes` outputs, initialized from `rng`.
+    pub fn build(self, input: [usize; 3], classes: usize, rng: &mut Rng) -> Result<Sequential> {
+        match self {
+            ImageModel::Lenet5 => lenet5(input, classes, rng),
+            ImageModel::Mlp => Ok(mlp(input, classes, rng)),
+        }
+    }
+}
+
+/// The shape of a slot tagger, before the data fixes its vocabulary and tag set.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaggerSpec {
+    /// The recurrence.
+    pub cell: CellKind,
+    /// Word-vector size E.
+    pub embedding_dim: usize,
+    /// Recurrent state size H.
+    pub hidden_size: usize,
+    /// Recurrent layers.
+    pub num_layers: usize,
+    /// A second recurrent direction from each sentence's end.
+    pub bidirectional: bool,
+    /// Dropout on the word vectors and the recurrent outputs, in training.
+    pub dropout: f32,
+    /// Words on each side in each word's context window.
+    pub context: usize,
+    /// Words seen fewer times in training become `<unk>`.
+    pub min_count: usize,
+}
+
+impl Default for TaggerSpec {
+    /// One LSTM layer of 128 units over 100-dimensional word vectors.
+    fn default() -> Self {
+        TaggerSpec {
+            cell: CellKind::Lstm,
+            embedding_dim: 100,
+            hidden_size: 128,
+            num_layers: 1,
+            bidirectional: false,
+            dropout: 0.0,
+            context: 0,
+            min_count: 1,
+        }
+    }
+}
+
+impl TaggerSpec {
+    /// The tagger's sizes once the data gave `vocab_size` words and `tags` tags.
+    pub fn config(&self, vocab_size: usize, tags: usize) -> TaggerConfig {
+        TaggerConfig {
+            cell: self.cell,
+            vocab_size,
+            tags,
+            embedding_dim: self.embedding_dim,
+            hidden_size: self.hidden_size,
+            num_layers: self.num_layers,
+            bidirectional: self.bidirectional,
+            dropout: self.dropout,
+            context: self.context,
+        }
+    }
+}
+
+/// What a run trains, and with which model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "task", rename_all = "lowercase")]
+pub enum Task {
+    /// Classify images of a dataset in MNIST's IDX layout.
+    Mnist {
+        /// The network.
+        model: ImageModel,
+    },
+    /// Tag each word of a sentence with its slot.
+    Slots {
+        /// The tagger's shape.
+        tagger: TaggerSpec,
+    },
+}
+
+impl Task {
+    /// `mnist` or `slots`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Task::Mnist { .. } => "mnist",
+            Task::Slots { .. } => "slots",
+        }
+    }
+}
+
+/// Everything a training run is: task and model, data, optimizer with all its
+/// hyperparameters, schedule, clipping, batch, epochs and seed.
+///
+/// ```
+/// use saddle::train::RunSpec;
+/// let spec = RunSpec { epochs: 2, schedule: "warmup:100:cosine".parse().unwrap(), ..RunSpec::mnist() };
+/// spec.validate().unwrap();
+/// let json = serde_json::to_string(&spec).unwrap();
+/// assert!(json.contains(r#""task":"mnist","model":"lenet5""#));
+/// assert_eq!(serde_json::from_str::<RunSpec>(&json).unwrap(), spec);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSpec {
+    /// The task and its model.
+    #[serde(flatten)]
+    pub task: Task,
+    /// The data folder; `None`: the bundled MNIST, or the generated travel corpus.
+    pub data: Option<PathBuf>,
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Examples (images, sentences) per step.
+    pub batch_size: usize,
+    /// Seed of initialization, shuffling and dropout.
+    pub seed: u64,
+    /// The update rule with every hyperparameter.
+    pub optimizer: OptimizerSpec,
+    /// The learning-rate schedule, from the optimizer's rate.
+    pub schedule: Schedule,
+    /// Clip the global gradient norm to this value.
+    pub clip_norm: Option<f32>,
+    /// Record the diagnostics every this many steps into `diagnostics.csv`; 0: none.
+    pub monitor_every: usize,
+}
+
+impl RunSpec {
+    /// The default MNIST run: LeNet-5, 8 epochs of batches of 64, Adam at 1e-3 on a cosine schedule.
+    pub fn mnist() -> Self {
+        RunSpec {
+            task: Task::Mnist { model: ImageModel::Lenet5 },
+            data: None,
+            epochs: 8,
+            batch_size: 64,
+            seed: 0,
+            optimizer: Family::Adam.spec(),
+            schedule: Schedule::Cosine { t_max: None, eta_min: 0.0 },
+            clip_norm: None,
+            monitor_every: 10,
+        }
+    }
+
+    /// The default slot-filling run: an LSTM tagger, 10 epochs of 16 sentences, Adam at 1e-3, cosine.
+    pub fn slots() -> Self {
+        RunSpec { task: Task::Slots { tagger: TaggerSpec::default() }, epochs: 10, batch_size: 16, ..RunSpec::mnist() }
+    }
+
+    /// The model's name for people and run folders: `lenet5`, `lstm`, `bigru`, ….
+    pub fn model_name(&self) -> String {
+        match &self.task {
+            Task::Mnist { model } => model.name().into(),
+            Task::Slots { tagger } => format!("{}{}", if tagger.bidirectional { "bi" } else { "" }, tagger.cell.name()),
+        }
+    }
+
+    /// Checks every value against its bounds; the error names the field, the value and the bound.
+    pub fn validate(&self) -> Result<()> {
+        let at_least_1 = |field: &str, v: usize| {
+            if v == 0 {
+                Err(Error::config(field, "must be at least 1, got 0"))
+            } else {
+                Ok(())
+            }
+        };
+        at_least_1("epochs", self.epochs)?;
+        at_least_1("batch_size", self.batch_size)?;
+        if let Some(c) = self.clip_norm {
+            if !(c.is_finite() && c > 0.0) {
+                return Err(Error::config("clip_norm", format!("must be a positive number, got {c}")));
+            }
+        }
+        self.optimizer.validate()?;
+        self.schedule.validate()?;
+        if let Task::Slots { tagger: t } = &self.task {
+            for (field, v, max) in [
+                ("tagger.embedding_dim", t.embedding_dim, 1 << 16),
+                ("tagger.hidden_size", t.hidden_size, 1 << 16),
+                ("tagger.num_layers", t.num_layers, 64),
+            ] {
+                if !(1..=max).contains(&v) {
+                    return Err(Error::config(field, format!("must be between 1 and {max}, got {v}")));
+                }
+            }
+            if t.context > 10 {
+                return Err(Error::config("tagger.context", format!("must be at most 10, got {}", t.context)));
+            }
+            if !(0.0..1.0).contains(&t.dropout) {
+                return Err(Error::config("tagger.dropout", format!("must be in [0, 1), got {}", t.dropout)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `config.json`: the spec, with the data folder made absolute, and what the
+/// data fixed when the run was created.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// Layout version, [`RUN_FORMAT`].
+    pub format: u32,
+    /// The run.
+    #[serde(flatten)]
+    pub spec: RunSpec,
+    /// The optimizer's command-line name (`adam`), for people and tools; `optimizer` says it all.
+    pub optim: String,
+    /// Number of classes (tags, for a tagger).
+    pub classes: usize,
+    /// Images: the input `[C, H, W]`.
+    pub input: Option<[usize; 3]>,
+    /// Images: the pixel normalization of the training data.
+    pub normalization: Option<Normalization>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::optim::{AdamConfig, WeightDecay};
+
+    #[test]
+    fn every_kind_of_config_reads_back_the_same() {
+        let slots = RunSpec {
+            data: Some("/data/atis".into()),
+            clip_norm: Some(1.0),
+            optimizer: AdamConfig { lr: 3e-3, weight_decay: WeightDecay::Decoupled(0.05), ..Default::default() }.into(),
+            task: Task::Slots {
+                tagger: TaggerSpec {
+                    cell: CellKind::Gru,
+                    bidirectional: true,
+                    dropout: 0.5,
+                    context: 1,
+                    ..Default::default()
+                },
+            },
+            ..RunSpec::slots()
+        };
+        let mut specs = vec![RunSpec::mnist(), slots];
+        for (family, schedule) in
+            Family::ALL.into_iter().zip(["step:30:0.1", "onecycle:0.3", "plateau:2:0.5", "exp:0.99"].iter().cycle())
+        {
+            specs.push(RunSpec {
+                optimizer: family.spec(),
+                schedule: schedule.parse().unwrap(),
+                task: Task::Mnist { model: ImageModel::Mlp },
+                ..RunSpec::mnist()
+            });
+        }
+        for spec in specs {
+            spec.validate().unwrap();
+            let config = RunConfig {
+                format: RUN_FORMAT,
+                optim: spec.optimizer.family().name().into(),
+                classes: 10,
+                input: Some([1, 28, 28]),
+                normalization: Some(Normalization { mean: 0.13, std: 0.31 }),
+                spec,
+            };
+            let text = serde_json::to_string_pretty(&config).unwrap();
+            assert_eq!(serde_json::from_str::<RunConfig>(&text).unwrap(), config, "{text}");
+        }
+    }
+
+    #[test]
+    fn bad_values_are_named_with_their_bound() {
+        let tagger = |t: TaggerSpec| RunSpec { task: Task::Slots { tagger: t }, ..RunSpec::slots() };
+        for (spec, needle) in [
+            (RunSpec { epochs: 0, ..RunSpec::mnist() }, "epochs: must be at least 1, got 0"),
+            (
+                RunSpec { clip_norm: Some(f32::NAN), ..RunSpec::mnist() },
+                "clip_norm: must be a positive number, got NaN",
+            ),
+            (
+                tagger(TaggerSpec { num_layers: 0, ..Default::default() }),
+                "tagger.num_layers: must be between 1 and 64, got 0",
+            ),
+            (tagger(TaggerSpec { dropout: 1.5, ..Default::default() }), "tagger.dropout: must be in [0, 1), got 1.5"),
+            (
+                RunSpec { schedule: Schedule::Step { step_size: 0, gamma: 0.1 }, ..RunSpec::mnist() },
+                "SIZE must be at least 1",
+            ),
+        ] {
+            let e = spec.validate().unwrap_err().to_string();
+            assert!(e.contains(needle), "{e}");
+        }
+        assert!(ImageModel::from_name("resnet").unwrap_err().to_string().contains("expected one of: lenet5"));
+    }
+}
