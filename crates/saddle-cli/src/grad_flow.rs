@@ -107,16 +107,7 @@ pub fn run(args: GradFlowArgs) -> Result<()> {
                 report(&format!("{name} at initialization"), &init, f32::NAN);
                 flows.push(Series { name: format!("{name}, initialization"), points: indexed(&init) });
             }
-            let mut opt = Optimizer::new(params.clone(), AdamConfig { lr: 0.01, ..Default::default() })?;
-            for _ in 0..args.train_steps {
-                let (x, y) = cue_batch(BATCH, t, &mut data);
-                opt.zero_grad();
-                loss(&rnn, &fc, &x, &y, None).0.backward();
-                if let Some(c) = clip {
-                    clip_grad_norm(&params, c, false)?;
-                }
-                opt.step();
-            }
+            let opt = train_on_cues(&rnn, &fc, params, args.train_steps, clip, t, &mut data)?;
             let (x, y) = cue_batch(BATCH, t, &mut data);
             let accuracy = saddle::no_grad(|| loss(&rnn, &fc, &x, &y, None).1);
             opt.zero_grad();
@@ -134,6 +125,29 @@ pub fn run(args: GradFlowArgs) -> Result<()> {
     println!();
     println!("plots     {}", written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
     Ok(())
+}
+
+/// `steps` steps of Adam on fresh cue batches of `t` steps, clipped to `clip`.
+fn train_on_cues(
+    rnn: &Recurrent,
+    fc: &Linear,
+    params: Vec<(String, Tensor)>,
+    steps: usize,
+    clip: Option<f32>,
+    t: usize,
+    data: &mut Rng,
+) -> Result<Optimizer> {
+    let mut opt = Optimizer::new(params, AdamConfig { lr: 0.01, ..Default::default() })?;
+    for _ in 0..steps {
+        let (x, y) = cue_batch(BATCH, t, data);
+        opt.zero_grad();
+        loss(rnn, fc, &x, &y, None).0.backward();
+        if let Some(c) = clip {
+            clip_grad_norm(opt.params(), c, false)?;
+        }
+        opt.step();
+    }
+    Ok(opt)
 }
 
 fn indexed(v: &[f64]) -> Vec<(f64, f64)> {

@@ -166,81 +166,84 @@ pub fn run(args: OptimLabArgs) -> Result<()> {
     Family::ALL.iter().for_each(|o| print!("{:>11}", o.name()));
     println!();
     for s in surfaces() {
-        let (mut paths, mut curves) = (Vec::new(), Vec::new());
-        print!("{:>12}", s.name);
-        for o in Family::ALL {
-            let (path, losses) = descend(&s, o)?;
-            print!("{:>11.3e}", losses.last().map_or(f64::NAN, |l| l.1));
-            paths.push(Series { name: format!("{} (η={})", o.name(), lr_for(&s, o)), points: path });
-            curves.push(Series { name: o.name().to_string(), points: losses });
-        }
-        println!();
-        let f = s.loss;
-        let value = move |x: f64, y: f64| {
-            let t = |v: f64| Tensor::from_vec(vec![v as f32], &[1]);
-            f(&t(x), &t(y)).item() as f64
-        };
-        written.extend(plot::trajectories(
-            &args.out.join(format!("surface-{}", s.name)),
-            s.title,
-            &value,
-            s.x,
-            s.y,
-            &paths,
-        )?);
-        let title = format!("{}: loss per step", s.name);
-        written.extend(plot::lines(
-            &args.out.join(format!("surface-{}-loss", s.name)),
-            &title,
-            "step",
-            "loss",
-            &curves,
-            s.log_loss,
-        )?);
+        written.extend(surface(&s, &args.out)?);
     }
     if args.mnist_images > 0 {
-        let dir = args.data.clone().unwrap_or_else(bundled_mnist);
-        let (train, test) = load_idx_dir(&dir)?;
-        let n = args.mnist_images.min(train.len());
-        let size: usize = train.shape.iter().product();
-        let subset = ImageDataset {
-            images: train.images[..n * size].to_vec(),
-            labels: train.labels[..n].to_vec(),
-            ..train.clone()
-        };
-        println!();
-        println!("one epoch of LeNet-5 on {n} images of {}, seed {}", dir.display(), args.seed);
-        let mut curves = Vec::new();
-        for o in Family::ALL {
-            let mut model = lenet5(subset.shape, train.classes(), &mut Rng::new(args.seed))?;
-            let mut opt = Optimizer::new(model.named_parameters(), o.spec())?;
-            let mut losses = Losses(Vec::new());
-            let options = FitOptions { epochs: 1, batch_size: 64, seed: args.seed, ..Default::default() };
-            let mut lr = LrScheduler::constant(o.default_lr());
-            let report = fit(&mut model, &mut opt, &mut lr, &subset, Some(&test), &options, &mut [&mut losses])?;
-            let (test_loss, test_acc) = report.epochs[0].test.unwrap_or((f32::NAN, f32::NAN));
-            println!(
-                "  {:<9} η={:<6} final loss {:.4}  test loss {test_loss:.4}  test accuracy {:.2}%  ({:.1} s)",
-                o.name(),
-                o.default_lr(),
-                losses.0.last().map_or(f64::NAN, |l| l.1),
-                100.0 * test_acc,
-                report.train_seconds
-            );
-            curves
-                .push(Series { name: format!("{} (η={})", o.name(), o.default_lr()), points: smooth(&losses.0, 20) });
-        }
-        let title = format!("LeNet-5 on MNIST: training loss, one epoch ({} images)", subset.len());
-        written.extend(plot::lines(
-            &args.out.join("mnist-loss"),
-            &title,
-            "step",
-            "loss (mean of 20 steps)",
-            &curves,
-            true,
-        )?);
+        written.extend(mnist(&args)?);
     }
     println!();
     println!("plots     {}", written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join("\n          "));
     Ok(())
+}
+
+/// Every optimizer on surface `s`: a row of final losses, the paths over the contours, the losses per step.
+fn surface(s: &Surface, out: &std::path::Path) -> Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    let (mut paths, mut curves) = (Vec::new(), Vec::new());
+    print!("{:>12}", s.name);
+    for o in Family::ALL {
+        let (path, losses) = descend(s, o)?;
+        print!("{:>11.3e}", losses.last().map_or(f64::NAN, |l| l.1));
+        paths.push(Series { name: format!("{} (η={})", o.name(), lr_for(s, o)), points: path });
+        curves.push(Series { name: o.name().to_string(), points: losses });
+    }
+    println!();
+    let f = s.loss;
+    let value = move |x: f64, y: f64| {
+        let t = |v: f64| Tensor::from_vec(vec![v as f32], &[1]);
+        f(&t(x), &t(y)).item() as f64
+    };
+    written.extend(plot::trajectories(&out.join(format!("surface-{}", s.name)), s.title, &value, s.x, s.y, &paths)?);
+    let title = format!("{}: loss per step", s.name);
+    written.extend(plot::lines(
+        &out.join(format!("surface-{}-loss", s.name)),
+        &title,
+        "step",
+        "loss",
+        &curves,
+        s.log_loss,
+    )?);
+    Ok(written)
+}
+
+/// One epoch of LeNet-5 on MNIST with every optimizer, and their loss curves.
+fn mnist(args: &OptimLabArgs) -> Result<Vec<PathBuf>> {
+    let mut written = Vec::new();
+    let dir = args.data.clone().unwrap_or_else(bundled_mnist);
+    let (train, test) = load_idx_dir(&dir)?;
+    let n = args.mnist_images.min(train.len());
+    let size: usize = train.shape.iter().product();
+    let subset =
+        ImageDataset { images: train.images[..n * size].to_vec(), labels: train.labels[..n].to_vec(), ..train.clone() };
+    println!();
+    println!("one epoch of LeNet-5 on {n} images of {}, seed {}", dir.display(), args.seed);
+    let mut curves = Vec::new();
+    for o in Family::ALL {
+        let mut model = lenet5(subset.shape, train.classes(), &mut Rng::new(args.seed))?;
+        let mut opt = Optimizer::new(model.named_parameters(), o.spec())?;
+        let mut losses = Losses(Vec::new());
+        let options = FitOptions { epochs: 1, batch_size: 64, seed: args.seed, ..Default::default() };
+        let mut lr = LrScheduler::constant(o.default_lr());
+        let report = fit(&mut model, &mut opt, &mut lr, &subset, Some(&test), &options, &mut [&mut losses])?;
+        let (test_loss, test_acc) = report.epochs[0].test.unwrap_or((f32::NAN, f32::NAN));
+        println!(
+            "  {:<9} η={:<6} final loss {:.4}  test loss {test_loss:.4}  test accuracy {:.2}%  ({:.1} s)",
+            o.name(),
+            o.default_lr(),
+            losses.0.last().map_or(f64::NAN, |l| l.1),
+            100.0 * test_acc,
+            report.train_seconds
+        );
+        curves.push(Series { name: format!("{} (η={})", o.name(), o.default_lr()), points: smooth(&losses.0, 20) });
+    }
+    let title = format!("LeNet-5 on MNIST: training loss, one epoch ({} images)", subset.len());
+    written.extend(plot::lines(
+        &args.out.join("mnist-loss"),
+        &title,
+        "step",
+        "loss (mean of 20 steps)",
+        &curves,
+        true,
+    )?);
+    Ok(written)
 }

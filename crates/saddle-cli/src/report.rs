@@ -41,8 +41,22 @@ document.body.setAttribute('data-rendered',k+'/'+f.length);});</script>";
 
 /// Writes the page to `path`, atomically.
 pub fn write(path: &Path, r: &Report) -> Result<()> {
-    let d = r.diagnosis;
-    let c = &d.curvature;
+    let mut h = header(r);
+    h += &verdicts(r.diagnosis);
+    h += &training_figures(r.diagnosis);
+    h += &curvature_figures(r.diagnosis);
+    h += CHECK;
+    h += "</body></html>\n";
+    saddle::io::write_atomically(path, h.as_bytes())
+}
+
+/// A titled figure with its caption.
+fn figure(h: &mut String, title: &str, svg: String, caption: &str) {
+    let _ = write!(h, "<h2>{}</h2><figure>{svg}<figcaption>{}</figcaption></figure>", esc(title), esc(caption));
+}
+
+/// The page's head and the run's settings.
+fn header(r: &Report) -> String {
     let s = &r.run.summary;
     let mut h = String::new();
     let _ = write!(
@@ -64,6 +78,12 @@ pub fn write(path: &Path, r: &Report) -> Result<()> {
         tl = s.test_loss,
         ta = 100.0 * s.test_accuracy,
     );
+    h
+}
+
+/// A box per plateau and one for the final weights.
+fn verdicts(d: &Diagnosis) -> String {
+    let mut h = String::new();
     h += "<h2>Verdicts</h2>";
     if d.findings.is_empty() {
         h += "<div class=\"verdict ok\"><h3>No plateau</h3><p>The loss kept falling over the whole run.</p></div>";
@@ -95,9 +115,13 @@ pub fn write(path: &Path, r: &Report) -> Result<()> {
     }
     let _ = write!(h, "</ul><p><b>Try:</b> {}</p></div>", esc(d.end.verdict.advice()));
 
-    let mut figure = |title: &str, svg: String, caption: &str| {
-        let _ = write!(h, "<h2>{}</h2><figure>{svg}<figcaption>{}</figcaption></figure>", esc(title), esc(caption));
-    };
+    h
+}
+
+/// The curves recorded while training.
+fn training_figures(d: &Diagnosis) -> String {
+    let mut h = String::new();
+    let mut figure = |title: &str, svg: String, caption: &str| figure(&mut h, title, svg, caption);
     let rec = &d.records;
     let mut loss = vec![series("loss (mean over the interval)", rec, |x| x.loss)];
     for (i, f) in d.findings.iter().enumerate() {
@@ -125,8 +149,7 @@ pub fn write(path: &Path, r: &Report) -> Result<()> {
         lines_svg("learning rate η", "step", "η", &[series("", rec, |x| x.lr)], false),
         "As the schedule set it at each measured step.",
     );
-    let per_layer: Vec<Series> = r
-        .diagnosis
+    let per_layer: Vec<Series> = d
         .layers
         .iter()
         .enumerate()
@@ -153,6 +176,13 @@ pub fn write(path: &Path, r: &Report) -> Result<()> {
         lines_svg("cos(Δθ_t, Δθ_t−1)", "step", "cosine", &[series("", rec, |x| x.update_cosine)], false),
         "Negative: the updates point back and forth across a ravine (oscillation).",
     );
+    h
+}
+
+/// The Hessian, the flow through time and the landscape at the final weights.
+fn curvature_figures(d: &Diagnosis) -> String {
+    let (mut h, c) = (String::new(), &d.curvature);
+    let mut figure = |title: &str, svg: String, caption: &str| figure(&mut h, title, svg, caption);
     figure(
         "Hessian spectrum at the final weights",
         lines_svg("spectral density of the Hessian (SLQ, log scale)", "eigenvalue λ", "density", &[Series { name: String::new(), points: d.spectrum.clone() }], true),
@@ -201,7 +231,5 @@ pub fn write(path: &Path, r: &Report) -> Result<()> {
         heatmap_svg("L(θ + a·d₁ + b·d₂)", "a", "b", coords, coords, plane),
         "Two random directions normalized filter by filter (Li et al. 2018); the white dot is the trained weights; dark is low.",
     );
-    h += CHECK;
-    h += "</body></html>\n";
-    saddle::io::write_atomically(path, h.as_bytes())
+    h
 }

@@ -89,7 +89,24 @@ struct Weights {
     suffix: String,
 }
 
-/// An RNN, LSTM or GRU (see the module docs).
+/// An RNN, LSTM or GRU (`torch.nn.RNN`, `LSTM`, `GRU`), with `num_layers`,
+/// `bidirectional`, `batch_first`, dropout between layers and sequences of
+/// unequal length. Letters: B batch, T time, I input size, H hidden size.
+///
+/// ```text
+/// RNN   h_t = tanh(W_ih x_t + b_ih + W_hh h_{t−1} + b_hh)        (or relu)
+/// LSTM  i, f, g, o = σ, σ, tanh, σ of (W_ih x_t + b_ih + W_hh h_{t−1} + b_hh), split in 4
+///       C_t = f ⊙ C_{t−1} + i ⊙ g,   h_t = o ⊙ tanh(C_t)
+/// GRU   r, z = σ(W_i{r,z} x_t + b_i{r,z} + W_h{r,z} h_{t−1} + b_h{r,z})
+///       n = tanh(W_in x_t + b_in + r ⊙ (W_hn h_{t−1} + b_hn)),   h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
+/// ```
+///
+/// Parameters carry PyTorch's names and shapes: `weight_ih_l{k}` `[G, I]`
+/// (`[G, D·H]` above the first layer), `weight_hh_l{k}` `[G, H]`, `bias_ih_l{k}`,
+/// `bias_hh_l{k}` `[G]` with G = H, 4H or 3H, `_reverse` for the backward
+/// direction; gates in PyTorch's order (i, f, g, o; r, z, n); all drawn from
+/// `U(−1/√H, 1/√H)`. With `lengths`, a sequence's state is carried unchanged
+/// past its end and its outputs there are zero, as `pack_padded_sequence`.
 pub struct Recurrent {
     kind: CellKind,
     cfg: RecurrentConfig,

@@ -39,7 +39,16 @@ impl Default for Conv2dOptions {
 impl Tensor {
     /// `torch.nn.functional.conv2d(x, weight, bias, stride, padding, dilation, groups)`
     /// with `x: [N, C, H, W]`, `weight: [OC, C/G, KH, KW]`, `bias: [OC]`;
-    /// returns `[N, OC, OH, OW]`, `OH = ⌊(H + 2ph − dh·(KH − 1) − 1)/sh⌋ + 1`.
+    /// returns `[N, OC, OH, OW]`, `OH = ⌊(H + 2ph − dh·(KH − 1) − 1)/sh⌋ + 1`:
+    ///
+    /// `y[n, o, i, j] = b[o] + Σ_{c, p, q} w[o, c, p, q] · x[n, g·Cg + c, i·sh − ph + p·dh, j·sw − pw + q·dw]`
+    ///
+    /// where `g = o / OCg` (G groups, `Cg = C/G`, `OCg = OC/G`): each filter's
+    /// `Cg·KH·KW` weights and one bias are shared across all positions.
+    /// Computed as im2col and one GEMM per group, `cols: [C·KH·KW, N·L]`,
+    /// `y_g = W_g · cols_g: [OCg, N·L]` with `L = OH·OW`; the backward pass is
+    /// `dW_g = dy_g · cols_gᵀ`, `db = Σ_{n, l} dy`, `dcols_g = W_gᵀ · dy_g`,
+    /// `dx = col2im(dcols)`.
     ///
     /// ```
     /// use saddle::{ops::Conv2dOptions, Tensor};

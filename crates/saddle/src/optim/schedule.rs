@@ -15,7 +15,7 @@
 //! | `cosine-restarts:T₀[:m[:η_min]]` | cosine with restarts | the same within each cycle of `T₀, T₀·m, T₀·m², …` steps (`CosineAnnealingWarmRestarts`) |
 //! | `invsqrt[:τ]` | inverse square root | `η/√(1 + t/τ)` (τ = 100) |
 //! | `onecycle[:p]` | one-cycle | cosine from `η/25` up to `η` over the first `p·N` steps (p = 0.3), then down to `η/25/10⁴` (`OneCycleLR`) |
-//! | `plateau[:P[:f]]` | reduce on plateau | `η`, times `f` after more than `P` epochs without a lower held-out loss (see [`LrScheduler`]) |
+//! | `plateau[:P[:f]]` | reduce on plateau | `η`, times `f` after more than `P` epochs without a lower held-out loss (see [`LrScheduler`](super::LrScheduler)) |
 //! | `warmup:W:INNER` | warm-up | `inner_t · min(1, (t + 1)/W)`: a linear ramp that wraps any of them |
 //!
 //! Uses: `error`.
@@ -88,7 +88,7 @@ pub enum Schedule {
     },
     /// `η`, lowered by `factor` whenever the held-out loss has not improved
     /// for more than `patience` epochs (`ReduceLROnPlateau`); the only
-    /// schedule with state, which [`LrScheduler`] keeps.
+    /// schedule with state, which [`LrScheduler`](super::LrScheduler) keeps.
     Plateau {
         /// Epochs without improvement tolerated (PyTorch: 10).
         patience: usize,
