@@ -72,8 +72,8 @@ fn main() -> ExitCode {
     // The command runs on a worker of the pool, so the kernels' parallel loops
     // start from a thread that takes its own share: no third thread waits to
     // be woken between steps. With the main thread outside the pool, three
-    // threads shared two cores, and a momentum step over 1M parameters took
-    // 0.2 ms instead of 0.09 ms whenever a worker lost its core to it.
+    // threads share two cores, and a step slows down whenever a worker loses
+    // its core to it (the README's benchmarks give the measurement).
     let pool = match rayon::ThreadPoolBuilder::new().num_threads(cli.threads.unwrap_or(0)).stack_size(8 << 20).build() {
         Ok(pool) => pool,
         Err(e) => {

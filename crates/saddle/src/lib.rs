@@ -35,10 +35,22 @@
 //! assert_eq!(loss, 4.0);
 //! ```
 //!
-//! Layout (every arrow points down; see DESIGN.md):
-//! `train → nn → ops → tensor → kernels`, `train → optim → tensor`,
-//! `train → data → tensor`, `diagnose → train`; `error` and `rng` are leaves
-//! usable by all.
+//! A whole run, as `saddle train mnist` does it, from a [`train::RunSpec`]:
+//!
+//! ```no_run
+//! use saddle::train::{Outcome, Run, RunSpec, Trainer};
+//! let spec = RunSpec { epochs: 2, ..RunSpec::mnist() };          // LeNet-5, Adam, cosine
+//! let mut trainer = Trainer::create(&spec, "runs/lenet".as_ref())?; // writes config.json
+//! trainer.train(&mut [])?;                                          // checkpoints every epoch
+//! let mut run = Run::open("runs/lenet".as_ref())?;                  // the trained model
+//! let findings = saddle::diagnose::diagnose_run(&run, &Default::default())?;
+//! println!("{}", findings.end.verdict);
+//! # Ok::<(), saddle::Error>(())
+//! ```
+//!
+//! Layout (every arrow points down; see ARCHITECTURE.md):
+//! `diagnose → train → nn → ops → tensor → kernels`, `train → optim → tensor`,
+//! `train → data → tensor`; `error`, `rng` and `io` are leaves usable by all.
 
 #![warn(missing_docs)]
 
