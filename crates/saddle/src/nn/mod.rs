@@ -22,7 +22,7 @@ pub use conv::{AvgPool2d, Conv2d, MaxPool2d};
 pub use dropout::Dropout;
 pub use init::{kaiming_uniform, uniform_fan_in};
 pub use linear::Linear;
-pub use models::{build_model, lenet5, mlp, MODELS};
+pub use models::{lenet5, mlp};
 pub use recurrent::{CellKind, Embedding, Recurrent, RecurrentConfig, RecurrentState};
 pub use state::{load_state_dict, save_state_dict};
 // The file functions live in `io`; these names stay for code written against them.

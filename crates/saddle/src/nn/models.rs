@@ -1,4 +1,4 @@
-//! Ready-made networks for image classification, by name.
+//! Ready-made networks for image classification (by name: `train::ImageModel`).
 //!
 //! `lenet5`: conv 6@5×5 pad 2 → ReLU → max-pool 2 → conv 16@5×5 → ReLU →
 //! max-pool 2 → flatten → 120 → ReLU → 84 → ReLU → classes (LeCun et al. 1998,
@@ -10,12 +10,6 @@
 use super::{Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential};
 use crate::ops::{Conv2dOptions, MaxPool2dOptions};
 use crate::{Error, Result, Rng};
-
-/// The model names [`build_model`] accepts, with a one-line description.
-pub const MODELS: &[(&str, &str)] = &[
-    ("lenet5", "LeNet-5: conv 6@5x5 pad 2, pool, conv 16@5x5, pool, 120, 84 (ReLU, max pooling)"),
-    ("mlp", "multilayer perceptron: flatten, 256, 128 (ReLU)"),
-];
 
 /// LeNet-5 for `[channels, height, width]` images and `classes` outputs, in
 /// `nn.Sequential` order (parameter names `0.weight`, `3.weight`, `7.weight`,
@@ -56,18 +50,6 @@ pub fn mlp(input: [usize; 3], classes: usize, rng: &mut Rng) -> Sequential {
     ])
 }
 
-/// The model called `name` (one of [`MODELS`]) for the given input and classes.
-pub fn build_model(name: &str, input: [usize; 3], classes: usize, rng: &mut Rng) -> Result<Sequential> {
-    match name {
-        "lenet5" => lenet5(input, classes, rng),
-        "mlp" => Ok(mlp(input, classes, rng)),
-        other => {
-            let known: Vec<&str> = MODELS.iter().map(|(n, _)| *n).collect();
-            Err(Error::config("model", format!("unknown model '{other}'; expected one of {}", known.join(", "))))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,7 +80,6 @@ mod tests {
         assert_eq!(net.forward(&Tensor::zeros(&[2, 1, 28, 28])).shape(), &[2, 10]);
         let rgb = lenet5([3, 32, 32], 10, &mut Rng::new(0)).unwrap();
         assert_eq!(rgb.forward(&Tensor::zeros(&[1, 3, 32, 32])).shape(), &[1, 10]);
-        assert!(build_model("resnet", [1, 28, 28], 10, &mut Rng::new(0)).is_err());
         assert!(lenet5([1, 8, 8], 10, &mut Rng::new(0)).is_err());
     }
 
