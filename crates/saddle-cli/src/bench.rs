@@ -3,7 +3,7 @@
 //! compared side by side in one run on one machine.
 
 use clap::{Args, ValueEnum};
-use saddle::kernels::gemm::{sgemm, Transpose};
+use saddle::kernels::gemm::{sgemm, Accumulate, Dims, Operand};
 use saddle::nn::{lenet5, Module};
 use saddle::ops::CrossEntropyOptions;
 use saddle::optim::{AdamConfig, Family, Optimizer};
@@ -83,7 +83,9 @@ fn gemm(args: &BenchArgs) -> Result<()> {
         let flops = 2.0 * (n as f64).powi(3);
         // About 2 s of work per size, at least 5 runs.
         let runs = ((4e11 / flops) as usize).clamp(5, 200);
-        let seconds = time(runs, || sgemm(n, n, n, &a, Transpose::No, &b, Transpose::No, &mut c, false));
+        let seconds = time(runs, || {
+            sgemm(Dims { m: n, n, k: n }, Operand::Stored(&a), Operand::Stored(&b), &mut c, Accumulate::Overwrite)
+        });
         let gflops = flops / seconds / 1e9;
         let threads = rayon::current_num_threads();
         if args.json {

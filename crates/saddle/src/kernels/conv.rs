@@ -127,7 +127,7 @@ pub fn col2im(dcols: &[f32], g: &ConvGeometry) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::gemm::{sgemm, Transpose};
+    use crate::kernels::gemm::{sgemm, Accumulate, Dims, Operand};
 
     /// Naive twin: direct convolution of `x: [N, C, H, W]` with `w: [OC, C/G, KH, KW]`.
     fn conv_direct(x: &[f32], w: &[f32], g: &ConvGeometry, oc: usize, groups: usize) -> Vec<f32> {
@@ -176,15 +176,11 @@ mod tests {
         let mut out_cm = vec![0.0; oc * ncols]; // [OC, N·L]
         for grp in 0..groups {
             sgemm(
-                ocg,
-                ncols,
-                kk,
-                &w[grp * ocg * kk..][..ocg * kk],
-                Transpose::No,
-                &cols[grp * kk * ncols..][..kk * ncols],
-                Transpose::No,
+                Dims { m: ocg, n: ncols, k: kk },
+                Operand::Stored(&w[grp * ocg * kk..][..ocg * kk]),
+                Operand::Stored(&cols[grp * kk * ncols..][..kk * ncols]),
                 &mut out_cm[grp * ocg * ncols..][..ocg * ncols],
-                false,
+                Accumulate::Overwrite,
             );
         }
         let direct = conv_direct(&x, &w, &g, oc, groups);

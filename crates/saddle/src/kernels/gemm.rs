@@ -15,33 +15,64 @@
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
-/// Whether an operand is used as stored or transposed.
+/// The sizes of a product `op(a) · op(b)`: `op(a): [m, k]`, `op(b): [k, n]`, `c: [m, n]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Transpose {
-    /// Use the operand as stored.
-    No,
-    /// Use the operand's transpose.
-    Yes,
+pub struct Dims {
+    /// Rows of `op(a)` and `c`.
+    pub m: usize,
+    /// Columns of `op(b)` and `c`.
+    pub n: usize,
+    /// Columns of `op(a)`, rows of `op(b)`: the length of each sum.
+    pub k: usize,
+}
+
+/// An operand of [`sgemm`]: its row-major values, used as stored or transposed.
+#[derive(Clone, Copy, Debug)]
+pub enum Operand<'a> {
+    /// `op(x) = x`.
+    Stored(&'a [f32]),
+    /// `op(x) = xᵀ`.
+    Transposed(&'a [f32]),
+}
+
+impl<'a> Operand<'a> {
+    /// The values, whichever way they are used.
+    pub fn values(&self) -> &'a [f32] {
+        match *self {
+            Operand::Stored(x) | Operand::Transposed(x) => x,
+        }
+    }
+    fn transposed(&self) -> bool {
+        matches!(self, Operand::Transposed(_))
+    }
+}
+
+/// Whether [`sgemm`] overwrites `c` or adds the product to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accumulate {
+    /// `c = op(a) · op(b)`.
+    Overwrite,
+    /// `c += op(a) · op(b)`.
+    Add,
 }
 
 /// Products smaller than this many multiply-adds run in the calling thread.
 const PARALLEL_MIN_FLOPS: usize = 1 << 22;
 
-/// `c[m, n] = op(a) · op(b)` (or `+=` when `accumulate`), with `op(a): [m, k]` and
-/// `op(b): [k, n]`. `a` is stored `[m, k]` (`[k, m]` if transposed), `b` `[k, n]`
-/// (`[n, k]` if transposed), `c` `[m, n]`.
-#[allow(clippy::too_many_arguments)]
-pub fn sgemm(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    ta: Transpose,
-    b: &[f32],
-    tb: Transpose,
-    c: &mut [f32],
-    accumulate: bool,
-) {
+/// `c[m, n] = op(a) · op(b)` (or `+=`), with `op(a): [m, k]` and `op(b): [k, n]`:
+/// `a` is stored `[m, k]` (`[k, m]` if transposed), `b` `[k, n]` (`[n, k]` if
+/// transposed), `c` `[m, n]`.
+///
+/// ```
+/// use saddle::kernels::gemm::{sgemm, Accumulate, Dims, Operand};
+/// // [1 2] · [3 4]ᵀ = 1·3 + 2·4 = 11
+/// let mut c = [0.0];
+/// sgemm(Dims { m: 1, n: 1, k: 2 }, Operand::Stored(&[1.0, 2.0]), Operand::Transposed(&[3.0, 4.0]), &mut c, Accumulate::Overwrite);
+/// assert_eq!(c, [11.0]);
+/// ```
+pub fn sgemm(dims: Dims, a: Operand, b: Operand, c: &mut [f32], mode: Accumulate) {
+    let Dims { m, n, k } = dims;
+    let (ta, tb, a, b) = (a.transposed(), b.transposed(), a.values(), b.values());
     assert_eq!(a.len(), m * k, "sgemm: a has {} elements, expected m·k = {m}·{k}", a.len());
     assert_eq!(b.len(), k * n, "sgemm: b has {} elements, expected k·n = {k}·{n}", b.len());
     assert_eq!(c.len(), m * n, "sgemm: c has {} elements, expected m·n = {m}·{n}", c.len());
@@ -49,21 +80,15 @@ pub fn sgemm(
         return;
     }
     if k == 0 {
-        if !accumulate {
+        if mode == Accumulate::Overwrite {
             c.fill(0.0);
         }
         return;
     }
-    let a = match ta {
-        Transpose::No => MatRef::from_row_major_slice(a, m, k),
-        Transpose::Yes => MatRef::from_row_major_slice(a, k, m).transpose(),
-    };
-    let b = match tb {
-        Transpose::No => MatRef::from_row_major_slice(b, k, n),
-        Transpose::Yes => MatRef::from_row_major_slice(b, n, k).transpose(),
-    };
+    let a = if ta { MatRef::from_row_major_slice(a, k, m).transpose() } else { MatRef::from_row_major_slice(a, m, k) };
+    let b = if tb { MatRef::from_row_major_slice(b, n, k).transpose() } else { MatRef::from_row_major_slice(b, k, n) };
     let c = MatMut::from_row_major_slice_mut(c, m, n);
-    let accum = if accumulate { Accum::Add } else { Accum::Replace };
+    let accum = if mode == Accumulate::Add { Accum::Add } else { Accum::Replace };
     if m * n * k < PARALLEL_MIN_FLOPS {
         faer::linalg::matmul::matmul(c, accum, a, b, 1.0f32, Par::Seq);
         return;
@@ -98,27 +123,18 @@ pub fn sgemm(
 }
 
 /// Naive twin of [`sgemm`], summing in `f64`: the test oracle.
-#[allow(clippy::too_many_arguments)]
-pub fn sgemm_naive(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    ta: Transpose,
-    b: &[f32],
-    tb: Transpose,
-    c: &mut [f32],
-    accumulate: bool,
-) {
+pub fn sgemm_naive(dims: Dims, a: Operand, b: Operand, c: &mut [f32], mode: Accumulate) {
+    let Dims { m, n, k } = dims;
+    let (ta, tb, a, b) = (a.transposed(), b.transposed(), a.values(), b.values());
     for i in 0..m {
         for j in 0..n {
             let mut acc = 0.0f64;
             for p in 0..k {
-                let av = if ta == Transpose::No { a[i * k + p] } else { a[p * m + i] };
-                let bv = if tb == Transpose::No { b[p * n + j] } else { b[j * k + p] };
+                let av = if ta { a[p * m + i] } else { a[i * k + p] };
+                let bv = if tb { b[j * k + p] } else { b[p * n + j] };
                 acc += av as f64 * bv as f64;
             }
-            let prev = if accumulate { c[i * n + j] } else { 0.0 };
+            let prev = if mode == Accumulate::Add { c[i * n + j] } else { 0.0 };
             c[i * n + j] = prev + acc as f32;
         }
     }
@@ -129,6 +145,14 @@ mod tests {
     use super::*;
     use crate::Rng;
 
+    fn operand(x: &[f32], transposed: bool) -> Operand<'_> {
+        if transposed {
+            Operand::Transposed(x)
+        } else {
+            Operand::Stored(x)
+        }
+    }
+
     fn random(len: usize, rng: &mut Rng) -> Vec<f32> {
         (0..len).map(|_| rng.uniform(-1.0, 1.0)).collect()
     }
@@ -137,16 +161,19 @@ mod tests {
     fn matches_naive_twin_for_every_transpose_and_odd_sizes() {
         let mut rng = Rng::new(0);
         for &(m, n, k) in &[(1, 1, 1), (3, 5, 7), (17, 9, 33), (64, 65, 130), (0, 3, 2), (2, 3, 0)] {
-            for ta in [Transpose::No, Transpose::Yes] {
-                for tb in [Transpose::No, Transpose::Yes] {
-                    for accumulate in [false, true] {
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    for mode in [Accumulate::Overwrite, Accumulate::Add] {
                         let (a, b) = (random(m * k, &mut rng), random(k * n, &mut rng));
                         let c0 = random(m * n, &mut rng);
                         let (mut fast, mut slow) = (c0.clone(), c0.clone());
-                        sgemm(m, n, k, &a, ta, &b, tb, &mut fast, accumulate);
-                        sgemm_naive(m, n, k, &a, ta, &b, tb, &mut slow, accumulate);
+                        sgemm(Dims { m, n, k }, operand(&a, ta), operand(&b, tb), &mut fast, mode);
+                        sgemm_naive(Dims { m, n, k }, operand(&a, ta), operand(&b, tb), &mut slow, mode);
                         for (x, y) in fast.iter().zip(&slow) {
-                            assert!((x - y).abs() <= 1e-5 * (1.0 + k as f32), "{m}x{n}x{k} {ta:?} {tb:?}: {x} vs {y}");
+                            assert!(
+                                (x - y).abs() <= 1e-5 * (1.0 + k as f32),
+                                "{m}x{n}x{k} transposed {ta} {tb}: {x} vs {y}"
+                            );
                         }
                     }
                 }
@@ -162,7 +189,9 @@ mod tests {
         let run = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             let mut c = vec![0.0; m * n];
-            pool.install(|| sgemm(m, n, k, &a, Transpose::No, &b, Transpose::No, &mut c, false));
+            pool.install(|| {
+                sgemm(Dims { m, n, k }, Operand::Stored(&a), Operand::Stored(&b), &mut c, Accumulate::Overwrite)
+            });
             c
         };
         let one = run(1);

@@ -40,7 +40,7 @@
 //! Uses: `kernels::elementwise` (σ, tanh), `kernels::gemm`.
 
 use super::elementwise::{sigmoid_in_place, tanh_in_place};
-use super::gemm::{sgemm, Transpose};
+use super::gemm::{sgemm, Accumulate, Dims, Operand};
 use rayon::prelude::*;
 use std::ops::Range;
 
@@ -331,7 +331,7 @@ pub fn forward(
                 hp[n * m * h..][..m * h].copy_from_slice(&hs);
                 cp[n * cs.len()..][..cs.len()].copy_from_slice(&cs);
             }
-            sgemm(m, g, h, &hs, Transpose::No, &w_t, Transpose::No, &mut u, false);
+            sgemm(Dims { m, n: g, k: h }, Operand::Stored(&hs), Operand::Stored(&w_t), &mut u, Accumulate::Overwrite);
             if let Some(bias) = b_hh {
                 u.chunks_exact_mut(g).for_each(|row| row.iter_mut().zip(bias).for_each(|(x, b)| *x += b));
             }
@@ -437,12 +437,24 @@ pub fn backward(s: &Steps, kept: &Kept, w_hh: &[f32], gout: &[f32], probe: bool)
                 );
             }
             // δh_{t−1} += ∂L/∂u_t · W_hh (rows past their end have ∂L/∂u_t = 0).
-            sgemm(m, h, g, &du[n * m * g..][..m * g], Transpose::No, w_hh, Transpose::No, dh, true);
+            sgemm(
+                Dims { m, n: h, k: g },
+                Operand::Stored(&du[n * m * g..][..m * g]),
+                Operand::Stored(w_hh),
+                dh,
+                Accumulate::Add,
+            );
         }
     };
     blocks.into_par_iter().for_each(run);
     // ∂L/∂u and h_{t−1} of all blocks, rows in the same order: one GEMM for ∂L/∂W_hh.
-    sgemm(g, h, t * b, &du, Transpose::Yes, &kept.hp, Transpose::No, &mut d.w_hh, false);
+    sgemm(
+        Dims { m: g, n: h, k: t * b },
+        Operand::Transposed(&du),
+        Operand::Stored(&kept.hp),
+        &mut d.w_hh,
+        Accumulate::Overwrite,
+    );
     du.chunks_exact(g).for_each(|row| d.b_hh.iter_mut().zip(row).for_each(|(d, x)| *d += x));
     d
 }

@@ -13,7 +13,7 @@
 //! Uses: `tensor`, `kernels::{conv, gemm}`.
 
 use crate::kernels::conv::{col2im, im2col, ConvGeometry};
-use crate::kernels::gemm::{sgemm, Transpose};
+use crate::kernels::gemm::{sgemm, Accumulate, Dims, Operand};
 use crate::tensor::{Backward, Tensor};
 
 /// Settings of [`Tensor::conv2d`]; `Default` is PyTorch's (stride 1, padding 0,
@@ -147,15 +147,11 @@ fn forward_gemm(w: &[f32], cols: &[f32], part: &ConvGeometry, oc: usize, groups:
         // y_g = W_g · cols_g: [OCg, n·L]
         let (wg, cg) = (&w[g * ocg * kk..][..ocg * kk], &cols[g * kk * ncols..][..kk * ncols]);
         sgemm(
-            ocg,
-            ncols,
-            kk,
-            wg,
-            Transpose::No,
-            cg,
-            Transpose::No,
+            Dims { m: ocg, n: ncols, k: kk },
+            Operand::Stored(wg),
+            Operand::Stored(cg),
             &mut out_cm[g * ocg * ncols..][..ocg * ncols],
-            false,
+            Accumulate::Overwrite,
         );
     }
     out_cm
@@ -208,15 +204,11 @@ impl Backward for Conv2dBackward {
                     // dW_g (+)= dy_g · cols_gᵀ: [OCg, Cg·KH·KW]
                     let (dy, cg) = (&g_cm[gi * ocg * ncols..][..ocg * ncols], &cols[gi * kk * ncols..][..kk * ncols]);
                     sgemm(
-                        ocg,
-                        kk,
-                        ncols,
-                        dy,
-                        Transpose::No,
-                        cg,
-                        Transpose::Yes,
+                        Dims { m: ocg, n: kk, k: ncols },
+                        Operand::Stored(dy),
+                        Operand::Transposed(cg),
                         &mut gw[gi * ocg * kk..][..ocg * kk],
-                        n0 > 0,
+                        if n0 > 0 { Accumulate::Add } else { Accumulate::Overwrite },
                     );
                 }
             }
@@ -226,15 +218,11 @@ impl Backward for Conv2dBackward {
                     // dcols_g = W_gᵀ · dy_g: [Cg·KH·KW, n·L]
                     let (wg, dy) = (&w[gi * ocg * kk..][..ocg * kk], &g_cm[gi * ocg * ncols..][..ocg * ncols]);
                     sgemm(
-                        kk,
-                        ncols,
-                        ocg,
-                        wg,
-                        Transpose::Yes,
-                        dy,
-                        Transpose::No,
+                        Dims { m: kk, n: ncols, k: ocg },
+                        Operand::Transposed(wg),
+                        Operand::Stored(dy),
                         &mut dcols[gi * kk * ncols..][..kk * ncols],
-                        false,
+                        Accumulate::Overwrite,
                     );
                 }
                 gx[n0 * image..][..part.n * image].copy_from_slice(&col2im(&dcols, &part));

@@ -8,13 +8,13 @@
 //!
 //! Uses: `tensor`, `kernels::gemm`.
 
-use crate::kernels::gemm::{sgemm, Transpose};
+use crate::kernels::gemm::{sgemm, Accumulate, Dims, Operand};
 use crate::tensor::{Backward, Tensor};
 
 /// How `matmul` sees its operands: `a: [batch, m, k]`, `b: [k, n]` shared by
 /// every batch (`b_batched == false`) or `[batch, k, n]`.
 #[derive(Clone, Copy)]
-struct Dims {
+struct MatmulDims {
     batch: usize,
     m: usize,
     k: usize,
@@ -22,13 +22,15 @@ struct Dims {
     b_batched: bool,
 }
 
-fn matmul_dims(a: &[usize], b: &[usize]) -> Dims {
+fn matmul_dims(a: &[usize], b: &[usize]) -> MatmulDims {
     let bad = || -> ! { panic!("matmul: shapes {a:?} and {b:?} cannot be multiplied") };
     match (a.len(), b.len()) {
-        (2, 2) if a[1] == b[0] => Dims { batch: 1, m: a[0], k: a[1], n: b[1], b_batched: false },
+        (2, 2) if a[1] == b[0] => MatmulDims { batch: 1, m: a[0], k: a[1], n: b[1], b_batched: false },
         // [B, M, K]·[K, N]: the batch folds into the rows.
-        (3, 2) if a[2] == b[0] => Dims { batch: 1, m: a[0] * a[1], k: a[2], n: b[1], b_batched: false },
-        (3, 3) if a[0] == b[0] && a[2] == b[1] => Dims { batch: a[0], m: a[1], k: a[2], n: b[2], b_batched: true },
+        (3, 2) if a[2] == b[0] => MatmulDims { batch: 1, m: a[0] * a[1], k: a[2], n: b[1], b_batched: false },
+        (3, 3) if a[0] == b[0] && a[2] == b[1] => {
+            MatmulDims { batch: a[0], m: a[1], k: a[2], n: b[2], b_batched: true }
+        }
         _ => bad(),
     }
 }
@@ -51,15 +53,11 @@ impl Tensor {
             let bi = if d.b_batched { &b[i * d.k * d.n..][..d.k * d.n] } else { &b[..] };
             // out_i = a_i · b_i: [M, N]
             sgemm(
-                d.m,
-                d.n,
-                d.k,
-                &a[i * d.m * d.k..][..d.m * d.k],
-                Transpose::No,
-                bi,
-                Transpose::No,
+                Dims { m: d.m, n: d.n, k: d.k },
+                Operand::Stored(&a[i * d.m * d.k..][..d.m * d.k]),
+                Operand::Stored(bi),
                 &mut out[i * d.m * d.n..][..d.m * d.n],
-                false,
+                Accumulate::Overwrite,
             );
         }
         let mut shape = self.shape().to_vec();
@@ -69,7 +67,7 @@ impl Tensor {
     }
 }
 
-struct MatmulBackward(Dims);
+struct MatmulBackward(MatmulDims);
 
 impl Backward for MatmulBackward {
     fn name(&self) -> &'static str {
@@ -84,15 +82,11 @@ impl Backward for MatmulBackward {
                 let bi = if d.b_batched { &b[i * d.k * d.n..][..d.k * d.n] } else { &b[..] };
                 // dA_i = dC_i · B_iᵀ: [M, K]
                 sgemm(
-                    d.m,
-                    d.k,
-                    d.n,
-                    &g[i * d.m * d.n..][..d.m * d.n],
-                    Transpose::No,
-                    bi,
-                    Transpose::Yes,
+                    Dims { m: d.m, n: d.k, k: d.n },
+                    Operand::Stored(&g[i * d.m * d.n..][..d.m * d.n]),
+                    Operand::Transposed(bi),
                     &mut ga[i * d.m * d.k..][..d.m * d.k],
-                    false,
+                    Accumulate::Overwrite,
                 );
             }
             ga
@@ -103,15 +97,11 @@ impl Backward for MatmulBackward {
                 let gbi = if d.b_batched { &mut gb[i * d.k * d.n..][..d.k * d.n] } else { &mut gb[..] };
                 // dB_i (+)= A_iᵀ · dC_i: [K, N]
                 sgemm(
-                    d.k,
-                    d.n,
-                    d.m,
-                    &a[i * d.m * d.k..][..d.m * d.k],
-                    Transpose::Yes,
-                    &g[i * d.m * d.n..][..d.m * d.n],
-                    Transpose::No,
+                    Dims { m: d.k, n: d.n, k: d.m },
+                    Operand::Transposed(&a[i * d.m * d.k..][..d.m * d.k]),
+                    Operand::Stored(&g[i * d.m * d.n..][..d.m * d.n]),
                     gbi,
-                    !d.b_batched && i > 0,
+                    if !d.b_batched && i > 0 { Accumulate::Add } else { Accumulate::Overwrite },
                 );
             }
             gb
@@ -141,7 +131,13 @@ impl Tensor {
         let rows = self.numel() / i.max(1);
         let mut out = vec![0.0f32; rows * o];
         // y = x · Wᵀ: [rows, O]
-        sgemm(rows, o, i, &self.data(), Transpose::No, &weight.data(), Transpose::Yes, &mut out, false);
+        sgemm(
+            Dims { m: rows, n: o, k: i },
+            Operand::Stored(&self.data()),
+            Operand::Transposed(&weight.data()),
+            &mut out,
+            Accumulate::Overwrite,
+        );
         if let Some(b) = bias {
             let b = b.data();
             out.chunks_exact_mut(o).for_each(|row| row.iter_mut().zip(b.iter()).for_each(|(y, b)| *y += b));
@@ -169,13 +165,25 @@ impl Backward for LinearBackward {
         let gx = inputs[0].is_requires_grad().then(|| {
             let mut gx = vec![0.0f32; rows * i];
             // dx = dy · W: [rows, I]
-            sgemm(rows, i, o, g, Transpose::No, &inputs[1].data(), Transpose::No, &mut gx, false);
+            sgemm(
+                Dims { m: rows, n: i, k: o },
+                Operand::Stored(g),
+                Operand::Stored(&inputs[1].data()),
+                &mut gx,
+                Accumulate::Overwrite,
+            );
             gx
         });
         let gw = inputs[1].is_requires_grad().then(|| {
             let mut gw = vec![0.0f32; o * i];
             // dW = dyᵀ · x: [O, I]
-            sgemm(o, i, rows, g, Transpose::Yes, &inputs[0].data(), Transpose::No, &mut gw, false);
+            sgemm(
+                Dims { m: o, n: i, k: rows },
+                Operand::Transposed(g),
+                Operand::Stored(&inputs[0].data()),
+                &mut gw,
+                Accumulate::Overwrite,
+            );
             gw
         });
         let mut grads = vec![gx, gw];
