@@ -61,31 +61,7 @@ fn grad_norms(rnn: &Recurrent, fc: &Linear, x: &Tensor, y: &[i64], h: usize) -> 
 
 pub fn run(args: GradFlowArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
-    // The lecture's recurrence.
-    println!("h_t = w·h_(t−1), h_0 = 1, 1000 steps");
-    println!("{:>6}  {:>12}  {:>14}", "w", "h_1000", "dh_1000/dw");
-    let mut curves = Vec::new();
-    for w0 in [0.99f32, 1.0, 1.01] {
-        let w = Tensor::from_vec(vec![w0], &[1]).requires_grad();
-        let mut h = Tensor::ones(&[1]);
-        let mut points = vec![(0.0, 1.0)];
-        for t in 1..=1000 {
-            h = h.mul(&w);
-            points.push((t as f64, h.item() as f64));
-        }
-        h.sum_all().backward();
-        println!("{w0:>6}  {:>12.4e}  {:>14.4e}", h.item(), w.grad().map_or(f32::NAN, |g| g.item()));
-        curves.push(Series { name: format!("w = {w0}"), points });
-    }
-    let mut written = plot::lines(
-        &args.out.join("recurrence"),
-        "h_t = w·h_(t−1): vanishing and exploding",
-        "t",
-        "h_t",
-        &curves,
-        true,
-    )?;
-
+    let mut written = lecture_recurrence(&args.out)?;
     // The cue task.
     let (t, h) = (args.steps as usize, args.hidden_size as usize);
     println!();
@@ -148,6 +124,27 @@ fn train_on_cues(
         opt.step();
     }
     Ok(opt)
+}
+
+/// The lecture's `h_t = w·h_(t−1)` over 1000 steps for w = 0.99, 1 and 1.01: printed and plotted.
+fn lecture_recurrence(out: &std::path::Path) -> Result<Vec<PathBuf>> {
+    // The lecture's recurrence.
+    println!("h_t = w·h_(t−1), h_0 = 1, 1000 steps");
+    println!("{:>6}  {:>12}  {:>14}", "w", "h_1000", "dh_1000/dw");
+    let mut curves = Vec::new();
+    for w0 in [0.99f32, 1.0, 1.01] {
+        let w = Tensor::from_vec(vec![w0], &[1]).requires_grad();
+        let mut h = Tensor::ones(&[1]);
+        let mut points = vec![(0.0, 1.0)];
+        for t in 1..=1000 {
+            h = h.mul(&w);
+            points.push((t as f64, h.item() as f64));
+        }
+        h.sum_all().backward();
+        println!("{w0:>6}  {:>12.4e}  {:>14.4e}", h.item(), w.grad().map_or(f32::NAN, |g| g.item()));
+        curves.push(Series { name: format!("w = {w0}"), points });
+    }
+    plot::lines(&out.join("recurrence"), "h_t = w·h_(t−1): vanishing and exploding", "t", "h_t", &curves, true)
 }
 
 fn indexed(v: &[f64]) -> Vec<(f64, f64)> {
