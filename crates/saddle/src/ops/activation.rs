@@ -13,7 +13,7 @@ use crate::kernels::elementwise::{map, sigmoid, tanh, zip_map};
 use crate::tensor::{Backward, Tensor};
 
 impl Tensor {
-    /// `max(x, 0)` (`torch.relu`).
+    /// `max(x, 0)` (`torch.relu`); gradient `1[x > 0]` (0 at 0, as PyTorch).
     pub fn relu(&self) -> Tensor {
         Tensor::from_op(map(&self.data(), |v| v.max(0.0)), self.shape(), &[self], ReluBackward)
     }
@@ -31,7 +31,7 @@ impl Backward for ReluBackward {
 }
 
 impl Tensor {
-    /// `1 / (1 + e⁻ˣ)` (`torch.sigmoid`).
+    /// `σ(x) = 1 / (1 + e⁻ˣ)` (`torch.sigmoid`); gradient `σ(1 − σ)`.
     pub fn sigmoid(&self) -> Tensor {
         let out = map(&self.data(), sigmoid);
         Tensor::from_op(out, self.shape(), &[self], SigmoidBackward)
@@ -50,7 +50,7 @@ impl Backward for SigmoidBackward {
 }
 
 impl Tensor {
-    /// Hyperbolic tangent (`torch.tanh`).
+    /// Hyperbolic tangent (`torch.tanh`); gradient `1 − tanh²`.
     pub fn tanh(&self) -> Tensor {
         Tensor::from_op(map(&self.data(), tanh), self.shape(), &[self], TanhBackward)
     }
@@ -126,11 +126,13 @@ impl Backward for SoftmaxBackward {
 }
 
 impl Tensor {
-    /// Softmax along `dim` (`torch.softmax(x, dim)`).
+    /// Softmax along `dim` (`torch.softmax(x, dim)`): `yᵢ = e^{xᵢ − m} / Σⱼ e^{xⱼ − m}`
+    /// with `m = maxⱼ xⱼ`; backward `dxᵢ = yᵢ(gᵢ − Σⱼ gⱼyⱼ)`.
     pub fn softmax(&self, dim: usize) -> Tensor {
         softmax_impl(self, dim, false)
     }
-    /// Log-softmax along `dim` (`torch.log_softmax(x, dim)`), computed stably.
+    /// Log-softmax along `dim` (`torch.log_softmax(x, dim)`), computed stably:
+    /// `yᵢ = xᵢ − m − log Σⱼ e^{xⱼ − m}`; backward `dxᵢ = gᵢ − e^{yᵢ} Σⱼ gⱼ`.
     pub fn log_softmax(&self, dim: usize) -> Tensor {
         softmax_impl(self, dim, true)
     }

@@ -41,7 +41,10 @@ impl Default for CrossEntropyOptions {
 
 impl Tensor {
     /// `torch.nn.functional.cross_entropy(logits, targets, reduction=…, ignore_index=…)`
-    /// with `logits: [N, C]` and `targets: [N]` in `0..C` (or `ignore_index`).
+    /// with `logits: [N, C]` and `targets: [N]` in `0..C` (or `ignore_index`):
+    /// `ℓᵢ = −log softmax(zᵢ)[tᵢ]`; rows whose target is `ignore_index` add
+    /// nothing, and the mean divides by the rows that count (NaN if none does).
+    /// Backward: `∂ℓᵢ/∂zᵢ = softmax(zᵢ) − onehot(tᵢ)`.
     ///
     /// ```
     /// use saddle::{ops::CrossEntropyOptions, Tensor};
@@ -119,7 +122,8 @@ impl Backward for CrossEntropyBackward {
 }
 
 impl Tensor {
-    /// `torch.nn.functional.mse_loss(self, target, reduction=…)`; shapes must match.
+    /// `torch.nn.functional.mse_loss(self, target, reduction=…)`; shapes must match:
+    /// `ℓ = (p − y)²` element-wise, `∂ℓ/∂p = 2(p − y)`.
     pub fn mse_loss(&self, target: &Tensor, reduction: Reduction) -> Tensor {
         if self.shape() != target.shape() {
             shape_mismatch("mse_loss", self.shape(), target.shape());

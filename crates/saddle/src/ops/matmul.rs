@@ -37,7 +37,8 @@ fn matmul_dims(a: &[usize], b: &[usize]) -> MatmulDims {
 
 impl Tensor {
     /// Matrix product (`torch.matmul`) for `[M, K]·[K, N]`, `[B, M, K]·[K, N]` and
-    /// `[B, M, K]·[B, K, N]`.
+    /// `[B, M, K]·[B, K, N]`: `C = A·B`, backward `dA = dC·Bᵀ`, `dB = Aᵀ·dC`, each
+    /// one GEMM with a transposed operand (no copies).
     ///
     /// ```
     /// use saddle::Tensor;
@@ -112,7 +113,8 @@ impl Backward for MatmulBackward {
 
 impl Tensor {
     /// `y = x·Wᵀ + b` (`torch.nn.functional.linear`) with `x: [*, I]`,
-    /// `weight: [O, I]`, `bias: [O]`; `y: [*, O]`.
+    /// `weight: [O, I]`, `bias: [O]`; `y: [*, O]`. Backward: `dx = dy·W`,
+    /// `dW = dyᵀ·x`, `db = Σ_rows dy`.
     pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Tensor {
         let (xs, ws) = (self.shape(), weight.shape());
         if ws.len() != 2 || xs.is_empty() || xs[xs.len() - 1] != ws[1] {

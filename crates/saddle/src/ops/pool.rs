@@ -91,7 +91,9 @@ fn geometry(
 }
 
 impl Tensor {
-    /// `torch.nn.functional.max_pool2d`: `[N, C, H, W]` → `[N, C, OH, OW]`.
+    /// `torch.nn.functional.max_pool2d`: `[N, C, H, W]` → `[N, C, OH, OW]`,
+    /// `y[n, c, i, j]` the maximum over its window (the first maximum wins ties);
+    /// backward, each `dy` goes to its window's argmax (overlapping windows add).
     ///
     /// ```
     /// use saddle::{ops::MaxPool2dOptions, Tensor};
@@ -106,7 +108,9 @@ impl Tensor {
         Tensor::from_op(out, &shape, &[self], MaxPool2dBackward { g, argmax })
     }
 
-    /// `torch.nn.functional.avg_pool2d`: `[N, C, H, W]` → `[N, C, OH, OW]`.
+    /// `torch.nn.functional.avg_pool2d`: `[N, C, H, W]` → `[N, C, OH, OW]`,
+    /// `y = Σ window / count` with `count` the window clipped to the padded input
+    /// (`count_include_pad`) or to the input itself.
     pub fn avg_pool2d(&self, opt: AvgPool2dOptions) -> Tensor {
         let (g, shape) = geometry("avg_pool2d", self, opt.kernel_size, opt.stride, opt.padding, (1, 1), opt.ceil_mode);
         let out = avg_pool2d(&self.data(), &g, opt.count_include_pad);

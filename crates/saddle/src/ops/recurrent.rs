@@ -32,7 +32,12 @@ pub struct Recurrence<'a> {
 impl Tensor {
     /// Runs a recurrence over `self = xw: [B, T, G]` from `h0: [B, H]` (and
     /// `c0: [B, H]` for the LSTM) with `w_hh: [G, H]` and `b_hh: [G]`, and
-    /// returns the state after every step, `[B, T, S]` (see the module docs).
+    /// returns the state after every step, `[B, T, S]` (S = 2H for the LSTM,
+    /// `[h | C]`; H otherwise). Each step `t`, in time order or reversed,
+    /// computes `u = h_{t−1} W_hhᵀ + b_hh` and `(h_t, C_t) = cell(xw_t, u, h_{t−1},
+    /// C_{t−1})`, the cells of [`CellKind`] (their
+    /// equations are on [`Recurrent`](crate::nn::Recurrent)); past the end of a
+    /// sequence (`t ≥ lengths[b]`) its state is carried unchanged.
     /// `probe: [B, T, H]`, if given, is added to `h_t` right after each step
     /// (before it feeds the next), so that its gradient is `∂L/∂h_t`.
     ///
