@@ -44,7 +44,13 @@ pub struct TaggerConfig {
     pub context: usize,
 }
 
-/// Embedding, recurrent layers and a linear layer to tag scores.
+/// Embedding, recurrent layers and a linear layer to tag scores: `x: [B, T]`
+/// word indices (padded with 0) → each word's vector with those of its `k`
+/// neighbours on each side, `[B, T, (2k+1)·E]` (dropout in training) → the
+/// recurrent layers over each sentence's true length, `[B, T, D·H]` (dropout)
+/// → `fc`, returned as `[B·T, C]`, one row of tag scores per position.
+/// Parameter names are those of a PyTorch module with attributes
+/// `embedding`, `rnn` and `fc`.
 pub struct Tagger {
     /// `[V, E]`.
     pub embedding: Embedding,
