@@ -23,8 +23,8 @@ pub fn keep_freed_memory() {
 /// transparent huge pages (`madvise(MADV_HUGEPAGE)`, which this machine's
 /// kernel honours only where asked). A loop that streams a large tensor then
 /// walks one 2 MiB page where it walked 512 of 4 KiB: an optimizer step over
-/// 10M parameters, which reads and writes every buffer once, took 5 to 10%
-/// less time here. glibc's `glibc.malloc.hugetlb=1` tunable does the same for
+/// 10M parameters, which reads and writes every buffer once, gets faster (the
+/// README's benchmarks give the measurement). glibc's `glibc.malloc.hugetlb=1` tunable does the same for
 /// every block, but only when set in the environment before the program starts.
 pub struct HugePages;
 
