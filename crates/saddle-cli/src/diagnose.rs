@@ -93,6 +93,9 @@ fn print_curvature(d: &Diagnosis) {
 }
 
 fn print_verdicts(d: &Diagnosis) {
+    if let Some(div) = &d.diverged {
+        println!("training  {div}");
+    }
     if d.findings.is_empty() {
         let (first, last) = (d.records[0].loss, d.records[d.records.len() - 1].loss);
         println!("no plateau: the loss kept falling, from {first:.4} to {last:.4}");

@@ -81,19 +81,20 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let done = |r: saddle::Result<()>| r.map(|()| ExitCode::SUCCESS);
     let result = pool.install(|| match cli.command {
         Command::Train(args) => train::run(args),
-        Command::Eval(args) => eval::run(args),
-        Command::Tag(args) => slots::tag(args),
-        Command::Predict(args) => predict::run(args),
-        Command::Schedule(args) => schedule::run(args),
-        Command::OptimLab(args) => optim_lab::run(args),
-        Command::Diagnose(args) => diagnose::run(args),
-        Command::GradFlow(args) => grad_flow::run(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Eval(args) => done(eval::run(args)),
+        Command::Tag(args) => done(slots::tag(args)),
+        Command::Predict(args) => done(predict::run(args)),
+        Command::Schedule(args) => done(schedule::run(args)),
+        Command::OptimLab(args) => done(optim_lab::run(args)),
+        Command::Diagnose(args) => done(diagnose::run(args)),
+        Command::GradFlow(args) => done(grad_flow::run(args)),
+        Command::Bench(args) => done(bench::run(args)),
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

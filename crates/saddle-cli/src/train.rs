@@ -8,10 +8,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use saddle::nn::CellKind;
 use saddle::optim::{Family, OptimizerSpec, Schedule};
 use saddle::train::{
-    EpochMetrics, ImageModel, Observer, Outcome, RunSpec, StepMetrics, Summary, TaggerSpec, Task as RunTask, Trainer,
+    EpochMetrics, ImageModel, Observer, OnNan, Outcome, RunSpec, StepMetrics, Summary, TaggerSpec, Task as RunTask,
+    Trainer,
 };
 use saddle::{Error, Result};
 use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Args)]
 #[command(
@@ -21,8 +24,19 @@ pub struct TrainArgs {
     /// What to train: `mnist` is an image classifier on MNIST (bundled) or on any
     /// dataset in the same IDX layout given with --data (Fashion-MNIST, for one);
     /// `slots` is a tagger that labels each word of a sentence with its slot.
-    #[arg(value_enum)]
-    pub task: Task,
+    #[arg(value_enum, required_unless_present = "resume")]
+    pub task: Option<Task>,
+    /// Continue the run in this directory from its last checkpoint, with the
+    /// settings it was started with (so no other training flag may be given).
+    #[arg(long, value_name = "RUN", conflicts_with_all = SPEC_FLAGS)]
+    pub resume: Option<PathBuf>,
+    /// Write a checkpoint every N steps (and at each epoch's end); 0: only at epoch ends.
+    #[arg(long, default_value_t = saddle::train::CHECKPOINT_EVERY, value_name = "N")]
+    pub checkpoint_every: usize,
+    /// At a NaN or infinite loss or gradient: stop at once, keeping the last
+    /// finite weights (and exit with an error), or continue.
+    #[arg(long, value_enum, default_value_t = NanAction::Stop)]
+    pub on_nan: NanAction,
     /// Network to train [mnist: lenet5 (default) or mlp; slots: rnn, lstm (default) or gru].
     #[arg(long)]
     pub model: Option<String>,
@@ -98,6 +112,40 @@ pub struct TrainArgs {
     /// side (a context window of 2K+1 words, as Mesnil et al. 2013).
     #[arg(long, default_value_t = 0, value_name = "K", value_parser = clap::value_parser!(u32).range(0..=10))]
     pub context: u32,
+}
+
+/// The flags that make up a run's spec: `--resume` takes them from the run.
+const SPEC_FLAGS: [&str; 22] = [
+    "task",
+    "model",
+    "epochs",
+    "batch_size",
+    "lr",
+    "optim",
+    "momentum",
+    "weight_decay",
+    "schedule",
+    "warmup",
+    "clip_norm",
+    "seed",
+    "out",
+    "data",
+    "monitor_every",
+    "checkpoint_every",
+    "on_nan",
+    "bidirectional",
+    "layers",
+    "embedding_dim",
+    "hidden_size",
+    "context",
+];
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+pub enum NanAction {
+    /// Stop at once, before the update; the run keeps the last finite weights.
+    Stop,
+    /// Carry on, as PyTorch does.
+    Continue,
 }
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
@@ -214,42 +262,98 @@ fn timestamp() -> String {
     format!("{year:04}{month:02}{day:02}-{:02}{:02}{:02}", rem / 3600, rem / 60 % 60, rem % 60)
 }
 
-pub fn run(args: TrainArgs) -> Result<()> {
+/// Set by the first Ctrl-C: training stops after the step in progress.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::Relaxed);
+    // A second Ctrl-C ends the program at once, as usual.
+    // SAFETY: signal() is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+    }
+}
+
+/// Stops training after the step in progress once Ctrl-C was pressed.
+struct StopOnInterrupt;
+
+impl Observer for StopOnInterrupt {
+    fn should_stop(&self) -> bool {
+        INTERRUPTED.load(Ordering::Relaxed)
+    }
+}
+
+pub fn run(args: TrainArgs) -> Result<ExitCode> {
     if args.diagnose && args.monitor_every == 0 {
         return Err(Error::config("--diagnose", "needs the diagnostics; drop --monitor-every 0"));
     }
-    let spec = spec(&args)?;
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("runs/{}-{}-{}", spec.task.name(), spec.model_name(), timestamp())));
-    let mut trainer = Trainer::create(&spec, &out)?;
+    let mut trainer = match (&args.resume, args.task) {
+        (Some(dir), _) => {
+            let t = Trainer::resume(dir)?;
+            let at = t.position();
+            println!("resuming {} at step {} (epoch {}, batch {})", dir.display(), at.step, at.epoch + 1, at.batch);
+            t
+        }
+        (None, Some(task)) => {
+            let spec = spec(&args, task)?;
+            let out = args.out.clone().unwrap_or_else(|| {
+                PathBuf::from(format!("runs/{}-{}-{}", spec.task.name(), spec.model_name(), timestamp()))
+            });
+            Trainer::create(&spec, &out)?
+        }
+        (None, None) => unreachable!("clap requires TASK without --resume"),
+    };
     print_plan(&trainer);
-    let data = trainer.data();
+    let spec = trainer.config().spec.clone();
     let (unit, held_out) = match spec.task {
         RunTask::Mnist { .. } => ("images", "test"),
         RunTask::Slots { .. } => ("sentences", "dev"),
     };
-    let mut progress =
-        Progress { bar: None, quiet: args.quiet, epochs: spec.epochs, examples: data.sizes.0, unit, held_out };
-    let Outcome::Finished(summary) = trainer.train(&mut [&mut progress])? else {
-        unreachable!("no observer of saddle train asks to stop")
-    };
-    print_done(&summary, unit, trainer.dir());
+    let examples = trainer.data().sizes.0;
+    let mut progress = Progress { bar: None, quiet: args.quiet, epochs: spec.epochs, examples, unit, held_out };
+    // SAFETY: installs a handler that only stores to an atomic and calls signal().
+    unsafe {
+        libc::signal(libc::SIGINT, on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t);
+    }
+    let outcome = trainer.train(&mut [&mut progress, &mut StopOnInterrupt])?;
+    if let Some(bar) = progress.bar.take() {
+        bar.finish_and_clear();
+    }
+    let dir = trainer.dir().to_path_buf();
+    match outcome {
+        Outcome::Finished(summary) => print_done(&summary, unit, &dir),
+        Outcome::Stopped { step, .. } => {
+            println!(
+                "stopped   at step {step}, with a checkpoint; continue with: saddle train --resume {}",
+                dir.display()
+            );
+            return Ok(ExitCode::from(130));
+        }
+        Outcome::Diverged(summary) => {
+            let d = summary.diverged.expect("a diverged run says where");
+            return Err(Error::format(
+                &dir,
+                format!(
+                    "training {d}; the run keeps the weights from before it: `saddle diagnose {}` says more",
+                    dir.display()
+                ),
+            ));
+        }
+    }
     if args.diagnose {
         println!();
-        crate::diagnose::run(crate::diagnose::DiagnoseArgs::for_run(trainer.dir().to_path_buf()))?;
+        crate::diagnose::run(crate::diagnose::DiagnoseArgs::for_run(dir))?;
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The run the flags describe; each bad value names its flag.
-fn spec(args: &TrainArgs) -> Result<RunSpec> {
-    let base = match args.task {
+fn spec(args: &TrainArgs, task: Task) -> Result<RunSpec> {
+    let base = match task {
         Task::Mnist => RunSpec::mnist(),
         Task::Slots => RunSpec::slots(),
     };
-    let task = match args.task {
+    let task = match task {
         Task::Mnist => RunTask::Mnist {
             model: ImageModel::from_name(args.model.as_deref().unwrap_or("lenet5")).map_err(flag("--model"))?,
         },
@@ -269,6 +373,11 @@ fn spec(args: &TrainArgs) -> Result<RunSpec> {
         schedule,
         clip_norm: args.clip_norm.map(|c| c as f32),
         monitor_every: args.monitor_every,
+        checkpoint_every: args.checkpoint_every,
+        on_nan: match args.on_nan {
+            NanAction::Stop => OnNan::Stop,
+            NanAction::Continue => OnNan::Continue,
+        },
     };
     spec.validate()?;
     Ok(spec)

@@ -551,3 +551,132 @@ fn diagnose_names_what_a_run_lacks() {
     assert_fails_with(&o, &["--diagnose", "--monitor-every 0"]);
     assert!(!dir.join("x").exists());
 }
+
+/// The weights and the per-step metrics of a run, for comparing two runs bit for bit.
+fn run_bits(run: &Path) -> (saddle::io::StateDict, String) {
+    let (weights, _) = saddle::io::read_safetensors(&run.join("model.safetensors")).unwrap();
+    (weights, std::fs::read_to_string(run.join("metrics.csv")).unwrap())
+}
+
+/// `saddle train mnist` on `data` into `out`, two epochs, a checkpoint every 7 steps.
+fn train_command(data: &Path, out: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_saddle"));
+    let (data, out) = (data.to_str().unwrap(), out.to_str().unwrap());
+    c.args(["train", "mnist", "--data", data, "--epochs", "2", "--checkpoint-every", "7", "--out", out, "--quiet"]);
+    c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+    c
+}
+
+#[test]
+fn a_run_killed_at_any_moment_resumes_to_the_same_bits() {
+    let dir = scratch("kill");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    small_mnist(&data, 2000, 200, 28);
+    let straight = dir.join("straight");
+    assert!(train_command(&data, &straight).status().unwrap().success());
+    let expected = run_bits(&straight);
+    // Kill points spread over the run, which takes a second or two here.
+    for (i, ms) in [40u64, 250, 500, 800, 1100].into_iter().enumerate() {
+        let run = dir.join(format!("killed-{i}"));
+        let mut child = train_command(&data, &run).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        if !run.join("config.json").is_file() {
+            continue; // killed before the run existed: nothing to resume
+        }
+        if !run.join("summary.json").is_file() {
+            let o = saddle(&["train", "--resume", run.to_str().unwrap(), "--quiet"]);
+            assert!(o.status.success(), "resume after a kill at {ms} ms: {}{}", stdout(&o), stderr(&o));
+        }
+        assert!(run_bits(&run) == expected, "killed at {ms} ms and resumed: weights or metrics differ");
+    }
+}
+
+#[test]
+fn ctrl_c_checkpoints_says_how_to_resume_and_exits_130() {
+    let dir = scratch("interrupt");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    small_mnist(&data, 2000, 200, 28);
+    let run = dir.join("run");
+    let mut c = train_command(&data, &run);
+    c.stdout(std::process::Stdio::piped());
+    let child = c.spawn().unwrap();
+    // Wait for the first checkpoint, so that the interrupt falls inside training.
+    let start = std::time::Instant::now();
+    while !run.join("checkpoint/state.json").is_file() && start.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // SAFETY: sends SIGINT to the child we started.
+    unsafe { libc_kill(child.id() as i32, 2) };
+    let o = child.wait_with_output().unwrap();
+    if run.join("summary.json").is_file() {
+        return; // finished before the signal arrived (a very fast machine): nothing to test
+    }
+    assert_eq!(o.status.code(), Some(130), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("saddle train --resume"), "{}", stdout(&o));
+    let o = saddle(&["train", "--resume", run.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let straight = dir.join("straight");
+    assert!(train_command(&data, &straight).status().unwrap().success());
+    assert!(run_bits(&run) == run_bits(&straight), "interrupted and resumed: weights or metrics differ");
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, signal: i32) -> i32;
+}
+
+#[test]
+fn resume_takes_its_settings_from_the_run() {
+    let o = saddle(&["train", "--resume", "somewhere", "--epochs", "3"]);
+    assert_fails_with(&o, &["--resume", "--epochs"]);
+    let o = saddle(&["train", "mnist", "--resume", "somewhere"]);
+    assert_fails_with(&o, &["--resume"]);
+    assert_fails_with(&saddle(&["train", "--resume", "/no/such/run"]), &["/no/such/run", "no such run directory"]);
+    assert_fails_with(&saddle(&["train", "--resume", trained_run().to_str().unwrap()]), &["the run is complete"]);
+}
+
+#[test]
+fn a_diverged_run_says_so_and_every_command_reads_it() {
+    let dir = scratch("diverge");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    small_mnist(&data, 300, 50, 28);
+    let run = dir.join("run");
+    let o = saddle(&[
+        "train",
+        "mnist",
+        "--data",
+        data.to_str().unwrap(),
+        "--optim",
+        "sgd",
+        "--lr",
+        "1e30",
+        "--schedule",
+        "constant",
+        "--monitor-every",
+        "1",
+        "--out",
+        run.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_fails_with(&o, &["diverged at step", "saddle diagnose"]);
+    let summary = std::fs::read_to_string(run.join("summary.json")).unwrap();
+    assert!(summary.contains("\"diverged\": {"), "{summary}");
+    for args in [vec!["eval"], vec!["diagnose", "--probe", "16", "--lanczos", "3", "--grid", "3"]] {
+        let mut a = args.clone();
+        a.insert(1, run.to_str().unwrap());
+        let o = saddle(&a);
+        assert!(o.status.success(), "{args:?}: {}{}", stdout(&o), stderr(&o));
+        if args[0] == "diagnose" {
+            assert!(
+                stdout(&o).contains("exploding gradients") && stdout(&o).contains("diverged at step"),
+                "{}",
+                stdout(&o)
+            );
+        }
+    }
+}

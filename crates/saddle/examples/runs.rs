@@ -48,7 +48,7 @@ fn run() -> saddle::Result<()> {
 
     let mut trainer = Trainer::create(&spec, &dir)?;
     let outcome = trainer.train(&mut [&mut StopAfter { stop_after: 1, seen: 0 }])?;
-    assert_eq!(outcome, Outcome::Stopped { epochs_done: 1 });
+    assert!(matches!(outcome, Outcome::Stopped { epochs_done: 1, .. }));
     println!("stopped after one epoch; {} holds a checkpoint", dir.display());
     drop(trainer);
 

@@ -100,6 +100,95 @@ pub fn read_safetensors(path: &Path) -> Result<(StateDict, HashMap<String, Strin
     Ok((out, meta.metadata().clone().unwrap_or_default()))
 }
 
+/// Non-finite numbers in JSON, which has none: NaN and ±∞ are written as the
+/// strings `"NaN"`, `"inf"` and `"-inf"`, and read back from them (or from a
+/// number); finite numbers are plain JSON numbers in their shortest exact
+/// form. For `#[serde(with = "saddle::io::float")]` on `f32` and `f64` fields.
+pub mod float {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// `f32` or `f64`.
+    pub trait Float: Copy {
+        /// Writes a finite value as a JSON number.
+        fn write<S: Serializer>(self, s: S) -> Result<S::Ok, S::Error>;
+        /// The value as `f64`.
+        fn wide(self) -> f64;
+        /// The value from an `f64` (exact for a value written by `write`).
+        fn narrow(v: f64) -> Self;
+    }
+    impl Float for f32 {
+        fn write<S: Serializer>(self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_f32(self)
+        }
+        fn wide(self) -> f64 {
+            self as f64
+        }
+        fn narrow(v: f64) -> Self {
+            v as f32
+        }
+    }
+    impl Float for f64 {
+        fn write<S: Serializer>(self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_f64(self)
+        }
+        fn wide(self) -> f64 {
+            self
+        }
+        fn narrow(v: f64) -> Self {
+            v
+        }
+    }
+
+    /// Writes `v`, as a string when it is not finite.
+    pub fn serialize<T: Float, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        let x = v.wide();
+        match x {
+            x if x.is_finite() => v.write(s),
+            x if x.is_nan() => s.serialize_str("NaN"),
+            x if x > 0.0 => s.serialize_str("inf"),
+            _ => s.serialize_str("-inf"),
+        }
+    }
+
+    /// The value of a JSON number or of `"NaN"`, `"inf"`, `"-inf"`.
+    pub(crate) fn from_json<E: serde::de::Error>(v: &serde_json::Value) -> Result<f64, E> {
+        match v {
+            serde_json::Value::Number(n) => n.as_f64().ok_or_else(|| E::custom("a number out of range")),
+            serde_json::Value::String(s) if s == "NaN" => Ok(f64::NAN),
+            serde_json::Value::String(s) if s == "inf" => Ok(f64::INFINITY),
+            serde_json::Value::String(s) if s == "-inf" => Ok(f64::NEG_INFINITY),
+            other => Err(E::custom(format!("expected a number, \"NaN\", \"inf\" or \"-inf\", found {other}"))),
+        }
+    }
+
+    /// Reads a value written by [`serialize`].
+    pub fn deserialize<'de, T: Float, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+        from_json(&serde_json::Value::deserialize(d)?).map(T::narrow)
+    }
+}
+
+/// [`float`] for an optional pair of `f32` (a loss and an accuracy).
+pub mod float_pair {
+    use super::float::{self, from_json};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize)]
+    struct Pair(#[serde(with = "float")] f32, #[serde(with = "float")] f32);
+
+    /// Writes `None` as `null` and a pair as a two-element list.
+    pub fn serialize<S: Serializer>(v: &Option<(f32, f32)>, s: S) -> Result<S::Ok, S::Error> {
+        v.map(|(a, b)| Pair(a, b)).serialize(s)
+    }
+
+    /// Reads what [`serialize`] wrote.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<(f32, f32)>, D::Error> {
+        match Option::<[serde_json::Value; 2]>::deserialize(d)? {
+            None => Ok(None),
+            Some([a, b]) => Ok(Some((from_json::<D::Error>(&a)? as f32, from_json::<D::Error>(&b)? as f32))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +206,28 @@ mod tests {
         assert_eq!(read_json::<Vec<i32>>(&path, "a list").unwrap(), [1, 2]);
         let e = read_json::<Vec<String>>(&path, "a list of words").unwrap_err().to_string();
         assert!(e.contains("a.json: not a list of words"), "{e}");
+    }
+
+    #[test]
+    fn non_finite_numbers_survive_json() {
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct S {
+            #[serde(with = "float")]
+            a: f32,
+            #[serde(with = "float")]
+            b: f64,
+            #[serde(with = "float_pair")]
+            c: Option<(f32, f32)>,
+        }
+        for (a, b) in [(f32::NAN, f64::INFINITY), (0.1, f64::NEG_INFINITY), (-2.5e-7, 1.0 / 3.0)] {
+            let v = S { a, b, c: Some((a, 0.25)) };
+            let text = serde_json::to_string(&v).unwrap();
+            let back: S = serde_json::from_str(&text).unwrap();
+            assert_eq!(back.a.to_bits(), a.to_bits(), "{text}");
+            assert_eq!(back.b.to_bits(), b.to_bits(), "{text}");
+            assert_eq!(back.c.map(|(x, y)| (x.to_bits(), y)), Some((a.to_bits(), 0.25)), "{text}");
+        }
+        assert_eq!(serde_json::to_string(&S { a: 0.1, b: 2.0, c: None }).unwrap(), r#"{"a":0.1,"b":2.0,"c":null}"#);
+        assert!(serde_json::from_str::<S>(r#"{"a":"nan","b":1,"c":null}"#).is_err());
     }
 }

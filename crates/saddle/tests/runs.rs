@@ -3,9 +3,10 @@
 //! directories of another format are refused by name.
 
 use saddle::data::read_idx;
+use saddle::diagnose::{diagnose_run, DiagnoseOptions, Verdict};
 use saddle::io::read_safetensors;
 use saddle::nn::CellKind;
-use saddle::train::{EpochMetrics, Observer, Outcome, Run, RunSpec, TaggerSpec, Task, Trainer, RUN_FORMAT};
+use saddle::train::{Observer, Outcome, Run, RunSpec, StepMetrics, TaggerSpec, Task, Trainer, RUN_FORMAT};
 use std::path::{Path, PathBuf};
 
 fn scratch(name: &str) -> PathBuf {
@@ -33,27 +34,27 @@ fn small_mnist(dir: &Path, train: usize, test: usize) {
     }
 }
 
-/// Asks to stop after one epoch.
-struct StopAfterOne(bool);
+/// Asks to stop after `0` steps.
+struct StopAfter(usize, usize);
 
-impl Observer for StopAfterOne {
-    fn on_epoch(&mut self, _: &EpochMetrics) -> saddle::Result<()> {
-        self.0 = true;
+impl Observer for StopAfter {
+    fn on_step(&mut self, _: &StepMetrics) -> saddle::Result<()> {
+        self.1 += 1;
         Ok(())
     }
     fn should_stop(&self) -> bool {
-        self.0
+        self.1 >= self.0
     }
 }
 
-/// Trains `spec` straight into `dir/straight`, and with a stop after one
-/// epoch and a resume into `dir/resumed`; returns both folders.
-fn straight_and_resumed(spec: &RunSpec, dir: &Path) -> (PathBuf, PathBuf) {
+/// Trains `spec` straight into `dir/straight`, and with a stop after `stop`
+/// steps and a resume into `dir/resumed`; returns both folders.
+fn straight_and_resumed(spec: &RunSpec, dir: &Path, stop: usize, epochs_done: usize) -> (PathBuf, PathBuf) {
     let (a, b) = (dir.join("straight"), dir.join("resumed"));
     let done = Trainer::create(spec, &a).unwrap().train(&mut []).unwrap();
     assert!(matches!(done, Outcome::Finished(_)));
-    let stopped = Trainer::create(spec, &b).unwrap().train(&mut [&mut StopAfterOne(false)]).unwrap();
-    assert_eq!(stopped, Outcome::Stopped { epochs_done: 1 });
+    let stopped = Trainer::create(spec, &b).unwrap().train(&mut [&mut StopAfter(stop, 0)]).unwrap();
+    assert_eq!(stopped, Outcome::Stopped { step: stop, epochs_done });
     assert!(!b.join("summary.json").exists() && b.join("checkpoint/state.json").is_file());
     assert!(Run::open(&b).err().unwrap().to_string().contains("incomplete run: no summary.json"));
     let resumed = Trainer::resume(&b).unwrap().train(&mut []).unwrap();
@@ -79,7 +80,7 @@ fn assert_same_bits(a: &Path, b: &Path) {
 }
 
 #[test]
-fn an_image_run_resumed_after_one_epoch_ends_with_the_same_bits() {
+fn an_image_run_resumed_mid_epoch_ends_with_the_same_bits() {
     let dir = scratch("mnist");
     small_mnist(&dir, 640, 128);
     let spec = RunSpec {
@@ -87,10 +88,12 @@ fn an_image_run_resumed_after_one_epoch_ends_with_the_same_bits() {
         epochs: 2,
         batch_size: 32,
         monitor_every: 5,
+        checkpoint_every: 7,
         schedule: "warmup:5:cosine".parse().unwrap(),
         ..RunSpec::mnist()
     };
-    let (a, b) = straight_and_resumed(&spec, &dir);
+    // 20 steps an epoch: the stop falls in the first, between two checkpoints.
+    let (a, b) = straight_and_resumed(&spec, &dir, 13, 0);
     assert_same_bits(&a, &b);
     // config.json says everything, with the data folder made absolute.
     let run = Run::open(&b).unwrap();
@@ -99,13 +102,14 @@ fn an_image_run_resumed_after_one_epoch_ends_with_the_same_bits() {
 }
 
 #[test]
-fn a_tagger_with_dropout_resumed_after_one_epoch_ends_with_the_same_bits() {
+fn a_tagger_with_dropout_resumed_at_an_epoch_end_ends_with_the_same_bits() {
     let dir = scratch("slots");
     let tagger =
         TaggerSpec { cell: CellKind::Gru, embedding_dim: 8, hidden_size: 16, dropout: 0.3, ..Default::default() };
     let spec =
         RunSpec { task: Task::Slots { tagger }, epochs: 2, batch_size: 64, monitor_every: 0, ..RunSpec::slots() };
-    let (a, b) = straight_and_resumed(&spec, &dir);
+    // 47 steps an epoch: stopped at the end of the first.
+    let (a, b) = straight_and_resumed(&spec, &dir, 47, 0);
     assert_same_bits(&a, &b);
     assert!(Run::open(&b).unwrap().summary.test_f1.is_some());
 }
@@ -133,4 +137,78 @@ fn run_directories_of_another_format_and_finished_runs_are_named() {
     std::fs::write(&config, "{\"task\": \"mnist\"}").unwrap();
     let e = Run::open(&run).err().unwrap().to_string();
     assert!(e.contains("no format number"), "{e}");
+}
+
+#[test]
+fn a_run_that_diverges_stops_with_finite_weights_and_opens_everywhere() {
+    let dir = scratch("diverged");
+    small_mnist(&dir, 256, 64);
+    let run = dir.join("run");
+    let spec = RunSpec {
+        data: Some(dir.clone()),
+        epochs: 3,
+        batch_size: 32,
+        monitor_every: 1,
+        schedule: "exp:2".parse().unwrap(),
+        optimizer: saddle::optim::SgdConfig { lr: 0.5, ..Default::default() }.into(),
+        ..RunSpec::mnist()
+    };
+    let Outcome::Diverged(summary) = Trainer::create(&spec, &run).unwrap().train(&mut []).unwrap() else {
+        panic!("η doubling every step must diverge");
+    };
+    let d = summary.diverged.clone().unwrap();
+    assert!(!(d.loss.is_finite() && d.grad_norm.is_finite()), "{d}");
+    assert_eq!(summary.steps, d.step);
+    let text = std::fs::read_to_string(run.join("summary.json")).unwrap();
+    assert!(text.contains("\"diverged\""), "{text}");
+    let mut opened = Run::open(&run).unwrap();
+    let json = |s: &saddle::train::Summary| serde_json::to_string(s).unwrap();
+    assert_eq!(json(&opened.summary), json(&summary), "summary.json reads back what was written, NaN included");
+    let weights = read_safetensors(&run.join("model.safetensors")).unwrap().0;
+    assert!(weights.values().all(|(_, v)| v.iter().all(|x| x.is_finite())), "the weights kept are finite");
+    opened.evaluate(None).unwrap();
+    let options = DiagnoseOptions { probe: 32, lanczos: 4, grid: 3, ..Default::default() };
+    let diagnosis = diagnose_run(&opened, &options).unwrap();
+    let last = diagnosis.findings.last().unwrap();
+    assert_eq!((last.verdict, last.to_step), (Verdict::Exploding, d.step), "{:?}", diagnosis.findings);
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().filter(|l| !l.split(',').nth(2).unwrap_or("").is_empty()).count(), d.step + 1);
+    assert!(Trainer::resume(&run).err().unwrap().to_string().contains("the run is complete"));
+}
+
+/// Puts a file where the next checkpoint's folder goes once `at` steps are done, so that writing it fails.
+struct BlockCheckpoint {
+    dir: PathBuf,
+    at: usize,
+}
+
+impl Observer for BlockCheckpoint {
+    fn on_step(&mut self, m: &StepMetrics) -> saddle::Result<()> {
+        if m.step + 1 == self.at {
+            std::fs::write(self.dir.join("checkpoint.new"), "in the way").unwrap();
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failed_checkpoint_write_stops_the_run_and_it_resumes_from_the_one_before() {
+    let dir = scratch("full-disk");
+    small_mnist(&dir, 320, 64);
+    let spec = RunSpec { data: Some(dir.clone()), epochs: 2, batch_size: 32, checkpoint_every: 4, ..RunSpec::mnist() };
+    let (a, b) = (dir.join("straight"), dir.join("failed"));
+    Trainer::create(&spec, &a).unwrap().train(&mut []).unwrap();
+    // The checkpoint after step 8 cannot be written: training stops with the error.
+    let e =
+        Trainer::create(&spec, &b).unwrap().train(&mut [&mut BlockCheckpoint { dir: b.clone(), at: 6 }]).err().unwrap();
+    assert!(e.to_string().contains("checkpoint.new"), "{e}");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(b.join("checkpoint/state.json")).unwrap()).unwrap();
+    assert_eq!(state["position"]["step"], 4, "the checkpoint before the failure is intact");
+    std::fs::remove_file(b.join("checkpoint.new")).unwrap();
+    let resumed = Trainer::resume(&b).unwrap();
+    assert_eq!(resumed.position().step, 4);
+    let mut resumed = resumed;
+    assert!(matches!(resumed.train(&mut []).unwrap(), Outcome::Finished(_)));
+    assert_same_bits(&a, &b);
 }

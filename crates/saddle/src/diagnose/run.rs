@@ -5,12 +5,12 @@
 use super::{
     curvature, dataset_gradient, density_on, diagnose, escape, filter_normalized_direction, final_weights,
     hessian_trace, interpolate, mean_loss, read_records, slice_2d, spectral_density, time_flow, Curvature, Evidence,
-    Finding, Objective, Record,
+    Finding, Objective, Record, Verdict,
 };
 use crate::data::IGNORE;
 use crate::nn::{Module, Tagger};
 use crate::ops::CrossEntropyOptions;
-use crate::train::{Model, Run};
+use crate::train::{Divergence, Model, Run};
 use crate::{Error, Result, Rng, Tensor};
 use std::path::PathBuf;
 
@@ -58,8 +58,11 @@ pub struct Diagnosis {
     pub spectrum: Vec<(f64, f64)>,
     /// Recurrent models: `‖∂L/∂h_t‖` for t = 1…T, L the loss of each sentence's last word.
     pub flow: Option<Vec<f64>>,
-    /// One verdict per plateau of the loss.
+    /// One verdict per plateau of the loss; for a run that diverged, the last
+    /// one is the explosion, ending at the step whose loss was not finite.
     pub findings: Vec<Finding>,
+    /// Where and how training diverged, if it did.
+    pub diverged: Option<Divergence>,
     /// The verdict on the final weights.
     pub end: Finding,
     /// `(α, L)` from the start (α = 0) to the trained weights (α = 1).
@@ -130,7 +133,11 @@ pub fn diagnose_run(run: &Run, o: &DiagnoseOptions) -> Result<Diagnosis> {
     let nodes = spectral_density(&f, 2, o.lanczos, 2);
     let flow = model.as_tagger().map(|t| last_word_flow(t, &x));
     let evidence = Evidence { records: &records, layers: &layers, curvature: Some(&c), time_flow: flow.as_deref() };
-    let findings = diagnose(&evidence);
+    let mut findings = diagnose(&evidence);
+    let diverged = run.summary.diverged.clone();
+    if let Some(d) = &diverged {
+        findings.push(explosion(d, &records));
+    }
     let end = final_weights(&evidence).expect("curvature and records are there");
 
     // Landscape: from the initialization (or another run) to the trained weights, and around them.
@@ -154,6 +161,7 @@ pub fn diagnose_run(run: &Run, o: &DiagnoseOptions) -> Result<Diagnosis> {
         spectrum,
         flow,
         findings,
+        diverged,
         end,
         line: alphas.into_iter().zip(line).collect(),
         line_from,
@@ -161,6 +169,30 @@ pub fn diagnose_run(run: &Run, o: &DiagnoseOptions) -> Result<Diagnosis> {
         records,
         curvature: c,
     })
+}
+
+/// The verdict on a run that diverged: from the first record whose largest
+/// gradient norm passed ten times the run's median, to the step that was not finite.
+fn explosion(d: &Divergence, records: &[Record]) -> Finding {
+    let mut norms: Vec<f32> = records.iter().map(|r| r.grad_norm).filter(|g| g.is_finite()).collect();
+    norms.sort_by(f32::total_cmp);
+    let median = norms.get(norms.len() / 2).copied().unwrap_or(f32::NAN);
+    let first = records.iter().find(|r| r.grad_norm_max.is_nan() || r.grad_norm_max > 10.0 * median).map_or(d.step, |r| r.step.min(d.step));
+    let peak = records
+        .iter()
+        .filter(|r| r.grad_norm_max.is_finite())
+        .max_by(|a, b| a.grad_norm_max.total_cmp(&b.grad_norm_max));
+    let mut evidence = vec![format!(
+        "at step {} the loss was {} and the gradient norm {} (learning rate {:.3e}): training stopped before that update",
+        d.step, d.loss, d.grad_norm, d.lr
+    )];
+    if let Some(p) = peak {
+        evidence.push(format!(
+            "the gradient norm rose from {median:.3e} (median of the run) to {:.3e} at step {} before it",
+            p.grad_norm_max, p.step
+        ));
+    }
+    Finding { from_step: first, to_step: d.step, loss: f64::NAN, verdict: Verdict::Exploding, evidence }
 }
 
 /// The final weights of the run at `path`, which must hold the same model as `model`.

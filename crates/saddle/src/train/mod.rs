@@ -16,7 +16,7 @@ pub use data::{Model, RunData, Vocabularies};
 pub use metrics::{confusion_matrix, slot_metrics, Evaluation};
 pub use monitor::{layer_of, read_records, write_records, Monitor, Record};
 pub use run::{Evaluated, Outcome, Run, Summary, Trainer};
-pub use spec::{ImageModel, RunConfig, RunSpec, TaggerSpec, Task, RUN_FORMAT};
+pub use spec::{ImageModel, RunConfig, RunSpec, TaggerSpec, Task, CHECKPOINT_EVERY, RUN_FORMAT};
 
 use crate::data::{Dataset, Loader};
 use crate::nn::Module;
@@ -38,9 +38,13 @@ pub struct FitOptions {
     pub clip_norm: Option<f32>,
     /// Stop with an error if the gradient norm is NaN or infinite.
     pub error_if_nonfinite: bool,
-    /// Epochs already trained: resuming a run starts here, with the same
-    /// batches and learning rates as an uninterrupted run.
-    pub start_epoch: usize,
+    /// Where to start: resuming a run starts where its checkpoint stopped,
+    /// with the same batches and learning rates as an uninterrupted run.
+    pub start: Position,
+    /// Return once this many steps (counted over all epochs) are done.
+    pub max_steps: Option<usize>,
+    /// What a NaN or infinite loss or gradient norm does.
+    pub on_nan: OnNan,
     /// Batch size for evaluation.
     pub eval_batch_size: usize,
 }
@@ -53,7 +57,9 @@ impl Default for FitOptions {
             seed: 0,
             clip_norm: None,
             error_if_nonfinite: false,
-            start_epoch: 0,
+            start: Position::default(),
+            max_steps: None,
+            on_nan: OnNan::Stop,
             eval_batch_size: 64,
         }
     }
@@ -94,13 +100,18 @@ pub struct EpochMetrics {
     /// Steps taken so far, in all epochs.
     pub steps: usize,
     /// Mean training loss over the epoch (running, as Keras reports it).
+    #[serde(with = "crate::io::float")]
     pub train_loss: f32,
     /// Training accuracy over the epoch (running).
+    #[serde(with = "crate::io::float")]
     pub train_accuracy: f32,
     /// Loss and accuracy on the held-out set, if one was given.
+    #[serde(with = "crate::io::float_pair")]
     pub test: Option<(f32, f32)>,
     /// Seconds spent training in this epoch (evaluation excluded).
     pub train_seconds: f64,
+    /// Examples (images, sentences) trained on in this epoch.
+    pub examples: usize,
 }
 
 /// Watches training. Every method has a default that does nothing.
@@ -118,10 +129,75 @@ pub trait Observer {
     fn on_epoch(&mut self, _m: &EpochMetrics) -> Result<()> {
         Ok(())
     }
-    /// Asked after each epoch: `true` ends training there (the run API
-    /// checkpoints first, so the run can resume).
+    /// Asked after each step and each epoch: `true` ends training there (the
+    /// run API checkpoints first, so the run can resume).
     fn should_stop(&self) -> bool {
         false
+    }
+}
+
+/// What a NaN or infinite loss or gradient norm does to training.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnNan {
+    /// Stop at once, before the update: the weights stay finite.
+    #[default]
+    Stop,
+    /// Carry on (as PyTorch does).
+    Continue,
+}
+
+/// The running sums of the epoch in progress.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EpochSums {
+    /// Σ batch loss × labelled rows.
+    #[serde(with = "crate::io::float")]
+    pub loss: f64,
+    /// Rows classified correctly.
+    pub correct: usize,
+    /// Labelled rows (images, or words for a tagger).
+    pub seen: usize,
+    /// Examples (images, sentences).
+    pub examples: usize,
+    /// Seconds spent in training steps.
+    pub seconds: f64,
+}
+
+/// Where training stands: the next batch, and what its epoch has summed so far.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Position {
+    /// The epoch of the next batch (0-based).
+    pub epoch: usize,
+    /// Batches of that epoch already trained.
+    pub batch: usize,
+    /// Steps taken, over all epochs.
+    pub step: usize,
+    /// The epoch's sums so far.
+    pub sums: EpochSums,
+}
+
+/// How and where training diverged.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Divergence {
+    /// The step (0-based) whose loss or gradient was not finite; its update was not applied.
+    pub step: usize,
+    /// The batch loss at that step.
+    #[serde(with = "crate::io::float")]
+    pub loss: f32,
+    /// The global gradient norm at that step.
+    #[serde(with = "crate::io::float")]
+    pub grad_norm: f32,
+    /// The learning rate the step would have used.
+    pub lr: f64,
+}
+
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "diverged at step {}: loss {}, gradient norm {}, learning rate {:e}",
+            self.step, self.loss, self.grad_norm, self.lr
+        )
     }
 }
 
@@ -134,16 +210,26 @@ pub struct FitReport {
     pub train_seconds: f64,
     /// Training examples processed per second of training.
     pub examples_per_second: f64,
-    /// Optimizer steps taken.
+    /// Training examples processed in this call.
+    pub examples: usize,
+    /// Optimizer steps taken, over all epochs.
     pub steps: usize,
+    /// Where training stopped: at the end, at `max_steps`, where an observer asked, or at a divergence.
+    pub position: Position,
+    /// Set when a non-finite loss or gradient stopped training ([`OnNan::Stop`]).
+    pub diverged: Option<Divergence>,
 }
 
-/// Trains a classifier with softmax cross-entropy.
+/// Trains a classifier with softmax cross-entropy, from `o.start` to the end
+/// of epoch `o.epochs − 1`.
 ///
 /// Each step: next batch, forward, loss, zero grads, backward, clip,
 /// lr = schedule(step), step, metrics, observers. After each epoch: evaluate
-/// on `test`, tell the schedule the epoch's loss (reduce-on-plateau), observers;
-/// stop early if an observer asks.
+/// on `test`, tell the schedule the epoch's loss (reduce-on-plateau),
+/// observers. It returns early, with the [`Position`] to resume from, when
+/// `o.max_steps` steps are done, when an observer asks to stop, or when a
+/// loss or gradient is not finite (with [`OnNan::Stop`]; that step's update
+/// is not applied).
 pub fn fit(
     model: &mut dyn Module,
     opt: &mut Optimizer,
@@ -155,74 +241,75 @@ pub fn fit(
 ) -> Result<FitReport> {
     let loader = Loader { len: train.len(), batch_size: o.batch_size, shuffle: true, drop_last: false, seed: o.seed };
     let steps_per_epoch = loader.batches_per_epoch();
-    let (mut step, mut train_seconds, mut seen_total) = (o.start_epoch * steps_per_epoch, 0.0, 0usize);
-    let mut epochs = Vec::new();
-    for epoch in o.start_epoch..o.epochs {
+    let (mut pos, mut epochs, mut diverged) = (o.start.clone(), Vec::new(), None);
+    let (mut train_seconds, mut examples) = (0.0, 0usize);
+    'epochs: while pos.epoch < o.epochs {
         model.set_training(true);
-        let started = Instant::now();
-        // `seen` counts labelled rows (images, or tokens for a tagger), `examples` batch items.
-        let (mut loss_sum, mut correct_sum, mut seen, mut examples) = (0.0f64, 0usize, 0usize, 0usize);
-        for batch in loader.epoch(epoch) {
-            let (x, y) = train.batch(&batch);
+        let batches = loader.epoch(pos.epoch);
+        for batch in batches.iter().skip(pos.batch) {
+            let started = Instant::now();
+            if o.max_steps.is_some_and(|m| pos.step >= m) {
+                break 'epochs;
+            }
+            let (x, y) = train.batch(batch);
             let logits = model.forward(&x);
             let loss = logits.cross_entropy(&y, CrossEntropyOptions::default());
             opt.zero_grad();
             loss.backward();
             for ob in observers.iter_mut() {
-                ob.before_update(step, opt.params())?;
+                ob.before_update(pos.step, opt.params())?;
             }
             let grad_norm = match o.clip_norm {
                 Some(c) => clip_grad_norm(opt.params(), c, o.error_if_nonfinite)?,
                 None => global_grad_norm(opt.params()),
             };
-            opt.set_lr(lr.lr(step));
+            let rate = lr.lr(pos.step);
+            if o.on_nan == OnNan::Stop && !(loss.item().is_finite() && grad_norm.is_finite()) {
+                diverged = Some(Divergence { step: pos.step, loss: loss.item(), grad_norm, lr: rate });
+                break 'epochs;
+            }
+            opt.set_lr(rate);
             opt.step();
 
             let correct = metrics::count_correct(&logits, &y);
             let counted = metrics::counted(&y);
-            loss_sum += loss.item() as f64 * counted as f64;
-            correct_sum += correct;
-            seen += counted;
-            examples += batch.len();
+            let s = &mut pos.sums;
+            (s.loss, s.correct, s.seen, s.examples) = (
+                s.loss + loss.item() as f64 * counted as f64,
+                s.correct + correct,
+                s.seen + counted,
+                s.examples + batch.len(),
+            );
+            let seconds = started.elapsed().as_secs_f64();
+            (s.seconds, train_seconds, examples) =
+                (s.seconds + seconds, train_seconds + seconds, examples + batch.len());
             let m = StepMetrics {
-                step,
-                epoch,
+                step: pos.step,
+                epoch: pos.epoch,
                 steps_per_epoch,
                 loss: loss.item(),
-                lr: opt.lr() as f32,
+                lr: rate as f32,
                 grad_norm,
                 clipped: o.clip_norm.is_some_and(|c| grad_norm > c),
                 batch_size: batch.len(),
                 correct,
-                running_loss: (loss_sum / seen.max(1) as f64) as f32,
-                running_accuracy: correct_sum as f32 / seen.max(1) as f32,
+                running_loss: (s.loss / s.seen.max(1) as f64) as f32,
+                running_accuracy: s.correct as f32 / s.seen.max(1) as f32,
             };
             for ob in observers.iter_mut() {
                 ob.on_step(&m)?;
             }
-            step += 1;
+            (pos.step, pos.batch) = (pos.step + 1, pos.batch + 1);
+            if observers.iter().any(|ob| ob.should_stop()) {
+                break 'epochs;
+            }
         }
-        let epoch_seconds = started.elapsed().as_secs_f64();
-        train_seconds += epoch_seconds;
-        seen_total += examples;
-        let test = test.map(|t| {
-            let e = evaluate(model, t, o.eval_batch_size);
-            (e.loss, e.accuracy)
-        });
-        let train_loss = (loss_sum / seen.max(1) as f64) as f32;
-        lr.end_epoch(test.map_or(train_loss, |(l, _)| l) as f64);
-        let m = EpochMetrics {
-            epoch,
-            steps: step,
-            train_loss,
-            train_accuracy: correct_sum as f32 / seen.max(1) as f32,
-            test,
-            train_seconds: epoch_seconds,
-        };
+        let m = end_epoch(model, lr, test, &pos, o.eval_batch_size);
         for ob in observers.iter_mut() {
             ob.on_epoch(&m)?;
         }
         epochs.push(m);
+        pos = Position { epoch: pos.epoch + 1, batch: 0, step: pos.step, sums: EpochSums::default() };
         if observers.iter().any(|ob| ob.should_stop()) {
             break;
         }
@@ -231,9 +318,39 @@ pub fn fit(
     Ok(FitReport {
         epochs,
         train_seconds,
-        examples_per_second: seen_total as f64 / train_seconds.max(1e-9),
-        steps: step,
+        examples_per_second: examples as f64 / train_seconds.max(1e-9),
+        examples,
+        steps: pos.step,
+        position: pos,
+        diverged,
     })
+}
+
+/// The end of an epoch: evaluation on `test`, the schedule told the epoch's
+/// loss, and the epoch's metrics.
+fn end_epoch(
+    model: &mut dyn Module,
+    lr: &mut LrScheduler,
+    test: Option<&dyn Dataset>,
+    pos: &Position,
+    eval_batch_size: usize,
+) -> EpochMetrics {
+    let s = &pos.sums;
+    let test = test.map(|t| {
+        let e = evaluate(model, t, eval_batch_size);
+        (e.loss, e.accuracy)
+    });
+    let train_loss = (s.loss / s.seen.max(1) as f64) as f32;
+    lr.end_epoch(test.map_or(train_loss, |(l, _)| l) as f64);
+    EpochMetrics {
+        epoch: pos.epoch,
+        steps: pos.step,
+        train_loss,
+        train_accuracy: s.correct as f32 / s.seen.max(1) as f32,
+        test,
+        train_seconds: s.seconds,
+        examples: s.examples,
+    }
 }
 
 /// Loss, accuracy and predictions of `model` on all of `data`, in evaluation
@@ -325,7 +442,16 @@ mod tests {
         load_state_dict(&c, &dir.join("model.safetensors")).unwrap();
         load_optimizer_state(&mut opt_c, &dir.join("optimizer.safetensors")).unwrap();
         let mut lr_c: LrScheduler = crate::io::read_json(&dir.join("scheduler.json"), "a scheduler").unwrap();
-        fit(&mut c, &mut opt_c, &mut lr_c, &data.0, None, &FitOptions { start_epoch: 1, ..o }, &mut []).unwrap();
+        fit(
+            &mut c,
+            &mut opt_c,
+            &mut lr_c,
+            &data.0,
+            None,
+            &FitOptions { start: Position { epoch: 1, step: 8, ..Default::default() }, ..o },
+            &mut [],
+        )
+        .unwrap();
         let weights = |m: &dyn Module| m.named_parameters().iter().map(|(_, p)| p.to_vec()).collect::<Vec<_>>();
         assert!(weights(&a) == weights(&c), "resumed weights differ from an uninterrupted run");
         assert_eq!(opt_a.state(), opt_c.state());

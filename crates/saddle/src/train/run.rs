@@ -13,7 +13,9 @@
 
 use super::data::{load_existing, load_new, Model, RunData, Vocabularies};
 use super::spec::{RunConfig, RunSpec, Task, RUN_FORMAT};
-use super::{fit, read_records, slot_metrics, EpochMetrics, FitOptions, Monitor, Observer, StepMetrics};
+use super::{
+    fit, read_records, slot_metrics, Divergence, EpochMetrics, FitOptions, Monitor, Observer, Position, StepMetrics,
+};
 use crate::data::{ChunkMetrics, TaggedSentence};
 use crate::io::{read_json, write_json};
 use crate::nn::{load_state_dict, save_state_dict, Module, Tagger};
@@ -21,7 +23,7 @@ use crate::optim::{load_optimizer_state, save_optimizer_state, LrScheduler, Opti
 use crate::{Error, Result, Rng};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The outcome of a run (`summary.json`).
@@ -41,13 +43,17 @@ pub struct Summary {
     pub seed: u64,
     /// Optimizer steps.
     pub steps: usize,
-    /// Final held-out accuracy (MNIST's test set, a corpus's dev set).
+    /// Final held-out accuracy (MNIST's test set, a corpus's dev set); NaN if no epoch ended.
+    #[serde(with = "crate::io::float")]
     pub test_accuracy: f32,
     /// Final held-out loss.
+    #[serde(with = "crate::io::float")]
     pub test_loss: f32,
     /// Last epoch's running training accuracy.
+    #[serde(with = "crate::io::float")]
     pub train_accuracy: f32,
     /// Last epoch's running training loss.
+    #[serde(with = "crate::io::float")]
     pub train_loss: f32,
     /// Seconds in training steps, evaluation excluded (all sessions of a resumed run).
     pub train_seconds: f64,
@@ -58,17 +64,23 @@ pub struct Summary {
     /// Slot filling: chunk F1 on the test set, as `conlleval` computes it.
     #[serde(default)]
     pub test_f1: Option<f64>,
+    /// Set when training stopped at a NaN or infinite loss or gradient: the
+    /// model files then hold the last finite weights, from before that step.
+    #[serde(default)]
+    pub diverged: Option<Divergence>,
 }
 
-/// Where a run stands after the last finished epoch (`checkpoint/state.json`).
+/// Where a run stands at its last checkpoint (`checkpoint/state.json`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Progress {
-    epochs_done: usize,
-    steps: usize,
+    /// The next batch, and the sums of its epoch so far.
+    position: Position,
     scheduler: LrScheduler,
     /// The tagger's dropout generator.
     dropout_rng: Option<Rng>,
-    history: Vec<EpochMetrics>,
+    /// The metrics of the last finished epoch.
+    last_epoch: Option<EpochMetrics>,
+    /// Seconds in training steps and examples trained, over every session of the run.
     train_seconds: f64,
     examples: usize,
 }
@@ -78,38 +90,49 @@ struct Progress {
 pub enum Outcome {
     /// Every epoch trained; the run is complete.
     Finished(Summary),
-    /// An observer asked to stop; the run resumes from its checkpoint after `epochs_done` epochs.
+    /// An observer asked to stop; the run resumes from its checkpoint at `step`.
     Stopped {
-        /// Epochs trained so far.
+        /// Steps trained so far.
+        step: usize,
+        /// Epochs finished so far.
         epochs_done: usize,
     },
+    /// A loss or gradient was not finite; the run is complete, with the weights from before that step.
+    Diverged(Summary),
 }
 
-/// `metrics.csv`: a row per step and a row per epoch, flushed after each epoch.
+/// `metrics.csv`: a row per step and a row per epoch, each written whole in
+/// one call, so that a killed run never leaves half a row.
 struct MetricsLog {
     path: PathBuf,
-    csv: BufWriter<File>,
+    csv: std::io::LineWriter<File>,
 }
 
 const METRICS_HEADER: &str = "step,epoch,loss,lr,grad_norm,train_loss,train_accuracy,test_loss,test_accuracy";
 
 impl MetricsLog {
-    /// Opens `path` for appending after the rows of the first `epochs` epochs
-    /// (a new file when `epochs` is 0); later rows, from an epoch that did
-    /// not finish, are dropped.
-    fn open(path: &Path, epochs: usize) -> Result<Self> {
+    /// Opens `path` for appending after the rows before `at`: the steps
+    /// before `at.step` and the epochs before `at.epoch` (a new file at the
+    /// start); rows written after the checkpoint are dropped.
+    fn open(path: &Path, at: &Position) -> Result<Self> {
         let mut text = format!("{METRICS_HEADER}\n");
-        if epochs > 0 {
+        if at.step > 0 {
             let old = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-            let kept = old
-                .lines()
-                .skip(1)
-                .filter(|l| l.split(',').nth(1).and_then(|e| e.parse::<usize>().ok()) < Some(epochs));
-            kept.for_each(|l| text += &format!("{l}\n"));
+            for line in old.lines().skip(1) {
+                let f: Vec<&str> = line.split(',').collect();
+                let number = |i: usize| f.get(i).and_then(|v| v.parse::<usize>().ok());
+                let keep = match f.get(2) {
+                    Some(&"") => number(1).is_some_and(|e| e < at.epoch),
+                    _ => f.len() == 9 && number(0).is_some_and(|s| s < at.step),
+                };
+                if keep {
+                    text += &format!("{line}\n");
+                }
+            }
         }
         crate::io::write_atomically(path, text.as_bytes())?;
         let file = std::fs::OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path, e))?;
-        Ok(MetricsLog { path: path.to_path_buf(), csv: BufWriter::new(file) })
+        Ok(MetricsLog { path: path.to_path_buf(), csv: std::io::LineWriter::new(file) })
     }
 }
 
@@ -121,7 +144,6 @@ impl Observer for MetricsLog {
     fn on_epoch(&mut self, m: &EpochMetrics) -> Result<()> {
         let (tl, ta) = m.test.map_or((String::new(), String::new()), |(l, a)| (l.to_string(), a.to_string()));
         writeln!(self.csv, "{},{},,,,{},{},{tl},{ta}", m.steps, m.epoch, m.train_loss, m.train_accuracy)
-            .and_then(|_| self.csv.flush())
             .map_err(|e| Error::io(&self.path, e))
     }
 }
@@ -175,14 +197,19 @@ impl Trainer {
             return Err(Error::format(dir, "the run is complete (it has summary.json); there is nothing to resume"));
         }
         let data = load_existing(&config, dir, None)?;
-        let checkpoint = dir.join("checkpoint");
+        // A crash between the two renames of `checkpoint` leaves the last complete one as `checkpoint.old`.
+        let checkpoint = ["checkpoint", "checkpoint.old"]
+            .map(|c| dir.join(c))
+            .into_iter()
+            .find(|c| c.join("state.json").is_file())
+            .unwrap_or_else(|| dir.join("checkpoint"));
         let progress: Option<Progress> = if checkpoint.join("state.json").is_file() {
             Some(read_json(&checkpoint.join("state.json"), "a saddle checkpoint state")?)
         } else {
-            None // killed before the first epoch ended: start again
+            None // stopped before the first checkpoint: start again
         };
         let mut trainer = Trainer::assemble(dir, config, data, progress)?;
-        if trainer.progress.epochs_done > 0 {
+        if trainer.progress.position.step > 0 {
             load_state_dict(&trainer.model, &checkpoint.join("model.safetensors"))?;
             load_optimizer_state(&mut trainer.opt, &checkpoint.join("optimizer.safetensors"))?;
             if let (Model::Tagger(t), Some(rng)) = (&trainer.model, &trainer.progress.dropout_rng) {
@@ -200,40 +227,40 @@ impl Trainer {
         let progress = match progress {
             Some(p) => p,
             None => Progress {
-                epochs_done: 0,
-                steps: 0,
+                position: Position::default(),
                 scheduler: LrScheduler::new(spec.schedule.clone(), spec.optimizer.lr(), total_steps)?,
                 dropout_rng: None,
-                history: Vec::new(),
+                last_epoch: None,
                 train_seconds: 0.0,
                 examples: 0,
             },
         };
-        let log = MetricsLog::open(&dir.join("metrics.csv"), progress.epochs_done)?;
+        let at = &progress.position;
+        let log = MetricsLog::open(&dir.join("metrics.csv"), at)?;
         let monitor = (spec.monitor_every > 0).then(|| {
             let path = dir.join("diagnostics.csv");
-            let old = if progress.epochs_done > 0 {
-                read_records(&path).map(|(_, r)| r).unwrap_or_default()
-            } else {
-                Vec::new()
-            };
-            Monitor::new(spec.monitor_every).with_log(&path).continuing(old, progress.steps)
+            let old = if at.step > 0 { read_records(&path).map(|(_, r)| r).unwrap_or_default() } else { Vec::new() };
+            Monitor::new(spec.monitor_every).with_log(&path).continuing(old, at.step)
         });
         Ok(Trainer { dir: dir.to_path_buf(), config, data, model, opt, progress, log, monitor })
     }
 
-    /// Trains the remaining epochs, watched by `observers`, writing a
-    /// checkpoint after each; stops early (resumable) when an observer asks.
+    /// Trains the rest of the run, watched by `observers`: a checkpoint every
+    /// `checkpoint_every` steps and at each epoch's end; it stops early,
+    /// resumably, when an observer asks, and for good when training diverges.
     pub fn train(&mut self, observers: &mut [&mut dyn Observer]) -> Result<Outcome> {
         let spec = self.config.spec.clone();
-        while self.progress.epochs_done < spec.epochs {
-            let epoch = self.progress.epochs_done;
+        while self.progress.position.epoch < spec.epochs {
+            let at = self.progress.position.clone();
+            let every = spec.checkpoint_every;
             let o = FitOptions {
-                epochs: epoch + 1,
-                start_epoch: epoch,
+                epochs: at.epoch + 1, // at most to the end of this epoch
+                max_steps: (every > 0).then(|| (at.step / every + 1) * every),
+                start: at,
                 batch_size: spec.batch_size,
                 seed: spec.seed,
                 clip_norm: spec.clip_norm,
+                on_nan: spec.on_nan,
                 ..FitOptions::default()
             };
             let mut all: Vec<&mut dyn Observer> = vec![&mut self.log];
@@ -244,39 +271,40 @@ impl Trainer {
                 all.push(&mut **ob);
             }
             let p = &mut self.progress;
-            let report = fit(
-                &mut self.model,
-                &mut self.opt,
-                &mut p.scheduler,
-                self.data.train.as_ref(),
-                Some(self.data.held_out.as_ref()),
-                &o,
-                &mut all,
-            )?;
-            p.epochs_done += 1;
-            p.steps = report.steps;
+            let (train, held_out) = (self.data.train.as_ref(), Some(self.data.held_out.as_ref()));
+            let report = fit(&mut self.model, &mut self.opt, &mut p.scheduler, train, held_out, &o, &mut all)?;
             p.train_seconds += report.train_seconds;
-            p.examples += self.data.sizes.0;
-            p.history.extend(report.epochs);
+            p.examples += report.examples;
+            p.last_epoch = report.epochs.last().cloned().or(p.last_epoch.take());
+            if let Some(d) = report.diverged {
+                return self.diverged(d).map(Outcome::Diverged);
+            }
+            p.position = report.position;
             self.checkpoint()?;
-            if observers.iter().any(|o| o.should_stop()) && self.progress.epochs_done < spec.epochs {
-                return Ok(Outcome::Stopped { epochs_done: self.progress.epochs_done });
+            let at = &self.progress.position;
+            if at.epoch < spec.epochs && observers.iter().any(|o| o.should_stop()) {
+                return Ok(Outcome::Stopped { step: at.step, epochs_done: at.epoch });
             }
         }
-        self.finish().map(Outcome::Finished)
+        self.finish(None).map(Outcome::Finished)
     }
 
     /// Writes `checkpoint/` whole: into `checkpoint.new/` first, which then
     /// takes the old one's place, so a crash leaves one complete checkpoint.
+    /// The logs are brought up to the same step.
     fn checkpoint(&mut self) -> Result<()> {
+        self.log.csv.flush().map_err(|e| Error::io(&self.log.path, e))?;
+        if let Some(m) = &self.monitor {
+            m.write_csv(&self.dir.join("diagnostics.csv"))?;
+        }
         self.progress.dropout_rng = self.model.as_tagger().map(|t| t.dropout.rng());
-        let (new, dir) = (self.dir.join("checkpoint.new"), self.dir.join("checkpoint"));
+        let (new, dir, old) =
+            (self.dir.join("checkpoint.new"), self.dir.join("checkpoint"), self.dir.join("checkpoint.old"));
         let _ = std::fs::remove_dir_all(&new);
         std::fs::create_dir_all(&new).map_err(|e| Error::io(&new, e))?;
         save_state_dict(&self.model, &new.join("model.safetensors"))?;
         save_optimizer_state(&self.opt, &new.join("optimizer.safetensors"))?;
         write_json(&new.join("state.json"), &self.progress)?;
-        let old = self.dir.join("checkpoint.old");
         if dir.exists() {
             std::fs::rename(&dir, &old).map_err(|e| Error::io(&dir, e))?;
         }
@@ -285,13 +313,31 @@ impl Trainer {
         Ok(())
     }
 
+    /// Ends a run that diverged: the logs up to the step before, the last
+    /// finite weights (these, or the checkpoint's), and a summary that says
+    /// where and how.
+    fn diverged(&mut self, d: Divergence) -> Result<Summary> {
+        self.log.csv.flush().map_err(|e| Error::io(&self.log.path, e))?;
+        if let Some(m) = &self.monitor {
+            m.write_csv(&self.dir.join("diagnostics.csv"))?;
+        }
+        let finite = self.model.named_parameters().iter().all(|(_, p)| p.data().iter().all(|v| v.is_finite()));
+        let checkpoint = self.dir.join("checkpoint");
+        if !finite && checkpoint.join("model.safetensors").is_file() {
+            load_state_dict(&self.model, &checkpoint.join("model.safetensors"))?;
+            load_optimizer_state(&mut self.opt, &checkpoint.join("optimizer.safetensors"))?;
+        }
+        self.progress.position.step = d.step;
+        self.finish(Some(d))
+    }
+
     /// Saves the model and the optimizer's state, then `summary.json`, which marks the run complete.
-    fn finish(&mut self) -> Result<Summary> {
+    fn finish(&mut self, diverged: Option<Divergence>) -> Result<Summary> {
         let p = &self.progress;
-        let last = p.history.last().ok_or_else(|| Error::config("epochs", "no epoch was trained"))?;
-        let (test_loss, test_accuracy) = last.test.unwrap_or((f32::NAN, f32::NAN));
-        let test_f1 = match (&mut self.model, &self.data.vocabularies) {
-            (Model::Tagger(t), Some(v)) => Some(test_chunks(t, &self.data.test, v).overall.f1()),
+        let last = p.last_epoch.as_ref();
+        let (test_loss, test_accuracy) = last.and_then(|e| e.test).unwrap_or((f32::NAN, f32::NAN));
+        let test_f1 = match (&mut self.model, &self.data.vocabularies, &diverged) {
+            (Model::Tagger(t), Some(v), None) => Some(test_chunks(t, &self.data.test, v).overall.f1()),
             _ => None,
         };
         let spec = &self.config.spec;
@@ -302,15 +348,16 @@ impl Trainer {
             parameters: self.model.num_parameters(),
             epochs: spec.epochs,
             seed: spec.seed,
-            steps: p.steps,
+            steps: p.position.step,
             test_accuracy,
             test_loss,
-            train_accuracy: last.train_accuracy,
-            train_loss: last.train_loss,
+            train_accuracy: last.map_or(f32::NAN, |e| e.train_accuracy),
+            train_loss: last.map_or(f32::NAN, |e| e.train_loss),
             train_seconds: p.train_seconds,
             train_images_per_second: p.examples as f64 / p.train_seconds.max(1e-9),
             threads: rayon::current_num_threads(),
             test_f1,
+            diverged,
         };
         save_state_dict(&self.model, &self.dir.join("model.safetensors"))?;
         save_optimizer_state(&self.opt, &self.dir.join("optimizer.safetensors"))?;
@@ -342,9 +389,9 @@ impl Trainer {
     pub fn data(&self) -> &RunData {
         &self.data
     }
-    /// Epochs trained so far.
-    pub fn epochs_done(&self) -> usize {
-        self.progress.epochs_done
+    /// Where training stands: the next batch and its epoch.
+    pub fn position(&self) -> &Position {
+        &self.progress.position
     }
 }
 
