@@ -1,7 +1,7 @@
 //! `saddle tag`, and the slot-filling table of `saddle eval`: a recurrent
 //! tagger labels each word of a sentence with its slot.
 
-use saddle::data::{word_form, ChunkMetrics, Vocab};
+use saddle::data::{word_form, ChunkMetrics, Vocab, MAX_SENTENCE_WORDS};
 use saddle::train::{Model, Run};
 use saddle::{Error, Result};
 use std::path::PathBuf;
@@ -54,6 +54,12 @@ pub fn tag(args: TagArgs) -> Result<()> {
     let words: Vec<&str> = args.sentence.split_whitespace().collect();
     if words.is_empty() {
         return Err(Error::config("SENTENCE", "is empty; give the words to tag, as in \"fly from boston to denver\""));
+    }
+    if words.len() > MAX_SENTENCE_WORDS {
+        return Err(Error::config(
+            "SENTENCE",
+            format!("has {} words; at most {MAX_SENTENCE_WORDS} are tagged at once", words.len()),
+        ));
     }
     let ids: Vec<usize> = words.iter().map(|w| vocab.index(&word_form(w))).collect();
     let tags = tagger.tag(std::slice::from_ref(&ids), 1).remove(0);

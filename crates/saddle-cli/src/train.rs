@@ -52,9 +52,9 @@ pub struct TrainArgs {
     /// Optimizer.
     #[arg(long, default_value = "adam", value_parser = family_parser())]
     pub optim: Family,
-    /// Momentum μ for `momentum` and `nesterov`.
-    #[arg(long, default_value_t = 0.9, value_parser = non_negative, allow_negative_numbers = true)]
-    pub momentum: f64,
+    /// Momentum μ for `momentum`, `nesterov` (default 0.9) and `rmsprop` (default 0).
+    #[arg(long, value_parser = non_negative, allow_negative_numbers = true)]
+    pub momentum: Option<f64>,
     /// Weight decay λ (L2; decoupled for adamw) [default: 0; 0.01 for adamw, as PyTorch].
     #[arg(long, value_parser = non_negative, allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
@@ -369,7 +369,7 @@ fn spec(args: &TrainArgs, task: Task) -> Result<RunSpec> {
         epochs: args.epochs.map_or(base.epochs, |e| e as usize),
         batch_size: args.batch_size.map_or(base.batch_size, |b| b as usize),
         seed: args.seed,
-        optimizer: optimizer(args),
+        optimizer: optimizer(args)?,
         schedule,
         clip_norm: args.clip_norm.map(|c| c as f32),
         monitor_every: args.monitor_every,
@@ -383,15 +383,23 @@ fn spec(args: &TrainArgs, task: Task) -> Result<RunSpec> {
     Ok(spec)
 }
 
-/// `--optim` with `--lr`, `--momentum` (for momentum and nesterov) and `--weight-decay`.
-fn optimizer(args: &TrainArgs) -> OptimizerSpec {
+/// `--optim` with `--lr`, `--momentum` and `--weight-decay`; a momentum the
+/// optimizer has no use for is refused, not ignored.
+fn optimizer(args: &TrainArgs) -> Result<OptimizerSpec> {
     let mut spec = args.optim.spec().with_lr(args.lr.unwrap_or(args.optim.default_lr()));
-    if let OptimizerSpec::Sgd(c) = &mut spec {
-        if c.momentum > 0.0 {
-            c.momentum = args.momentum;
+    if let Some(mu) = args.momentum {
+        match &mut spec {
+            OptimizerSpec::Sgd(c) if c.momentum > 0.0 => c.momentum = mu,
+            OptimizerSpec::RmsProp(c) => c.momentum = mu,
+            _ => {
+                return Err(Error::config(
+                    "--momentum",
+                    format!("{} has no momentum to set; use --optim momentum, nesterov or rmsprop", args.optim.name()),
+                ))
+            }
         }
     }
-    args.weight_decay.map_or(spec, |wd| spec.with_weight_decay(wd))
+    Ok(args.weight_decay.map_or(spec, |wd| spec.with_weight_decay(wd)))
 }
 
 fn tagger(args: &TrainArgs) -> Result<TaggerSpec> {

@@ -680,3 +680,55 @@ fn a_diverged_run_says_so_and_every_command_reads_it() {
         }
     }
 }
+
+#[test]
+fn surprises_in_data_and_flags_are_refused_by_name() {
+    let dir = scratch("surprises");
+    let train = |data: &Path, extra: &[&str]| {
+        let out = dir.join("never");
+        let mut args =
+            vec!["train", "mnist", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"];
+        args.extend(extra);
+        let o = saddle(&args);
+        assert!(!out.join("summary.json").exists());
+        o
+    };
+    let data = dir.join("labels");
+    std::fs::create_dir_all(&data).unwrap();
+    small_mnist(&data, 100, 20, 28);
+    let labels = data.join("train-labels-idx1-ubyte");
+    let mut bytes = std::fs::read(&labels).unwrap();
+    bytes[8] = 200; // the first label
+    std::fs::write(&labels, &bytes).unwrap();
+    assert_fails_with(&train(&data, &[]), &["training labels go up to 200", "no image is labelled 10"]);
+
+    let both = dir.join("both");
+    std::fs::create_dir_all(&both).unwrap();
+    small_mnist(&both, 100, 20, 28);
+    std::fs::copy(both.join("t10k-labels-idx1-ubyte"), both.join("t10k-labels-idx1-ubyte.gz")).unwrap();
+    assert_fails_with(&train(&both, &[]), &["both t10k-labels-idx1-ubyte and t10k-labels-idx1-ubyte.gz"]);
+
+    let flat = dir.join("flat");
+    std::fs::create_dir_all(&flat).unwrap();
+    small_mnist(&flat, 100, 20, 28);
+    let images = flat.join("train-images-idx3-ubyte");
+    let mut bytes = std::fs::read(&images).unwrap();
+    bytes[16..].fill(7);
+    std::fs::write(&images, &bytes).unwrap();
+    assert_fails_with(&train(&flat, &[]), &["every pixel of the training images has the same value"]);
+
+    assert_fails_with(&saddle(&["train", "mnist", "--momentum", "0.5"]), &["--momentum", "adam has no momentum"]);
+    assert_fails_with(&saddle(&["train", "mnist", "--optim", "sgd", "--momentum", "0.5"]), &["--momentum", "sgd"]);
+}
+
+#[test]
+fn a_run_opens_from_any_folder() {
+    let run = trained_run();
+    let elsewhere = scratch("elsewhere");
+    let o = Command::new(env!("CARGO_BIN_EXE_saddle"))
+        .current_dir(&elsewhere)
+        .args(["eval", run.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+}

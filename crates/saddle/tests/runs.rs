@@ -212,3 +212,48 @@ fn a_failed_checkpoint_write_stops_the_run_and_it_resumes_from_the_one_before() 
     assert!(matches!(resumed.train(&mut []).unwrap(), Outcome::Finished(_)));
     assert_same_bits(&a, &b);
 }
+
+#[test]
+fn hand_edited_run_files_are_refused_by_field_before_anything_is_built() {
+    let dir = scratch("edited");
+    let tagger = TaggerSpec { embedding_dim: 8, hidden_size: 8, ..Default::default() };
+    let spec =
+        RunSpec { task: Task::Slots { tagger }, epochs: 1, batch_size: 256, monitor_every: 0, ..RunSpec::slots() };
+    let run = dir.join("run");
+    Trainer::create(&spec, &run).unwrap().train(&mut []).unwrap();
+    let pristine = |file: &str| std::fs::read_to_string(run.join(file)).unwrap();
+    let (config, vocab) = (pristine("config.json"), pristine("vocab.json"));
+    let edit = |file: &str, text: &str, path: &[&str], value: serde_json::Value| {
+        let mut v: serde_json::Value = serde_json::from_str(text).unwrap();
+        let mut at = &mut v;
+        for p in path {
+            at = &mut at[*p];
+        }
+        *at = value;
+        std::fs::write(run.join(file), serde_json::to_string(&v).unwrap()).unwrap();
+    };
+    for (path, value, needle) in [
+        (vec!["tagger", "dropout"], serde_json::json!(1.5), "tagger.dropout: must be in [0, 1), got 1.5"),
+        (vec!["tagger", "num_layers"], serde_json::json!(0), "tagger.num_layers: must be between 1 and 64, got 0"),
+        (vec!["tagger", "num_layers"], serde_json::json!(1u64 << 31), "tagger.num_layers: must be between 1 and 64"),
+        (vec!["tagger", "context"], serde_json::json!(1e9), "config.json: not a saddle run file"),
+        (vec!["classes"], serde_json::json!(1u64 << 40), "classes: must be between 1 and 65536"),
+        (vec!["tagger", "hidden_size"], serde_json::json!(60000), "more than the 1073741824"),
+        (vec!["tagger", "hidden_size"], serde_json::json!(4000), "model.safetensors: holds"),
+        (
+            vec!["tagger", "hidden_size"],
+            serde_json::json!(9),
+            "tensor 'rnn.weight_ih_l0' has shape [32, 8], the model expects [36, 8]",
+        ),
+    ] {
+        edit("config.json", &config, &path, value);
+        let e = Run::open(&run).err().unwrap().to_string();
+        assert!(e.contains(needle) && e.contains("run/"), "{path:?}: {e}");
+    }
+    std::fs::write(run.join("config.json"), &config).unwrap();
+    edit("vocab.json", &vocab, &["tags"], serde_json::json!(["O"]));
+    let e = Run::open(&run).err().unwrap().to_string();
+    assert!(e.contains("vocab.json") && e.contains("1 tags"), "{e}");
+    std::fs::write(run.join("vocab.json"), &vocab).unwrap();
+    Run::open(&run).unwrap();
+}

@@ -107,7 +107,12 @@ impl Dataset for ImageDataset {
 fn find(dir: &Path, name: &str) -> Result<PathBuf> {
     let plain = dir.join(name);
     let gz = dir.join(format!("{name}.gz"));
-    if plain.is_file() {
+    if plain.is_file() && gz.is_file() {
+        Err(Error::format(
+            dir,
+            format!("both {name} and {name}.gz are here, and they may differ; keep the one to train on"),
+        ))
+    } else if plain.is_file() {
         Ok(plain)
     } else if gz.is_file() {
         Ok(gz)

@@ -18,10 +18,11 @@ pub use corpus::{Corpus, DEV_SENTENCES};
 pub use idx::{read_idx, Idx};
 pub use images::{bundled_mnist, load_idx_dir, ImageDataset, Normalization};
 pub use loader::Loader;
-pub use picture::GreyImage;
+pub use picture::{GreyImage, MAX_PIXELS};
 pub use tagging::{pad_batch, word_form, TaggedDataset};
 pub use text::{
     chunks, read_atis, read_conll, read_seq_in_out, Chunk, ChunkMetrics, ChunkScore, TaggedSentence, Vocab,
+    MAX_SENTENCE_WORDS,
 };
 pub use travel::travel_corpus;
 
@@ -48,15 +49,36 @@ pub trait Dataset: Send + Sync {
 }
 
 /// The bytes of `path`, decompressed if they are gzip (recognized by their
-/// magic bytes, not the file name).
+/// magic bytes, not the file name); every member of a multi-member gzip file
+/// (`cat a.gz b.gz`) is read, as `gunzip` does.
 pub(crate) fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     if !raw.starts_with(&[0x1f, 0x8b]) {
         return Ok(raw);
     }
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(&raw[..])
+    flate2::read::MultiGzDecoder::new(&raw[..])
         .read_to_end(&mut out)
         .map_err(|e| Error::format(path, format!("corrupt gzip stream ({e})")))?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn every_member_of_a_gzip_file_is_read() {
+        let gz = |bytes: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(bytes).unwrap();
+            e.finish().unwrap()
+        };
+        let path = std::env::temp_dir().join(format!("saddle-members-{}.gz", std::process::id()));
+        std::fs::write(&path, [gz(b"first "), gz(b"second")].concat()).unwrap();
+        assert_eq!(read_maybe_gzip(&path).unwrap(), b"first second");
+        std::fs::write(&path, &gz(b"cut short")[..12]).unwrap();
+        assert!(read_maybe_gzip(&path).unwrap_err().to_string().contains("corrupt gzip"));
+    }
 }

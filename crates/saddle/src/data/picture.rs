@@ -22,14 +22,24 @@ pub struct GreyImage {
     pub pixels: Vec<f32>,
 }
 
+/// The most pixels [`GreyImage::open`] decodes: 2²⁶ (8192 × 8192). A header
+/// that asks for more is refused before anything is allocated.
+pub const MAX_PIXELS: usize = 1 << 26;
+
 impl GreyImage {
-    /// Reads a PNG or PGM file (recognized by its first bytes, not its name).
+    /// Reads a PNG or PGM file (recognized by its first bytes, not its name)
+    /// of at most [`MAX_PIXELS`] pixels.
     pub fn open(path: &Path) -> Result<Self> {
+        GreyImage::open_limited(path, MAX_PIXELS)
+    }
+
+    /// [`GreyImage::open`] with another limit on the number of pixels.
+    pub fn open_limited(path: &Path, max_pixels: usize) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         if bytes.starts_with(b"\x89PNG") {
-            decode_png(&bytes).map_err(|m| Error::format(path, m))
+            decode_png(&bytes, max_pixels).map_err(|m| Error::format(path, m))
         } else if bytes.starts_with(b"P5") || bytes.starts_with(b"P2") {
-            decode_pgm(&bytes).map_err(|m| Error::format(path, m))
+            decode_pgm(&bytes, max_pixels).map_err(|m| Error::format(path, m))
         } else {
             Err(Error::format(path, "not a PNG or PGM image (unrecognized first bytes)"))
         }
@@ -71,10 +81,53 @@ impl GreyImage {
     }
 }
 
-fn decode_png(bytes: &[u8]) -> std::result::Result<GreyImage, String> {
+/// `w × h` pixels, refused when more than `max_pixels`.
+fn within(w: usize, h: usize, max_pixels: usize, kind: &str) -> std::result::Result<(), String> {
+    if w.checked_mul(h).is_none_or(|n| n > max_pixels) {
+        return Err(format!("{kind} of {w}×{h} pixels; saddle reads at most {max_pixels} pixels"));
+    }
+    Ok(())
+}
+
+/// Checks the palette chunks that the `png` crate (0.18) trusts: a `PLTE`
+/// whose length is not a multiple of 3, or a `tRNS` longer than the palette,
+/// makes its palette expansion index out of bounds.
+fn check_palette(bytes: &[u8]) -> std::result::Result<(), String> {
+    let (mut pos, mut colours) = (8usize, None);
+    while let Some(head) = bytes.get(pos..pos + 8) {
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        match &head[4..8] {
+            b"PLTE" if len % 3 != 0 || len > 768 => {
+                return Err(format!("PNG palette (PLTE) of {len} bytes; it must hold 1 to 256 RGB triples"))
+            }
+            b"PLTE" => colours = Some(len / 3),
+            b"tRNS" if colours.is_some_and(|c| len > c) => {
+                return Err(format!(
+                    "PNG transparency (tRNS) of {len} entries for a palette of {}",
+                    colours.unwrap_or(0)
+                ))
+            }
+            b"IDAT" | b"IEND" => break,
+            _ => {}
+        }
+        pos = pos.saturating_add(12).saturating_add(len);
+    }
+    Ok(())
+}
+
+fn decode_png(bytes: &[u8], max_pixels: usize) -> std::result::Result<GreyImage, String> {
+    check_palette(bytes)?;
+    // A decoder that panics on a file it was not made for is a format error of that file.
+    std::panic::catch_unwind(|| decode_png_unchecked(bytes, max_pixels))
+        .unwrap_or_else(|_| Err("the PNG decoder failed on this file: it is malformed".into()))
+}
+
+fn decode_png_unchecked(bytes: &[u8], max_pixels: usize) -> std::result::Result<GreyImage, String> {
     let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder.read_info().map_err(|e| format!("unreadable PNG ({e})"))?;
+    let (w, h) = (reader.info().width as usize, reader.info().height as usize);
+    within(w, h, max_pixels, "PNG")?;
     let mut buf = vec![0; reader.output_buffer_size().ok_or("PNG too large")?];
     let info = reader.next_frame(&mut buf).map_err(|e| format!("unreadable PNG ({e})"))?;
     let (w, h) = (info.width as usize, info.height as usize);
@@ -99,7 +152,7 @@ fn decode_png(bytes: &[u8]) -> std::result::Result<GreyImage, String> {
     Ok(GreyImage { height: h, width: w, pixels })
 }
 
-fn decode_pgm(bytes: &[u8]) -> std::result::Result<GreyImage, String> {
+fn decode_pgm(bytes: &[u8], max_pixels: usize) -> std::result::Result<GreyImage, String> {
     // Header: magic, width, height, maxval, separated by whitespace and comments.
     let mut pos = 2;
     let mut fields = Vec::new();
@@ -124,7 +177,8 @@ fn decode_pgm(bytes: &[u8]) -> std::result::Result<GreyImage, String> {
     if w == 0 || h == 0 || maxval == 0 || maxval > 65535 {
         return Err(format!("PGM header: width {w}, height {h}, maximum {maxval} are out of range"));
     }
-    let n = w.checked_mul(h).ok_or("PGM too large")?;
+    within(w, h, max_pixels, "PGM")?;
+    let n = w * h;
     let values: Vec<usize> = if bytes.starts_with(b"P5") {
         let data = bytes.get(pos + 1..).unwrap_or(&[]);
         let size = if maxval < 256 { 1 } else { 2 };
@@ -155,16 +209,16 @@ mod tests {
 
     #[test]
     fn pgm_both_kinds_and_resize() {
-        let text = decode_pgm(b"P2\n# a comment\n2 2\n255\n0 255\n255 0\n").unwrap();
+        let text = decode_pgm(b"P2\n# a comment\n2 2\n255\n0 255\n255 0\n", MAX_PIXELS).unwrap();
         assert_eq!(text.pixels, vec![0.0, 1.0, 1.0, 0.0]);
-        let bin = decode_pgm(b"P5 2 2 255\n\x00\xff\xff\x00").unwrap();
+        let bin = decode_pgm(b"P5 2 2 255\n\x00\xff\xff\x00", MAX_PIXELS).unwrap();
         assert_eq!(bin, text);
         let small = text.resize(1, 1);
         assert_eq!(small.pixels, vec![0.5]);
         let big = text.resize(4, 4);
         assert_eq!(big.pixels[0], 0.0);
         assert_eq!(big.pixels[3], 1.0);
-        assert!(decode_pgm(b"P5 2 2 255\n\x00").unwrap_err().contains("expected 4"));
+        assert!(decode_pgm(b"P5 2 2 255\n\x00", MAX_PIXELS).unwrap_err().contains("expected 4"));
     }
 
     #[test]
@@ -177,8 +231,69 @@ mod tests {
             let mut w = enc.write_header().unwrap();
             w.write_image_data(&[255, 255, 255, 0, 0, 0]).unwrap();
         }
-        let img = decode_png(&bytes).unwrap();
+        let img = decode_png(&bytes, MAX_PIXELS).unwrap();
         assert_eq!((img.height, img.width), (1, 2));
         assert!((img.pixels[0] - 1.0).abs() < 1e-6 && img.pixels[1] == 0.0);
+    }
+
+    /// A PNG from its chunks: `(type, data)`, each with its length and CRC.
+    fn png_of(chunks: &[(&[u8; 4], Vec<u8>)]) -> Vec<u8> {
+        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+        for (kind, data) in chunks {
+            out.extend((data.len() as u32).to_be_bytes());
+            let body = [&kind[..], data].concat();
+            out.extend(&body);
+            out.extend(crc32(&body).to_be_bytes());
+        }
+        out
+    }
+
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut c = !0u32;
+        for &b in bytes {
+            c ^= b as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            }
+        }
+        !c
+    }
+
+    fn ihdr(w: u32, h: u32, colour: u8) -> Vec<u8> {
+        [&w.to_be_bytes()[..], &h.to_be_bytes(), &[8, colour, 0, 0, 0]].concat()
+    }
+
+    fn zlib(raw: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(raw).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn hostile_pngs_are_format_errors() {
+        // A palette of one colour, and pixels that index past it.
+        let palette = png_of(&[
+            (b"IHDR", ihdr(2, 2, 3)),
+            (b"PLTE", vec![10, 20, 30]),
+            (b"IDAT", zlib(&[0, 0, 5, 0, 200, 7])),
+            (b"IEND", vec![]),
+        ]);
+        assert!(decode_png(&palette, MAX_PIXELS).is_ok(), "indices past the palette read as black, as libpng does");
+        // A palette of 4 bytes, which the png crate would index past.
+        let short = png_of(&[
+            (b"IHDR", ihdr(2, 2, 3)),
+            (b"PLTE", vec![10, 20, 30, 40]),
+            (b"IDAT", zlib(&[0, 0, 0, 0, 0, 0])),
+            (b"IEND", vec![]),
+        ]);
+        let e = decode_png(&short, MAX_PIXELS).unwrap_err();
+        assert!(e.contains("PLTE) of 4 bytes"), "{e}");
+        // A header claiming 300 × 2147483647 pixels: refused before any allocation.
+        let huge = png_of(&[(b"IHDR", ihdr(300, 2_147_483_647, 0)), (b"IDAT", zlib(&[0])), (b"IEND", vec![])]);
+        let e = decode_png(&huge, MAX_PIXELS).unwrap_err();
+        assert!(e.contains("300×2147483647") && e.contains("at most"), "{e}");
+        let e = decode_pgm(b"P5 100000 100000 255\n", MAX_PIXELS).unwrap_err();
+        assert!(e.contains("at most"), "{e}");
     }
 }

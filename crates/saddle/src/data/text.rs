@@ -29,15 +29,44 @@ pub struct TaggedSentence {
     pub intent: Option<String>,
 }
 
-/// The text of `path`, decompressing gzip.
+/// The most words a sentence may have: a padded batch is `B × T`, so one
+/// runaway line (a file without line breaks) would make every batch that large.
+pub const MAX_SENTENCE_WORDS: usize = 1000;
+
+/// The text of `path`, decompressing gzip; bytes that are not UTF-8 are named by line and column.
 fn read_text(path: &Path) -> Result<String> {
     let bytes = super::read_maybe_gzip(path)?;
-    String::from_utf8(bytes)
-        .map_err(|e| Error::format(path, format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to())))
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = good.len() - good.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) + 1;
+        at(path, line, column, format!("byte {:#04x} is not UTF-8 text", e.as_bytes()[good.len()]))
+    })
 }
 
 fn at(path: &Path, line: usize, column: usize, message: impl std::fmt::Display) -> Error {
     Error::format(path, format!("line {line}, column {column}: {message}"))
+}
+
+/// `text` for an error message: at most 80 characters, the rest elided.
+pub(crate) fn quote(text: &str) -> String {
+    match text.char_indices().nth(80) {
+        Some((cut, _)) => format!("'{}…' ({} characters)", &text[..cut], text.chars().count()),
+        None => format!("'{text}'"),
+    }
+}
+
+/// An error if a sentence that reached `words` words (ending at `line`) is too long.
+fn check_length(path: &Path, line: usize, words: usize) -> Result<()> {
+    if words > MAX_SENTENCE_WORDS {
+        return Err(at(
+            path,
+            line,
+            1,
+            format!("a sentence of more than {MAX_SENTENCE_WORDS} words (a missing line break?)"),
+        ));
+    }
+    Ok(())
 }
 
 /// Reads the ATIS layout: `word:TAG … <=> intent`, one sentence per line.
@@ -61,7 +90,7 @@ pub fn read_atis(path: &Path) -> Result<Vec<TaggedSentence>> {
                         words.push(w.to_string());
                         tags.push(t.to_string());
                     }
-                    _ => return Err(at(path, n + 1, column, format!("'{token}' is not word:TAG"))),
+                    _ => return Err(at(path, n + 1, column, format!("{} is not word:TAG", quote(token)))),
                 }
             }
             column += token.chars().count() + 1;
@@ -69,6 +98,7 @@ pub fn read_atis(path: &Path) -> Result<Vec<TaggedSentence>> {
         if words.is_empty() {
             return Err(at(path, n + 1, 1, "no word:TAG tokens before '<=>'"));
         }
+        check_length(path, n + 1, words.len())?;
         out.push(TaggedSentence { words, tags, intent });
     }
     Ok(out)
@@ -91,6 +121,7 @@ pub fn read_seq_in_out(seq_in: &Path, seq_out: &Path) -> Result<Vec<TaggedSenten
         if w.len() != t.len() {
             return Err(at(seq_out, n + 1, 1, format!("{} tags for {} words", t.len(), w.len())));
         }
+        check_length(seq_in, n + 1, w.len())?;
         if !w.is_empty() {
             out.push(TaggedSentence { words: w, tags: t, intent: None });
         }
@@ -115,8 +146,9 @@ pub fn read_conll(path: &Path) -> Result<Vec<TaggedSentence>> {
         }
         let cols: Vec<&str> = line.split_whitespace().collect();
         if cols.len() < 2 {
-            return Err(at(path, n + 1, 1, format!("'{line}' has one column; expected a word and a tag")));
+            return Err(at(path, n + 1, 1, format!("{} has one column; expected a word and a tag", quote(line))));
         }
+        check_length(path, n + 1, current.words.len() + 1)?;
         current.words.push(cols[0].to_string());
         current.tags.push(cols[cols.len() - 1].to_string());
     }
@@ -368,6 +400,22 @@ mod tests {
         assert_eq!(c[1].tags, ["B-PER"]);
         let e = read_conll(&write("d.conll", "EU B-ORG\nrejects\n")).unwrap_err().to_string();
         assert!(e.contains("line 2, column 1"), "{e}");
+    }
+
+    #[test]
+    fn runaway_input_is_refused_and_quoted_short() {
+        let long = "w:O ".repeat(MAX_SENTENCE_WORDS + 1);
+        let e = read_atis(&write("long.txt", &format!("i:O\n{long}\n"))).unwrap_err().to_string();
+        assert!(e.contains("line 2, column 1: a sentence of more than 1000 words"), "{e}");
+        let e = read_conll(&write("long.conll", &"w O\n".repeat(MAX_SENTENCE_WORDS + 1))).unwrap_err().to_string();
+        assert!(e.contains("line 1001, column 1: a sentence of more than 1000 words"), "{e}");
+        let token = "x".repeat(10_000_000);
+        let e = read_atis(&write("token.txt", &format!("i:O {token}\n"))).unwrap_err().to_string();
+        assert!(e.len() < 200 && e.contains("…' (10000000 characters) is not word:TAG"), "{e}");
+        let path = write("latin1.txt", "");
+        std::fs::write(&path, b"i:O\nfly:O caf\xe9:O\n").unwrap();
+        let e = read_atis(&path).unwrap_err().to_string();
+        assert!(e.ends_with("line 2, column 10: byte 0xe9 is not UTF-8 text"), "{e}");
     }
 
     #[test]

@@ -177,7 +177,10 @@ fn explosion(d: &Divergence, records: &[Record]) -> Finding {
     let mut norms: Vec<f32> = records.iter().map(|r| r.grad_norm).filter(|g| g.is_finite()).collect();
     norms.sort_by(f32::total_cmp);
     let median = norms.get(norms.len() / 2).copied().unwrap_or(f32::NAN);
-    let first = records.iter().find(|r| r.grad_norm_max.is_nan() || r.grad_norm_max > 10.0 * median).map_or(d.step, |r| r.step.min(d.step));
+    let first = records
+        .iter()
+        .find(|r| r.grad_norm_max.is_nan() || r.grad_norm_max > 10.0 * median)
+        .map_or(d.step, |r| r.step.min(d.step));
     let peak = records
         .iter()
         .filter(|r| r.grad_norm_max.is_finite())

@@ -3,7 +3,7 @@
 //!
 //! Uses: `data`, `nn`, `train::spec`, `error`.
 
-use super::spec::{RunConfig, RunSpec, Task, RUN_FORMAT};
+use super::spec::{ImageModel, RunConfig, RunSpec, Task, RUN_FORMAT};
 use crate::data::{bundled_mnist, load_idx_dir, word_form, Corpus, Dataset, TaggedDataset, TaggedSentence, Vocab};
 use crate::nn::{Module, Sequential, Tagger};
 use crate::{Error, Result, Rng, Tensor};
@@ -68,6 +68,110 @@ impl Module for Model {
     fn describe(&self) -> String {
         self.inner().describe()
     }
+}
+
+/// The most parameters a run may have: 2³⁰ (4 GiB of `f32`), so that a
+/// mistyped size is an error, not an allocation that brings the machine down.
+pub const MAX_PARAMETERS: u64 = 1 << 30;
+
+/// The number of parameters of the network `config` describes, computed from
+/// its sizes without building it, checked against [`MAX_PARAMETERS`].
+pub fn parameter_count(config: &RunConfig, vocabularies: Option<&Vocabularies>) -> Result<u64> {
+    let classes = config.classes as u64;
+    let count = match (&config.spec.task, config.input, vocabularies) {
+        (Task::Mnist { model }, Some([c, h, w]), _) => {
+            let (c, h, w) = (c as u64, h as u64, w as u64);
+            match model {
+                ImageModel::Lenet5 => {
+                    let side = |s: u64| (s / 2).checked_sub(4).map(|s| s / 2).unwrap_or(0);
+                    c * 150 + 6 + 2416 + 16 * side(h) * side(w) * 120 + 120 + 10_164 + 84 * classes + classes
+                }
+                ImageModel::Mlp => c * h * w * 256 + 256 + 256 * 128 + 128 + 128 * classes + classes,
+            }
+        }
+        (Task::Slots { tagger: t }, _, Some(v)) => {
+            let (e, h, d) = (t.embedding_dim as u64, t.hidden_size as u64, if t.bidirectional { 2 } else { 1 });
+            let g = t.cell.gates() as u64 * h;
+            let layer = |input: u64| d * (g * input + g * h + 2 * g);
+            let first = layer((2 * t.context as u64 + 1) * e);
+            v.words.len() as u64 * e + first + (t.num_layers as u64 - 1) * layer(d * h) + classes * d * h + classes
+        }
+        _ => return Err(Error::config("input", "an image run needs its input [C, H, W], a tagger its vocabularies")),
+    };
+    if count > MAX_PARAMETERS {
+        return Err(Error::config(
+            "model",
+            format!("these sizes make {count} parameters, more than the {MAX_PARAMETERS} saddle allows"),
+        ));
+    }
+    Ok(count)
+}
+
+/// Checks a run's `config.json` (and `vocab.json`) read from `dir` against
+/// the bounds of every field, before anything is built from them.
+pub(crate) fn check_config(config: &RunConfig, vocabularies: Option<&Vocabularies>, dir: &Path) -> Result<()> {
+    let in_file = |file: &str, e: Error| match e {
+        Error::Config { field, message } => Error::format(dir.join(file), format!("{field}: {message}")),
+        other => other,
+    };
+    let bad = |field: &str, message: String| in_file("config.json", Error::config(field, message));
+    config.spec.validate().map_err(|e| in_file("config.json", e))?;
+    if !(1..=1 << 16).contains(&config.classes) {
+        return Err(bad("classes", format!("must be between 1 and 65536, got {}", config.classes)));
+    }
+    match (&config.spec.task, vocabularies) {
+        (Task::Mnist { .. }, _) => {
+            let Some(input) = config.input.filter(|i| i.iter().all(|&d| d >= 1) && i[0] <= 64) else {
+                return Err(bad(
+                    "input",
+                    format!("must be [C, H, W] with 1 ≤ C ≤ 64 and H, W ≥ 1, got {:?}", config.input),
+                ));
+            };
+            if input.iter().map(|&d| d as u64).product::<u64>() > 1 << 26 {
+                return Err(bad("input", format!("{input:?} is more than 2^26 values per image")));
+            }
+            let n = config.normalization;
+            if !n.is_some_and(|n| n.mean.is_finite() && n.std.is_finite() && n.std > 0.0) {
+                return Err(bad("normalization", format!("must have a finite mean and a positive std, got {n:?}")));
+            }
+        }
+        (Task::Slots { .. }, Some(v)) => {
+            if !(2..=1 << 24).contains(&v.words.len()) || v.tags.len() != config.classes {
+                return Err(Error::format(
+                    dir.join("vocab.json"),
+                    format!(
+                        "{} words and {} tags; expected 2 to 2^24 words (<pad> and <unk> first) and the {} tags config.json counts",
+                        v.words.len(),
+                        v.tags.len(),
+                        config.classes
+                    ),
+                ));
+            }
+        }
+        (Task::Slots { .. }, None) => return Err(Error::format(dir.join("vocab.json"), "a tagger's run needs it")),
+    }
+    parameter_count(config, vocabularies).map_err(|e| in_file("config.json", e)).map(|_| ())
+}
+
+/// Values a model may have beyond those its weights file holds before it is
+/// refused unbuilt (4 MiB of `f32`): a model that the file nearly fits is
+/// built, and loading it names the tensor that differs.
+const BUILD_SLACK: u64 = 1 << 20;
+
+/// Checks, before the network `config` describes is built, that the
+/// safetensors file `weights` could hold it: building what a hand-edited
+/// config asks for never allocates much more than the file is.
+pub(crate) fn check_weights(config: &RunConfig, vocabularies: Option<&Vocabularies>, weights: &Path) -> Result<()> {
+    let expected = parameter_count(config, vocabularies)?;
+    let (tensors, _) = crate::io::read_safetensors(weights)?;
+    let found: u64 = tensors.values().map(|(_, v)| v.len() as u64).sum();
+    if expected > found + BUILD_SLACK {
+        return Err(Error::checkpoint(
+            weights,
+            format!("holds {found} values, but the run's config.json describes a model of {expected} parameters"),
+        ));
+    }
+    Ok(())
 }
 
 /// The vocabularies of a tagger's run (`vocab.json`).
@@ -151,6 +255,7 @@ pub(crate) fn load_new(spec: &RunSpec) -> Result<(RunConfig, RunData)> {
                     format!("the training labels name {classes} class; at least 2 are needed"),
                 ));
             }
+            check_images(&train, classes, &dir)?;
             (config.classes, config.input, config.normalization) = (classes, Some(train.shape), Some(train.norm));
             let (sizes, source) = ((train.len(), test.len()), dir.display().to_string());
             RunData {
@@ -175,7 +280,32 @@ pub(crate) fn load_new(spec: &RunSpec) -> Result<(RunConfig, RunData)> {
             tagged(corpus, v)
         }
     };
+    parameter_count(&config, data.vocabularies.as_ref())?;
     Ok((config, data))
+}
+
+/// Refuses training images that would train silently wrong: labels with a
+/// gap (a label of 200 among digits would make a 201-class model), or pixels
+/// that are all the same (a standard deviation of 0).
+fn check_images(train: &crate::data::ImageDataset, classes: usize, dir: &Path) -> Result<()> {
+    let mut seen = vec![false; classes];
+    train.labels.iter().for_each(|&l| seen[l as usize] = true);
+    if let Some(missing) = seen.iter().position(|s| !s) {
+        return Err(Error::format(
+            dir,
+            format!(
+                "the training labels go up to {}, but no image is labelled {missing}: classes must be numbered 0 to K − 1",
+                classes - 1
+            ),
+        ));
+    }
+    if train.norm.std <= 1e-6 {
+        return Err(Error::format(
+            dir,
+            "every pixel of the training images has the same value: there is nothing to learn",
+        ));
+    }
+    Ok(())
 }
 
 /// A tagger's data from its corpus and vocabularies.
@@ -226,7 +356,62 @@ pub(crate) fn load_existing(config: &RunConfig, dir: &Path, data: Option<&Path>)
         }
         Task::Slots { .. } => {
             let v: Vocabularies = crate::io::read_json(&dir.join("vocab.json"), "a saddle vocabulary file")?;
+            check_config(config, Some(&v), dir)?;
             Ok(tagged(Corpus::open_or_travel(folder.as_deref())?, v))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Normalization;
+    use crate::nn::CellKind;
+    use crate::train::TaggerSpec;
+
+    #[test]
+    fn the_parameter_count_from_the_sizes_is_the_built_models() {
+        let image = |model, input| RunConfig {
+            format: RUN_FORMAT,
+            spec: RunSpec { task: Task::Mnist { model }, ..RunSpec::mnist() },
+            optim: "adam".into(),
+            classes: 10,
+            input: Some(input),
+            normalization: Some(Normalization { mean: 0.5, std: 0.25 }),
+        };
+        let v = Vocabularies { words: (0..50).map(|i| i.to_string()).collect(), tags: vec!["O".into(); 7] };
+        let tagger = |t: TaggerSpec| RunConfig {
+            spec: RunSpec { task: Task::Slots { tagger: t }, ..RunSpec::slots() },
+            classes: 7,
+            input: None,
+            normalization: None,
+            ..image(ImageModel::Mlp, [1, 1, 1])
+        };
+        let configs = [
+            (image(ImageModel::Lenet5, [1, 28, 28]), None),
+            (image(ImageModel::Lenet5, [3, 37, 32]), None),
+            (image(ImageModel::Mlp, [2, 5, 7]), None),
+            (tagger(TaggerSpec::default()), Some(&v)),
+            (
+                tagger(TaggerSpec {
+                    cell: CellKind::Gru,
+                    bidirectional: true,
+                    num_layers: 3,
+                    context: 2,
+                    ..Default::default()
+                }),
+                Some(&v),
+            ),
+            (
+                tagger(TaggerSpec { cell: CellKind::RnnTanh, hidden_size: 9, embedding_dim: 4, ..Default::default() }),
+                Some(&v),
+            ),
+        ];
+        for (config, vocab) in configs {
+            let built = Model::build(&config, vocab).unwrap().num_parameters() as u64;
+            assert_eq!(parameter_count(&config, vocab).unwrap(), built, "{:?}", config.spec.task);
+        }
+        let huge = RunConfig { classes: 1 << 16, ..image(ImageModel::Mlp, [64, 4096, 256]) };
+        assert!(parameter_count(&huge, None).unwrap_err().to_string().contains("more than the 1073741824"));
     }
 }

@@ -12,7 +12,7 @@ mod monitor;
 mod run;
 mod spec;
 
-pub use data::{Model, RunData, Vocabularies};
+pub use data::{parameter_count, Model, RunData, Vocabularies, MAX_PARAMETERS};
 pub use metrics::{confusion_matrix, slot_metrics, Evaluation};
 pub use monitor::{layer_of, read_records, write_records, Monitor, Record};
 pub use run::{Evaluated, Outcome, Run, Summary, Trainer};

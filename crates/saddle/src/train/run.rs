@@ -11,7 +11,7 @@
 //!
 //! Uses: `train` (fit, monitor, spec, data), `nn`, `optim`, `data`, `io`, `error`.
 
-use super::data::{load_existing, load_new, Model, RunData, Vocabularies};
+use super::data::{check_config, check_weights, load_existing, load_new, Model, RunData, Vocabularies};
 use super::spec::{RunConfig, RunSpec, Task, RUN_FORMAT};
 use super::{
     fit, read_records, slot_metrics, Divergence, EpochMetrics, FitOptions, Monitor, Observer, Position, StepMetrics,
@@ -196,6 +196,8 @@ impl Trainer {
         if dir.join("summary.json").is_file() {
             return Err(Error::format(dir, "the run is complete (it has summary.json); there is nothing to resume"));
         }
+        let vocabularies = read_vocabularies(&config, dir)?;
+        check_config(&config, vocabularies.as_ref(), dir)?;
         let data = load_existing(&config, dir, None)?;
         // A crash between the two renames of `checkpoint` leaves the last complete one as `checkpoint.old`.
         let checkpoint = ["checkpoint", "checkpoint.old"]
@@ -208,6 +210,9 @@ impl Trainer {
         } else {
             None // stopped before the first checkpoint: start again
         };
+        if progress.is_some() {
+            check_weights(&config, vocabularies.as_ref(), &checkpoint.join("model.safetensors"))?;
+        }
         let mut trainer = Trainer::assemble(dir, config, data, progress)?;
         if trainer.progress.position.step > 0 {
             load_state_dict(&trainer.model, &checkpoint.join("model.safetensors"))?;
@@ -420,6 +425,14 @@ fn read_config(dir: &Path) -> Result<RunConfig> {
         .map_err(|e| Error::format(&path, format!("not a saddle run file of format {RUN_FORMAT} ({e})")))
 }
 
+/// A tagger's `vocab.json`; `None` for an image run.
+fn read_vocabularies(config: &RunConfig, dir: &Path) -> Result<Option<Vocabularies>> {
+    match config.spec.task {
+        Task::Slots { .. } => Ok(Some(read_json(&dir.join("vocab.json"), "a saddle vocabulary file")?)),
+        Task::Mnist { .. } => Ok(None),
+    }
+}
+
 /// A finished run, opened: its settings, its outcome, and its trained model.
 pub struct Run {
     /// The directory.
@@ -467,10 +480,9 @@ impl Run {
             }
         }
         let summary: Summary = read_json(&path.join("summary.json"), "a saddle run summary")?;
-        let vocabularies: Option<Vocabularies> = match config.spec.task {
-            Task::Slots { .. } => Some(read_json(&path.join("vocab.json"), "a saddle vocabulary file")?),
-            Task::Mnist { .. } => None,
-        };
+        let vocabularies = read_vocabularies(&config, path)?;
+        check_config(&config, vocabularies.as_ref(), path)?;
+        check_weights(&config, vocabularies.as_ref(), &path.join("model.safetensors"))?;
         let model = Model::build(&config, vocabularies.as_ref())?;
         load_state_dict(&model, &path.join("model.safetensors"))?;
         Ok(Run { path: path.to_path_buf(), config, summary, model, vocabularies })
