@@ -133,6 +133,16 @@ pub fn bundled_mnist() -> PathBuf {
     std::fs::canonicalize(&dir).unwrap_or(dir)
 }
 
+/// Loads only the test set (`t10k-…`) of a folder in MNIST's layout, for
+/// evaluation; its normalization is the test set's own until the caller sets
+/// the training set's.
+pub fn load_idx_test(dir: &Path) -> Result<ImageDataset> {
+    if !dir.is_dir() {
+        return Err(Error::io(dir, std::io::Error::new(std::io::ErrorKind::NotFound, "no such folder")));
+    }
+    ImageDataset::from_idx(&find(dir, "t10k-images-idx3-ubyte")?, &find(dir, "t10k-labels-idx1-ubyte")?)
+}
+
 /// Loads `(train, test)` from a folder in MNIST's layout. The test set uses the
 /// training set's normalization, and its labels and image size must agree.
 pub fn load_idx_dir(dir: &Path) -> Result<(ImageDataset, ImageDataset)> {

@@ -16,7 +16,7 @@ mod travel;
 
 pub use corpus::{Corpus, DEV_SENTENCES};
 pub use idx::{read_idx, Idx};
-pub use images::{bundled_mnist, load_idx_dir, ImageDataset, Normalization};
+pub use images::{bundled_mnist, load_idx_dir, load_idx_test, ImageDataset, Normalization};
 pub use loader::Loader;
 pub use picture::{GreyImage, MAX_PIXELS};
 pub use tagging::{pad_batch, word_form, TaggedDataset};
@@ -48,6 +48,10 @@ pub trait Dataset: Send + Sync {
     fn batch(&self, indices: &[usize]) -> (Tensor, Vec<i64>);
 }
 
+/// The most bytes a gzip file may decompress to (1 GiB; MNIST's training
+/// images are 47 MB): a small file that expands without end is an error.
+pub const MAX_DECOMPRESSED: u64 = 1 << 30;
+
 /// The bytes of `path`, decompressed if they are gzip (recognized by their
 /// magic bytes, not the file name); every member of a multi-member gzip file
 /// (`cat a.gz b.gz`) is read, as `gunzip` does.
@@ -58,8 +62,12 @@ pub(crate) fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
     }
     let mut out = Vec::new();
     flate2::read::MultiGzDecoder::new(&raw[..])
+        .take(MAX_DECOMPRESSED + 1)
         .read_to_end(&mut out)
         .map_err(|e| Error::format(path, format!("corrupt gzip stream ({e})")))?;
+    if out.len() as u64 > MAX_DECOMPRESSED {
+        return Err(Error::format(path, format!("decompresses to more than {MAX_DECOMPRESSED} bytes")));
+    }
     Ok(out)
 }
 

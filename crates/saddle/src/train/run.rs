@@ -16,7 +16,7 @@ use super::spec::{RunConfig, RunSpec, Task, RUN_FORMAT};
 use super::{
     fit, read_records, slot_metrics, Divergence, EpochMetrics, FitOptions, Monitor, Observer, Position, StepMetrics,
 };
-use crate::data::{ChunkMetrics, TaggedSentence};
+use crate::data::{load_idx_test, ChunkMetrics, TaggedSentence};
 use crate::io::{read_json, write_json};
 use crate::nn::{load_state_dict, save_state_dict, Module, Tagger};
 use crate::optim::{load_optimizer_state, save_optimizer_state, LrScheduler, Optimizer};
@@ -498,19 +498,44 @@ impl Run {
         load_existing(&self.config, &self.path, data)
     }
 
-    /// The trained model on the test set (of `data`, or the run's own).
+    /// The trained model on the test set (of `data`, or the run's own; an
+    /// image folder needs only its test files).
     pub fn evaluate(&mut self, data: Option<&Path>) -> Result<Evaluated> {
-        let d = self.data(data)?;
-        match (&mut self.model, &self.vocabularies) {
-            (Model::Tagger(t), Some(v)) => {
-                Ok(Evaluated::Slots { metrics: test_chunks(t, &d.test, v), source: d.source, sentences: d.test.len() })
-            }
-            (model, _) => {
-                let evaluation = super::evaluate(model, d.held_out.as_ref(), FitOptions::default().eval_batch_size);
-                let confusion =
-                    super::confusion_matrix(&evaluation.predictions, &evaluation.labels, self.config.classes);
-                Ok(Evaluated::Images { evaluation, confusion, source: d.source })
-            }
+        if let (Model::Tagger(t), Some(v)) = (&mut self.model, &self.vocabularies) {
+            let d = load_existing(&self.config, &self.path, data)?;
+            return Ok(Evaluated::Slots {
+                metrics: test_chunks(t, &d.test, v),
+                source: d.source,
+                sentences: d.test.len(),
+            });
         }
+        let folder = data.map(Path::to_path_buf).or_else(|| self.config.spec.data.clone());
+        let folder = folder.ok_or_else(|| Error::config("data", "an image run needs its data folder"))?;
+        let mut test = load_idx_test(&folder)?;
+        if Some(test.shape) != self.config.input {
+            return Err(Error::format(
+                &folder,
+                format!(
+                    "images are {:?} but the model in {} expects {:?}",
+                    test.shape,
+                    self.path.display(),
+                    self.config.input.unwrap_or_default()
+                ),
+            ));
+        }
+        if test.classes() > self.config.classes {
+            return Err(Error::format(
+                &folder,
+                format!(
+                    "test labels go up to {}, but the model knows {} classes",
+                    test.classes() - 1,
+                    self.config.classes
+                ),
+            ));
+        }
+        test.norm = self.config.normalization.unwrap_or(test.norm);
+        let evaluation = super::evaluate(&mut self.model, &test, FitOptions::default().eval_batch_size);
+        let confusion = super::confusion_matrix(&evaluation.predictions, &evaluation.labels, self.config.classes);
+        Ok(Evaluated::Images { evaluation, confusion, source: folder.display().to_string() })
     }
 }
