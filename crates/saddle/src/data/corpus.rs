@@ -30,6 +30,16 @@ fn first_file(dir: &Path, names: &[&str]) -> Option<PathBuf> {
     names.iter().map(|n| dir.join(n)).find(|p| p.is_file())
 }
 
+/// An error if `dir` holds both a plain and a gzip copy of one of `names`: they may differ.
+fn unambiguous(dir: &Path, names: &[&str]) -> Result<()> {
+    for n in names.iter().filter(|n| !n.ends_with(".gz")) {
+        if dir.join(n).is_file() && dir.join(format!("{n}.gz")).is_file() {
+            return Err(Error::format(dir, format!("both {n} and {n}.gz are here, and they may differ; keep one")));
+        }
+    }
+    Ok(())
+}
+
 /// The last [`DEV_SENTENCES`] of `train` (at most a fifth), unless the corpus has a dev set.
 fn split(
     mut train: Vec<TaggedSentence>,
@@ -79,8 +89,11 @@ impl Corpus {
             let (train, dev) = split(read_conll(&train)?, dev);
             return Ok(Corpus { train, dev, test: read_conll(&test)?, source: format!("{} (CoNLL)", dir.display()) });
         }
-        let train = first_file(dir, &["train_dev.gz", "train_dev", "train.gz", "train", "train.txt"]);
-        let test = first_file(dir, &["test.gz", "test", "test.txt"]);
+        let (train_names, test_names) =
+            (["train_dev.gz", "train_dev", "train.gz", "train", "train.txt"], ["test.gz", "test", "test.txt"]);
+        unambiguous(dir, &train_names)?;
+        unambiguous(dir, &test_names)?;
+        let (train, test) = (first_file(dir, &train_names), first_file(dir, &test_names));
         match (train, test) {
             (Some(train), Some(test)) => {
                 let (train, dev) = split(read_atis(&train)?, None);
@@ -137,6 +150,8 @@ mod tests {
         let c = Corpus::open(&dir.join("atis")).unwrap();
         assert_eq!((c.train.len(), c.dev.len()), (2500, 500));
         assert_eq!(c.train[0].words, ["fly", "to", "boston"]);
+        std::fs::write(dir.join("atis/test.gz"), b"").unwrap();
+        assert!(Corpus::open(&dir.join("atis")).unwrap_err().to_string().contains("both test and test.gz"));
 
         std::fs::create_dir_all(dir.join("empty")).unwrap();
         assert!(Corpus::open(&dir.join("empty")).unwrap_err().to_string().contains("no corpus found"));

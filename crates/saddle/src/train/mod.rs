@@ -188,6 +188,7 @@ pub struct Divergence {
     #[serde(with = "crate::io::float")]
     pub grad_norm: f32,
     /// The learning rate the step would have used.
+    #[serde(with = "crate::io::float")]
     pub lr: f64,
 }
 
