@@ -356,7 +356,6 @@ pub(crate) fn load_existing(config: &RunConfig, dir: &Path, data: Option<&Path>)
         }
         Task::Slots { .. } => {
             let v: Vocabularies = crate::io::read_json(&dir.join("vocab.json"), "a saddle vocabulary file")?;
-            check_config(config, Some(&v), dir)?;
             Ok(tagged(Corpus::open_or_travel(folder.as_deref())?, v))
         }
     }
