@@ -15,8 +15,9 @@ use std::path::PathBuf;
 pub const RUN_FORMAT: u32 = 2;
 
 /// Steps between checkpoints when a spec does not say: a LeNet-5 checkpoint
-/// (0.7 MB of weights and Adam state) every 500 steps costs far under 1% of
-/// the training time, and a kill loses at most a few seconds of work.
+/// is 0.7 MB of weights and Adam state, too little to show in the training
+/// time (the README gives the measurement), and a kill loses at most a few
+/// seconds of work.
 pub const CHECKPOINT_EVERY: usize = 500;
 
 fn checkpoint_every() -> usize {
