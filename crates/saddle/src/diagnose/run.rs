@@ -134,11 +134,22 @@ pub fn diagnose_run(run: &Run, o: &DiagnoseOptions) -> Result<Diagnosis> {
     let flow = model.as_tagger().map(|t| last_word_flow(t, &x));
     let evidence = Evidence { records: &records, layers: &layers, curvature: Some(&c), time_flow: flow.as_deref() };
     let mut findings = diagnose(&evidence);
+    let mut end = final_weights(&evidence).expect("curvature and records are there");
     let diverged = run.summary.diverged.clone();
     if let Some(d) = &diverged {
-        findings.push(explosion(d, &records));
+        // The explosion is the last plateau's verdict and the final weights': it
+        // extends a plateau already found exploding, and nothing at weights
+        // from just before a divergence is a minimum.
+        let blast = explosion(d, &records);
+        match findings.last_mut().filter(|f| f.verdict == Verdict::Exploding) {
+            Some(last) => {
+                last.to_step = d.step;
+                last.evidence.extend(blast.evidence.iter().cloned());
+            }
+            None => findings.push(blast.clone()),
+        }
+        end = blast;
     }
-    let end = final_weights(&evidence).expect("curvature and records are there");
 
     // Landscape: from the initialization (or another run) to the trained weights, and around them.
     let (start, line_from) = match &o.from {
