@@ -171,6 +171,7 @@ fn a_run_that_diverges_stops_with_finite_weights_and_opens_everywhere() {
     let diagnosis = diagnose_run(&opened, &options).unwrap();
     let last = diagnosis.findings.last().unwrap();
     assert_eq!((last.verdict, last.to_step), (Verdict::Exploding, d.step), "{:?}", diagnosis.findings);
+    assert_eq!(diagnosis.end.verdict, Verdict::Exploding, "weights from just before a divergence are no minimum");
     let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     assert_eq!(metrics.lines().filter(|l| !l.split(',').nth(2).unwrap_or("").is_empty()).count(), d.step + 1);
     assert!(Trainer::resume(&run).err().unwrap().to_string().contains("the run is complete"));
