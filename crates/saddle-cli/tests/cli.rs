@@ -552,6 +552,15 @@ fn diagnose_names_what_a_run_lacks() {
     assert!(!dir.join("x").exists());
 }
 
+/// A scratch folder `name` with an IDX dataset of 28×28 MNIST images in its `data/`.
+fn mnist_folder(name: &str, train: usize, test: usize) -> (PathBuf, PathBuf) {
+    let dir = scratch(name);
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    small_mnist(&data, train, test, 28);
+    (dir, data)
+}
+
 /// The weights and the per-step metrics of a run, for comparing two runs bit for bit.
 fn run_bits(run: &Path) -> (saddle::io::StateDict, String) {
     let (weights, _) = saddle::io::read_safetensors(&run.join("model.safetensors")).unwrap();
@@ -569,10 +578,7 @@ fn train_command(data: &Path, out: &Path) -> Command {
 
 #[test]
 fn a_run_killed_at_any_moment_resumes_to_the_same_bits() {
-    let dir = scratch("kill");
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    small_mnist(&data, 2000, 200, 28);
+    let (dir, data) = mnist_folder("kill", 2000, 200);
     let straight = dir.join("straight");
     assert!(train_command(&data, &straight).status().unwrap().success());
     let expected = run_bits(&straight);
@@ -596,10 +602,7 @@ fn a_run_killed_at_any_moment_resumes_to_the_same_bits() {
 
 #[test]
 fn ctrl_c_checkpoints_says_how_to_resume_and_exits_130() {
-    let dir = scratch("interrupt");
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    small_mnist(&data, 2000, 200, 28);
+    let (dir, data) = mnist_folder("interrupt", 2000, 200);
     let run = dir.join("run");
     let mut c = train_command(&data, &run);
     c.stdout(std::process::Stdio::piped());
@@ -641,10 +644,7 @@ fn resume_takes_its_settings_from_the_run() {
 
 #[test]
 fn a_diverged_run_says_so_and_every_command_reads_it() {
-    let dir = scratch("diverge");
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    small_mnist(&data, 300, 50, 28);
+    let (dir, data) = mnist_folder("diverge", 300, 50);
     let run = dir.join("run");
     let o = saddle(&[
         "train",

@@ -258,3 +258,36 @@ fn hand_edited_run_files_are_refused_by_field_before_anything_is_built() {
     std::fs::write(run.join("vocab.json"), &vocab).unwrap();
     Run::open(&run).unwrap();
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn a_crash_between_the_renames_of_a_checkpoint_loses_nothing() {
+    let dir = scratch("swap");
+    small_mnist(&dir, 320, 64);
+    let spec = RunSpec { data: Some(dir.clone()), epochs: 2, batch_size: 32, checkpoint_every: 4, ..RunSpec::mnist() };
+    let straight = dir.join("straight");
+    Trainer::create(&spec, &straight).unwrap().train(&mut []).unwrap();
+    for (name, crash) in [("renamed-away", 0), ("old-left-behind", 1)] {
+        let run = dir.join(name);
+        Trainer::create(&spec, &run).unwrap().train(&mut [&mut StopAfter(9, 0)]).unwrap();
+        let (checkpoint, old) = (run.join("checkpoint"), run.join("checkpoint.old"));
+        if crash == 0 {
+            // Killed after `checkpoint` became `checkpoint.old`, before the new one took its place.
+            std::fs::rename(&checkpoint, &old).unwrap();
+        } else {
+            // Killed after the new one took its place, before the old one was removed.
+            copy_dir(&checkpoint, &old);
+        }
+        let mut t = Trainer::resume(&run).unwrap();
+        assert_eq!(t.position().step, 9, "{name}");
+        assert!(matches!(t.train(&mut []).unwrap(), Outcome::Finished(_)), "{name}");
+        assert_same_bits(&straight, &run);
+    }
+}

@@ -311,6 +311,8 @@ impl Trainer {
         save_optimizer_state(&self.opt, &new.join("optimizer.safetensors"))?;
         write_json(&new.join("state.json"), &self.progress)?;
         if dir.exists() {
+            // An old copy left by a crash after the last swap is older than `checkpoint`.
+            let _ = std::fs::remove_dir_all(&old);
             std::fs::rename(&dir, &old).map_err(|e| Error::io(&dir, e))?;
         }
         std::fs::rename(&new, &dir).map_err(|e| Error::io(&new, e))?;
