@@ -53,8 +53,8 @@ impl DiagnoseArgs {
 }
 
 pub fn run(args: DiagnoseArgs) -> Result<()> {
-    let run = Run::open(&args.run)?;
-    let d = diagnose_run(&run, &args.options())?;
+    let mut run = Run::open(&args.run)?;
+    let d = diagnose_run(&mut run, &args.options())?;
     println!("run       {} ({}, {} steps)", run.path.display(), run.config.spec.model_name(), run.summary.steps);
     let (n, unit) = d.probe;
     println!("probe     the first {n} training {unit} ({} parameters); Lanczos, {} steps", d.parameters, args.lanczos);

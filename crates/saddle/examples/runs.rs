@@ -70,7 +70,8 @@ fn run() -> saddle::Result<()> {
         );
     }
 
-    let diagnosis = diagnose_run(&run, &DiagnoseOptions { probe: 128, lanczos: 10, grid: 5, ..Default::default() })?;
+    let diagnosis =
+        diagnose_run(&mut run, &DiagnoseOptions { probe: 128, lanczos: 10, grid: 5, ..Default::default() })?;
     let c = &diagnosis.curvature;
     println!("Hessian at the final weights: λ_max = {:.3e}, λ_min = {:.3e}", c.lambda_max, c.lambda_min);
     for f in &diagnosis.findings {

@@ -43,7 +43,7 @@
 //! let mut trainer = Trainer::create(&spec, "runs/lenet".as_ref())?; // writes config.json
 //! trainer.train(&mut [])?;                                          // checkpoints every epoch
 //! let mut run = Run::open("runs/lenet".as_ref())?;                  // the trained model
-//! let findings = saddle::diagnose::diagnose_run(&run, &Default::default())?;
+//! let findings = saddle::diagnose::diagnose_run(&mut run, &Default::default())?;
 //! println!("{}", findings.end.verdict);
 //! # Ok::<(), saddle::Error>(())
 //! ```

@@ -168,7 +168,7 @@ fn a_run_that_diverges_stops_with_finite_weights_and_opens_everywhere() {
     assert!(weights.values().all(|(_, v)| v.iter().all(|x| x.is_finite())), "the weights kept are finite");
     opened.evaluate(None).unwrap();
     let options = DiagnoseOptions { probe: 32, lanczos: 4, grid: 3, ..Default::default() };
-    let diagnosis = diagnose_run(&opened, &options).unwrap();
+    let diagnosis = diagnose_run(&mut opened, &options).unwrap();
     let last = diagnosis.findings.last().unwrap();
     assert_eq!((last.verdict, last.to_step), (Verdict::Exploding, d.step), "{:?}", diagnosis.findings);
     assert_eq!(diagnosis.end.verdict, Verdict::Exploding, "weights from just before a divergence are no minimum");

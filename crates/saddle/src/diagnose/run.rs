@@ -88,8 +88,8 @@ fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
 /// Diagnoses the finished `run`: verdicts on the plateaus of its loss and on
 /// its final weights, the Hessian's extreme eigenvalues, trace and spectral
 /// density there, slices of the loss landscape, and the gradient flow through
-/// time for a recurrent model.
-pub fn diagnose_run(run: &Run, o: &DiagnoseOptions) -> Result<Diagnosis> {
+/// time for a recurrent model. The run's model is left in evaluation mode.
+pub fn diagnose_run(run: &mut Run, o: &DiagnoseOptions) -> Result<Diagnosis> {
     let csv = run.path.join("diagnostics.csv");
     if !csv.is_file() {
         return Err(Error::format(
@@ -106,9 +106,9 @@ pub fn diagnose_run(run: &Run, o: &DiagnoseOptions) -> Result<Diagnosis> {
     }
     let data = run.data(o.data.as_deref())?;
     let train = data.train.as_ref();
-    // A second handle on the same weights, evaluated without dropout.
-    let mut model = Run::open(&run.path)?.model;
-    model.set_training(false);
+    // Curvature and landscape are of the loss without dropout.
+    run.model.set_training(false);
+    let model = &run.model;
     let n = o.probe.min(train.len());
     let probe: Vec<usize> = (0..n).collect();
     let (x, y) = train.batch(&probe);
@@ -125,9 +125,9 @@ pub fn diagnose_run(run: &Run, o: &DiagnoseOptions) -> Result<Diagnosis> {
     let first = if train.len() >= n + 512 { n } else { 0 };
     let wide_idx: Vec<usize> = (first..train.len().min(first + WIDE_EXAMPLES)).collect();
     let wide: Vec<(Tensor, Vec<i64>)> = wide_idx.chunks(512).map(|b| train.batch(b)).collect();
-    let (_, wide_grad) = dataset_gradient(&model, &wide);
+    let (_, wide_grad) = dataset_gradient(model, &wide);
     c.grad_norm = wide_grad;
-    let wide_loss = || mean_loss(&model, &wide);
+    let wide_loss = || mean_loss(model, &wide);
     c.escape = escape(&Objective::new(f.params().to_vec(), &wide_loss), &c.min_direction);
     let trace = hessian_trace(&f, 8, 1);
     let nodes = spectral_density(&f, 2, o.lanczos, 2);
@@ -153,7 +153,7 @@ pub fn diagnose_run(run: &Run, o: &DiagnoseOptions) -> Result<Diagnosis> {
 
     // Landscape: from the initialization (or another run) to the trained weights, and around them.
     let (start, line_from) = match &o.from {
-        Some(p) => (weights_of(p, &model)?, p.display().to_string()),
+        Some(p) => (weights_of(p, model)?, p.display().to_string()),
         None => (flat(&run.initial_model()?), "the initialization".to_string()),
     };
     let alphas = linspace(-0.25, 1.25, 31);

@@ -198,7 +198,7 @@ impl Trainer {
         }
         let vocabularies = read_vocabularies(&config, dir)?;
         check_config(&config, vocabularies.as_ref(), dir)?;
-        let data = load_existing(&config, dir, None)?;
+        let data = load_existing(&config, vocabularies.as_ref(), dir, None)?;
         // A crash between the two renames of `checkpoint` leaves the last complete one as `checkpoint.old`.
         let checkpoint = ["checkpoint", "checkpoint.old"]
             .map(|c| dir.join(c))
@@ -298,10 +298,7 @@ impl Trainer {
     /// takes the old one's place, so a crash leaves one complete checkpoint.
     /// The logs are brought up to the same step.
     fn checkpoint(&mut self) -> Result<()> {
-        self.log.csv.flush().map_err(|e| Error::io(&self.log.path, e))?;
-        if let Some(m) = &self.monitor {
-            m.write_csv(&self.dir.join("diagnostics.csv"))?;
-        }
+        self.flush_logs()?;
         self.progress.dropout_rng = self.model.as_tagger().map(|t| t.dropout.rng());
         let (new, dir, old) =
             (self.dir.join("checkpoint.new"), self.dir.join("checkpoint"), self.dir.join("checkpoint.old"));
@@ -320,14 +317,20 @@ impl Trainer {
         Ok(())
     }
 
+    /// `metrics.csv` and `diagnostics.csv` up to the step trained last.
+    fn flush_logs(&mut self) -> Result<()> {
+        self.log.csv.flush().map_err(|e| Error::io(&self.log.path, e))?;
+        match &self.monitor {
+            Some(m) => m.write_csv(&self.dir.join("diagnostics.csv")),
+            None => Ok(()),
+        }
+    }
+
     /// Ends a run that diverged: the logs up to the step before, the last
     /// finite weights (these, or the checkpoint's), and a summary that says
     /// where and how.
     fn diverged(&mut self, d: Divergence) -> Result<Summary> {
-        self.log.csv.flush().map_err(|e| Error::io(&self.log.path, e))?;
-        if let Some(m) = &self.monitor {
-            m.write_csv(&self.dir.join("diagnostics.csv"))?;
-        }
+        self.flush_logs()?;
         let finite = self.model.named_parameters().iter().all(|(_, p)| p.data().iter().all(|v| v.is_finite()));
         let checkpoint = self.dir.join("checkpoint");
         if !finite && checkpoint.join("model.safetensors").is_file() {
@@ -497,14 +500,14 @@ impl Run {
 
     /// The run's data, from `data` instead of its own folder if given.
     pub fn data(&self, data: Option<&Path>) -> Result<RunData> {
-        load_existing(&self.config, &self.path, data)
+        load_existing(&self.config, self.vocabularies.as_ref(), &self.path, data)
     }
 
     /// The trained model on the test set (of `data`, or the run's own; an
     /// image folder needs only its test files).
     pub fn evaluate(&mut self, data: Option<&Path>) -> Result<Evaluated> {
         if let (Model::Tagger(t), Some(v)) = (&mut self.model, &self.vocabularies) {
-            let d = load_existing(&self.config, &self.path, data)?;
+            let d = load_existing(&self.config, Some(v), &self.path, data)?;
             return Ok(Evaluated::Slots {
                 metrics: test_chunks(t, &d.test, v),
                 source: d.source,
