@@ -405,7 +405,132 @@ def lstm_state_dict():
     print("lstm: state dict and outputs")
 
 
+def cnn_parts():
+    """The layers of modern CNNs: batch norm (training and evaluation, affine on
+    and off, running statistics), GELU, SiLU, adaptive average pooling and
+    cross-entropy with label smoothing."""
+    torch.manual_seed(17)
+    fx = Fixture("cnn_parts")
+    for name, shape in [("2d", (4, 3, 5, 6)), ("1d", (7, 4)), ("1d_seq", (3, 2, 5))]:
+        for training in [True, False]:
+            for affine in [True, False]:
+                rm, rv = r(shape[1], low=-0.5, high=0.5), r(shape[1], low=0.5, high=2.0)
+                case = f"batch_norm/{name}_{'train' if training else 'eval'}_{'affine' if affine else 'plain'}"
+                attrs = {"training": str(training).lower(), "affine": str(affine).lower(), "momentum": 0.1, "eps": 1e-5}
+                fx.tensors[f"{case}/running_mean_before"], fx.tensors[f"{case}/running_var_before"] = rm.clone(), rv.clone()
+                inputs = {"x": r(*shape) * 3 + 1}
+                if affine:
+                    inputs["weight"], inputs["bias"] = r(shape[1], low=0.5, high=1.5), r(shape[1])
+                    f = lambda x, weight, bias, rm=rm, rv=rv, t=training: F.batch_norm(x, rm, rv, weight, bias, t, 0.1, 1e-5)
+                else:
+                    f = lambda x, rm=rm, rv=rv, t=training: F.batch_norm(x, rm, rv, None, None, t, 0.1, 1e-5)
+                fx.case(case, attrs, f, inputs)
+                fx.tensors[f"{case}/running_mean"], fx.tensors[f"{case}/running_var"] = rm.clone(), rv.clone()
+    # Running statistics after five training steps of nn.BatchNorm2d, then evaluation.
+    bn = torch.nn.BatchNorm2d(3)
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-1, 1)
+    fx.tensors["running/steps/weight"], fx.tensors["running/steps/bias"] = bn.weight.detach().clone(), bn.bias.detach().clone()
+    for step in range(5):
+        x = r(4, 3, 3, 3) * (step + 1)
+        fx.tensors[f"running/steps/x{step}"] = x
+        fx.tensors[f"running/steps/y{step}"] = bn(x).detach()
+    for k in ["running_mean", "running_var"]:
+        fx.tensors[f"running/steps/{k}"] = getattr(bn, k).clone()
+    bn.eval()
+    x = r(2, 3, 3, 3)
+    fx.tensors["running/steps/x_eval"], fx.tensors["running/steps/y_eval"] = x, bn(x).detach()
+    fx.meta["running/steps"] = "steps=5"
+    x = r(3, 4, 5, low=-4.0, high=4.0)
+    x[0, 0, :3] = torch.tensor([0.0, 1e-4, -1e-4])
+    fx.case("act/gelu", {"op": "gelu"}, lambda x: F.gelu(x), {"x": x})
+    fx.case("act/silu", {"op": "silu"}, lambda x: F.silu(x), {"x": x})
+    for name, shape, size in [("global", (2, 3, 7, 5), (1, 1)), ("uneven", (1, 2, 7, 5), (3, 2)), ("grow", (1, 2, 3, 3), (4, 5))]:
+        fx.case(f"adaptive_avg_pool2d/{name}", {"output": pair(size)}, lambda x, s=size: F.adaptive_avg_pool2d(x, s), {"x": r(*shape)})
+    t = torch.tensor([3, -100, 0, 4, 4, 1])
+    for red in ["mean", "sum", "none"]:
+        fx.case(f"cross_entropy/smooth_{red}", {"reduction": red, "ignore_index": -100, "label_smoothing": 0.2},
+                lambda logits, targets, red=red: F.cross_entropy(logits, targets.long(), reduction=red, label_smoothing=0.2),
+                {"logits": r(6, 5, low=-3, high=3)}, {"targets": t})
+    fx.save()
+
+
+class BasicBlock(torch.nn.Module):
+    """The CIFAR ResNet's block with the option-A shortcut (He et al. 2016), torchvision's names."""
+
+    def __init__(self, inp, out, stride):
+        super().__init__()
+        nn = torch.nn
+        self.conv1 = nn.Conv2d(inp, out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out)
+        self.conv2 = nn.Conv2d(out, out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out)
+        self.stride, self.pad = stride, (out - inp) // 2
+
+    def forward(self, x):
+        h = F.relu(self.bn1(self.conv1(x)))
+        h = self.bn2(self.conv2(h))
+        short = x
+        if self.stride != 1 or self.pad:
+            short = F.pad(x[:, :, ::self.stride, ::self.stride], (0, 0, 0, 0, self.pad, self.pad))
+        return F.relu(h + short)
+
+
+class ResNet20(torch.nn.Module):
+    def __init__(self, classes=10):
+        super().__init__()
+        nn = torch.nn
+        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        width = 16
+        for stage, out in enumerate([16, 32, 64]):
+            blocks = []
+            for i in range(3):
+                blocks.append(BasicBlock(width, out, 2 if stage > 0 and i == 0 else 1))
+                width = out
+            setattr(self, f"layer{stage + 1}", nn.Sequential(*blocks))
+        self.fc = nn.Linear(64, classes)
+
+    def forward(self, x):
+        h = F.relu(self.bn1(self.conv1(x)))
+        h = self.layer3(self.layer2(self.layer1(h)))
+        return self.fc(F.adaptive_avg_pool2d(h, 1).flatten(1))
+
+
+def resnet20():
+    """A ResNet-20 state dict (buffers included, after a few training steps so
+    that the running statistics are not their initial values) and its
+    evaluation-mode logits on fixed inputs."""
+    torch.manual_seed(20)
+    model = ResNet20()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    for _ in range(3):
+        x, y = torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,))
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    model.eval()
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        logits = model(x)
+    tensors = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, os.path.join(OUT, "resnet20_state_dict.safetensors"))
+    save_file({"x": x.contiguous(), "logits": logits.contiguous()}, os.path.join(OUT, "resnet20_io.safetensors"))
+    print("resnet20: state dict and logits")
+
+
+# Makers that seed themselves, so each can be rerun alone: make_fixtures.py NAME …
+SELF_SEEDED = {"cnn_parts": cnn_parts, "resnet20": resnet20}
+
 if __name__ == "__main__":
+    import sys
+    if len(sys.argv) > 1:
+        for name in sys.argv[1:]:
+            SELF_SEEDED[name]()
+        sys.exit(0)
     torch.manual_seed(0)
     for make in [elementwise, activation, reduce, matmul, movement, conv, pool, embedding, loss, lenet_state_dict, optimizers, schedules, recurrent, lstm_state_dict]:
+        make()
+    for make in SELF_SEEDED.values():
         make()

@@ -82,7 +82,9 @@ pub fn write_safetensors(
     write_atomically(path, &bytes)
 }
 
-/// Reads every tensor of a safetensors file as `f32` (shape, values), with its metadata.
+/// Reads every tensor of a safetensors file as `f32` (shape, values), with its
+/// metadata. `F32` tensors are read as they are; `I64` ones (PyTorch's counts)
+/// are converted when every value is at most 2²⁴ in size, so exact.
 pub fn read_safetensors(path: &Path) -> Result<(StateDict, HashMap<String, String>)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let st = safetensors::SafeTensors::deserialize(&bytes)
@@ -91,10 +93,29 @@ pub fn read_safetensors(path: &Path) -> Result<(StateDict, HashMap<String, Strin
         .map_err(|e| Error::checkpoint(path, format!("not a safetensors file ({e})")))?;
     let mut out = BTreeMap::new();
     for (name, view) in st.tensors() {
-        if view.dtype() != safetensors::Dtype::F32 {
-            return Err(Error::checkpoint(path, format!("tensor '{name}' is {:?}, expected F32", view.dtype())));
-        }
-        let data = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let data = match view.dtype() {
+            safetensors::Dtype::F32 => {
+                view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+            }
+            // PyTorch keeps counts such as batch norm's `num_batches_tracked` as int64.
+            safetensors::Dtype::I64 => {
+                let ints: Vec<i64> =
+                    view.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes"))).collect();
+                if let Some(v) = ints.iter().find(|v| v.unsigned_abs() > 1 << 24) {
+                    return Err(Error::checkpoint(
+                        path,
+                        format!("tensor '{name}' holds the integer {v}, beyond what f32 holds exactly (2^24)"),
+                    ));
+                }
+                ints.iter().map(|&v| v as f32).collect()
+            }
+            other => {
+                return Err(Error::checkpoint(
+                    path,
+                    format!("tensor '{name}' is {other:?}, expected F32 (or I64 for a count)"),
+                ))
+            }
+        };
         out.insert(name, (view.shape().to_vec(), data));
     }
     Ok((out, meta.metadata().clone().unwrap_or_default()))

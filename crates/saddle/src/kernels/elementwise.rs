@@ -80,6 +80,27 @@ pub fn tanh(x: f32) -> f32 {
     (y as f32).copysign(x)
 }
 
+/// `erf x = 2/√π ∫₀ˣ e^{−t²} dt` within 1.5e-7 (absolute), evaluated in
+/// `f64`: Abramowitz and Stegun 7.1.26, `1 − (a₁t + … + a₅t⁵)·e^{−x²}` with
+/// `t = 1/(1 + p|x|)`, odd in `x`.
+#[inline(always)]
+pub fn erf(x: f32) -> f32 {
+    const P: f64 = 0.327_591_1;
+    const A: [f64; 5] = [0.254_829_592, -0.284_496_736, 1.421_413_741, -1.453_152_027, 1.061_405_429];
+    let a = (x as f64).abs();
+    let t = 1.0 / (1.0 + P * a);
+    let poly = t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4]))));
+    let y = 1.0 - poly * exp64((-a * a).max(-700.0));
+    (y as f32).copysign(x)
+}
+
+/// The standard normal density `φ(x) = e^{−x²/2}/√(2π)`, in `f64`.
+#[inline(always)]
+pub fn normal_density(x: f32) -> f32 {
+    let x = x as f64;
+    (exp64((-0.5 * x * x).max(-700.0)) * 0.398_942_280_401_432_7) as f32
+}
+
 /// `x ← σ(x)` element by element (see [`sigmoid`]), with AVX-512 where present.
 pub fn sigmoid_in_place(x: &mut [f32]) {
     super::widest(|| x.iter_mut().for_each(|v| *v = sigmoid(*v)));

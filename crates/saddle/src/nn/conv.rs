@@ -1,4 +1,4 @@
-//! `Conv2d`, `MaxPool2d` and `AvgPool2d` as layers (`torch.nn` names).
+//! `Conv2d`, `MaxPool2d`, `AvgPool2d` and `AdaptiveAvgPool2d` as layers (`torch.nn` names).
 //!
 //! Letters: N batch, C `in_channels`, OC `out_channels`, KH, KW `kernel_size`.
 //! `Conv2d.weight: [OC, C/groups, KH, KW]`, `bias: [OC]`; each filter's
@@ -98,5 +98,18 @@ impl Module for AvgPool2d {
             "AvgPool2d(kernel_size={:?}, stride={:?}, padding={:?})",
             self.0.kernel_size, self.0.stride, self.0.padding
         )
+    }
+}
+
+/// Adaptive average pooling to a fixed output size (`torch.nn.AdaptiveAvgPool2d`);
+/// `(1, 1)` is global average pooling.
+pub struct AdaptiveAvgPool2d(pub (usize, usize));
+
+impl Module for AdaptiveAvgPool2d {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        x.adaptive_avg_pool2d(self.0)
+    }
+    fn describe(&self) -> String {
+        format!("AdaptiveAvgPool2d(output_size={:?})", self.0)
     }
 }

@@ -14,16 +14,20 @@ mod dropout;
 mod init;
 mod linear;
 mod models;
+mod norm;
 mod recurrent;
+mod resnet;
 mod state;
 mod tagger;
 
-pub use conv::{AvgPool2d, Conv2d, MaxPool2d};
+pub use conv::{AdaptiveAvgPool2d, AvgPool2d, Conv2d, MaxPool2d};
 pub use dropout::Dropout;
 pub use init::{kaiming_uniform, uniform_fan_in};
 pub use linear::Linear;
 pub use models::{lenet5, mlp};
+pub use norm::{BatchNorm, BatchNormConfig};
 pub use recurrent::{CellKind, Embedding, Recurrent, RecurrentConfig, RecurrentState};
+pub use resnet::{resnet20, speedrun, BasicBlock, ConvGroup, GlobalMaxPool, ResNet};
 pub use state::{load_state_dict, save_state_dict};
 // The file functions live in `io`; these names stay for code written against them.
 #[doc(no_inline)]
@@ -55,7 +59,14 @@ pub trait Module: Send + Sync {
     /// (PyTorch's `state_dict()` keys).
     fn visit_parameters(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Tensor)) {}
 
-    /// Switches between training (`true`) and evaluation behaviour (dropout).
+    /// Calls `f(name, buffer)` for each buffer: state that is saved and loaded
+    /// with the parameters but never trained by an optimizer (batch norm's
+    /// `running_mean`, `running_var`, `num_batches_tracked`), named as in
+    /// PyTorch's `state_dict()`.
+    fn visit_buffers(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Tensor)) {}
+
+    /// Switches between training (`true`) and evaluation behaviour (dropout,
+    /// batch statistics against running estimates).
     fn set_training(&mut self, _training: bool) {}
 
     /// A short description such as `Linear(in_features=4, out_features=8)`.
@@ -65,6 +76,20 @@ pub trait Module: Send + Sync {
     fn named_parameters(&self) -> Vec<(String, Tensor)> {
         let mut out = Vec::new();
         self.visit_parameters("", &mut |name, t| out.push((name.to_string(), t.clone())));
+        out
+    }
+
+    /// All buffers with their PyTorch names, in registration order.
+    fn named_buffers(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        self.visit_buffers("", &mut |name, t| out.push((name.to_string(), t.clone())));
+        out
+    }
+
+    /// Parameters then buffers: what PyTorch's `state_dict()` holds.
+    fn state_dict(&self) -> Vec<(String, Tensor)> {
+        let mut out = self.named_parameters();
+        out.extend(self.named_buffers());
         out
     }
 
@@ -109,6 +134,11 @@ impl Module for Sequential {
             layer.visit_parameters(&join(prefix, &i.to_string()), f);
         }
     }
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor)) {
+        for (i, layer) in self.layers.iter().enumerate() {
+            layer.visit_buffers(&join(prefix, &i.to_string()), f);
+        }
+    }
     fn set_training(&mut self, training: bool) {
         self.layers.iter_mut().for_each(|l| l.set_training(training));
     }
@@ -121,6 +151,12 @@ impl Module for Sequential {
 
 /// `max(x, 0)` as a layer (`torch.nn.ReLU`).
 pub struct ReLU;
+/// `x·Φ(x)` as a layer (`torch.nn.GELU`, the exact erf form).
+pub struct GELU;
+/// `x·σ(x)` as a layer (`torch.nn.SiLU`).
+pub struct SiLU;
+/// `c·x` for a fixed `c`, as a layer (no parameters).
+pub struct Scale(pub f32);
 /// `1/(1 + e⁻ˣ)` as a layer (`torch.nn.Sigmoid`).
 pub struct Sigmoid;
 /// `tanh(x)` as a layer (`torch.nn.Tanh`).
@@ -132,6 +168,30 @@ impl Module for ReLU {
     }
     fn describe(&self) -> String {
         "ReLU()".into()
+    }
+}
+impl Module for GELU {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        x.gelu()
+    }
+    fn describe(&self) -> String {
+        "GELU(approximate='none')".into()
+    }
+}
+impl Module for SiLU {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        x.silu()
+    }
+    fn describe(&self) -> String {
+        "SiLU()".into()
+    }
+}
+impl Module for Scale {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        x.mul_scalar(self.0)
+    }
+    fn describe(&self) -> String {
+        format!("Scale({})", self.0)
     }
 }
 impl Module for Sigmoid {

@@ -1,8 +1,9 @@
 //! State dicts as safetensors files, in PyTorch's names.
 //!
-//! [`save_state_dict`] writes every parameter of a module (`F32`, row-major);
+//! [`save_state_dict`] writes every parameter and buffer of a module (`F32`,
+//! row-major; [`Module::state_dict`]);
 //! [`load_state_dict`] reads one back strictly, as `load_state_dict(strict=True)`:
-//! a missing tensor, an unexpected one, or one of the wrong shape or type is an
+//! a missing tensor (parameter or buffer), an unexpected one, or one of the wrong shape or type is an
 //! [`Error::Checkpoint`] that names it. Files are written to a temporary name
 //! and renamed ([`crate::io::write_atomically`]), so a crash never leaves a
 //! half-written file.
@@ -14,16 +15,16 @@ use crate::io::{read_safetensors, write_safetensors};
 use crate::{Error, Result};
 use std::path::Path;
 
-/// Saves `module`'s parameters to `path` under PyTorch's state-dict names.
+/// Saves `module`'s parameters and buffers to `path` under PyTorch's state-dict names.
 pub fn save_state_dict(module: &dyn Module, path: &Path) -> Result<()> {
-    write_safetensors(path, &module.named_parameters(), None)
+    write_safetensors(path, &module.state_dict(), None)
 }
 
-/// Loads parameters saved by [`save_state_dict`] or by PyTorch
+/// Loads parameters and buffers saved by [`save_state_dict`] or by PyTorch
 /// (`safetensors.torch.save_file(model.state_dict(), path)`) into `module`.
 pub fn load_state_dict(module: &dyn Module, path: &Path) -> Result<()> {
     let (mut stored, _) = read_safetensors(path)?;
-    let params = module.named_parameters();
+    let params = module.state_dict();
     // Check everything before changing anything.
     for (name, t) in &params {
         match stored.get(name) {
@@ -38,7 +39,10 @@ pub fn load_state_dict(module: &dyn Module, path: &Path) -> Result<()> {
         }
     }
     if let Some(extra) = stored.keys().find(|k| !params.iter().any(|(n, _)| n == *k)) {
-        return Err(Error::checkpoint(path, format!("unexpected tensor '{extra}': the model has no such parameter")));
+        return Err(Error::checkpoint(
+            path,
+            format!("unexpected tensor '{extra}': the model has no such parameter or buffer"),
+        ));
     }
     for (name, t) in &params {
         let (_, data) = stored.remove(name).expect("checked above");

@@ -1,7 +1,8 @@
-//! Activations: `relu`, `sigmoid`, `tanh`, `softmax` and `log_softmax`.
+//! Activations: `relu`, `sigmoid`, `tanh`, `gelu`, `silu`, `softmax` and `log_softmax`.
 //!
 //! `relu(x) = max(x, 0)`, gradient `1[x > 0]` (0 at 0, as PyTorch).
 //! `σ(x) = 1/(1 + e⁻ˣ)`, `σ' = σ(1 − σ)`. `tanh' = 1 − tanh²`.
+//! `gelu(x) = x·Φ(x)`, `gelu' = Φ + x·φ`. `silu(x) = x·σ(x)`, `silu' = σ(1 + x(1 − σ))`.
 //! Along `dim`: `softmax(x)ᵢ = e^{xᵢ − m} / Σⱼ e^{xⱼ − m}` with `m = maxⱼ xⱼ`;
 //! backward `dxᵢ = yᵢ(gᵢ − Σⱼ gⱼyⱼ)`. `log_softmax(x)ᵢ = xᵢ − m − log Σⱼ e^{xⱼ − m}`;
 //! backward `dxᵢ = gᵢ − e^{yᵢ} Σⱼ gⱼ`.
@@ -9,7 +10,7 @@
 //! Uses: `tensor`, `kernels::elementwise`.
 
 use super::split_at_dim;
-use crate::kernels::elementwise::{map, sigmoid, tanh, zip_map};
+use crate::kernels::elementwise::{erf, map, normal_density, sigmoid, tanh, zip_map};
 use crate::tensor::{Backward, Tensor};
 
 impl Tensor {
@@ -64,6 +65,57 @@ impl Backward for TanhBackward {
     }
     fn backward(&self, _inputs: &[Tensor], out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
         vec![Some(zip_map(g, out, |g, y| g * (1.0 - y * y)))]
+    }
+}
+
+impl Tensor {
+    /// GELU in its exact form (`torch.nn.functional.gelu`, `approximate='none'`):
+    /// `x·Φ(x) = ½x(1 + erf(x/√2))`; gradient `Φ(x) + x·φ(x)`, with `φ` the
+    /// standard normal density. `erf` is within 1.5e-7.
+    ///
+    /// ```
+    /// use saddle::Tensor;
+    /// let y = Tensor::from_vec(vec![-1.0, 0.0, 1.0], &[3]).gelu().to_vec();
+    /// assert!((y[0] + 0.158_655_3).abs() < 1e-6 && y[1] == 0.0 && (y[2] - 0.841_344_7).abs() < 1e-6);
+    /// ```
+    pub fn gelu(&self) -> Tensor {
+        let out = map(&self.data(), |v| 0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2)));
+        Tensor::from_op(out, self.shape(), &[self], GeluBackward)
+    }
+
+    /// SiLU, also called swish (`torch.nn.functional.silu`): `x·σ(x)`;
+    /// gradient `σ(x)·(1 + x·(1 − σ(x)))`.
+    pub fn silu(&self) -> Tensor {
+        Tensor::from_op(map(&self.data(), |v| v * sigmoid(v)), self.shape(), &[self], SiluBackward)
+    }
+}
+
+struct GeluBackward;
+
+impl Backward for GeluBackward {
+    fn name(&self) -> &'static str {
+        "gelu"
+    }
+    fn backward(&self, inputs: &[Tensor], _out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
+        let dx = zip_map(g, &inputs[0].data(), |g, x| {
+            g * (0.5 * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2)) + x * normal_density(x))
+        });
+        vec![Some(dx)]
+    }
+}
+
+struct SiluBackward;
+
+impl Backward for SiluBackward {
+    fn name(&self) -> &'static str {
+        "silu"
+    }
+    fn backward(&self, inputs: &[Tensor], _out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
+        let dx = zip_map(g, &inputs[0].data(), |g, x| {
+            let s = sigmoid(x);
+            g * s * (1.0 + x * (1.0 - s))
+        });
+        vec![Some(dx)]
     }
 }
 
@@ -152,10 +204,22 @@ mod tests {
                 "relu" => x.relu(),
                 "sigmoid" => x.sigmoid(),
                 "tanh" => x.tanh(),
+                "gelu" => x.gelu(),
+                "silu" => x.silu(),
                 "softmax" => x.softmax(case.attr_usize("dim")),
                 "log_softmax" => x.log_softmax(case.attr_usize("dim")),
                 other => panic!("unknown op {other}"),
             };
+            fx.check_forward_backward(&case, &out, &[("x", &x)]);
+        }
+    }
+
+    #[test]
+    fn smooth_activations_match_pytorch() {
+        let fx = Fixtures::load("cnn_parts");
+        for case in fx.cases("act") {
+            let x = fx.param(&case, "x");
+            let out = if case.attr("op") == "gelu" { x.gelu() } else { x.silu() };
             fx.check_forward_backward(&case, &out, &[("x", &x)]);
         }
     }
@@ -168,6 +232,8 @@ mod tests {
         gradcheck("relu", xs, |t| t[0].relu(), &mut rng);
         gradcheck("sigmoid", xs, |t| t[0].sigmoid(), &mut rng);
         gradcheck("tanh", xs, |t| t[0].tanh(), &mut rng);
+        gradcheck("gelu", xs, |t| t[0].gelu(), &mut rng);
+        gradcheck("silu", xs, |t| t[0].silu(), &mut rng);
         for dim in 0..3 {
             gradcheck("softmax", xs, |t| t[0].softmax(dim), &mut rng);
             gradcheck("log_softmax", xs, |t| t[0].log_softmax(dim), &mut rng);

@@ -2,10 +2,10 @@
 //!
 //! Letters: N rows (examples or tokens), C classes.
 //!
-//! `cross_entropy`: `ℓᵢ = −log softmax(zᵢ)[tᵢ]` for `logits z: [N, C]` and
-//! `targets t: [N]`; rows whose target equals `ignore_index` add nothing, and
+//! `cross_entropy`: `ℓᵢ = −Σ_c qᵢ_c log softmax(zᵢ)_c` with `qᵢ = (1 − ε)·onehot(tᵢ) + ε/C`
+//! (label smoothing `ε`, 0 by default) for `logits z: [N, C]` and `targets t: [N]`; rows whose target equals `ignore_index` add nothing, and
 //! the mean divides by the number of rows that count (as PyTorch; NaN if none
-//! does). Backward: `∂ℓᵢ/∂zᵢ = softmax(zᵢ) − onehot(tᵢ)`.
+//! does). Backward: `∂ℓᵢ/∂zᵢ = softmax(zᵢ) − qᵢ`.
 //! `mse_loss`: `ℓ = (p − y)²` element-wise, `∂ℓ/∂p = 2(p − y)`.
 //!
 //! Uses: `tensor`.
@@ -25,26 +25,30 @@ pub enum Reduction {
 }
 
 /// Settings of [`Tensor::cross_entropy`]; `Default` is PyTorch's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CrossEntropyOptions {
     /// How row losses are combined.
     pub reduction: Reduction,
     /// Rows with this target are skipped (PyTorch's default: −100).
     pub ignore_index: i64,
+    /// `ε`: the target becomes `(1 − ε)·onehot(t) + ε/C` (PyTorch's `label_smoothing`, default 0).
+    pub label_smoothing: f32,
 }
 
 impl Default for CrossEntropyOptions {
     fn default() -> Self {
-        CrossEntropyOptions { reduction: Reduction::Mean, ignore_index: -100 }
+        CrossEntropyOptions { reduction: Reduction::Mean, ignore_index: -100, label_smoothing: 0.0 }
     }
 }
 
 impl Tensor {
-    /// `torch.nn.functional.cross_entropy(logits, targets, reduction=…, ignore_index=…)`
-    /// with `logits: [N, C]` and `targets: [N]` in `0..C` (or `ignore_index`):
-    /// `ℓᵢ = −log softmax(zᵢ)[tᵢ]`; rows whose target is `ignore_index` add
-    /// nothing, and the mean divides by the rows that count (NaN if none does).
-    /// Backward: `∂ℓᵢ/∂zᵢ = softmax(zᵢ) − onehot(tᵢ)`.
+    /// `torch.nn.functional.cross_entropy(logits, targets, reduction=…, ignore_index=…,
+    /// label_smoothing=ε)` with `logits: [N, C]` and `targets: [N]` in `0..C`
+    /// (or `ignore_index`): `ℓᵢ = −Σ_c qᵢ_c log softmax(zᵢ)_c` with
+    /// `qᵢ = (1 − ε)·onehot(tᵢ) + ε/C` (`ℓᵢ = −log softmax(zᵢ)[tᵢ]` for `ε = 0`);
+    /// rows whose target is `ignore_index` add nothing, and the mean divides
+    /// by the rows that count (NaN if none does).
+    /// Backward: `∂ℓᵢ/∂zᵢ = softmax(zᵢ) − qᵢ`.
     ///
     /// ```
     /// use saddle::{ops::CrossEntropyOptions, Tensor};
@@ -63,6 +67,7 @@ impl Tensor {
         let mut probs = vec![0.0f32; n * c];
         let mut losses = vec![0.0f32; n];
         let mut count = 0usize;
+        let eps = opt.label_smoothing;
         for i in 0..n {
             let row = &z[i * c..][..c];
             let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -75,7 +80,15 @@ impl Tensor {
             if t < 0 || t as usize >= c {
                 panic!("cross_entropy: target {t} at row {i} is out of range for {c} classes");
             }
-            losses[i] = -(row[t as usize] - m - sum.ln());
+            // log p_c = z_c − m − log Σ
+            let log_z = m + sum.ln();
+            let nll = log_z - row[t as usize];
+            losses[i] = if eps == 0.0 {
+                nll
+            } else {
+                let mean_nll = log_z - row.iter().sum::<f32>() / c as f32;
+                (1.0 - eps) * nll + eps * mean_nll
+            };
             count += 1;
         }
         drop(z);
@@ -114,8 +127,10 @@ impl Backward for CrossEntropyBackward {
                 Reduction::Mean => g[0] / self.count as f32,
             };
             let row = &mut dz[i * c..][..c];
-            row.iter_mut().zip(&self.probs[i * c..][..c]).for_each(|(d, p)| *d = p * scale);
-            row[t as usize] -= scale;
+            let eps = self.opt.label_smoothing;
+            let spread = eps / c as f32;
+            row.iter_mut().zip(&self.probs[i * c..][..c]).for_each(|(d, p)| *d = (p - spread) * scale);
+            row[t as usize] -= (1.0 - eps) * scale;
         }
         vec![Some(dz)]
     }
@@ -183,8 +198,20 @@ mod tests {
             let opt = CrossEntropyOptions {
                 reduction: reduction(case.attr("reduction")),
                 ignore_index: case.attr("ignore_index").parse().unwrap(),
+                label_smoothing: 0.0,
             };
             fx.check_forward_backward(&case, &z.cross_entropy(&t, opt), &[("logits", &z)]);
+        }
+        let parts = Fixtures::load("cnn_parts");
+        for case in parts.cases("cross_entropy") {
+            let z = parts.param(&case, "logits");
+            let t = parts.indices(&case, "targets");
+            let opt = CrossEntropyOptions {
+                reduction: reduction(case.attr("reduction")),
+                ignore_index: case.attr("ignore_index").parse().unwrap(),
+                label_smoothing: case.attr_f32("label_smoothing"),
+            };
+            parts.check_forward_backward(&case, &z.cross_entropy(&t, opt), &[("logits", &z)]);
         }
         for case in fx.cases("mse") {
             let (p, y) = (fx.param(&case, "pred"), fx.param(&case, "target"));
@@ -202,8 +229,10 @@ mod tests {
         let z = Tensor::uniform(&[5, 4], -2.0, 2.0, &mut rng);
         let t = [3, -100, 0, 1, 3];
         for r in [Reduction::Mean, Reduction::Sum, Reduction::None] {
-            let opt = CrossEntropyOptions { reduction: r, ignore_index: -100 };
-            gradcheck("cross_entropy", std::slice::from_ref(&z), |x| x[0].cross_entropy(&t, opt), &mut rng);
+            for label_smoothing in [0.0, 0.3] {
+                let opt = CrossEntropyOptions { reduction: r, ignore_index: -100, label_smoothing };
+                gradcheck("cross_entropy", std::slice::from_ref(&z), |x| x[0].cross_entropy(&t, opt), &mut rng);
+            }
         }
         let y = Tensor::uniform(&[5, 4], -2.0, 2.0, &mut rng);
         gradcheck("mse_loss", &[z, y], |x| x[0].mse_loss(&x[1], Reduction::Mean), &mut rng);

@@ -15,6 +15,7 @@ mod embedding;
 mod loss;
 mod matmul;
 mod movement;
+mod norm;
 mod pool;
 mod recurrent;
 mod reduce;
@@ -23,6 +24,7 @@ pub mod testing;
 pub use crate::kernels::recurrent::CellKind;
 pub use conv::Conv2dOptions;
 pub use loss::{CrossEntropyOptions, Reduction};
+pub use norm::RunningStats;
 pub use pool::{AvgPool2dOptions, MaxPool2dOptions};
 pub use recurrent::Recurrence;
 

@@ -7,11 +7,14 @@
 //! ties; `dx` receives each `dy` at its window's argmax (overlapping windows
 //! add). `avg_pool2d`: `y = Σ window / count`, `count` the window clipped to the
 //! padded input (`count_include_pad`) or to the input itself.
+//! `adaptive_avg_pool2d`: output `(i, j)` averages rows `⌊i·H/OH⌋ .. ⌈(i+1)·H/OH⌉`
+//! and the columns likewise; `dx` spreads each `dy` evenly over its window.
 //!
 //! Uses: `tensor`, `kernels::pool`.
 
 use crate::kernels::pool::{avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward, PoolGeometry};
 use crate::tensor::{Backward, Tensor};
+use rayon::prelude::*;
 
 /// Settings of [`Tensor::max_pool2d`], as `torch.nn.MaxPool2d`: the stride
 /// defaults to the kernel size. Pairs are `(height, width)`.
@@ -118,6 +121,75 @@ impl Tensor {
     }
 }
 
+/// The input rows `⌊i·H/OH⌋ .. ⌈(i + 1)·H/OH⌉` of adaptive pooling's output row `i`.
+fn adaptive_window(i: usize, input: usize, output: usize) -> std::ops::Range<usize> {
+    (i * input / output)..((i + 1) * input).div_ceil(output)
+}
+
+impl Tensor {
+    /// `torch.nn.functional.adaptive_avg_pool2d(x, (OH, OW))`: `[N, C, H, W]` →
+    /// `[N, C, OH, OW]`, each output the mean of its window, rows
+    /// `⌊i·H/OH⌋ .. ⌈(i + 1)·H/OH⌉` and columns likewise (windows may overlap
+    /// or, when the output is larger, repeat). `(1, 1)` is global average pooling.
+    ///
+    /// ```
+    /// use saddle::Tensor;
+    /// let x = Tensor::arange(0.0, 8.0, 1.0).reshape(&[1, 2, 2, 2]);
+    /// assert_eq!(x.adaptive_avg_pool2d((1, 1)).to_vec(), vec![1.5, 5.5]);
+    /// ```
+    pub fn adaptive_avg_pool2d(&self, output: (usize, usize)) -> Tensor {
+        let s = self.shape();
+        if s.len() != 4 || output.0 == 0 || output.1 == 0 {
+            panic!("adaptive_avg_pool2d: input {s:?} must be [N, C, H, W] and the output size {output:?} positive");
+        }
+        let (h, w, (oh, ow)) = (s[2], s[3], output);
+        let x = self.data();
+        let mut out = vec![0.0f32; s[0] * s[1] * oh * ow];
+        if h * w > 0 {
+            out.par_chunks_mut(oh * ow).zip(x.par_chunks(h * w)).for_each(|(y, plane)| {
+                for i in 0..oh {
+                    let rows = adaptive_window(i, h, oh);
+                    for j in 0..ow {
+                        let cols = adaptive_window(j, w, ow);
+                        let sum: f32 = rows.clone().map(|r| plane[r * w..][cols.clone()].iter().sum::<f32>()).sum();
+                        y[i * ow + j] = sum / (rows.len() * cols.len()) as f32;
+                    }
+                }
+            });
+        }
+        drop(x);
+        Tensor::from_op(out, &[s[0], s[1], oh, ow], &[self], AdaptiveAvgPoolBackward { input: (h, w), output })
+    }
+}
+
+struct AdaptiveAvgPoolBackward {
+    input: (usize, usize),
+    output: (usize, usize),
+}
+
+impl Backward for AdaptiveAvgPoolBackward {
+    fn name(&self) -> &'static str {
+        "adaptive_avg_pool2d"
+    }
+    fn backward(&self, _inputs: &[Tensor], _out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
+        let ((h, w), (oh, ow)) = (self.input, self.output);
+        let mut dx = vec![0.0f32; g.len() / (oh * ow) * h * w];
+        if h * w > 0 {
+            dx.par_chunks_mut(h * w).zip(g.par_chunks(oh * ow)).for_each(|(plane, gy)| {
+                for i in 0..oh {
+                    let rows = adaptive_window(i, h, oh);
+                    for j in 0..ow {
+                        let cols = adaptive_window(j, w, ow);
+                        let share = gy[i * ow + j] / (rows.len() * cols.len()) as f32;
+                        rows.clone().for_each(|r| plane[r * w..][cols.clone()].iter_mut().for_each(|d| *d += share));
+                    }
+                }
+            });
+        }
+        vec![Some(dx)]
+    }
+}
+
 struct MaxPool2dBackward {
     g: PoolGeometry,
     argmax: Vec<u32>,
@@ -180,6 +252,15 @@ mod tests {
     }
 
     #[test]
+    fn adaptive_average_pooling_matches_pytorch() {
+        let fx = Fixtures::load("cnn_parts");
+        for case in fx.cases("adaptive_avg_pool2d") {
+            let x = fx.param(&case, "x");
+            fx.check_forward_backward(&case, &x.adaptive_avg_pool2d(case.attr_pair("output")), &[("x", &x)]);
+        }
+    }
+
+    #[test]
     fn pooling_gradcheck() {
         let mut rng = Rng::new(70);
         let x = Tensor::uniform(&[2, 3, 7, 6], -1.0, 1.0, &mut rng);
@@ -200,5 +281,8 @@ mod tests {
             count_include_pad: false,
         };
         gradcheck("avg_pool2d", xs, |t| t[0].avg_pool2d(avg), &mut rng);
+        for size in [(1, 1), (3, 4), (9, 7)] {
+            gradcheck("adaptive_avg_pool2d", xs, |t| t[0].adaptive_avg_pool2d(size), &mut rng);
+        }
     }
 }

@@ -59,6 +59,9 @@ impl Module for Model {
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor)) {
         self.inner().visit_parameters(prefix, f)
     }
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor)) {
+        self.inner().visit_buffers(prefix, f)
+    }
     fn set_training(&mut self, training: bool) {
         match self {
             Model::Classifier(m) => m.set_training(training),

@@ -1,0 +1,287 @@
+//! Batch normalization with PyTorch's semantics (`F.batch_norm`).
+//!
+//! Letters: N batch, C channels, S the positions of one channel in one example
+//! (`H·W` for images, `L` for sequences, 1 for `[N, C]`), M = N·S.
+//!
+//! `y[n, c, s] = γ_c · x̂[n, c, s] + β_c`, `x̂ = (x − μ_c) / √(σ²_c + ε)`. In
+//! training `μ_c` and `σ²_c` are the batch's mean and biased variance over
+//! `(n, s)`, and the running estimates move towards them:
+//! `μ̄ ← (1 − m)·μ̄ + m·μ_c`, `σ̄² ← (1 − m)·σ̄² + m·σ²_c·M/(M − 1)` (the
+//! unbiased variance). In evaluation `μ̄` and `σ̄²` are used instead.
+//! Backward in training, with `r = 1/√(σ² + ε)`:
+//! `dx = γ·r/M · (M·g − Σg − x̂·Σ(g·x̂))`, `dγ = Σ g·x̂`, `dβ = Σ g`
+//! (sums over `(n, s)`); in evaluation `dx = γ·r·g`.
+//!
+//! Statistics are summed in `f64`, one channel per task; outputs are written
+//! one `(n, c)` plane per task, so the bits never depend on the thread count.
+//!
+//! Uses: `tensor`.
+
+use crate::tensor::{Backward, Tensor};
+use rayon::prelude::*;
+
+/// The running estimates of a batch-norm layer, updated in place by a
+/// training-mode [`Tensor::batch_norm`].
+#[derive(Clone, Copy)]
+pub struct RunningStats<'a> {
+    /// `μ̄: [C]`.
+    pub mean: &'a Tensor,
+    /// `σ̄²: [C]`.
+    pub var: &'a Tensor,
+    /// The weight of this batch: `momentum`, or `1/t` for the cumulative average.
+    pub momentum: f32,
+}
+
+/// Channel `c`'s values: `N` runs of `S` contiguous elements.
+fn channel(x: &[f32], c: usize, channels: usize, s: usize) -> impl Iterator<Item = &[f32]> {
+    x.chunks_exact(s).skip(c).step_by(channels)
+}
+
+impl Tensor {
+    /// `torch.nn.functional.batch_norm(x, running_mean, running_var, weight, bias,
+    /// training, momentum, eps)` for `x: [N, C, …]`, `weight`, `bias: [C]`:
+    ///
+    /// `y = γ·(x − μ)/√(σ² + ε) + β`, per channel,
+    ///
+    /// with `μ`, `σ²` the batch's mean and biased variance over every axis
+    /// but `C` when `training` (or when there are no running estimates), and
+    /// the running estimates otherwise. In training, `running` (if given) moves
+    /// towards the batch's mean and unbiased variance by its `momentum`.
+    ///
+    /// ```
+    /// use saddle::Tensor;
+    /// let x = Tensor::from_vec(vec![1.0, 3.0, 10.0, 30.0], &[2, 2]); // two examples, two channels
+    /// let y = x.batch_norm(None, None, None, true, 0.0);
+    /// assert_eq!(y.to_vec(), vec![-1.0, -1.0, 1.0, 1.0]);
+    /// ```
+    pub fn batch_norm(
+        &self,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        running: Option<RunningStats<'_>>,
+        training: bool,
+        eps: f32,
+    ) -> Tensor {
+        let shape = self.shape().to_vec();
+        if shape.len() < 2 {
+            panic!("batch_norm: input {shape:?} must be [N, C, …]");
+        }
+        let (n, c) = (shape[0], shape[1]);
+        let s: usize = shape[2..].iter().product();
+        for (what, t) in [("weight", weight), ("bias", bias), ("running_mean", running.map(|r| r.mean))]
+            .into_iter()
+            .chain([("running_var", running.map(|r| r.var))])
+        {
+            if let Some(t) = t.filter(|t| t.shape() != [c]) {
+                panic!("batch_norm: {what} {:?} does not match input {shape:?} (expected [{c}])", t.shape());
+            }
+        }
+        let m = n * s;
+        let batch_stats = training || running.is_none();
+        if batch_stats && m <= 1 {
+            panic!("batch_norm: training needs more than one value per channel, got input {shape:?}");
+        }
+        let x = self.data();
+        let (mean, var): (Vec<f64>, Vec<f64>) = if batch_stats {
+            (0..c)
+                .into_par_iter()
+                .map(|ch| {
+                    let sum: f64 = channel(&x, ch, c, s).flatten().map(|&v| v as f64).sum();
+                    let mu = sum / m as f64;
+                    let sq: f64 = channel(&x, ch, c, s).flatten().map(|&v| (v as f64 - mu).powi(2)).sum();
+                    (mu, sq / m as f64)
+                })
+                .unzip()
+        } else {
+            let r = running.expect("evaluation uses the running estimates");
+            let (rm, rv) = (r.mean.data(), r.var.data());
+            (rm.iter().map(|&v| v as f64).collect(), rv.iter().map(|&v| v as f64).collect())
+        };
+        if let (true, Some(r)) = (training, running) {
+            let mom = r.momentum as f64;
+            let unbias = m as f64 / (m - 1) as f64;
+            let (mut rm, mut rv) = (r.mean.data_mut(), r.var.data_mut());
+            for ch in 0..c {
+                rm[ch] = ((1.0 - mom) * rm[ch] as f64 + mom * mean[ch]) as f32;
+                rv[ch] = ((1.0 - mom) * rv[ch] as f64 + mom * var[ch] * unbias) as f32;
+            }
+        }
+        let mean: Vec<f32> = mean.iter().map(|&v| v as f32).collect();
+        let inv_std: Vec<f32> = var.iter().map(|&v| (1.0 / (v + eps as f64).sqrt()) as f32).collect();
+        let (gamma, beta) = (weight.map(|w| w.to_vec()), bias.map(|b| b.to_vec()));
+        let mut out = vec![0.0f32; x.len()];
+        if s > 0 {
+            out.par_chunks_mut(s).zip(x.par_chunks(s)).enumerate().for_each(|(plane, (y, xs))| {
+                let ch = plane % c;
+                let scale = inv_std[ch] * gamma.as_ref().map_or(1.0, |g| g[ch]);
+                let shift = beta.as_ref().map_or(0.0, |b| b[ch]);
+                let mu = mean[ch];
+                y.iter_mut().zip(xs).for_each(|(y, &v)| *y = (v - mu) * scale + shift);
+            });
+        }
+        drop(x);
+        let mut inputs = vec![self];
+        inputs.extend(weight);
+        inputs.extend(bias);
+        let back = BatchNormBackward { mean, inv_std, batch_stats, channels: c, has_weight: weight.is_some() };
+        Tensor::from_op(out, &shape, &inputs, back)
+    }
+}
+
+struct BatchNormBackward {
+    mean: Vec<f32>,
+    inv_std: Vec<f32>,
+    batch_stats: bool,
+    channels: usize,
+    has_weight: bool,
+}
+
+impl Backward for BatchNormBackward {
+    fn name(&self) -> &'static str {
+        "batch_norm"
+    }
+    fn backward(&self, inputs: &[Tensor], _out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
+        let c = self.channels;
+        let x = inputs[0].data();
+        let s = x.len() / (inputs[0].shape()[0] * c).max(1);
+        let m = (x.len() / c.max(1)) as f64;
+        // Σg and Σ g·x̂ per channel.
+        let (sum_g, sum_gx): (Vec<f64>, Vec<f64>) = (0..c)
+            .into_par_iter()
+            .map(|ch| {
+                let (mu, r) = (self.mean[ch], self.inv_std[ch]);
+                let mut sg = 0.0f64;
+                let mut sgx = 0.0f64;
+                for (xs, gs) in channel(&x, ch, c, s).zip(channel(g, ch, c, s)) {
+                    for (&v, &gv) in xs.iter().zip(gs) {
+                        sg += gv as f64;
+                        sgx += (gv * (v - mu) * r) as f64;
+                    }
+                }
+                (sg, sgx)
+            })
+            .unzip();
+        let gamma = self.has_weight.then(|| inputs[1].to_vec());
+        let gx = inputs[0].is_requires_grad().then(|| {
+            let mut gx = vec![0.0f32; x.len()];
+            if s > 0 {
+                gx.par_chunks_mut(s).zip(x.par_chunks(s).zip(g.par_chunks(s))).enumerate().for_each(
+                    |(plane, (dx, (xs, gs)))| {
+                        let ch = plane % c;
+                        let (mu, r) = (self.mean[ch], self.inv_std[ch]);
+                        let k = r * gamma.as_ref().map_or(1.0, |w| w[ch]);
+                        if self.batch_stats {
+                            let (mg, mgx) = ((sum_g[ch] / m) as f32, (sum_gx[ch] / m) as f32);
+                            for ((d, &v), &gv) in dx.iter_mut().zip(xs).zip(gs) {
+                                *d = k * (gv - mg - (v - mu) * r * mgx);
+                            }
+                        } else {
+                            dx.iter_mut().zip(gs).for_each(|(d, &gv)| *d = k * gv);
+                        }
+                    },
+                );
+            }
+            gx
+        });
+        let mut grads = vec![gx];
+        if self.has_weight {
+            grads.push(inputs[1].is_requires_grad().then(|| sum_gx.iter().map(|&v| v as f32).collect()));
+        }
+        if inputs.len() > grads.len() {
+            grads.push(Some(sum_g.iter().map(|&v| v as f32).collect()));
+        }
+        grads
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RunningStats;
+    use crate::ops::testing::{assert_close, gradcheck, Fixtures};
+    use crate::{Rng, Tensor};
+
+    #[test]
+    fn batch_norm_matches_pytorch() {
+        let fx = Fixtures::load("cnn_parts");
+        for case in fx.cases("batch_norm") {
+            let x = fx.param(&case, "x");
+            let affine = case.attr_bool("affine");
+            let training = case.attr_bool("training");
+            let (w, b) =
+                if affine { (Some(fx.param(&case, "weight")), Some(fx.param(&case, "bias"))) } else { (None, None) };
+            let (rm, rv) = (fx.tensor(&case, "running_mean_before"), fx.tensor(&case, "running_var_before"));
+            let momentum = case.attr_f32("momentum");
+            let running = RunningStats { mean: &rm, var: &rv, momentum };
+            let y = x.batch_norm(w.as_ref(), b.as_ref(), Some(running), training, case.attr_f32("eps"));
+            let mut inputs = vec![("x", &x)];
+            if let (Some(w), Some(b)) = (&w, &b) {
+                inputs.extend([("weight", w), ("bias", b)]);
+            }
+            fx.check_forward_backward(&case, &y, &inputs);
+            assert_close(
+                &format!("{} running_mean", case.name),
+                &rm.to_vec(),
+                &fx.tensor(&case, "running_mean").to_vec(),
+                1e-6,
+            );
+            assert_close(
+                &format!("{} running_var", case.name),
+                &rv.to_vec(),
+                &fx.tensor(&case, "running_var").to_vec(),
+                1e-6,
+            );
+        }
+    }
+
+    #[test]
+    fn batch_norm_gradcheck() {
+        let mut rng = Rng::new(110);
+        let x = Tensor::uniform(&[3, 2, 4, 3], -2.0, 2.0, &mut rng);
+        let w = Tensor::uniform(&[2], 0.5, 1.5, &mut rng);
+        let b = Tensor::uniform(&[2], -1.0, 1.0, &mut rng);
+        let eps = 1e-5;
+        gradcheck(
+            "batch_norm train",
+            &[x.clone(), w.clone(), b.clone()],
+            |t| t[0].batch_norm(Some(&t[1]), Some(&t[2]), None, true, eps),
+            &mut rng,
+        );
+        let (rm, rv) = (Tensor::uniform(&[2], -0.5, 0.5, &mut rng), Tensor::uniform(&[2], 0.5, 2.0, &mut rng));
+        gradcheck(
+            "batch_norm eval",
+            &[x.clone(), w, b],
+            |t| {
+                let running = RunningStats { mean: &rm, var: &rv, momentum: 0.1 };
+                t[0].batch_norm(Some(&t[1]), Some(&t[2]), Some(running), false, eps)
+            },
+            &mut rng,
+        );
+        let x1 = Tensor::uniform(&[5, 3], -2.0, 2.0, &mut rng);
+        gradcheck("batch_norm 1d no affine", &[x1], |t| t[0].batch_norm(None, None, None, true, eps), &mut rng);
+    }
+
+    #[test]
+    fn running_statistics_after_several_steps_match_pytorch() {
+        let fx = Fixtures::load("cnn_parts");
+        let case = &fx.cases("running")[0];
+        let (w, b) = (fx.tensor(case, "weight"), fx.tensor(case, "bias"));
+        let (rm, rv) = (Tensor::zeros(&[3]), Tensor::ones(&[3]));
+        let eps = 1e-5;
+        for step in 0..case.attr_usize("steps") {
+            let running = RunningStats { mean: &rm, var: &rv, momentum: 0.1 };
+            let y = fx.tensor(case, &format!("x{step}")).batch_norm(Some(&w), Some(&b), Some(running), true, eps);
+            assert_close(&format!("step {step}"), &y.to_vec(), &fx.tensor(case, &format!("y{step}")).to_vec(), 1e-5);
+        }
+        assert_close("running_mean", &rm.to_vec(), &fx.tensor(case, "running_mean").to_vec(), 1e-5);
+        assert_close("running_var", &rv.to_vec(), &fx.tensor(case, "running_var").to_vec(), 1e-5);
+        let running = RunningStats { mean: &rm, var: &rv, momentum: 0.1 };
+        let y = fx.tensor(case, "x_eval").batch_norm(Some(&w), Some(&b), Some(running), false, eps);
+        assert_close("evaluation", &y.to_vec(), &fx.tensor(case, "y_eval").to_vec(), 1e-5);
+    }
+
+    #[test]
+    #[should_panic(expected = "training needs more than one value per channel")]
+    fn one_value_per_channel_is_refused_in_training() {
+        Tensor::zeros(&[1, 3]).batch_norm(None, None, None, true, 1e-5);
+    }
+}
