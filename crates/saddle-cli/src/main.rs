@@ -41,8 +41,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a model (mnist: images; slots: tag words) into a run directory.
-    Train(train::TrainArgs),
+    /// Train a model (mnist: digits; images: colour photos; slots: tag words) into a run directory.
+    Train(Box<train::TrainArgs>),
     /// Test accuracy and confusion matrix (images) or slot F1 per type (slots) of a finished run.
     Eval(eval::EvalArgs),
     /// Tag each word of a sentence with its slot, with a finished `train slots` run.
@@ -83,7 +83,7 @@ fn main() -> ExitCode {
     };
     let done = |r: saddle::Result<()>| r.map(|()| ExitCode::SUCCESS);
     let result = pool.install(|| match cli.command {
-        Command::Train(args) => train::run(args),
+        Command::Train(args) => train::run(*args),
         Command::Eval(args) => done(eval::run(args)),
         Command::Tag(args) => done(slots::tag(args)),
         Command::Predict(args) => done(predict::run(args)),

@@ -1,7 +1,7 @@
 //! `saddle predict`: classify one picture with a trained run.
 
 use clap::Args;
-use saddle::data::GreyImage;
+use saddle::data::{GreyImage, Normalization, RgbImage};
 use saddle::nn::Module;
 use saddle::train::Run;
 use saddle::{no_grad, Error, Result, Tensor};
@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 #[derive(Args)]
 #[command(
-    after_help = "The picture (PNG or PGM, any size) is converted to grey and resized to the model's input.\nDark ink on a light background is inverted to match MNIST's light ink on black."
+    after_help = "For a grey model (MNIST) the picture (PNG or PGM, any size) is converted to grey and resized to\nthe model's input; dark ink on a light background is inverted to match MNIST's light ink on black.\nFor a colour model the picture (JPEG or PNG, any size) is resized to the model's input with an\nantialiasing filter, and the five likeliest classes are printed by name."
 )]
 pub struct PredictArgs {
     /// A run directory written by `saddle train`.
@@ -26,34 +26,54 @@ pub fn run(args: PredictArgs) -> Result<()> {
             "the run holds a tagger; predict classifies pictures (`saddle tag` tags words)",
         ));
     };
-    if c != 1 {
-        return Err(Error::config(
-            "RUN",
-            format!("the model takes {c} channels; predict handles grey (1-channel) models"),
-        ));
-    }
-    let picture = GreyImage::open(&args.image)?;
+    let norm = run.config.normalization.clone().unwrap_or(Normalization { mean: vec![0.0; c], std: vec![1.0; c] });
+    let (x, described) = match c {
+        1 => {
+            let picture = GreyImage::open(&args.image)?;
+            let mut small = picture.resize(h, w);
+            let inverted = small.border_mean() > 0.5;
+            if inverted {
+                small.pixels.iter_mut().for_each(|p| *p = 1.0 - *p);
+            }
+            let x: Vec<f32> = small.pixels.iter().map(|p| (p - norm.mean[0]) / norm.std[0]).collect();
+            let note = if inverted { ", inverted (dark ink on light)" } else { "" };
+            (x, format!("{}×{} pixels, grey{note}", picture.width, picture.height))
+        }
+        3 => {
+            let picture = RgbImage::open(&args.image)?;
+            let small = picture.resize(h, w);
+            let x = small
+                .pixels
+                .chunks_exact(h * w)
+                .enumerate()
+                .flat_map(|(ch, plane)| plane.iter().map(move |&p| (ch, p)));
+            let x: Vec<f32> = x.map(|(ch, p)| norm.apply(ch, p)).collect();
+            (x, format!("{}×{} pixels, resized to {w}×{h}", picture.width, picture.height))
+        }
+        _ => {
+            return Err(Error::config(
+                "RUN",
+                format!("the model takes {c} channels; predict handles grey and RGB models"),
+            ))
+        }
+    };
     let model = &run.model;
-    let mut small = picture.resize(h, w);
-    let inverted = small.border_mean() > 0.5;
-    if inverted {
-        small.pixels.iter_mut().for_each(|p| *p = 1.0 - *p);
-    }
-    let norm = run.config.normalization.unwrap_or(saddle::data::Normalization { mean: 0.0, std: 1.0 });
-    let x: Vec<f32> = small.pixels.iter().map(|p| (p - norm.mean) / norm.std).collect();
-    let probs = no_grad(|| model.forward(&Tensor::from_vec(x, &[1, 1, h, w])).softmax(1)).to_vec();
-    let best = probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
-    println!(
-        "{}: {}×{} pixels{}",
-        args.image.display(),
-        picture.width,
-        picture.height,
-        if inverted { ", inverted (dark ink on light)" } else { "" }
-    );
-    println!("class {best} ({:.2}%)", 100.0 * probs[best]);
-    for (class, p) in probs.iter().enumerate() {
-        let bar = "#".repeat((p * 40.0).round() as usize);
-        println!("  {class:>2}  {:>6.2}%  {bar}", 100.0 * p);
+    let probs = no_grad(|| model.forward(&Tensor::from_vec(x, &[1, c, h, w])).softmax(1)).to_vec();
+    let name = |k: usize| run.config.class_names.as_ref().map_or(k.to_string(), |n| n[k].clone());
+    let mut ranked: Vec<usize> = (0..probs.len()).collect();
+    ranked.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+    println!("{}: {described}", args.image.display());
+    println!("class {} ({:.2}%)", name(ranked[0]), 100.0 * probs[ranked[0]]);
+    // Digits: every class in order; named classes: the five likeliest.
+    let shown: Vec<usize> = if run.config.class_names.is_some() {
+        ranked.into_iter().take(5).collect()
+    } else {
+        (0..probs.len()).collect()
+    };
+    let width = shown.iter().map(|&k| name(k).chars().count()).max().unwrap_or(2).max(2);
+    for k in shown {
+        let bar = "#".repeat((probs[k] * 40.0).round() as usize);
+        println!("  {:>width$}  {:>6.2}%  {bar}", name(k), 100.0 * probs[k]);
     }
     Ok(())
 }

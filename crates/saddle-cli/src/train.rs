@@ -18,12 +18,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  saddle train mnist\n  saddle train mnist --epochs 3 --optim momentum --lr 0.05\n  saddle train mnist --data ~/fashion-mnist --out runs/fashion\n\nThe run directory gets config.json, metrics.csv, model.safetensors (PyTorch state-dict names)\nand summary.json, written last. Evaluate it with `saddle eval RUN`."
+    after_help = "Examples:\n  saddle train mnist\n  saddle train mnist --epochs 3 --optim momentum --lr 0.05\n  saddle train mnist --data ~/fashion-mnist --out runs/fashion\n  saddle train images --data ~/cifar10\n  saddle train images --data ~/birds --size 100 --model resnet20\n\nThe run directory gets config.json, metrics.csv, model.safetensors (PyTorch state-dict names)\nand summary.json, written last. Evaluate it with `saddle eval RUN`."
 )]
 pub struct TrainArgs {
     /// What to train: `mnist` is an image classifier on MNIST (bundled) or on any
     /// dataset in the same IDX layout given with --data (Fashion-MNIST, for one);
-    /// `slots` is a tagger that labels each word of a sentence with its slot.
+    /// `images` classifies colour photos (folders of JPEG/PNG files per class, or
+    /// CIFAR-10's binary batches) given with --data; `slots` is a tagger that
+    /// labels each word of a sentence with its slot.
     #[arg(value_enum, required_unless_present = "resume")]
     pub task: Option<Task>,
     /// Continue the run in this directory from its last checkpoint, with the
@@ -37,31 +39,33 @@ pub struct TrainArgs {
     /// finite weights (and exit with an error), or continue.
     #[arg(long, value_enum, default_value_t = NanAction::Stop)]
     pub on_nan: NanAction,
-    /// Network to train [mnist: lenet5 (default) or mlp; slots: rnn, lstm (default) or gru].
+    /// Network to train [images: speedrun (default), resnet20, lenet5 or mlp;
+    /// mnist: lenet5 (default), mlp, resnet20 or speedrun; slots: rnn, lstm (default) or gru].
     #[arg(long)]
     pub model: Option<String>,
-    /// Passes over the training set [default: 8 for mnist, 10 for slots].
+    /// Passes over the training set [default: 8 for mnist, 10 for images and slots].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub epochs: Option<u32>,
-    /// Examples (images, sentences) per optimizer step [default: 64 for mnist, 16 for slots].
+    /// Examples (images, sentences) per optimizer step [default: 64 for mnist, 512 for images, 16 for slots].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: Option<u32>,
-    /// Learning rate [default: 0.05 for sgd, momentum and nesterov; 0.01 for adagrad; 1e-3 for rmsprop, adam and adamw].
+    /// Learning rate [default: the task's recipe with its optimizer (images: 0.2);
+    /// with --optim: 0.05 for sgd, momentum and nesterov; 0.01 for adagrad; 1e-3 for rmsprop, adam and adamw].
     #[arg(long, value_parser = positive, allow_negative_numbers = true)]
     pub lr: Option<f64>,
-    /// Optimizer.
-    #[arg(long, default_value = "adam", value_parser = family_parser())]
-    pub optim: Family,
+    /// Optimizer [default: adam for mnist and slots; nesterov with weight decay 5e-4 for images].
+    #[arg(long, value_parser = family_parser())]
+    pub optim: Option<Family>,
     /// Momentum μ for `momentum`, `nesterov` (default 0.9) and `rmsprop` (default 0).
     #[arg(long, value_parser = non_negative, allow_negative_numbers = true)]
     pub momentum: Option<f64>,
     /// Weight decay λ (L2; decoupled for adamw) [default: 0; 0.01 for adamw, as PyTorch].
     #[arg(long, value_parser = non_negative, allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
-    /// Learning-rate schedule; the default anneals η to 0 along half a cosine
-    /// over the whole run (see `saddle schedule --help` for every form).
-    #[arg(long, default_value = "cosine", long_help = SPEC_HELP)]
-    pub schedule: String,
+    /// Learning-rate schedule [default: cosine, which anneals η to 0 along half a
+    /// cosine over the whole run; onecycle:0.25 for images] (see `saddle schedule --help` for every form).
+    #[arg(long, long_help = SPEC_HELP)]
+    pub schedule: Option<String>,
     /// Linear warm-up over this many steps, in front of the schedule.
     #[arg(long, default_value_t = 0, value_name = "STEPS")]
     pub warmup: usize,
@@ -75,6 +79,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Dataset folder [mnist: MNIST's IDX layout, default the bundled data/mnist;
+    /// images: train/<class>/*.jpg|*.png and test/<class>/… (without test/, a
+    /// seeded --val-split of train/ is held out), or CIFAR-10's data_batch_*.bin;
     /// slots: ATIS `word:TAG … <=> intent` files, train/ and test/ with seq.in and
     /// seq.out, or train.conll and test.conll; default the generated travel corpus].
     #[arg(long)]
@@ -90,6 +96,24 @@ pub struct TrainArgs {
     /// landscape, and report.html.
     #[arg(long)]
     pub diagnose: bool,
+    /// images: resize every image to H×W pixels (`32`, `100x80`) with an
+    /// antialiasing filter; needed when the images' sizes differ.
+    #[arg(long, value_name = "H[xW]", value_parser = image_size)]
+    pub size: Option<(usize, usize)>,
+    /// images (and mnist): augment training batches with any of crop[:PADDING],
+    /// flip, cutout[:SIDE], or none [default: crop:2,flip for images, none for mnist].
+    #[arg(long, value_name = "LIST")]
+    pub augment: Option<String>,
+    /// Label smoothing ε of the cross-entropy, in [0, 1) [default: 0.2 for images, 0 for mnist].
+    #[arg(long, value_name = "EPS")]
+    pub label_smoothing: Option<f32>,
+    /// Evaluate each image and its mirror image, averaging the logits (flip
+    /// test-time augmentation) [default: true for images, false for mnist].
+    #[arg(long, value_name = "BOOL")]
+    pub tta: Option<bool>,
+    /// images: without a test/ folder, this share of train/ is the test set.
+    #[arg(long, default_value_t = 0.1, value_name = "SHARE")]
+    pub val_split: f32,
     /// slots: a second recurrent direction from each sentence's end.
     #[arg(long)]
     pub bidirectional: bool,
@@ -115,7 +139,12 @@ pub struct TrainArgs {
 }
 
 /// The flags that make up a run's spec: `--resume` takes them from the run.
-const SPEC_FLAGS: [&str; 22] = [
+const SPEC_FLAGS: [&str; 27] = [
+    "size",
+    "augment",
+    "label_smoothing",
+    "tta",
+    "val_split",
     "task",
     "model",
     "epochs",
@@ -152,6 +181,8 @@ pub enum NanAction {
 pub enum Task {
     /// Classify 28×28 handwritten digits (or any IDX image dataset).
     Mnist,
+    /// Classify colour photos: image folders (one per class) or CIFAR-10.
+    Images,
     /// Tag each word of a sentence with its slot (ATIS, or the generated travel corpus).
     Slots,
 }
@@ -167,6 +198,16 @@ fn dropout_rate(s: &str) -> std::result::Result<f32, String> {
         Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
         _ => Err(format!("expected a probability in [0, 1), got '{s}'")),
     }
+}
+
+/// `--size`: `N` for N×N, or `HxW`.
+fn image_size(s: &str) -> std::result::Result<(usize, usize), String> {
+    let parse = |t: &str| t.trim().parse::<usize>().ok().filter(|&v| (1..=4096).contains(&v));
+    let size = match s.split_once(['x', 'X']) {
+        Some((h, w)) => parse(h).zip(parse(w)),
+        None => parse(s).map(|n| (n, n)),
+    };
+    size.ok_or_else(|| format!("expected N or HxW with sides from 1 to 4096 pixels, got '{s}'"))
 }
 
 fn positive(s: &str) -> std::result::Result<f64, String> {
@@ -299,14 +340,41 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
             let out = args.out.clone().unwrap_or_else(|| {
                 PathBuf::from(format!("runs/{}-{}-{}", spec.task.name(), spec.model_name(), timestamp()))
             });
-            Trainer::create(&spec, &out)?
+            let bar = (!args.quiet && matches!(spec.task, RunTask::Images { .. })).then(|| {
+                let bar = ProgressBar::new(0);
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "loading   [{bar:28}] {pos:>6}/{len} images {per_sec:>12} ETA {eta:>3}",
+                    )
+                    .expect("valid template")
+                    .progress_chars("=> "),
+                );
+                bar
+            });
+            let on_load = |done: usize, total: usize| {
+                if let Some(b) = &bar {
+                    b.set_length(total as u64);
+                    b.set_position(done as u64);
+                }
+            };
+            let loading = std::time::Instant::now();
+            let trainer = Trainer::create_with(&spec, &out, &on_load)?;
+            if let Some(b) = bar {
+                b.finish_and_clear();
+                println!(
+                    "loaded    {} images in {:.1} s",
+                    trainer.data().sizes.0 + trainer.data().sizes.1,
+                    loading.elapsed().as_secs_f64()
+                );
+            }
+            trainer
         }
         (None, None) => unreachable!("clap requires TASK without --resume"),
     };
     print_plan(&trainer);
     let spec = trainer.config().spec.clone();
     let (unit, held_out) = match spec.task {
-        RunTask::Mnist { .. } => ("images", "test"),
+        RunTask::Mnist { .. } | RunTask::Images { .. } => ("images", "test"),
         RunTask::Slots { .. } => ("sentences", "dev"),
     };
     let examples = trainer.data().sizes.0;
@@ -351,15 +419,41 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
 fn spec(args: &TrainArgs, task: Task) -> Result<RunSpec> {
     let base = match task {
         Task::Mnist => RunSpec::mnist(),
+        Task::Images => RunSpec::images(),
         Task::Slots => RunSpec::slots(),
     };
+    let image_model =
+        |default: &str| ImageModel::from_name(args.model.as_deref().unwrap_or(default)).map_err(flag("--model"));
     let task = match task {
-        Task::Mnist => RunTask::Mnist {
-            model: ImageModel::from_name(args.model.as_deref().unwrap_or("lenet5")).map_err(flag("--model"))?,
-        },
+        Task::Mnist => RunTask::Mnist { model: image_model("lenet5")? },
+        Task::Images => RunTask::Images { model: image_model("speedrun")?, size: args.size, val_split: args.val_split },
         Task::Slots => RunTask::Slots { tagger: tagger(args)? },
     };
-    let mut schedule: Schedule = args.schedule.parse().map_err(flag("--schedule"))?;
+    let is_images = |what: &str| -> Result<()> {
+        match task {
+            RunTask::Slots { .. } => Err(Error::config(what, "is for image runs (mnist, images), not slots")),
+            _ => Ok(()),
+        }
+    };
+    if args.size.is_some() && !matches!(task, RunTask::Images { .. }) {
+        return Err(Error::config("--size", "is for `saddle train images`; MNIST's images are 28×28"));
+    }
+    let augment = match &args.augment {
+        Some(text) => {
+            is_images("--augment")?;
+            text.parse().map_err(flag("--augment"))?
+        }
+        None => base.augment,
+    };
+    for (given, name) in [(args.label_smoothing.is_some(), "--label-smoothing"), (args.tta.is_some(), "--tta")] {
+        if given {
+            is_images(name)?;
+        }
+    }
+    let mut schedule: Schedule = match &args.schedule {
+        Some(text) => text.parse().map_err(flag("--schedule"))?,
+        None => base.schedule.clone(),
+    };
     if args.warmup > 0 {
         schedule = Schedule::Warmup { steps: args.warmup, inner: Box::new(schedule) };
     }
@@ -369,7 +463,7 @@ fn spec(args: &TrainArgs, task: Task) -> Result<RunSpec> {
         epochs: args.epochs.map_or(base.epochs, |e| e as usize),
         batch_size: args.batch_size.map_or(base.batch_size, |b| b as usize),
         seed: args.seed,
-        optimizer: optimizer(args)?,
+        optimizer: optimizer(args, base.optimizer)?,
         schedule,
         clip_norm: args.clip_norm.map(|c| c as f32),
         monitor_every: args.monitor_every,
@@ -378,15 +472,37 @@ fn spec(args: &TrainArgs, task: Task) -> Result<RunSpec> {
             NanAction::Stop => OnNan::Stop,
             NanAction::Continue => OnNan::Continue,
         },
+        augment,
+        label_smoothing: args.label_smoothing.unwrap_or(base.label_smoothing),
+        tta: args.tta.unwrap_or(base.tta),
     };
-    spec.validate()?;
+    spec.validate().map_err(flag_of_field)?;
     Ok(spec)
 }
 
-/// `--optim` with `--lr`, `--momentum` and `--weight-decay`; a momentum the
-/// optimizer has no use for is refused, not ignored.
-fn optimizer(args: &TrainArgs) -> Result<OptimizerSpec> {
-    let mut spec = args.optim.spec().with_lr(args.lr.unwrap_or(args.optim.default_lr()));
+/// A spec field's error, named by its flag.
+fn flag_of_field(e: Error) -> Error {
+    match e {
+        Error::Config { field, message } => {
+            let name = match field.as_str() {
+                "label_smoothing" | "val_split" | "size" | "epochs" | "batch_size" | "clip_norm" => {
+                    format!("--{}", field.replace('_', "-"))
+                }
+                _ => field,
+            };
+            Error::Config { field: name, message }
+        }
+        other => other,
+    }
+}
+
+/// `--optim` (or the task's own optimizer) with `--lr`, `--momentum` and
+/// `--weight-decay`; a momentum the optimizer has no use for is refused, not ignored.
+fn optimizer(args: &TrainArgs, base: OptimizerSpec) -> Result<OptimizerSpec> {
+    let (family, mut spec) = match args.optim {
+        Some(f) => (f, f.spec().with_lr(args.lr.unwrap_or(f.default_lr()))),
+        None => (base.family(), args.lr.map_or(base, |lr| base.with_lr(lr))),
+    };
     if let Some(mu) = args.momentum {
         match &mut spec {
             OptimizerSpec::Sgd(c) if c.momentum > 0.0 => c.momentum = mu,
@@ -394,7 +510,7 @@ fn optimizer(args: &TrainArgs) -> Result<OptimizerSpec> {
             _ => {
                 return Err(Error::config(
                     "--momentum",
-                    format!("{} has no momentum to set; use --optim momentum, nesterov or rmsprop", args.optim.name()),
+                    format!("{} has no momentum to set; use --optim momentum, nesterov or rmsprop", family.name()),
                 ))
             }
         }
@@ -423,14 +539,28 @@ fn tagger(args: &TrainArgs) -> Result<TaggerSpec> {
 fn print_plan(t: &Trainer) {
     let (c, d) = (t.config(), t.data());
     match &c.spec.task {
-        RunTask::Mnist { .. } => println!(
-            "data      {} ({} training, {} test images of {:?}, {} classes)",
-            d.source,
-            d.sizes.0,
-            d.sizes.1,
-            c.input.unwrap_or_default(),
-            c.classes
-        ),
+        RunTask::Mnist { .. } | RunTask::Images { .. } => {
+            let names = c.class_names.as_ref().map_or(String::new(), |n| {
+                let shown: Vec<&str> = n.iter().take(10).map(String::as_str).collect();
+                format!(": {}{}", shown.join(", "), if n.len() > 10 { ", …" } else { "" })
+            });
+            println!(
+                "data      {} ({} training, {} test images of {:?}, {} classes{names})",
+                d.source,
+                d.sizes.0,
+                d.sizes.1,
+                c.input.unwrap_or_default(),
+                c.classes
+            );
+            if !c.spec.augment.is_none() || c.spec.label_smoothing > 0.0 || c.spec.tta {
+                println!(
+                    "recipe    augment {}, label smoothing {}, flip TTA {}",
+                    c.spec.augment,
+                    c.spec.label_smoothing,
+                    if c.spec.tta { "on" } else { "off" }
+                );
+            }
+        }
         RunTask::Slots { .. } => {
             let v = d.vocabularies.as_ref().expect("a tagger's run has vocabularies");
             println!(

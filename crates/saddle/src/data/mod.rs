@@ -5,19 +5,25 @@
 //!
 //! Uses: `tensor`, `rng`, `error`.
 
+mod augment;
 mod corpus;
+mod folder;
 mod idx;
 mod images;
 mod loader;
+mod photo;
 mod picture;
 mod tagging;
 mod text;
 mod travel;
 
+pub use augment::{Augment, DEFAULT_CROP, DEFAULT_CUTOUT};
 pub use corpus::{Corpus, DEV_SENTENCES};
+pub use folder::{load_images, ImageSet, LoadOptions, CIFAR_RECORD, MAX_CLASSES};
 pub use idx::{read_idx, Idx};
 pub use images::{bundled_mnist, load_idx_dir, load_idx_test, ImageDataset, Normalization};
 pub use loader::Loader;
+pub use photo::RgbImage;
 pub use picture::{GreyImage, MAX_PIXELS};
 pub use tagging::{pad_batch, word_form, TaggedDataset};
 pub use text::{
@@ -46,6 +52,12 @@ pub trait Dataset: Send + Sync {
     /// labels of the rows of the model's output: one per image for a
     /// classifier, one per position for a tagger, [`IGNORE`] for padding.
     fn batch(&self, indices: &[usize]) -> (Tensor, Vec<i64>);
+    /// A training batch of epoch `epoch`: [`Dataset::batch`], augmented where
+    /// the dataset augments (the same `(epoch, indices)` give the same bits).
+    fn train_batch(&self, indices: &[usize], epoch: usize) -> (Tensor, Vec<i64>) {
+        let _ = epoch;
+        self.batch(indices)
+    }
 }
 
 /// The most bytes a gzip file may decompress to (1 GiB; MNIST's training

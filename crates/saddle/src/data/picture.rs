@@ -82,7 +82,7 @@ impl GreyImage {
 }
 
 /// `w × h` pixels, refused when more than `max_pixels`.
-fn within(w: usize, h: usize, max_pixels: usize, kind: &str) -> std::result::Result<(), String> {
+pub(crate) fn within(w: usize, h: usize, max_pixels: usize, kind: &str) -> std::result::Result<(), String> {
     if w.checked_mul(h).is_none_or(|n| n > max_pixels) {
         return Err(format!("{kind} of {w}×{h} pixels; saddle reads at most {max_pixels} pixels"));
     }
@@ -115,14 +115,23 @@ fn check_palette(bytes: &[u8]) -> std::result::Result<(), String> {
     Ok(())
 }
 
-fn decode_png(bytes: &[u8], max_pixels: usize) -> std::result::Result<GreyImage, String> {
+/// The 8-bit samples of a PNG (palettes expanded, 16 bits cut to 8):
+/// `(width, height, channels, samples)`, channels interleaved (grey, grey and
+/// alpha, RGB or RGBA).
+pub(crate) fn png_samples(
+    bytes: &[u8],
+    max_pixels: usize,
+) -> std::result::Result<(usize, usize, usize, Vec<u8>), String> {
     check_palette(bytes)?;
     // A decoder that panics on a file it was not made for is a format error of that file.
-    std::panic::catch_unwind(|| decode_png_unchecked(bytes, max_pixels))
+    std::panic::catch_unwind(|| png_samples_unchecked(bytes, max_pixels))
         .unwrap_or_else(|_| Err("the PNG decoder failed on this file: it is malformed".into()))
 }
 
-fn decode_png_unchecked(bytes: &[u8], max_pixels: usize) -> std::result::Result<GreyImage, String> {
+fn png_samples_unchecked(
+    bytes: &[u8],
+    max_pixels: usize,
+) -> std::result::Result<(usize, usize, usize, Vec<u8>), String> {
     let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder.read_info().map_err(|e| format!("unreadable PNG ({e})"))?;
@@ -132,7 +141,15 @@ fn decode_png_unchecked(bytes: &[u8], max_pixels: usize) -> std::result::Result<
     let info = reader.next_frame(&mut buf).map_err(|e| format!("unreadable PNG ({e})"))?;
     let (w, h) = (info.width as usize, info.height as usize);
     let channels = info.color_type.samples();
-    let data = &buf[..info.buffer_size()];
+    buf.truncate(info.buffer_size());
+    if buf.len() != w * h * channels || w == 0 || h == 0 {
+        return Err(format!("PNG of {w}×{h} pixels has no usable image data"));
+    }
+    Ok((w, h, channels, buf))
+}
+
+fn decode_png(bytes: &[u8], max_pixels: usize) -> std::result::Result<GreyImage, String> {
+    let (w, h, channels, data) = png_samples(bytes, max_pixels)?;
     let pixels = data
         .chunks_exact(channels)
         .map(|p| {
@@ -146,9 +163,6 @@ fn decode_png_unchecked(bytes: &[u8], max_pixels: usize) -> std::result::Result<
             grey * alpha + (1.0 - alpha)
         })
         .collect::<Vec<f32>>();
-    if pixels.len() != w * h || w == 0 || h == 0 {
-        return Err(format!("PNG of {w}×{h} pixels has no usable image data"));
-    }
     Ok(GreyImage { height: h, width: w, pixels })
 }
 

@@ -3,9 +3,12 @@
 //!
 //! Uses: `data`, `nn`, `train::spec`, `error`.
 
-use super::spec::{ImageModel, RunConfig, RunSpec, Task, RUN_FORMAT};
-use crate::data::{bundled_mnist, load_idx_dir, word_form, Corpus, Dataset, TaggedDataset, TaggedSentence, Vocab};
-use crate::nn::{Module, Sequential, Tagger};
+use super::spec::{RunConfig, RunSpec, Task, RUN_FORMAT};
+use crate::data::{
+    bundled_mnist, load_idx_dir, load_images, word_form, Corpus, Dataset, ImageDataset, ImageSet, LoadOptions,
+    TaggedDataset, TaggedSentence, Vocab,
+};
+use crate::nn::{Module, Tagger};
 use crate::{Error, Result, Rng, Tensor};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -13,7 +16,7 @@ use std::path::{Path, PathBuf};
 /// The network of a run: an image classifier or a tagger.
 pub enum Model {
     /// An image classifier, `[N, C, H, W]` → `[N, classes]`.
-    Classifier(Sequential),
+    Classifier(Box<dyn Module>),
     /// A slot tagger, `[B, T]` word indices → `[B·T, tags]`.
     Tagger(Tagger),
 }
@@ -24,7 +27,7 @@ impl Model {
     pub fn build(config: &RunConfig, vocabularies: Option<&Vocabularies>) -> Result<Model> {
         let mut rng = Rng::new(config.spec.seed);
         match (&config.spec.task, vocabularies) {
-            (Task::Mnist { model }, _) => {
+            (Task::Mnist { model } | Task::Images { model, .. }, _) => {
                 let input =
                     config.input.ok_or_else(|| Error::config("input", "an image run needs its input [C, H, W]"))?;
                 Ok(Model::Classifier(model.build(input, config.classes, &mut rng)?))
@@ -46,7 +49,7 @@ impl Model {
 
     fn inner(&self) -> &dyn Module {
         match self {
-            Model::Classifier(m) => m,
+            Model::Classifier(m) => m.as_ref(),
             Model::Tagger(m) => m,
         }
     }
@@ -82,15 +85,8 @@ pub const MAX_PARAMETERS: u64 = 1 << 30;
 pub fn parameter_count(config: &RunConfig, vocabularies: Option<&Vocabularies>) -> Result<u64> {
     let classes = config.classes as u64;
     let count = match (&config.spec.task, config.input, vocabularies) {
-        (Task::Mnist { model }, Some([c, h, w]), _) => {
-            let (c, h, w) = (c as u64, h as u64, w as u64);
-            match model {
-                ImageModel::Lenet5 => {
-                    let side = |s: u64| (s / 2).checked_sub(4).map(|s| s / 2).unwrap_or(0);
-                    c * 150 + 6 + 2416 + 16 * side(h) * side(w) * 120 + 120 + 10_164 + 84 * classes + classes
-                }
-                ImageModel::Mlp => c * h * w * 256 + 256 + 256 * 128 + 128 + 128 * classes + classes,
-            }
+        (Task::Mnist { model } | Task::Images { model, .. }, Some(input), _) => {
+            model.parameter_count(input, config.classes)
         }
         (Task::Slots { tagger: t }, _, Some(v)) => {
             let (e, h, d) = (t.embedding_dim as u64, t.hidden_size as u64, if t.bidirectional { 2 } else { 1 });
@@ -123,7 +119,7 @@ pub(crate) fn check_config(config: &RunConfig, vocabularies: Option<&Vocabularie
         return Err(bad("classes", format!("must be between 1 and 65536, got {}", config.classes)));
     }
     match (&config.spec.task, vocabularies) {
-        (Task::Mnist { .. }, _) => {
+        (Task::Mnist { .. } | Task::Images { .. }, _) => {
             let Some(input) = config.input.filter(|i| i.iter().all(|&d| d >= 1) && i[0] <= 64) else {
                 return Err(bad(
                     "input",
@@ -133,9 +129,29 @@ pub(crate) fn check_config(config: &RunConfig, vocabularies: Option<&Vocabularie
             if input.iter().map(|&d| d as u64).product::<u64>() > 1 << 26 {
                 return Err(bad("input", format!("{input:?} is more than 2^26 values per image")));
             }
-            let n = config.normalization;
-            if !n.is_some_and(|n| n.mean.is_finite() && n.std.is_finite() && n.std > 0.0) {
-                return Err(bad("normalization", format!("must have a finite mean and a positive std, got {n:?}")));
+            let n = config.normalization.as_ref();
+            let fits = |n: &crate::data::Normalization| {
+                n.mean.len() == input[0]
+                    && n.std.len() == input[0]
+                    && n.mean.iter().all(|m| m.is_finite())
+                    && n.std.iter().all(|s| s.is_finite() && *s > 0.0)
+            };
+            if !n.is_some_and(fits) {
+                return Err(bad(
+                    "normalization",
+                    format!(
+                        "must have a finite mean and a positive std for each of the {} channels, got {n:?}",
+                        input[0]
+                    ),
+                ));
+            }
+            if let Some(names) = &config.class_names {
+                if names.len() != config.classes {
+                    return Err(bad(
+                        "class_names",
+                        format!("names {} classes, but classes is {}", names.len(), config.classes),
+                    ));
+                }
             }
         }
         (Task::Slots { .. }, Some(v)) => {
@@ -228,33 +244,64 @@ pub struct RunData {
 }
 
 /// The data folder of `spec`, absolute: its own, or the bundled MNIST; `None` for the travel corpus.
-pub(crate) fn data_folder(spec: &RunSpec) -> Option<PathBuf> {
-    match (&spec.task, &spec.data) {
+pub(crate) fn data_folder(spec: &RunSpec) -> Result<Option<PathBuf>> {
+    Ok(match (&spec.task, &spec.data) {
         (_, Some(d)) => Some(std::fs::canonicalize(d).unwrap_or_else(|_| d.clone())),
         (Task::Mnist { .. }, None) => Some(bundled_mnist()),
+        (Task::Images { .. }, None) => {
+            return Err(Error::config("data", "an image run needs a data folder (image folders or CIFAR-10 batches)"))
+        }
         (Task::Slots { .. }, None) => None,
+    })
+}
+
+/// Called as `(done, total)` while a run's images are decoded, from any thread.
+pub type OnLoad<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+/// An image run's data from its datasets.
+fn image_data(mut train: ImageDataset, test: ImageDataset, spec: &RunSpec, source: String) -> RunData {
+    (train.augment, train.seed) = (spec.augment, spec.seed);
+    RunData {
+        sizes: (train.labels.len(), test.labels.len()),
+        train: Box::new(train),
+        held_out: Box::new(test),
+        test: Vec::new(),
+        vocabularies: None,
+        source,
     }
 }
 
 /// Loads the data of a new run and fixes what the data decides (classes,
 /// input, normalization, vocabularies) into its config.
-pub(crate) fn load_new(spec: &RunSpec) -> Result<(RunConfig, RunData)> {
+pub(crate) fn load_new(spec: &RunSpec, on_load: OnLoad<'_>) -> Result<(RunConfig, RunData)> {
     spec.validate()?;
     let mut spec = spec.clone();
-    spec.data = data_folder(&spec);
+    spec.data = data_folder(&spec)?;
     let mut config = RunConfig {
         format: RUN_FORMAT,
         optim: spec.optimizer.family().name().into(),
         classes: 0,
         input: None,
         normalization: None,
+        class_names: None,
         spec,
     };
     let data = match &config.spec.task {
-        Task::Mnist { .. } => {
+        Task::Mnist { .. } | Task::Images { .. } => {
             let dir = config.spec.data.clone().expect("an image run has a data folder");
-            let (train, test) = load_idx_dir(&dir)?;
-            let classes = train.classes();
+            let (train, test, source, names) = match config.spec.task {
+                Task::Images { size, val_split, .. } => {
+                    let opt =
+                        LoadOptions { size, val_split, seed: config.spec.seed, test_only: false, progress: on_load };
+                    let ImageSet { train, test, classes, source } = load_images(&dir, &opt)?;
+                    (train, test, source, Some(classes))
+                }
+                _ => {
+                    let (train, test) = load_idx_dir(&dir)?;
+                    (train, test, dir.display().to_string(), None)
+                }
+            };
+            let classes = names.as_ref().map_or(train.classes(), Vec::len);
             if classes < 2 {
                 return Err(Error::format(
                     &dir,
@@ -262,16 +309,11 @@ pub(crate) fn load_new(spec: &RunSpec) -> Result<(RunConfig, RunData)> {
                 ));
             }
             check_images(&train, classes, &dir)?;
-            (config.classes, config.input, config.normalization) = (classes, Some(train.shape), Some(train.norm));
-            let (sizes, source) = ((train.len(), test.len()), dir.display().to_string());
-            RunData {
-                train: Box::new(train),
-                held_out: Box::new(test),
-                test: Vec::new(),
-                vocabularies: None,
-                source,
-                sizes,
-            }
+            config.spec.augment.validate(train.shape)?;
+            (config.classes, config.input, config.normalization) =
+                (classes, Some(train.shape), Some(train.norm.clone()));
+            config.class_names = names;
+            image_data(train, test, &config.spec, source)
         }
         Task::Slots { tagger } => {
             let corpus = Corpus::open_or_travel(config.spec.data.as_deref())?;
@@ -292,8 +334,8 @@ pub(crate) fn load_new(spec: &RunSpec) -> Result<(RunConfig, RunData)> {
 
 /// Refuses training images that would train silently wrong: labels with a
 /// gap (a label of 200 among digits would make a 201-class model), or pixels
-/// that are all the same (a standard deviation of 0).
-fn check_images(train: &crate::data::ImageDataset, classes: usize, dir: &Path) -> Result<()> {
+/// that are all the same (a standard deviation of 0 in every channel).
+fn check_images(train: &ImageDataset, classes: usize, dir: &Path) -> Result<()> {
     let mut seen = vec![false; classes];
     train.labels.iter().for_each(|&l| seen[l as usize] = true);
     if let Some(missing) = seen.iter().position(|s| !s) {
@@ -305,13 +347,80 @@ fn check_images(train: &crate::data::ImageDataset, classes: usize, dir: &Path) -
             ),
         ));
     }
-    if train.norm.std <= 1e-6 {
+    if train.norm.std.iter().all(|&s| s <= 1e-6) {
         return Err(Error::format(
             dir,
             "every pixel of the training images has the same value: there is nothing to learn",
         ));
     }
     Ok(())
+}
+
+/// Loads the test images of an image run from `folder` (its own when `None`),
+/// brought to the model's input size and normalized as its training images.
+pub(crate) fn load_image_test(config: &RunConfig, dir: &Path, folder: Option<&Path>) -> Result<(ImageDataset, String)> {
+    let (train, mut test, source) = load_run_images(config, dir, folder, true)?;
+    drop(train);
+    test.norm = config.normalization.clone().unwrap_or(test.norm);
+    Ok((test, source))
+}
+
+/// The training and test images of an existing image run, checked against its input and classes.
+fn load_run_images(
+    config: &RunConfig,
+    dir: &Path,
+    folder: Option<&Path>,
+    test_only: bool,
+) -> Result<(ImageDataset, ImageDataset, String)> {
+    let folder = folder.map(Path::to_path_buf).or_else(|| config.spec.data.clone());
+    let folder = folder.ok_or_else(|| Error::config("data", "an image run needs its data folder"))?;
+    let input = config.input.unwrap_or_default();
+    let (train, test, source) = match &config.spec.task {
+        Task::Images { val_split, .. } => {
+            let opt = LoadOptions {
+                size: Some((input[1], input[2])),
+                val_split: *val_split,
+                seed: config.spec.seed,
+                test_only,
+                progress: &|_, _| {},
+            };
+            let set = load_images(&folder, &opt)?;
+            if let Some(names) = config.class_names.as_ref().filter(|n| **n != set.classes) {
+                return Err(Error::format(
+                    &folder,
+                    format!(
+                        "has the classes {}, but the model in {} knows {}",
+                        set.classes.join(", "),
+                        dir.display(),
+                        names.join(", ")
+                    ),
+                ));
+            }
+            (set.train, set.test, set.source)
+        }
+        _ => {
+            let (train, test) = if test_only {
+                let test = crate::data::load_idx_test(&folder)?;
+                (ImageDataset::new(Vec::new(), Vec::new(), test.shape), test)
+            } else {
+                load_idx_dir(&folder)?
+            };
+            (train, test, folder.display().to_string())
+        }
+    };
+    if Some(test.shape) != config.input {
+        return Err(Error::format(
+            &folder,
+            format!("images are {:?} but the model in {} expects {input:?}", test.shape, dir.display()),
+        ));
+    }
+    if test.classes() > config.classes {
+        return Err(Error::format(
+            &folder,
+            format!("test labels go up to {}, but the model knows {} classes", test.classes() - 1, config.classes),
+        ));
+    }
+    Ok((train, test, source))
 }
 
 /// A tagger's data from its corpus and vocabularies.
@@ -337,36 +446,16 @@ pub(crate) fn load_existing(
     dir: &Path,
     data: Option<&Path>,
 ) -> Result<RunData> {
-    let folder = data.map(Path::to_path_buf).or_else(|| config.spec.data.clone());
     match &config.spec.task {
-        Task::Mnist { .. } => {
-            let folder = folder.ok_or_else(|| Error::config("data", "an image run needs its data folder"))?;
-            let (mut train, mut test) = load_idx_dir(&folder)?;
-            if Some(test.shape) != config.input {
-                return Err(Error::format(
-                    &folder,
-                    format!(
-                        "images are {:?} but the model in {} expects {:?}",
-                        test.shape,
-                        dir.display(),
-                        config.input.unwrap_or_default()
-                    ),
-                ));
-            }
-            let norm = config.normalization.unwrap_or(train.norm);
-            (train.norm, test.norm) = (norm, norm);
-            let sizes = (train.len(), test.len());
-            Ok(RunData {
-                train: Box::new(train),
-                held_out: Box::new(test),
-                test: Vec::new(),
-                vocabularies: None,
-                source: folder.display().to_string(),
-                sizes,
-            })
+        Task::Mnist { .. } | Task::Images { .. } => {
+            let (mut train, mut test, source) = load_run_images(config, dir, data, false)?;
+            let norm = config.normalization.clone().unwrap_or(train.norm.clone());
+            (train.norm, test.norm) = (norm.clone(), norm);
+            Ok(image_data(train, test, &config.spec, source))
         }
         Task::Slots { .. } => {
             let v = vocabularies.ok_or_else(|| Error::format(dir.join("vocab.json"), "a tagger's run needs it"))?;
+            let folder = data.map(Path::to_path_buf).or_else(|| config.spec.data.clone());
             Ok(tagged(Corpus::open_or_travel(folder.as_deref())?, v.clone()))
         }
     }
@@ -377,7 +466,7 @@ mod tests {
     use super::*;
     use crate::data::Normalization;
     use crate::nn::CellKind;
-    use crate::train::TaggerSpec;
+    use crate::train::{ImageModel, TaggerSpec};
 
     #[test]
     fn the_parameter_count_from_the_sizes_is_the_built_models() {
@@ -387,7 +476,8 @@ mod tests {
             optim: "adam".into(),
             classes: 10,
             input: Some(input),
-            normalization: Some(Normalization { mean: 0.5, std: 0.25 }),
+            normalization: Some(Normalization { mean: vec![0.5; input[0]], std: vec![0.25; input[0]] }),
+            class_names: None,
         };
         let v = Vocabularies { words: (0..50).map(|i| i.to_string()).collect(), tags: vec!["O".into(); 7] };
         let tagger = |t: TaggerSpec| RunConfig {
@@ -401,6 +491,9 @@ mod tests {
             (image(ImageModel::Lenet5, [1, 28, 28]), None),
             (image(ImageModel::Lenet5, [3, 37, 32]), None),
             (image(ImageModel::Mlp, [2, 5, 7]), None),
+            (image(ImageModel::Resnet20, [3, 32, 32]), None),
+            (image(ImageModel::Speedrun, [3, 12, 17]), None),
+            (image(ImageModel::Speedrun, [1, 32, 32]), None),
             (tagger(TaggerSpec::default()), Some(&v)),
             (
                 tagger(TaggerSpec {

@@ -12,7 +12,7 @@ mod monitor;
 mod run;
 mod spec;
 
-pub use data::{parameter_count, Model, RunData, Vocabularies, MAX_PARAMETERS};
+pub use data::{parameter_count, Model, OnLoad, RunData, Vocabularies, MAX_PARAMETERS};
 pub use metrics::{confusion_matrix, slot_metrics, Evaluation};
 pub use monitor::{layer_of, read_records, write_records, Monitor, Record};
 pub use run::{Evaluated, Outcome, Run, Summary, Trainer};
@@ -47,6 +47,10 @@ pub struct FitOptions {
     pub on_nan: OnNan,
     /// Batch size for evaluation.
     pub eval_batch_size: usize,
+    /// Label smoothing ε of the training loss (0: plain cross-entropy).
+    pub label_smoothing: f32,
+    /// Evaluate images and their mirror images, averaging the logits.
+    pub tta: bool,
 }
 
 impl Default for FitOptions {
@@ -61,6 +65,8 @@ impl Default for FitOptions {
             max_steps: None,
             on_nan: OnNan::Stop,
             eval_batch_size: 64,
+            label_smoothing: 0.0,
+            tta: false,
         }
     }
 }
@@ -242,6 +248,7 @@ pub fn fit(
 ) -> Result<FitReport> {
     let loader = Loader { len: train.len(), batch_size: o.batch_size, shuffle: true, drop_last: false, seed: o.seed };
     let steps_per_epoch = loader.batches_per_epoch();
+    let loss_options = CrossEntropyOptions { label_smoothing: o.label_smoothing, ..Default::default() };
     let (mut pos, mut epochs, mut diverged) = (o.start.clone(), Vec::new(), None);
     let (mut train_seconds, mut examples) = (0.0, 0usize);
     'epochs: while pos.epoch < o.epochs {
@@ -252,9 +259,9 @@ pub fn fit(
             if o.max_steps.is_some_and(|m| pos.step >= m) {
                 break 'epochs;
             }
-            let (x, y) = train.batch(batch);
+            let (x, y) = train.train_batch(batch, pos.epoch);
             let logits = model.forward(&x);
-            let loss = logits.cross_entropy(&y, CrossEntropyOptions::default());
+            let loss = logits.cross_entropy(&y, loss_options);
             opt.zero_grad();
             loss.backward();
             for ob in observers.iter_mut() {
@@ -305,7 +312,7 @@ pub fn fit(
                 break 'epochs;
             }
         }
-        let m = end_epoch(model, lr, test, &pos, o.eval_batch_size);
+        let m = end_epoch(model, lr, test, &pos, o);
         for ob in observers.iter_mut() {
             ob.on_epoch(&m)?;
         }
@@ -334,11 +341,11 @@ fn end_epoch(
     lr: &mut LrScheduler,
     test: Option<&dyn Dataset>,
     pos: &Position,
-    eval_batch_size: usize,
+    o: &FitOptions,
 ) -> EpochMetrics {
     let s = &pos.sums;
     let test = test.map(|t| {
-        let e = evaluate(model, t, eval_batch_size);
+        let e = evaluate_tta(model, t, o.eval_batch_size, o.tta);
         (e.loss, e.accuracy)
     });
     let train_loss = (s.loss / s.seen.max(1) as f64) as f32;
@@ -358,13 +365,25 @@ fn end_epoch(
 /// mode and without recording a graph. Rows labelled [`IGNORE`](crate::data::IGNORE)
 /// (padding) count for nothing. Leaves the model in evaluation mode.
 pub fn evaluate(model: &mut dyn Module, data: &dyn Dataset, batch_size: usize) -> Evaluation {
+    evaluate_tta(model, data, batch_size, false)
+}
+
+/// [`evaluate`], with flip test-time augmentation when `flip`: the logits of
+/// each image are the mean of the model's logits for it and for its mirror
+/// image (inputs `[N, C, H, W]`, mirrored along `W`).
+pub fn evaluate_tta(model: &mut dyn Module, data: &dyn Dataset, batch_size: usize, flip: bool) -> Evaluation {
     model.set_training(false);
     let (mut loss_sum, mut counted, mut predictions, mut labels) = (0.0f64, 0usize, Vec::new(), Vec::new());
     let all: Vec<usize> = (0..data.len()).collect();
     no_grad(|| {
         for batch in all.chunks(batch_size.max(1)) {
             let (x, y) = data.batch(batch);
-            let logits = model.forward(&x);
+            let mut logits = model.forward(&x);
+            if flip {
+                let w = x.shape()[3];
+                let mirrored = x.index_select(3, &(0..w).rev().collect::<Vec<_>>());
+                logits = logits.add(&model.forward(&mirrored)).mul_scalar(0.5);
+            }
             let loss = logits.cross_entropy(&y, CrossEntropyOptions::default());
             let n = metrics::counted(&y);
             if n > 0 {

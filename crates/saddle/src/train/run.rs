@@ -11,15 +11,17 @@
 //!
 //! Uses: `train` (fit, monitor, spec, data), `nn`, `optim`, `data`, `io`, `error`.
 
-use super::data::{check_config, check_weights, load_existing, load_new, Model, RunData, Vocabularies};
+use super::data::{
+    check_config, check_weights, load_existing, load_image_test, load_new, Model, OnLoad, RunData, Vocabularies,
+};
 use super::spec::{RunConfig, RunSpec, Task, RUN_FORMAT};
 use super::{
     fit, read_records, slot_metrics, Divergence, EpochMetrics, FitOptions, Monitor, Observer, Position, StepMetrics,
 };
-use crate::data::{load_idx_test, ChunkMetrics, TaggedSentence};
+use crate::data::{ChunkMetrics, TaggedSentence};
 use crate::io::{read_json, write_json};
 use crate::nn::{load_state_dict, save_state_dict, Module, Tagger};
-use crate::optim::{load_optimizer_state, save_optimizer_state, LrScheduler, Optimizer};
+use crate::optim::{load_optimizer_state, save_optimizer_state, LrScheduler, Optimizer, ParamGroup};
 use crate::{Error, Result, Rng};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -174,13 +176,19 @@ impl Trainer {
     /// A new run of `spec` in `dir` (which must not exist, or be empty): loads
     /// the data, builds the model and the optimizer, and writes `config.json`.
     pub fn create(spec: &RunSpec, dir: &Path) -> Result<Self> {
+        Trainer::create_with(spec, dir, &|_, _| {})
+    }
+
+    /// [`Trainer::create`], telling `on_load(done, total)` how the decoding
+    /// of an image folder advances (for a progress bar).
+    pub fn create_with(spec: &RunSpec, dir: &Path, on_load: OnLoad<'_>) -> Result<Self> {
         if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
             return Err(Error::config(
                 "--out",
                 format!("{} already exists; choose another name or remove it", dir.display()),
             ));
         }
-        let (config, data) = load_new(spec)?;
+        let (config, data) = load_new(spec, on_load)?;
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         write_json(&dir.join("config.json"), &config)?;
         if let Some(v) = &data.vocabularies {
@@ -227,7 +235,7 @@ impl Trainer {
     fn assemble(dir: &Path, config: RunConfig, data: RunData, progress: Option<Progress>) -> Result<Self> {
         let model = Model::build(&config, data.vocabularies.as_ref())?;
         let spec = &config.spec;
-        let opt = Optimizer::new(model.named_parameters(), spec.optimizer)?;
+        let opt = Optimizer::with_groups(parameter_groups(&model, &spec.task), spec.optimizer)?;
         let total_steps = spec.epochs * data.sizes.0.div_ceil(spec.batch_size);
         let progress = match progress {
             Some(p) => p,
@@ -266,6 +274,9 @@ impl Trainer {
                 seed: spec.seed,
                 clip_norm: spec.clip_norm,
                 on_nan: spec.on_nan,
+                eval_batch_size: spec.batch_size.max(64),
+                label_smoothing: spec.label_smoothing,
+                tta: spec.tta,
                 ..FitOptions::default()
             };
             let mut all: Vec<&mut dyn Observer> = vec![&mut self.log];
@@ -434,8 +445,21 @@ fn read_config(dir: &Path) -> Result<RunConfig> {
 fn read_vocabularies(config: &RunConfig, dir: &Path) -> Result<Option<Vocabularies>> {
     match config.spec.task {
         Task::Slots { .. } => Ok(Some(read_json(&dir.join("vocab.json"), "a saddle vocabulary file")?)),
-        Task::Mnist { .. } => Ok(None),
+        Task::Mnist { .. } | Task::Images { .. } => Ok(None),
     }
+}
+
+/// The optimizer's parameter groups: one for a digit or tagger run; for a
+/// colour-image run, weights (two or more dimensions) and then biases and
+/// batch-norm parameters, which get no weight decay (the usual recipe: decay
+/// pulls γ and β of a normalized layer towards 0, which only rescales it).
+fn parameter_groups(model: &Model, task: &Task) -> Vec<ParamGroup> {
+    let params = model.named_parameters();
+    if !matches!(task, Task::Images { .. }) {
+        return vec![ParamGroup::new(params)];
+    }
+    let (weights, rest): (Vec<_>, Vec<_>) = params.into_iter().partition(|(_, p)| p.ndim() >= 2);
+    vec![ParamGroup::new(weights), ParamGroup { weight_decay: Some(0.0), ..ParamGroup::new(rest) }]
 }
 
 /// A finished run, opened: its settings, its outcome, and its trained model.
@@ -514,33 +538,10 @@ impl Run {
                 sentences: d.test.len(),
             });
         }
-        let folder = data.map(Path::to_path_buf).or_else(|| self.config.spec.data.clone());
-        let folder = folder.ok_or_else(|| Error::config("data", "an image run needs its data folder"))?;
-        let mut test = load_idx_test(&folder)?;
-        if Some(test.shape) != self.config.input {
-            return Err(Error::format(
-                &folder,
-                format!(
-                    "images are {:?} but the model in {} expects {:?}",
-                    test.shape,
-                    self.path.display(),
-                    self.config.input.unwrap_or_default()
-                ),
-            ));
-        }
-        if test.classes() > self.config.classes {
-            return Err(Error::format(
-                &folder,
-                format!(
-                    "test labels go up to {}, but the model knows {} classes",
-                    test.classes() - 1,
-                    self.config.classes
-                ),
-            ));
-        }
-        test.norm = self.config.normalization.unwrap_or(test.norm);
-        let evaluation = super::evaluate(&mut self.model, &test, FitOptions::default().eval_batch_size);
+        let (test, source) = load_image_test(&self.config, &self.path, data)?;
+        let spec = &self.config.spec;
+        let evaluation = super::evaluate_tta(&mut self.model, &test, spec.batch_size.max(64), spec.tta);
         let confusion = super::confusion_matrix(&evaluation.predictions, &evaluation.labels, self.config.classes);
-        Ok(Evaluated::Images { evaluation, confusion, source: folder.display().to_string() })
+        Ok(Evaluated::Images { evaluation, confusion, source })
     }
 }

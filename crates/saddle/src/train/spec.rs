@@ -3,8 +3,8 @@
 //!
 //! Uses: `nn` (models), `optim` (rules, schedules), `data` (normalization), `error`.
 
-use crate::data::Normalization;
-use crate::nn::{lenet5, mlp, CellKind, Sequential, TaggerConfig};
+use crate::data::{Augment, Normalization};
+use crate::nn::{lenet5, mlp, resnet20, speedrun, CellKind, Module, TaggerConfig};
 use crate::optim::{Family, OptimizerSpec, Schedule};
 use crate::train::OnNan;
 use crate::{Error, Result, Rng};
@@ -32,17 +32,23 @@ pub enum ImageModel {
     Lenet5,
     /// A multilayer perceptron: flatten, 256, 128 (ReLU).
     Mlp,
+    /// ResNet-20 for CIFAR (He et al. 2016): 0.27M parameters, batch norm, residual blocks.
+    Resnet20,
+    /// The speedrun network: conv groups of 64, 256, 256 channels with batch norm and GELU.
+    Speedrun,
 }
 
 impl ImageModel {
-    /// Both, in the order `--help` lists them.
-    pub const ALL: [ImageModel; 2] = [ImageModel::Lenet5, ImageModel::Mlp];
+    /// Every one, in the order `--help` lists them.
+    pub const ALL: [ImageModel; 4] = [ImageModel::Speedrun, ImageModel::Resnet20, ImageModel::Lenet5, ImageModel::Mlp];
 
     /// The name: `lenet5`, `mlp`.
     pub fn name(self) -> &'static str {
         match self {
             ImageModel::Lenet5 => "lenet5",
             ImageModel::Mlp => "mlp",
+            ImageModel::Resnet20 => "resnet20",
+            ImageModel::Speedrun => "speedrun",
         }
     }
 
@@ -51,6 +57,12 @@ impl ImageModel {
         match self {
             ImageModel::Lenet5 => "LeNet-5: conv 6@5x5 pad 2, pool, conv 16@5x5, pool, 120, 84 (ReLU, max pooling)",
             ImageModel::Mlp => "multilayer perceptron: flatten, 256, 128 (ReLU)",
+            ImageModel::Resnet20 => {
+                "ResNet-20 (He et al. 2016): 3 stages of 3 residual blocks, 16/32/64 channels, 0.27M parameters"
+            }
+            ImageModel::Speedrun => {
+                "speedrun: conv groups of 64/256/256 channels with batch norm and GELU (airbench style), 2M parameters"
+            }
         }
     }
 
@@ -63,10 +75,42 @@ impl ImageModel {
     }
 
     /// The network for `[C, H, W]` images and `classes` outputs, initialized from `rng`.
-    pub fn build(self, input: [usize; 3], classes: usize, rng: &mut Rng) -> Result<Sequential> {
+    pub fn build(self, input: [usize; 3], classes: usize, rng: &mut Rng) -> Result<Box<dyn Module>> {
+        let [c, h, w] = input;
+        let min = match self {
+            ImageModel::Speedrun => 10,
+            ImageModel::Resnet20 => 4,
+            _ => 1,
+        };
+        if h < min || w < min {
+            return Err(Error::config(
+                "model",
+                format!("{} needs images of at least {min}×{min} pixels, got {h}×{w}", self.name()),
+            ));
+        }
+        Ok(match self {
+            ImageModel::Lenet5 => Box::new(lenet5(input, classes, rng)?),
+            ImageModel::Mlp => Box::new(mlp(input, classes, rng)),
+            ImageModel::Resnet20 => Box::new(resnet20(c, classes, rng)),
+            ImageModel::Speedrun => Box::new(speedrun(c, classes, rng)),
+        })
+    }
+
+    /// Its number of parameters for `[C, H, W]` images and `classes` outputs,
+    /// from the sizes alone (nothing is built).
+    pub fn parameter_count(self, input: [usize; 3], classes: usize) -> u64 {
+        let [c, h, w] = input.map(|d| d as u64);
+        let k = classes as u64;
         match self {
-            ImageModel::Lenet5 => lenet5(input, classes, rng),
-            ImageModel::Mlp => Ok(mlp(input, classes, rng)),
+            ImageModel::Lenet5 => {
+                let side = |s: u64| (s / 2).checked_sub(4).map(|s| s / 2).unwrap_or(0);
+                c * 150 + 6 + 2416 + 16 * side(h) * side(w) * 120 + 120 + 10_164 + 84 * k + k
+            }
+            ImageModel::Mlp => c * h * w * 256 + 256 + 256 * 128 + 128 + 128 * k + k,
+            // conv1 and bn1, the three stages (268 608), fc.
+            ImageModel::Resnet20 => 16 * 9 * c + 32 + 268_608 + 64 * k + k,
+            // The 2×2 convolution, the three conv groups, the head.
+            ImageModel::Speedrun => 24 * 4 * c + 24 + 50_944 + 738_304 + 1_180_672 + 256 * k,
         }
     }
 }
@@ -134,6 +178,17 @@ pub enum Task {
         /// The network.
         model: ImageModel,
     },
+    /// Classify colour images: folders of JPEG and PNG files, one per class, or CIFAR-10's binary batches.
+    Images {
+        /// The network.
+        model: ImageModel,
+        /// Resize every image to `(H, W)`; `None`: keep the size they all have.
+        #[serde(default)]
+        size: Option<(usize, usize)>,
+        /// Without a `test/` folder, this share of the training images is the test set.
+        #[serde(default = "val_split")]
+        val_split: f32,
+    },
     /// Tag each word of a sentence with its slot.
     Slots {
         /// The tagger's shape.
@@ -146,6 +201,7 @@ impl Task {
     pub fn name(&self) -> &'static str {
         match self {
             Task::Mnist { .. } => "mnist",
+            Task::Images { .. } => "images",
             Task::Slots { .. } => "slots",
         }
     }
@@ -189,6 +245,19 @@ pub struct RunSpec {
     /// What a NaN or infinite loss or gradient does.
     #[serde(default)]
     pub on_nan: OnNan,
+    /// Image runs: the augmentation of training batches.
+    #[serde(default, skip_serializing_if = "Augment::is_none")]
+    pub augment: Augment,
+    /// Image runs: label smoothing ε of the cross-entropy.
+    #[serde(default)]
+    pub label_smoothing: f32,
+    /// Image runs: evaluate on each image and its mirror image, averaging the logits.
+    #[serde(default)]
+    pub tta: bool,
+}
+
+fn val_split() -> f32 {
+    0.1
 }
 
 impl RunSpec {
@@ -206,6 +275,34 @@ impl RunSpec {
             monitor_every: 10,
             checkpoint_every: CHECKPOINT_EVERY,
             on_nan: OnNan::Stop,
+            augment: Augment::default(),
+            label_smoothing: 0.0,
+            tta: false,
+        }
+    }
+
+    /// The default colour-image run, the recipe of the README's table: the
+    /// speedrun network, 10 epochs of 512 images, Nesterov SGD with a
+    /// one-cycle schedule, label smoothing 0.2, random crop and flip, flip
+    /// test-time augmentation.
+    pub fn images() -> Self {
+        RunSpec {
+            task: Task::Images { model: ImageModel::Speedrun, size: None, val_split: val_split() },
+            epochs: 10,
+            batch_size: 512,
+            optimizer: crate::optim::SgdConfig {
+                lr: 0.2,
+                momentum: 0.9,
+                nesterov: true,
+                weight_decay: 5e-4,
+                ..Default::default()
+            }
+            .into(),
+            schedule: Schedule::OneCycle { pct_start: 0.25 },
+            augment: Augment { crop: 2, flip: true, cutout: 0 },
+            label_smoothing: 0.2,
+            tta: true,
+            ..RunSpec::mnist()
         }
     }
 
@@ -217,7 +314,7 @@ impl RunSpec {
     /// The model's name for people and run folders: `lenet5`, `lstm`, `bigru`, ….
     pub fn model_name(&self) -> String {
         match &self.task {
-            Task::Mnist { model } => model.name().into(),
+            Task::Mnist { model } | Task::Images { model, .. } => model.name().into(),
             Task::Slots { tagger } => format!("{}{}", if tagger.bidirectional { "bi" } else { "" }, tagger.cell.name()),
         }
     }
@@ -240,6 +337,19 @@ impl RunSpec {
         }
         self.optimizer.validate()?;
         self.schedule.validate()?;
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return Err(Error::config("label_smoothing", format!("must be in [0, 1), got {}", self.label_smoothing)));
+        }
+        if let Task::Images { size, val_split, .. } = &self.task {
+            if let Some((h, w)) = *size {
+                if !(1..=4096).contains(&h) || !(1..=4096).contains(&w) {
+                    return Err(Error::config("size", format!("must be from 1 to 4096 pixels a side, got {h}×{w}")));
+                }
+            }
+            if !(*val_split > 0.0 && *val_split < 1.0) {
+                return Err(Error::config("val_split", format!("must be in (0, 1), got {val_split}")));
+            }
+        }
         if let Task::Slots { tagger: t } = &self.task {
             for (field, v, max) in [
                 ("tagger.embedding_dim", t.embedding_dim, 1 << 16),
@@ -278,6 +388,9 @@ pub struct RunConfig {
     pub input: Option<[usize; 3]>,
     /// Images: the pixel normalization of the training data.
     pub normalization: Option<Normalization>,
+    /// Colour images: the name of each class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_names: Option<Vec<String>>,
 }
 
 #[cfg(test)]
@@ -320,7 +433,8 @@ mod tests {
                 optim: spec.optimizer.family().name().into(),
                 classes: 10,
                 input: Some([1, 28, 28]),
-                normalization: Some(Normalization { mean: 0.13, std: 0.31 }),
+                normalization: Some(Normalization { mean: vec![0.13], std: vec![0.31] }),
+                class_names: None,
                 spec,
             };
             let text = serde_json::to_string_pretty(&config).unwrap();
@@ -350,6 +464,6 @@ mod tests {
             let e = spec.validate().unwrap_err().to_string();
             assert!(e.contains(needle), "{e}");
         }
-        assert!(ImageModel::from_name("resnet").unwrap_err().to_string().contains("expected one of: lenet5"));
+        assert!(ImageModel::from_name("resnet").unwrap_err().to_string().contains("expected one of: speedrun"));
     }
 }
