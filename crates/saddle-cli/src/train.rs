@@ -340,34 +340,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
             let out = args.out.clone().unwrap_or_else(|| {
                 PathBuf::from(format!("runs/{}-{}-{}", spec.task.name(), spec.model_name(), timestamp()))
             });
-            let bar = (!args.quiet && matches!(spec.task, RunTask::Images { .. })).then(|| {
-                let bar = ProgressBar::new(0);
-                bar.set_style(
-                    ProgressStyle::with_template(
-                        "loading   [{bar:28}] {pos:>6}/{len} images {per_sec:>12} ETA {eta:>3}",
-                    )
-                    .expect("valid template")
-                    .progress_chars("=> "),
-                );
-                bar
-            });
-            let on_load = |done: usize, total: usize| {
-                if let Some(b) = &bar {
-                    b.set_length(total as u64);
-                    b.set_position(done as u64);
-                }
-            };
-            let loading = std::time::Instant::now();
-            let trainer = Trainer::create_with(&spec, &out, &on_load)?;
-            if let Some(b) = bar {
-                b.finish_and_clear();
-                println!(
-                    "loaded    {} images in {:.1} s",
-                    trainer.data().sizes.0 + trainer.data().sizes.1,
-                    loading.elapsed().as_secs_f64()
-                );
-            }
-            trainer
+            create(&spec, &out, args.quiet)?
         }
         (None, None) => unreachable!("clap requires TASK without --resume"),
     };
@@ -413,6 +386,36 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         crate::diagnose::run(crate::diagnose::DiagnoseArgs::for_run(dir))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A new run of `spec` in `out`, with a progress bar while an image folder is decoded.
+fn create(spec: &RunSpec, out: &std::path::Path, quiet: bool) -> Result<Trainer> {
+    let bar = (!quiet && matches!(spec.task, RunTask::Images { .. })).then(|| {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("loading   [{bar:28}] {pos:>6}/{len} images {per_sec:>12} ETA {eta:>3}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar
+    });
+    let on_load = |done: usize, total: usize| {
+        if let Some(b) = &bar {
+            b.set_length(total as u64);
+            b.set_position(done as u64);
+        }
+    };
+    let loading = std::time::Instant::now();
+    let trainer = Trainer::create_with(spec, out, &on_load)?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+        println!(
+            "loaded    {} images in {:.1} s",
+            trainer.data().sizes.0 + trainer.data().sizes.1,
+            loading.elapsed().as_secs_f64()
+        );
+    }
+    Ok(trainer)
 }
 
 /// The run the flags describe; each bad value names its flag.
