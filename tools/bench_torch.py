@@ -2,7 +2,7 @@
 """PyTorch side of `saddle bench`: the same measurements, printed as the same
 JSON lines, so that both can be compared in one run on one machine.
 
-    python3 tools/bench_torch.py gemm|lenet|optim|lstm [--threads 2]
+    python3 tools/bench_torch.py gemm|lenet|optim|lstm|cifar [--threads 2]
 
 Needs `pip install torch safetensors`. Run it right after (or interleaved
 with) `saddle bench gemm --json` and compare medians: this machine is shared
@@ -17,7 +17,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from make_fixtures import lenet5  # noqa: E402  (the same LeNet-5 as saddle's)
+from make_fixtures import ResNet20, lenet5  # noqa: E402  (the same networks as saddle's)
 
 
 def median(v):
@@ -144,14 +144,65 @@ def lstm(args):
                           "peak_rss_mib": round(peak_rss_mib(), 1), "threads": torch.get_num_threads()}))
 
 
+def speedrun():
+    """saddle's default colour-image network (`saddle::nn::speedrun`), layer for layer."""
+    nn = torch.nn
+
+    def group(inp, out):
+        return [nn.Conv2d(inp, out, 3, padding=1, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(out), nn.GELU(),
+                nn.Conv2d(out, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.GELU()]
+
+    class Scale(nn.Module):
+        def forward(self, x):
+            return x / 9
+
+    return nn.Sequential(nn.Conv2d(3, 24, 2), nn.GELU(), *group(24, 64), *group(64, 256), *group(256, 256),
+                         nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(256, 10, bias=False), Scale())
+
+
+def cifar(args):
+    """The colour-image networks on 32x32x3 images, batch 512, Nesterov SGD, as
+    `saddle bench cifar`: training and inference images/s in the fastest of
+    PyTorch's layouts (NCHW and channels-last; both are printed)."""
+    batch = 512
+    for name, build in [("speedrun", speedrun), ("resnet20", ResNet20)]:
+        best = None
+        for layout in [torch.contiguous_format, torch.channels_last]:
+            torch.manual_seed(0)
+            model = build().to(memory_format=layout)
+            opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+            x = torch.randn(batch, 3, 32, 32).contiguous(memory_format=layout)
+            y = torch.arange(batch) % 10
+
+            def step():
+                loss = torch.nn.functional.cross_entropy(model(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+
+            model.train()
+            train = batch / timed(5, step)
+            model.eval()
+            with torch.no_grad():
+                infer = batch / timed(5, lambda: model(x))
+            row = {"bench": "cifar", "impl": "torch",
+                   "variant": "channels_last" if layout == torch.channels_last else "nchw", "model": name,
+                   "train_images_per_s": round(train), "infer_images_per_s": round(infer),
+                   "peak_rss_mib": round(peak_rss_mib(), 1), "threads": torch.get_num_threads()}
+            print(json.dumps(row))
+            if best is None or train > best["train_images_per_s"]:
+                best = dict(row, variant="fastest")
+        print(json.dumps(best))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["gemm", "lenet", "optim", "lstm"])
+    p.add_argument("what", choices=["gemm", "lenet", "optim", "lstm", "cifar"])
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
     p.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[256, 512, 1024, 2048])
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    {"gemm": gemm, "lenet": lenet, "optim": optim, "lstm": lstm}[args.what](args)
+    {"gemm": gemm, "lenet": lenet, "optim": optim, "lstm": lstm, "cifar": cifar}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 #[derive(Args)]
 #[command(
-    after_help = "Compare with PyTorch in the same run:\n  saddle bench gemm --json; python3 tools/bench_torch.py gemm\n  saddle bench lenet --json; python3 tools/bench_torch.py lenet\n  saddle bench optim --json; python3 tools/bench_torch.py optim\n  saddle bench lstm --json; python3 tools/bench_torch.py lstm"
+    after_help = "Compare with PyTorch in the same run:\n  saddle bench gemm --json; python3 tools/bench_torch.py gemm\n  saddle bench lenet --json; python3 tools/bench_torch.py lenet\n  saddle bench optim --json; python3 tools/bench_torch.py optim\n  saddle bench lstm --json; python3 tools/bench_torch.py lstm\n  saddle bench cifar --json; python3 tools/bench_torch.py cifar"
 )]
 pub struct BenchArgs {
     /// What to measure.
@@ -38,6 +38,10 @@ enum Target {
     /// Embedding(1000, 100) → LSTM(100 → 128) → Linear(128, 20), batch 32 × 24
     /// steps, Adam: training tokens/s; also the bidirectional LSTM and the RNN.
     Lstm,
+    /// The colour-image networks on 32×32×3 images, batch 512, Nesterov SGD:
+    /// training and inference images/s and peak resident memory, the default
+    /// (speedrun) network first, then ResNet-20.
+    Cifar,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -46,6 +50,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Target::Lenet => lenet(&args),
         Target::Optim => optim(&args),
         Target::Lstm => lstm(&args),
+        Target::Cifar => cifar(&args),
     }
 }
 
@@ -207,6 +212,45 @@ fn lstm(args: &BenchArgs) -> Result<()> {
             println!("{{\"bench\":\"lstm\",\"impl\":\"saddle\",\"model\":\"{name}\",\"train_tokens_per_s\":{tokens:.0},\"peak_rss_mib\":{rss:.1},\"threads\":{threads}}}");
         } else {
             println!("{name:>7}  training {tokens:>9.0} tokens/s  (peak resident {rss:.1} MiB)");
+        }
+    }
+    Ok(())
+}
+
+fn cifar(args: &BenchArgs) -> Result<()> {
+    use saddle::nn::{resnet20, speedrun};
+    use saddle::optim::SgdConfig;
+    let batch = 512;
+    let threads = rayon::current_num_threads();
+    for name in ["speedrun", "resnet20"] {
+        let mut rng = Rng::new(0);
+        let mut model: Box<dyn Module> = match name {
+            "speedrun" => Box::new(speedrun(3, 10, &mut rng)),
+            _ => Box::new(resnet20(3, 10, &mut rng)),
+        };
+        let sgd = SgdConfig { lr: 0.01, momentum: 0.9, nesterov: true, ..SgdConfig::default() };
+        let mut opt = Optimizer::new(model.named_parameters(), sgd)?;
+        let x = Tensor::normal(&[batch, 3, 32, 32], 0.0, 1.0, &mut rng);
+        let y: Vec<i64> = (0..batch as i64).map(|i| i % 10).collect();
+        model.set_training(true);
+        let mut step = || {
+            let loss = model.forward(&x).cross_entropy(&y, CrossEntropyOptions::default());
+            opt.zero_grad();
+            loss.backward();
+            opt.step();
+        };
+        step();
+        let train = batch as f64 / time(5, &mut step);
+        model.set_training(false);
+        let infer = batch as f64
+            / time(5, || {
+                no_grad(|| model.forward(&x));
+            });
+        let rss = peak_rss_mib().unwrap_or(f64::NAN);
+        if args.json {
+            println!("{{\"bench\":\"cifar\",\"impl\":\"saddle\",\"model\":\"{name}\",\"train_images_per_s\":{train:.0},\"infer_images_per_s\":{infer:.0},\"peak_rss_mib\":{rss:.1},\"threads\":{threads}}}");
+        } else {
+            println!("{name:>9}  training {train:>7.0} images/s  inference {infer:>7.0} images/s  (peak resident {rss:.1} MiB)");
         }
     }
     Ok(())

@@ -9,13 +9,12 @@
 //! group `g` owns the row block `[g·Cg·KH·KW, (g+1)·Cg·KH·KW)`, and
 //! `out_g = W_g · cols_g: [OC/G, N·L]`.
 //!
-//! Both loops run in parallel over independent outputs: rows of `cols`, and
-//! `(n, c)` planes of the input gradient.
+//! Both run in the calling thread on a few images at a time, into buffers
+//! the caller keeps: the convolution runs them in parallel over images.
 //!
 //! Uses: nothing.
 
 use super::tap_outputs;
-use rayon::prelude::*;
 
 /// The sizes of one 2-D convolution. Pairs are `(height, width)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,26 +56,33 @@ impl ConvGeometry {
     }
 }
 
-/// `x: [N, C, H, W]` → `cols: [C·KH·KW, N·OH·OW]`.
-pub fn im2col(x: &[f32], g: &ConvGeometry) -> Vec<f32> {
+/// `x: [N, C, H, W]` → `cols: [C·KH·KW, N·OH·OW]`, every entry written
+/// (zeros where a tap falls in the padding), so `cols` may hold anything before.
+pub fn im2col(x: &[f32], g: &ConvGeometry, cols: &mut [f32]) {
     let (oh, ow) = g.output().expect("im2col: kernel larger than padded input");
     let (kh, kw) = g.kernel;
     let (sy, sx) = g.stride;
     let l = oh * ow;
     let ncols = g.n * l;
-    let mut cols = vec![0.0f32; g.rows() * ncols];
+    assert_eq!(cols.len(), g.rows() * ncols, "im2col: cols has the wrong size");
     if ncols == 0 {
-        return cols;
+        return;
     }
-    cols.par_chunks_mut(ncols).enumerate().for_each(|(row, dst)| {
+    cols.chunks_exact_mut(ncols).enumerate().for_each(|(row, dst)| {
         let (c, ki, kj) = (row / (kh * kw), (row / kw) % kh, row % kw);
         let (y0, y1, offy) = tap_outputs(oh, ki, sy, g.padding.0, g.dilation.0, g.h);
         let (x0, x1, offx) = tap_outputs(ow, kj, sx, g.padding.1, g.dilation.1, g.w);
         for n in 0..g.n {
             let plane = &x[(n * g.c + c) * g.h * g.w..][..g.h * g.w];
+            let image = &mut dst[n * l..][..l];
+            image[..y0 * ow].fill(0.0);
+            image[y1 * ow..].fill(0.0);
             for y in y0..y1 {
                 let src = &plane[(y as isize * sy as isize + offy) as usize * g.w..][..g.w];
-                let out = &mut dst[n * l + y * ow..][x0..x1];
+                let out = &mut image[y * ow..][..ow];
+                out[..x0].fill(0.0);
+                out[x1..].fill(0.0);
+                let out = &mut out[x0..x1];
                 let first = (x0 as isize * sx as isize + offx) as usize;
                 if sx == 1 {
                     out.copy_from_slice(&src[first..first + out.len()]);
@@ -86,22 +92,22 @@ pub fn im2col(x: &[f32], g: &ConvGeometry) -> Vec<f32> {
             }
         }
     });
-    cols
 }
 
-/// The adjoint of [`im2col`]: `dcols: [C·KH·KW, N·OH·OW]` → `dx: [N, C, H, W]`,
-/// summing every column entry back into the pixel it was read from.
-pub fn col2im(dcols: &[f32], g: &ConvGeometry) -> Vec<f32> {
+/// The adjoint of [`im2col`]: `dx += col2im(dcols)` for `dcols: [C·KH·KW,
+/// N·OH·OW]` and `dx: [N, C, H, W]`, summing every column entry back into the
+/// pixel it was read from.
+pub fn col2im(dcols: &[f32], g: &ConvGeometry, dx: &mut [f32]) {
     let (oh, ow) = g.output().expect("col2im: kernel larger than padded input");
     let (kh, kw) = g.kernel;
     let (sy, sx) = g.stride;
     let l = oh * ow;
     let ncols = g.n * l;
-    let mut dx = vec![0.0f32; g.n * g.c * g.h * g.w];
+    assert_eq!(dx.len(), g.n * g.c * g.h * g.w, "col2im: dx has the wrong size");
     if dx.is_empty() || ncols == 0 {
-        return dx;
+        return;
     }
-    dx.par_chunks_mut(g.h * g.w).enumerate().for_each(|(nc, plane)| {
+    dx.chunks_exact_mut(g.h * g.w).enumerate().for_each(|(nc, plane)| {
         let (n, c) = (nc / g.c, nc % g.c);
         for ki in 0..kh {
             let (y0, y1, offy) = tap_outputs(oh, ki, sy, g.padding.0, g.dilation.0, g.h);
@@ -121,7 +127,6 @@ pub fn col2im(dcols: &[f32], g: &ConvGeometry) -> Vec<f32> {
             }
         }
     });
-    dx
 }
 
 #[cfg(test)]
@@ -171,7 +176,8 @@ mod tests {
         let w: Vec<f32> = (0..oc * 2 * 3 * 2).map(|i| ((i * 13 % 11) as f32 - 5.0) / 5.0).collect();
         let (oh, ow) = g.output().unwrap();
         let ncols = g.n * oh * ow;
-        let cols = im2col(&x, &g);
+        let mut cols = vec![f32::NAN; g.rows() * ncols]; // every entry must be written
+        im2col(&x, &g, &mut cols);
         let (kk, ocg) = (2 * 3 * 2, oc / groups);
         let mut out_cm = vec![0.0; oc * ncols]; // [OC, N·L]
         for grp in 0..groups {
@@ -202,10 +208,13 @@ mod tests {
         let g =
             ConvGeometry { n: 2, c: 3, h: 5, w: 6, kernel: (3, 3), stride: (2, 2), padding: (1, 1), dilation: (1, 2) };
         let x: Vec<f32> = (0..2 * 3 * 5 * 6).map(|i| (i as f32 * 0.37).sin()).collect();
-        let cols = im2col(&x, &g);
+        let (oh, ow) = g.output().unwrap();
+        let mut cols = vec![f32::NAN; g.rows() * g.n * oh * ow];
+        im2col(&x, &g, &mut cols);
         let y: Vec<f32> = (0..cols.len()).map(|i| (i as f32 * 0.11).cos()).collect();
         let lhs: f64 = cols.iter().zip(&y).map(|(a, b)| (*a as f64) * (*b as f64)).sum();
-        let back = col2im(&y, &g);
+        let mut back = vec![0.0; x.len()];
+        col2im(&y, &g, &mut back);
         let rhs: f64 = x.iter().zip(&back).map(|(a, b)| (*a as f64) * (*b as f64)).sum();
         assert!((lhs - rhs).abs() < 1e-4, "{lhs} vs {rhs}");
     }

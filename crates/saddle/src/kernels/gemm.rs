@@ -71,6 +71,16 @@ const PARALLEL_MIN_FLOPS: usize = 1 << 22;
 /// assert_eq!(c, [11.0]);
 /// ```
 pub fn sgemm(dims: Dims, a: Operand, b: Operand, c: &mut [f32], mode: Accumulate) {
+    product(dims, a, b, c, mode, true)
+}
+
+/// [`sgemm`] in the calling thread alone, for callers that already run one
+/// product per thread. The sums are the same, in the same order, as `sgemm`'s.
+pub fn sgemm_sequential(dims: Dims, a: Operand, b: Operand, c: &mut [f32], mode: Accumulate) {
+    product(dims, a, b, c, mode, false)
+}
+
+fn product(dims: Dims, a: Operand, b: Operand, c: &mut [f32], mode: Accumulate, parallel: bool) {
     let Dims { m, n, k } = dims;
     let (ta, tb, a, b) = (a.transposed(), b.transposed(), a.values(), b.values());
     assert_eq!(a.len(), m * k, "sgemm: a has {} elements, expected m·k = {m}·{k}", a.len());
@@ -89,7 +99,7 @@ pub fn sgemm(dims: Dims, a: Operand, b: Operand, c: &mut [f32], mode: Accumulate
     let b = if tb { MatRef::from_row_major_slice(b, n, k).transpose() } else { MatRef::from_row_major_slice(b, k, n) };
     let c = MatMut::from_row_major_slice_mut(c, m, n);
     let accum = if mode == Accumulate::Add { Accum::Add } else { Accum::Replace };
-    if m * n * k < PARALLEL_MIN_FLOPS {
+    if !parallel || m * n * k < PARALLEL_MIN_FLOPS {
         faer::linalg::matmul::matmul(c, accum, a, b, 1.0f32, Par::Seq);
         return;
     }
@@ -197,5 +207,8 @@ mod tests {
         let one = run(1);
         assert_eq!(one, run(2));
         assert_eq!(one, run(3));
+        let mut alone = vec![0.0; m * n];
+        sgemm_sequential(Dims { m, n, k }, Operand::Stored(&a), Operand::Stored(&b), &mut alone, Accumulate::Overwrite);
+        assert_eq!(one, alone, "sgemm_sequential sums differently from sgemm");
     }
 }

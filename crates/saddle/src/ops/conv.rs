@@ -13,8 +13,9 @@
 //! Uses: `tensor`, `kernels::{conv, gemm}`.
 
 use crate::kernels::conv::{col2im, im2col, ConvGeometry};
-use crate::kernels::gemm::{sgemm, Accumulate, Dims, Operand};
+use crate::kernels::gemm::{sgemm, sgemm_sequential, Accumulate, Dims, Operand};
 use crate::tensor::{Backward, Tensor};
+use rayon::prelude::*;
 
 /// Settings of [`Tensor::conv2d`]; `Default` is PyTorch's (stride 1, padding 0,
 /// dilation 1, groups 1). Pairs are `(height, width)`.
@@ -98,71 +99,99 @@ impl Tensor {
             );
         };
         let l = oh * ow;
-        let x = self.data();
-        let w = weight.data();
-        let b = bias.map(|b| b.to_vec());
+        let (x, w) = (self.data(), weight.data());
+        let (x, w, b) = (&x[..], &w[..], bias.map(|b| b.to_vec()));
         let mut out = vec![0.0f32; geo.n * oc * l];
-        let chunk = images_per_chunk(&geo);
-        let mut saved_cols = None;
-        for n0 in (0..geo.n).step_by(chunk) {
-            let part = ConvGeometry { n: chunk.min(geo.n - n0), ..geo };
-            let image = geo.c * geo.h * geo.w;
-            let cols = im2col(&x[n0 * image..][..part.n * image], &part); // [C·KH·KW, n·L]
-            let out_cm = forward_gemm(&w, &cols, &part, oc, groups); // [OC, n·L]
-                                                                     // [OC, n, L] → out[n0 + n, OC, L], adding the bias.
-            for n in 0..part.n {
-                for o in 0..oc {
-                    let bo = b.as_ref().map_or(0.0, |b| b[o]);
-                    let src = &out_cm[o * part.n * l + n * l..][..l];
-                    out[((n0 + n) * oc + o) * l..][..l].iter_mut().zip(src).for_each(|(d, s)| *d = s + bo);
+        let tasks = Tasks::new(&geo);
+        let image = geo.c * geo.h * geo.w;
+        // Each task: cols = im2col(its images), y = W · cols: [OC, n·L] → out[n, OC, L] with the bias.
+        tasks.run(out.chunks_mut((tasks.per * oc * l).max(1)).enumerate().collect(), |(t, out_t), (cols, y)| {
+            let part = ConvGeometry { n: out_t.len() / (oc * l), ..geo };
+            let cols = grow(cols, part.rows() * part.n * l);
+            im2col(&x[t * tasks.per * image..][..part.n * image], &part, cols);
+            if part.n == 1 {
+                forward_gemm(w, cols, &part, oc, groups, out_t, tasks.mm);
+            } else {
+                let y = grow(y, oc * part.n * l);
+                forward_gemm(w, cols, &part, oc, groups, y, tasks.mm);
+                for (n, dst) in out_t.chunks_exact_mut(oc * l).enumerate() {
+                    for (o, d) in dst.chunks_exact_mut(l).enumerate() {
+                        d.copy_from_slice(&y[(o * part.n + n) * l..][..l]);
+                    }
                 }
             }
-            if chunk >= geo.n {
-                saved_cols = Some(cols);
+            if let Some(b) = &b {
+                out_t.chunks_exact_mut(l).enumerate().for_each(|(i, d)| d.iter_mut().for_each(|v| *v += b[i % oc]));
             }
-        }
-        drop((x, w));
+        });
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
-        Tensor::from_op(out, &[geo.n, oc, oh, ow], &inputs, Conv2dBackward { geo, groups, oc, saved_cols })
+        Tensor::from_op(out, &[geo.n, oc, oh, ow], &inputs, Conv2dBackward { geo, groups, oc })
     }
 }
 
-/// `cols` is at most this many floats (8 MiB): large batches, at inference
-/// especially, are convolved a chunk of images at a time.
-const COLS_BUDGET: usize = 1 << 21;
+/// A product of two matrices: [`sgemm`] or [`sgemm_sequential`].
+type Product = fn(Dims, Operand, Operand, &mut [f32], Accumulate);
 
-fn images_per_chunk(geo: &ConvGeometry) -> usize {
-    let (oh, ow) = geo.output().expect("checked");
-    (COLS_BUDGET / (geo.rows() * oh * ow).max(1)).max(1)
+/// How a convolution is split: `per` images to one product, so that `W · cols`
+/// has about 256 columns (late layers' small images would starve the kernel
+/// one at a time), and the tasks run in parallel with one product each, or,
+/// when there are fewer than four, one after another with parallel products.
+/// Both depend on the shape alone, never on the thread count, so the sums do
+/// not either; the buffers of `cols` stay per task, a few MiB at most for
+/// 32×32 images, instead of the whole batch's.
+struct Tasks {
+    per: usize,
+    parallel: bool,
+    mm: Product,
 }
 
-/// `y_g = W_g · cols_g` for each group: `[OC, n·L]`.
-fn forward_gemm(w: &[f32], cols: &[f32], part: &ConvGeometry, oc: usize, groups: usize) -> Vec<f32> {
+impl Tasks {
+    fn new(geo: &ConvGeometry) -> Self {
+        let (oh, ow) = geo.output().expect("checked");
+        let per = 256usize.div_ceil((oh * ow).max(1)).clamp(1, geo.n.max(1));
+        let parallel = geo.n.div_ceil(per) >= 4;
+        Tasks { per, parallel, mm: if parallel { sgemm_sequential } else { sgemm } }
+    }
+    /// `f(item, scratch)` for every item, each worker reusing its two buffers.
+    fn run<T: Send>(&self, items: Vec<T>, f: impl Fn(T, &mut (Vec<f32>, Vec<f32>)) + Sync) {
+        if self.parallel {
+            items.into_par_iter().for_each_init(Default::default, |scratch, item| f(item, scratch));
+        } else {
+            let mut scratch = Default::default();
+            items.into_iter().for_each(|item| f(item, &mut scratch));
+        }
+    }
+}
+
+/// The first `len` elements of `v`, grown (with zeros) if it is shorter.
+fn grow(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if v.len() < len {
+        v.resize(len, 0.0);
+    }
+    &mut v[..len]
+}
+
+/// `y_g = W_g · cols_g` for each group into `y: [OC, n·L]`.
+fn forward_gemm(w: &[f32], cols: &[f32], part: &ConvGeometry, oc: usize, groups: usize, y: &mut [f32], mm: Product) {
     let (oh, ow) = part.output().expect("checked");
     let ncols = part.n * oh * ow;
     let (ocg, kk) = (oc / groups, part.rows() / groups);
-    let mut out_cm = vec![0.0f32; oc * ncols];
     for g in 0..groups {
-        // y_g = W_g · cols_g: [OCg, n·L]
         let (wg, cg) = (&w[g * ocg * kk..][..ocg * kk], &cols[g * kk * ncols..][..kk * ncols]);
-        sgemm(
-            Dims { m: ocg, n: ncols, k: kk },
-            Operand::Stored(wg),
-            Operand::Stored(cg),
-            &mut out_cm[g * ocg * ncols..][..ocg * ncols],
-            Accumulate::Overwrite,
-        );
+        let yg = &mut y[g * ocg * ncols..][..ocg * ncols];
+        mm(Dims { m: ocg, n: ncols, k: kk }, Operand::Stored(wg), Operand::Stored(cg), yg, Accumulate::Overwrite);
     }
-    out_cm
 }
+
+/// Tasks whose weight-gradient partials are held at once before they are
+/// summed, in task order, into `dW`.
+const ROUND: usize = 16;
 
 struct Conv2dBackward {
     geo: ConvGeometry,
     groups: usize,
     oc: usize,
-    /// `cols` of the forward pass when the batch fit in one chunk; recomputed otherwise.
-    saved_cols: Option<Vec<f32>>,
 }
 
 impl Backward for Conv2dBackward {
@@ -175,57 +204,75 @@ impl Backward for Conv2dBackward {
         let l = oh * ow;
         let (ocg, kk) = (oc / groups, geo.rows() / groups);
         let (need_x, need_w) = (inputs[0].is_requires_grad(), inputs[1].is_requires_grad());
-        let x = inputs[0].data();
-        let w = inputs[1].data();
+        let (x, w) = (inputs[0].data(), inputs[1].data());
+        let (x, w) = (&x[..], &w[..]);
         let image = geo.c * geo.h * geo.w;
         let mut gx = need_x.then(|| vec![0.0f32; geo.n * image]);
         let mut gw = need_w.then(|| vec![0.0f32; oc * kk]);
-        let chunk = images_per_chunk(geo);
-        for n0 in (0..geo.n).step_by(chunk) {
-            let part = ConvGeometry { n: chunk.min(geo.n - n0), ..*geo };
-            let ncols = part.n * l;
-            // dy[n0 .. n0 + n]: [n, OC, L] → [OC, n·L]
-            let mut g_cm = vec![0.0f32; oc * ncols];
-            for n in 0..part.n {
-                for o in 0..oc {
-                    g_cm[o * ncols + n * l..][..l].copy_from_slice(&g[((n0 + n) * oc + o) * l..][..l]);
-                }
-            }
-            if let Some(gw) = gw.as_mut() {
-                let recomputed;
-                let cols = match &self.saved_cols {
-                    Some(c) => c,
-                    None => {
-                        recomputed = im2col(&x[n0 * image..][..part.n * image], &part);
-                        &recomputed
+        let tasks = Tasks::new(geo);
+        let count = geo.n.div_ceil(tasks.per);
+        let mut partials = vec![0.0f32; if need_w { ROUND.min(count) * oc * kk } else { 0 }];
+        for r0 in (0..count).step_by(ROUND) {
+            let round = ROUND.min(count - r0);
+            let images = (r0 * tasks.per)..geo.n.min((r0 + round) * tasks.per);
+            let mut pw: Vec<Option<&mut [f32]>> = partials.chunks_mut((oc * kk).max(1)).map(Some).collect();
+            pw.resize_with(round, || None);
+            let mut px: Vec<Option<&mut [f32]>> = match gx.as_mut() {
+                Some(gx) => gx[images.start * image..images.end * image]
+                    .chunks_mut((tasks.per * image).max(1))
+                    .map(Some)
+                    .collect(),
+                None => (0..round).map(|_| None).collect(),
+            };
+            px.truncate(round);
+            let items: Vec<_> = pw.into_iter().zip(px).enumerate().collect();
+            tasks.run(items, |(i, (pw, px)), (cols, dy_buf)| {
+                let n0 = (r0 + i) * tasks.per;
+                let part = ConvGeometry { n: tasks.per.min(geo.n - n0), ..*geo };
+                let ncols = part.n * l;
+                let cols = grow(cols, part.rows() * ncols);
+                // dy of these images as [OC, n·L]
+                let dy: &[f32] = if part.n == 1 {
+                    &g[n0 * oc * l..][..oc * l]
+                } else {
+                    let dy = grow(dy_buf, oc * ncols);
+                    for n in 0..part.n {
+                        for o in 0..oc {
+                            dy[o * ncols + n * l..][..l].copy_from_slice(&g[((n0 + n) * oc + o) * l..][..l]);
+                        }
                     }
+                    dy
                 };
-                for gi in 0..groups {
-                    // dW_g (+)= dy_g · cols_gᵀ: [OCg, Cg·KH·KW]
-                    let (dy, cg) = (&g_cm[gi * ocg * ncols..][..ocg * ncols], &cols[gi * kk * ncols..][..kk * ncols]);
-                    sgemm(
-                        Dims { m: ocg, n: kk, k: ncols },
-                        Operand::Stored(dy),
-                        Operand::Transposed(cg),
-                        &mut gw[gi * ocg * kk..][..ocg * kk],
-                        if n0 > 0 { Accumulate::Add } else { Accumulate::Overwrite },
-                    );
+                if let Some(pw) = pw {
+                    im2col(&x[n0 * image..][..part.n * image], &part, cols);
+                    for gi in 0..groups {
+                        // dW_g = dy_g · cols_gᵀ: [OCg, Cg·KH·KW]
+                        let (dyg, cg) =
+                            (&dy[gi * ocg * ncols..][..ocg * ncols], &cols[gi * kk * ncols..][..kk * ncols]);
+                        let dims = Dims { m: ocg, n: kk, k: ncols };
+                        let dst = &mut pw[gi * ocg * kk..][..ocg * kk];
+                        (tasks.mm)(dims, Operand::Stored(dyg), Operand::Transposed(cg), dst, Accumulate::Overwrite);
+                    }
                 }
-            }
-            if let Some(gx) = gx.as_mut() {
-                let mut dcols = vec![0.0f32; part.rows() * ncols];
-                for gi in 0..groups {
-                    // dcols_g = W_gᵀ · dy_g: [Cg·KH·KW, n·L]
-                    let (wg, dy) = (&w[gi * ocg * kk..][..ocg * kk], &g_cm[gi * ocg * ncols..][..ocg * ncols]);
-                    sgemm(
-                        Dims { m: kk, n: ncols, k: ocg },
-                        Operand::Transposed(wg),
-                        Operand::Stored(dy),
-                        &mut dcols[gi * kk * ncols..][..kk * ncols],
-                        Accumulate::Overwrite,
-                    );
+                if let Some(px) = px {
+                    // dcols_g = W_gᵀ · dy_g: [Cg·KH·KW, n·L], in the buffer of cols.
+                    for gi in 0..groups {
+                        let (wg, dyg) = (&w[gi * ocg * kk..][..ocg * kk], &dy[gi * ocg * ncols..][..ocg * ncols]);
+                        let dims = Dims { m: kk, n: ncols, k: ocg };
+                        let dst = &mut cols[gi * kk * ncols..][..kk * ncols];
+                        (tasks.mm)(dims, Operand::Transposed(wg), Operand::Stored(dyg), dst, Accumulate::Overwrite);
+                    }
+                    col2im(cols, &part, px);
                 }
-                gx[n0 * image..][..part.n * image].copy_from_slice(&col2im(&dcols, &part));
+            });
+            if let Some(gw) = gw.as_mut() {
+                // dW += Σ partials, each element summed in task order.
+                let partials = &partials[..round * oc * kk];
+                gw.par_chunks_mut(4096).enumerate().for_each(|(j, dst)| {
+                    for p in partials.chunks_exact(oc * kk) {
+                        dst.iter_mut().zip(&p[j * 4096..]).for_each(|(d, v)| *d += v);
+                    }
+                });
             }
         }
         let mut grads = vec![gx, gw];
@@ -299,33 +346,34 @@ mod tests {
     }
 
     #[test]
-    fn large_batches_are_chunked_with_the_same_result() {
-        // 3·5·5 rows × 28·28 columns per image: 2^21 / 58800 = 35 images per chunk.
+    fn batches_split_into_tasks_and_rounds_give_the_same_result() {
+        // 6·6 outputs per image: ⌈256 / 36⌉ = 8 images per product, 25 tasks,
+        // two rounds of weight-gradient partials.
         let mut rng = Rng::new(62);
-        let x = Tensor::uniform(&[80, 3, 28, 28], -1.0, 1.0, &mut rng).requires_grad();
+        let x = Tensor::uniform(&[200, 3, 6, 6], -1.0, 1.0, &mut rng).requires_grad();
         let w = Tensor::uniform(&[4, 3, 5, 5], -1.0, 1.0, &mut rng).requires_grad();
         let opt = Conv2dOptions { padding: (2, 2), ..Default::default() };
         let y = x.conv2d(&w, None, opt);
         let g = Tensor::uniform(y.shape(), -1.0, 1.0, &mut rng);
         y.backward_with(&g);
         // The same images one at a time (each a single chunk).
-        let (mut gw, image) = (vec![0.0f32; 300], 3 * 28 * 28);
-        for n in 0..80 {
+        let (mut gw, image) = (vec![0.0f32; 300], 3 * 6 * 6);
+        for n in 0..200 {
             let xn = x.narrow(0, n, 1).detach().requires_grad();
             let wn = w.detach().requires_grad();
             let yn = xn.conv2d(&wn, None, opt);
-            crate::ops::testing::assert_close("chunked forward", &yn.to_vec(), &y.narrow(0, n, 1).to_vec(), 1e-5);
+            crate::ops::testing::assert_close("one image forward", &yn.to_vec(), &y.narrow(0, n, 1).to_vec(), 1e-5);
             yn.backward_with(&g.narrow(0, n, 1).detach());
             let gx = x.grad().unwrap().to_vec();
             crate::ops::testing::assert_close(
-                "chunked dx",
+                "one image dx",
                 &xn.grad().unwrap().to_vec(),
                 &gx[n * image..][..image],
                 1e-5,
             );
             gw.iter_mut().zip(wn.grad().unwrap().to_vec()).for_each(|(a, b)| *a += b);
         }
-        crate::ops::testing::assert_close("chunked dW", &w.grad().unwrap().to_vec(), &gw, 1e-4);
+        crate::ops::testing::assert_close("summed dW", &w.grad().unwrap().to_vec(), &gw, 1e-4);
     }
 
     #[test]
