@@ -406,7 +406,7 @@ fn create(spec: &RunSpec, out: &std::path::Path, quiet: bool) -> Result<Trainer>
         }
     };
     let loading = std::time::Instant::now();
-    let trainer = Trainer::create_with(spec, out, &on_load)?;
+    let trainer = Trainer::create_with(spec, out, &on_load).map_err(flag_of_field)?;
     if let Some(b) = bar {
         b.finish_and_clear();
         println!(
@@ -488,7 +488,7 @@ fn flag_of_field(e: Error) -> Error {
     match e {
         Error::Config { field, message } => {
             let name = match field.as_str() {
-                "label_smoothing" | "val_split" | "size" | "epochs" | "batch_size" | "clip_norm" => {
+                "label_smoothing" | "val_split" | "size" | "epochs" | "batch_size" | "clip_norm" | "data" => {
                     format!("--{}", field.replace('_', "-"))
                 }
                 _ => field,

@@ -2,30 +2,13 @@
 //! MNIST, evaluation, prediction, and a clear error with a non-zero exit (and
 //! no run directory that looks complete) for each kind of bad input.
 
+mod common;
+
+use common::{assert_fails_with, saddle, scratch, stderr, stdout};
 use saddle::data::read_idx;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::OnceLock;
-
-fn saddle(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_saddle")).args(args).output().expect("the saddle binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// A fresh, empty scratch folder for one test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("saddle-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn idx_bytes(magic: u32, dims: &[usize], data: &[u8]) -> Vec<u8> {
     let mut b = magic.to_be_bytes().to_vec();
@@ -77,17 +60,6 @@ fn trained_run() -> &'static PathBuf {
         assert!(o.status.success(), "train failed: {}{}", stdout(&o), stderr(&o));
         run
     })
-}
-
-/// Asserts a failure with one `error:` line that contains every `needle`.
-#[track_caller]
-fn assert_fails_with(o: &Output, needles: &[&str]) {
-    assert!(!o.status.success(), "expected a failure, got success: {}", stdout(o));
-    let err = stderr(o);
-    assert!(!err.contains("panicked"), "panic instead of an error: {err}");
-    for n in needles {
-        assert!(err.contains(n), "stderr lacks {n:?}: {err}");
-    }
 }
 
 #[test]
@@ -700,7 +672,7 @@ fn surprises_in_data_and_flags_are_refused_by_name() {
     let mut bytes = std::fs::read(&labels).unwrap();
     bytes[8] = 200; // the first label
     std::fs::write(&labels, &bytes).unwrap();
-    assert_fails_with(&train(&data, &[]), &["training labels go up to 200", "no image is labelled 10"]);
+    assert_fails_with(&train(&data, &[]), &["no training image is labelled 10 (the labels go up to 200)"]);
 
     let both = dir.join("both");
     std::fs::create_dir_all(&both).unwrap();

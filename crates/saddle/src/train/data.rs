@@ -342,8 +342,9 @@ fn check_images(train: &ImageDataset, classes: usize, dir: &Path) -> Result<()> 
         return Err(Error::format(
             dir,
             format!(
-                "the training labels go up to {}, but no image is labelled {missing}: classes must be numbered 0 to K − 1",
-                classes - 1
+                "{classes} classes, but no training image is labelled {missing} (the labels go up to {}): every \
+                 class needs training images, numbered 0 to K − 1",
+                train.labels.iter().max().copied().unwrap_or(0)
             ),
         ));
     }
