@@ -453,6 +453,10 @@ def cnn_parts():
         fx.case(f"cross_entropy/smooth_{red}", {"reduction": red, "ignore_index": -100, "label_smoothing": 0.2},
                 lambda logits, targets, red=red: F.cross_entropy(logits, targets.long(), reduction=red, label_smoothing=0.2),
                 {"logits": r(6, 5, low=-3, high=3)}, {"targets": t})
+    # A 3×3 convolution with padding 1 between 16 channels, the CIFAR networks' kind.
+    attrs = {"stride": pair(1), "padding": pair(1), "dilation": pair(1), "groups": 1}
+    fx.case("conv2d/same_16_channels", attrs, lambda x, weight, bias: F.conv2d(x, weight, bias, 1, 1),
+            {"x": r(3, 16, 7, 6, low=-1, high=1), "weight": r(20, 16, 3, 3, low=-0.5, high=0.5), "bias": r(20)})
     fx.save()
 
 

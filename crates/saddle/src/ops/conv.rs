@@ -296,7 +296,13 @@ mod tests {
 
     #[test]
     fn conv2d_matches_pytorch() {
-        let fx = Fixtures::load("conv");
+        // `cnn_parts` holds a 3×3 convolution between 16 channels with padding 1.
+        for fx in [Fixtures::load("conv"), Fixtures::load("cnn_parts")] {
+            conv2d_cases_match(&fx);
+        }
+    }
+
+    fn conv2d_cases_match(fx: &Fixtures) {
         for case in fx.cases("conv2d") {
             let (x, w) = (fx.param(&case, "x"), fx.param(&case, "weight"));
             let opt = Conv2dOptions {
