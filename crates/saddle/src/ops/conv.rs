@@ -8,7 +8,9 @@
 //! across all positions. Computed as im2col then one GEMM per group:
 //! `cols: [C·KH·KW, N·L]`, `y_g = W_g · cols_g: [OCg, N·L]`.
 //! Backward: `dW_g = dy_g · cols_gᵀ`, `db = Σ_{n, l} dy`, `dcols_g = W_gᵀ · dy_g`,
-//! `dx = col2im(dcols)`.
+//! `dx = col2im(dcols)`. `N` here is a task's few images, not the batch
+//! (`Tasks`): each task's `cols` lives in a buffer of its worker, and the
+//! tasks' `dW_g` are summed in task order.
 //!
 //! Uses: `tensor`, `kernels::{conv, gemm}`.
 
