@@ -69,6 +69,17 @@ fn summary(run: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap()
 }
 
+/// Trains LeNet-5 on `data` into `run` (Adam at 3e-3, batches of 8, and
+/// `extra`), asserts that it succeeded and returns what it printed.
+fn train_lenet5(data: &Path, run: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["train", "images", "--data", data.to_str().unwrap(), "--model", "lenet5"];
+    args.extend(["--batch-size", "8", "--optim", "adam", "--lr", "0.003", "--out", run.to_str().unwrap(), "--quiet"]);
+    args.extend(extra);
+    let o = saddle(&args);
+    assert!(o.status.success(), "train failed: {}{}", stdout(&o), stderr(&o));
+    stdout(&o)
+}
+
 /// The folders and a LeNet-5 run trained on them at 16×16, shared by the tests.
 fn folder_run() -> &'static (PathBuf, PathBuf) {
     static RUN: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
@@ -77,28 +88,7 @@ fn folder_run() -> &'static (PathBuf, PathBuf) {
         let data = dir.join("data");
         hue_folders(&data);
         let run = dir.join("run");
-        let o = saddle(&[
-            "train",
-            "images",
-            "--data",
-            data.to_str().unwrap(),
-            "--model",
-            "lenet5",
-            "--size",
-            "16",
-            "--epochs",
-            "8",
-            "--batch-size",
-            "8",
-            "--optim",
-            "adam",
-            "--lr",
-            "0.003",
-            "--out",
-            run.to_str().unwrap(),
-            "--quiet",
-        ]);
-        assert!(o.status.success(), "train failed: {}{}", stdout(&o), stderr(&o));
+        train_lenet5(&data, &run, &["--size", "16", "--epochs", "8"]);
         (data, run)
     })
 }
@@ -211,27 +201,7 @@ fn a_cifar_binary_folder_trains_and_predict_names_the_five_likeliest_classes() {
     let data = dir.join("cifar");
     tiny_cifar(&data);
     let run = dir.join("run");
-    let o = saddle(&[
-        "train",
-        "images",
-        "--data",
-        data.to_str().unwrap(),
-        "--model",
-        "lenet5",
-        "--epochs",
-        "6",
-        "--batch-size",
-        "8",
-        "--optim",
-        "adam",
-        "--lr",
-        "0.003",
-        "--out",
-        run.to_str().unwrap(),
-        "--quiet",
-    ]);
-    assert!(o.status.success(), "train failed: {}{}", stdout(&o), stderr(&o));
-    let out = stdout(&o);
+    let out = train_lenet5(&data, &run, &["--epochs", "6"]);
     assert!(out.contains("200 training, 30 test images of [3, 32, 32], 10 classes: airplane, automobile"), "{out}");
     let acc = summary(&run)["test_accuracy"].as_f64().unwrap();
     assert!(acc >= 0.9, "ten hues in CIFAR's layout: test accuracy {acc}");
