@@ -219,14 +219,14 @@ impl Backward for Conv2dBackward {
             let images = (r0 * tasks.per)..geo.n.min((r0 + round) * tasks.per);
             let mut pw: Vec<Option<&mut [f32]>> = partials.chunks_mut((oc * kk).max(1)).map(Some).collect();
             pw.resize_with(round, || None);
-            let mut px: Vec<Option<&mut [f32]>> = match gx.as_mut() {
+            // One slice of dx per task: the round's images in chunks of `per`.
+            let px: Vec<Option<&mut [f32]>> = match gx.as_mut() {
                 Some(gx) => gx[images.start * image..images.end * image]
                     .chunks_mut((tasks.per * image).max(1))
                     .map(Some)
                     .collect(),
                 None => (0..round).map(|_| None).collect(),
             };
-            px.truncate(round);
             let items: Vec<_> = pw.into_iter().zip(px).enumerate().collect();
             tasks.run(items, |(i, (pw, px)), (cols, dy_buf)| {
                 let n0 = (r0 + i) * tasks.per;
