@@ -156,8 +156,14 @@ def speedrun():
         def forward(self, x):
             return x / 9
 
-    return nn.Sequential(nn.Conv2d(3, 24, 2), nn.GELU(), *group(24, 64), *group(64, 256), *group(256, 256),
-                         nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(256, 10, bias=False), Scale())
+    net = nn.Sequential(nn.Conv2d(3, 24, 2), nn.GELU(), *group(24, 64), *group(64, 256), *group(256, 256),
+                        nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(256, 10, bias=False), Scale())
+    # As airbench and saddle: the whitening layer's weights and batch norm's gamma are frozen.
+    net[0].weight.requires_grad_(False)
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.weight.requires_grad_(False)
+    return net
 
 
 def cifar(args):

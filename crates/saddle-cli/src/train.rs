@@ -9,7 +9,7 @@ use saddle::nn::CellKind;
 use saddle::optim::{Family, OptimizerSpec, Schedule};
 use saddle::train::{
     EpochMetrics, ImageModel, Observer, OnNan, Outcome, RunSpec, StepMetrics, Summary, TaggerSpec, Task as RunTask,
-    Trainer,
+    Trainer, Tta,
 };
 use saddle::{Error, Result};
 use std::path::PathBuf;
@@ -107,10 +107,12 @@ pub struct TrainArgs {
     /// Label smoothing ε of the cross-entropy, in [0, 1) [default: 0.2 for images, 0 for mnist].
     #[arg(long, value_name = "EPS")]
     pub label_smoothing: Option<f32>,
-    /// Evaluate each image and its mirror image, averaging the logits (flip
-    /// test-time augmentation) [default: true for images, false for mnist].
-    #[arg(long, value_name = "BOOL")]
-    pub tta: Option<bool>,
+    /// Test-time augmentation of the final evaluation, averaging the logits
+    /// over views of each image: none, flip (the image and its mirror image)
+    /// or flip-translate (also both moved by a pixel) [default: flip-translate
+    /// for images with speedrun, flip for other image models, none for mnist].
+    #[arg(long, value_name = "VIEWS", value_parser = tta)]
+    pub tta: Option<Tta>,
     /// images: without a test/ folder, this share of train/ is the test set.
     #[arg(long, default_value_t = 0.1, value_name = "SHARE")]
     pub val_split: f32,
@@ -418,15 +420,19 @@ fn create(spec: &RunSpec, out: &std::path::Path, quiet: bool) -> Result<Trainer>
     Ok(trainer)
 }
 
+fn tta(text: &str) -> std::result::Result<Tta, String> {
+    text.parse().map_err(|e: Error| e.to_string())
+}
+
 /// The run the flags describe; each bad value names its flag.
 fn spec(args: &TrainArgs, task: Task) -> Result<RunSpec> {
-    let base = match task {
-        Task::Mnist => RunSpec::mnist(),
-        Task::Images => RunSpec::images(),
-        Task::Slots => RunSpec::slots(),
-    };
     let image_model =
         |default: &str| ImageModel::from_name(args.model.as_deref().unwrap_or(default)).map_err(flag("--model"));
+    let base = match task {
+        Task::Mnist => RunSpec::mnist(),
+        Task::Images => RunSpec::images_recipe(image_model("speedrun")?),
+        Task::Slots => RunSpec::slots(),
+    };
     let task = match task {
         Task::Mnist => RunTask::Mnist { model: image_model("lenet5")? },
         Task::Images => RunTask::Images { model: image_model("speedrun")?, size: args.size, val_split: args.val_split },
@@ -478,6 +484,8 @@ fn spec(args: &TrainArgs, task: Task) -> Result<RunSpec> {
         augment,
         label_smoothing: args.label_smoothing.unwrap_or(base.label_smoothing),
         tta: args.tta.unwrap_or(base.tta),
+        lookahead: base.lookahead,
+        norm_params: base.norm_params,
     };
     spec.validate().map_err(flag_of_field)?;
     Ok(spec)
@@ -555,12 +563,12 @@ fn print_plan(t: &Trainer) {
                 c.input.unwrap_or_default(),
                 c.classes
             );
-            if !c.spec.augment.is_none() || c.spec.label_smoothing > 0.0 || c.spec.tta {
+            let s = &c.spec;
+            if !s.augment.is_none() || s.label_smoothing > 0.0 || s.tta != Tta::None || s.lookahead.is_some() {
+                let lookahead = s.lookahead.map_or("none".into(), |l| format!("every {} steps", l.every));
                 println!(
-                    "recipe    augment {}, label smoothing {}, flip TTA {}",
-                    c.spec.augment,
-                    c.spec.label_smoothing,
-                    if c.spec.tta { "on" } else { "off" }
+                    "recipe    augment {}, label smoothing {}, TTA {}, lookahead {lookahead}, batch-norm rate ×{}",
+                    s.augment, s.label_smoothing, s.tta, s.norm_params.lr_scale
                 );
             }
         }

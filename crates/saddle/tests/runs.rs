@@ -291,3 +291,46 @@ fn a_crash_between_the_renames_of_a_checkpoint_loses_nothing() {
         assert_same_bits(&straight, &run);
     }
 }
+
+/// The speedrun recipe on grey digits: a whitened first layer that stays
+/// frozen, γ frozen at 1, batch-norm parameters in their own group at 64× the
+/// rate and λ/64, and lookahead, whose slow weights a resumed run gets back.
+#[test]
+fn the_speedrun_recipe_freezes_what_airbench_freezes_and_resumes_exactly() {
+    use saddle::nn::Module;
+    use saddle::optim::Lookahead;
+    use saddle::train::{ImageModel, NormParams};
+    let dir = scratch("speedrun");
+    small_mnist(&dir, 96, 32);
+    let spec = RunSpec {
+        task: Task::Mnist { model: ImageModel::Speedrun },
+        data: Some(dir.clone()),
+        epochs: 1,
+        batch_size: 16,
+        monitor_every: 0,
+        checkpoint_every: 4,
+        lookahead: Some(Lookahead { every: 2, decay: 0.9 }),
+        norm_params: NormParams { lr_scale: 64.0, weight_decay: true },
+        ..RunSpec::images_recipe(ImageModel::Speedrun)
+    };
+    let mut trainer = Trainer::create(&spec, &dir.join("look")).unwrap();
+    let params = trainer.model().named_parameters();
+    let value = |name: &str| params.iter().find(|(n, _)| n == name).unwrap().1.to_vec();
+    let whitened = value("0.weight");
+    assert_eq!(whitened.len(), 8 * 4, "8 filters of 2×2 for one channel");
+    assert!(whitened[..16].iter().zip(&whitened[16..]).all(|(a, b)| *a == -b) && whitened[0] != 0.0);
+    let groups = trainer.optimizer().groups();
+    let names = |g: usize| groups[g].params.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>();
+    assert_eq!(names(2).len(), 12, "six batch norms, γ and β each: {:?}", names(2));
+    assert!(names(2).iter().all(|n| n.contains(".norm")) && names(1) == ["0.bias"], "{:?}", names(1));
+    assert_eq!((groups[2].lr_scale, groups[2].weight_decay), (64.0, Some(1.33e-3 / 64.0)));
+    let bias_before = value("2.norm1.bias");
+    trainer.train(&mut []).unwrap();
+    assert_eq!(value("0.weight"), whitened, "the whitening layer is frozen");
+    assert!(value("3.norm2.weight").iter().all(|&g| g == 1.0), "γ is frozen at 1");
+    assert_ne!(value("2.norm1.bias"), bias_before, "β trains");
+    let (a, b) = straight_and_resumed(&spec, &dir, 5, 0);
+    assert_same_bits(&a, &b);
+    let (tensors, _) = read_safetensors(&b.join("optimizer.safetensors")).unwrap();
+    assert!(tensors.keys().any(|k| k.ends_with(".lookahead_slow")));
+}

@@ -1,5 +1,6 @@
 //! Plain functions over `&[f32]` slices: GEMM, im2col/col2im, pooling,
-//! element-wise loops and reductions, and the steps of a recurrence. No
+//! element-wise loops and reductions, the steps of a recurrence, and the
+//! eigen-decomposition of small symmetric matrices (in `f64`). No
 //! tensors and no autograd here; each fast kernel has a naive twin in its
 //! tests as the oracle (the recurrence's is the same steps written with
 //! separate ops, in `ops::recurrent`).
@@ -10,6 +11,7 @@
 //! Uses: nothing else in the crate.
 
 pub mod conv;
+pub mod eigen;
 pub mod elementwise;
 pub mod gemm;
 pub mod pool;

@@ -15,14 +15,20 @@
 //! `kaiming_normal_(mode='fan_out', nonlinearity='relu')`, batch norm with
 //! γ = 1 and β = 0, as torchvision does.
 //!
-//! **speedrun**: conv 24@2×2 → GELU → three conv groups of 64, 256, 256
-//! channels → global max pooling → linear K (no bias) → ×1/9. A conv group is
-//! conv 3×3 → max-pool 2 → BN → GELU → conv 3×3 → BN → GELU (convolutions
-//! without bias). About 0.24 GFLOP forward per 32×32 image, 1.97M parameters.
+//! **speedrun** (airbench94): conv 2C·4@2×2 → GELU → three conv groups of
+//! 64, 256, 256 channels → global max pooling → linear K (no bias) → ×1/9. A
+//! conv group is conv 3×3 → max-pool 2 → BN → GELU → conv 3×3 → BN → GELU
+//! (convolutions without bias). About 0.24 GFLOP forward per 32×32 image,
+//! 1.97M parameters for C = 3. As in airbench, the first layer's weights are
+//! frozen (set them with [`whiten_first_layer`]; its bias trains), the group
+//! convolutions start as identities on their first channels ([`dirac`]), and
+//! batch norm has γ frozen at 1, `momentum` 0.4 and `ε` = 10⁻¹².
 //!
 //! Uses: `nn` layers, `ops`.
 
-use super::{join, BatchNorm, BatchNormConfig, Conv2d, Flatten, Linear, Module, Scale, Sequential, GELU};
+use super::{
+    dirac, join, patch_whitening, BatchNorm, BatchNormConfig, Conv2d, Flatten, Linear, Module, Scale, Sequential, GELU,
+};
 use crate::ops::{Conv2dOptions, MaxPool2dOptions};
 use crate::{Rng, Tensor};
 
@@ -209,15 +215,24 @@ pub struct ConvGroup {
 }
 
 impl ConvGroup {
-    /// A group from `input` to `output` channels.
+    /// A group from `input` to `output` channels, initialized as airbench
+    /// does: each convolution PyTorch's default with its first filters made
+    /// identities ([`dirac`]); batch norm with γ = 1 frozen (not a
+    /// gradient's target), `momentum` 0.4 and `ε` = 10⁻¹².
     pub fn new(input: usize, output: usize, rng: &mut Rng) -> Self {
         let same = Conv2dOptions { padding: (1, 1), ..Default::default() };
-        ConvGroup {
-            conv1: Conv2d::new(input, output, (3, 3), same, false, rng),
-            norm1: batch_norm(output),
-            conv2: Conv2d::new(output, output, (3, 3), same, false, rng),
-            norm2: batch_norm(output),
-        }
+        let conv = |i: usize, rng: &mut Rng| {
+            let c = Conv2d::new(i, output, (3, 3), same, false, rng);
+            dirac(&c.weight);
+            c
+        };
+        let norm = || {
+            let config = BatchNormConfig { eps: 1e-12, momentum: Some(0.4), ..BatchNormConfig::new(output) };
+            let bn = BatchNorm::new_2d(config);
+            bn.weight.iter().for_each(|w| w.set_requires_grad(false));
+            bn
+        };
+        ConvGroup { conv1: conv(input, rng), norm1: norm(), conv2: conv(output, rng), norm2: norm() }
     }
 }
 
@@ -261,14 +276,18 @@ impl Module for GlobalMaxPool {
 }
 
 /// The speedrun network for `channels`-channel images (of at least 10×10
-/// pixels) and `classes` outputs, as a `Sequential`: `0` the 2×2 convolution,
-/// `2`, `3`, `4` the conv groups, `7` the linear head.
+/// pixels) and `classes` outputs, as a `Sequential`: `0` the 2×2 convolution
+/// (`2·channels·4` filters, weights frozen at PyTorch's default until
+/// [`whiten_first_layer`] sets them), `2`, `3`, `4` the conv groups, `7` the
+/// linear head.
 pub fn speedrun(channels: usize, classes: usize, rng: &mut Rng) -> Sequential {
     let widths = [64, 256, 256];
+    let whiten = Conv2d::new(channels, 8 * channels, (2, 2), Conv2dOptions::default(), true, rng);
+    whiten.weight.set_requires_grad(false);
     Sequential::new(vec![
-        Box::new(Conv2d::new(channels, 24, (2, 2), Conv2dOptions::default(), true, rng)),
+        Box::new(whiten),
         Box::new(GELU),
-        Box::new(ConvGroup::new(24, widths[0], rng)),
+        Box::new(ConvGroup::new(8 * channels, widths[0], rng)),
         Box::new(ConvGroup::new(widths[0], widths[1], rng)),
         Box::new(ConvGroup::new(widths[1], widths[2], rng)),
         Box::new(GlobalMaxPool),
@@ -276,6 +295,29 @@ pub fn speedrun(channels: usize, classes: usize, rng: &mut Rng) -> Sequential {
         Box::new(Linear::new(widths[2], classes, false, rng)),
         Box::new(Scale(1.0 / 9.0)),
     ])
+}
+
+/// Sets the weights of the speedrun network's first layer (`0.weight`) to
+/// the [`patch_whitening`] of `images` `[N, C, H, W]`, normalized as the
+/// network will see them; airbench uses 5000 training images and `ε` =
+/// 5·10⁻⁴.
+///
+/// ```
+/// use saddle::nn::{speedrun, whiten_first_layer, Module};
+/// use saddle::{Rng, Tensor};
+/// let mut rng = Rng::new(0);
+/// let net = speedrun(3, 10, &mut rng);
+/// whiten_first_layer(&net, &Tensor::normal(&[4, 3, 12, 12], 0.0, 1.0, &mut rng), 5e-4);
+/// let w = net.named_parameters()[0].1.to_vec();
+/// assert!(w[..144].iter().zip(&w[144..]).all(|(a, b)| *a == -b));
+/// ```
+pub fn whiten_first_layer(net: &dyn Module, images: &Tensor, eps: f64) {
+    let params = net.named_parameters();
+    let (_, weight) = params.iter().find(|(n, _)| n == "0.weight").expect("the speedrun network has 0.weight");
+    let k = weight.shape();
+    let w = patch_whitening(images, (k[2], k[3]), eps);
+    assert_eq!(w.shape(), k, "whiten_first_layer: the first layer's shape");
+    weight.data_mut().copy_from_slice(&w.data());
 }
 
 #[cfg(test)]

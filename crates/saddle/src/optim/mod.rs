@@ -18,6 +18,7 @@
 mod adagrad;
 mod adam;
 mod clip;
+mod lookahead;
 pub mod pieces;
 mod rmsprop;
 pub mod schedule;
@@ -29,6 +30,7 @@ mod state;
 pub use adagrad::AdagradConfig;
 pub use adam::{AdamConfig, WeightDecay};
 pub use clip::{clip_grad_norm, clip_grad_value, global_grad_norm};
+pub use lookahead::Lookahead;
 pub use rmsprop::RmsPropConfig;
 pub use schedule::Schedule;
 pub use scheduler::{LrScheduler, ReduceLrOnPlateau};

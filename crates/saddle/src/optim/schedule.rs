@@ -15,6 +15,7 @@
 //! | `cosine-restarts:T₀[:m[:η_min]]` | cosine with restarts | the same within each cycle of `T₀, T₀·m, T₀·m², …` steps (`CosineAnnealingWarmRestarts`) |
 //! | `invsqrt[:τ]` | inverse square root | `η/√(1 + t/τ)` (τ = 100) |
 //! | `onecycle[:p]` | one-cycle | cosine from `η/25` up to `η` over the first `p·N` steps (p = 0.3), then down to `η/25/10⁴` (`OneCycleLR`) |
+//! | `triangle:p:a:b` | triangle | linear from `a·η` up to `η` at step `⌊p·N⌋`, then down to `b·η` at step N (airbench's `np.interp`) |
 //! | `plateau[:P[:f]]` | reduce on plateau | `η`, times `f` after more than `P` epochs without a lower held-out loss (see [`LrScheduler`](super::LrScheduler)) |
 //! | `warmup:W:INNER` | warm-up | `inner_t · min(1, (t + 1)/W)`: a linear ramp that wraps any of them |
 //!
@@ -86,6 +87,16 @@ pub enum Schedule {
         /// Fraction of the run spent rising (PyTorch: 0.3).
         pct_start: f64,
     },
+    /// Straight lines from `start·η` up to `η` at step `⌊peak_at·N⌋` and down
+    /// to `end·η` at step `N` (the schedule of airbench, Jordan 2024).
+    Triangle {
+        /// Where the peak is, as a share of the run.
+        peak_at: f64,
+        /// The first rate, as a share of `η`.
+        start: f64,
+        /// The rate at step `N`, as a share of `η`.
+        end: f64,
+    },
     /// `η`, lowered by `factor` whenever the held-out loss has not improved
     /// for more than `patience` epochs (`ReduceLROnPlateau`); the only
     /// schedule with state, which [`LrScheduler`](super::LrScheduler) keeps.
@@ -146,6 +157,16 @@ impl Schedule {
                     anneal_cos(peak, min, (t - rise_end) / ((total_steps - 1) as f64 - rise_end))
                 }
             }
+            Schedule::Triangle { peak_at, start, end } => {
+                let (n, t) = (total_steps.max(1) as f64, (t as f64).min(total_steps.max(1) as f64));
+                let peak = (peak_at * n).floor();
+                let share = if t < peak {
+                    start + (1.0 - start) * t / peak
+                } else {
+                    1.0 + (end - 1.0) * (t - peak) / (n - peak)
+                };
+                base * share
+            }
             Schedule::Warmup { steps, inner } => {
                 inner.lr(base, t, total_steps) * ((t + 1) as f64 / (*steps).max(1) as f64).min(1.0)
             }
@@ -179,6 +200,10 @@ impl Schedule {
             Schedule::OneCycle { pct_start } => {
                 format!("one-cycle(total_steps={}, pct_start={pct_start})", total_steps.max(2))
             }
+            Schedule::Triangle { peak_at, start, end } => {
+                let peak = (peak_at * total_steps.max(1) as f64).floor();
+                format!("triangle(total_steps={total_steps}, peak_step={peak}, start={start}, end={end})")
+            }
             Schedule::Plateau { patience, factor } => {
                 format!("reduce-on-plateau(patience={patience}, factor={factor})")
             }
@@ -211,6 +236,7 @@ impl fmt::Display for Schedule {
             Schedule::CosineRestarts { t_0, t_mult, eta_min } => write!(f, "cosine-restarts:{t_0}:{t_mult}:{eta_min}"),
             Schedule::InverseSqrt { timescale } => write!(f, "invsqrt:{timescale}"),
             Schedule::OneCycle { pct_start } => write!(f, "onecycle:{pct_start}"),
+            Schedule::Triangle { peak_at, start, end } => write!(f, "triangle:{peak_at}:{start}:{end}"),
             Schedule::Plateau { patience, factor } => write!(f, "plateau:{patience}:{factor}"),
             Schedule::Warmup { steps, inner } => write!(f, "warmup:{steps}:{inner}"),
         }
@@ -263,6 +289,13 @@ impl Spec<'_> {
         }
         Ok(e)
     }
+    fn share(&self, i: usize, what: &str) -> Result<f64> {
+        let v: f64 = self.number(i, what, None)?;
+        if !(0.0..=1.0).contains(&v) {
+            return Err(self.bad(format!("{what} must be from 0 to 1, got {v}")));
+        }
+        Ok(v)
+    }
     fn fraction(&self, i: usize, what: &str, default: f64) -> Result<f64> {
         let v: f64 = self.number(i, what, Some(default))?;
         if !(v > 0.0 && v < 1.0) {
@@ -278,6 +311,7 @@ fn example(kind: &str) -> &'static str {
         "multistep" => "multistep:500,800",
         "exp" => "exp:0.999",
         "cosine-restarts" => "cosine-restarts:500:2",
+        "triangle" => "triangle:0.23:0.2:0.07",
         _ => "warmup:100:cosine",
     }
 }
@@ -337,6 +371,14 @@ impl FromStr for Schedule {
                 s.at_most(1)?;
                 Schedule::OneCycle { pct_start: s.fraction(0, "PCT_START", 0.3)? }
             }
+            "triangle" => {
+                s.at_most(3)?;
+                Schedule::Triangle {
+                    peak_at: s.fraction(0, "PEAK_AT", 0.23)?,
+                    start: s.share(1, "START")?,
+                    end: s.share(2, "END")?,
+                }
+            }
             "plateau" => {
                 s.at_most(2)?;
                 Schedule::Plateau { patience: s.number(0, "PATIENCE", Some(10))?, factor: s.fraction(1, "FACTOR", 0.1)? }
@@ -349,7 +391,7 @@ impl FromStr for Schedule {
             }
             other => {
                 return Err(s.bad(format!(
-                    "unknown schedule '{other}'; expected constant, step, multistep, exp, cosine, cosine-restarts, invsqrt, onecycle, plateau or warmup"
+                    "unknown schedule '{other}'; expected constant, step, multistep, exp, cosine, cosine-restarts, invsqrt, onecycle, triangle, plateau or warmup"
                 )))
             }
         })
@@ -407,6 +449,22 @@ mod tests {
             let total = case.get("total_steps").map_or(60, |t| t.parse().unwrap());
             let ours: Vec<f32> = (0..60).map(|t| s.lr(0.1, t, total) as f32).collect();
             assert_close(&case.name, &ours, &fx.tensor(&case, "lr").to_vec(), 1e-6);
+        }
+    }
+
+    /// airbench's `np.interp(t, [0, ⌊0.23·N⌋, N], [0.2, 1, 0.07])`, by hand for N = 100.
+    #[test]
+    fn triangle_is_airbenchs_interpolation() {
+        let s: Schedule = "triangle:0.23:0.2:0.07".parse().unwrap();
+        let at = |t| s.lr(2.0, t, 100) / 2.0;
+        for (t, want) in
+            [(0, 0.2), (23, 1.0), (100, 0.07), (10, 0.2 + 0.8 * 10.0 / 23.0), (50, 1.0 - 0.93 * 27.0 / 77.0)]
+        {
+            assert!((at(t) - want).abs() < 1e-12, "t = {t}: {} vs {want}", at(t));
+        }
+        assert_eq!(s.to_string(), "triangle:0.23:0.2:0.07");
+        for bad in ["triangle", "triangle:0.23:0.2", "triangle:1.5:0.2:0.1", "triangle:0.2:-1:0.1"] {
+            assert!(bad.parse::<Schedule>().is_err(), "{bad}");
         }
     }
 

@@ -16,13 +16,16 @@ pub use data::{parameter_count, Model, OnLoad, RunData, Vocabularies, MAX_PARAME
 pub use metrics::{confusion_matrix, slot_metrics, Evaluation};
 pub use monitor::{layer_of, read_records, write_records, Monitor, Record};
 pub use run::{Evaluated, Outcome, Run, Summary, Trainer};
-pub use spec::{ImageModel, RunConfig, RunSpec, TaggerSpec, Task, CHECKPOINT_EVERY, RUN_FORMAT};
+pub use spec::{ImageModel, NormParams, RunConfig, RunSpec, TaggerSpec, Task, CHECKPOINT_EVERY, RUN_FORMAT};
 
 use crate::data::{Dataset, Loader};
 use crate::nn::Module;
 use crate::ops::CrossEntropyOptions;
-use crate::optim::{clip_grad_norm, global_grad_norm, LrScheduler, Optimizer};
-use crate::{no_grad, Result};
+use crate::optim::{clip_grad_norm, global_grad_norm, Lookahead, LrScheduler, Optimizer};
+use crate::{no_grad, Error, Result, Tensor};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
 use std::time::Instant;
 
 /// Settings of [`fit`].
@@ -49,8 +52,11 @@ pub struct FitOptions {
     pub eval_batch_size: usize,
     /// Label smoothing ε of the training loss (0: plain cross-entropy).
     pub label_smoothing: f32,
-    /// Evaluate images and their mirror images, averaging the logits.
-    pub tta: bool,
+    /// Test-time augmentation of the evaluation at the run's end (the
+    /// evaluations before are plain: they only show the way).
+    pub tta: Tta,
+    /// Lookahead over the optimizer's weights.
+    pub lookahead: Option<Lookahead>,
 }
 
 impl Default for FitOptions {
@@ -66,7 +72,8 @@ impl Default for FitOptions {
             on_nan: OnNan::Stop,
             eval_batch_size: 64,
             label_smoothing: 0.0,
-            tta: false,
+            tta: Tta::None,
+            lookahead: None,
         }
     }
 }
@@ -231,7 +238,10 @@ pub struct FitReport {
 /// of epoch `o.epochs − 1`.
 ///
 /// Each step: next batch, forward, loss, zero grads, backward, clip,
-/// lr = schedule(step), step, metrics, observers. After each epoch: evaluate
+/// lr = schedule(step), step, lookahead, metrics, observers. The run is
+/// `lr.total_steps` long (for a constant rate without a length, these
+/// epochs): its last evaluation gets the test-time augmentation, and
+/// lookahead syncs against it. After each epoch: evaluate
 /// on `test`, tell the schedule the epoch's loss (reduce-on-plateau),
 /// observers. It returns early, with the [`Position`] to resume from, when
 /// `o.max_steps` steps are done, when an observer asks to stop, or when a
@@ -248,6 +258,8 @@ pub fn fit(
 ) -> Result<FitReport> {
     let loader = Loader { len: train.len(), batch_size: o.batch_size, shuffle: true, drop_last: false, seed: o.seed };
     let steps_per_epoch = loader.batches_per_epoch();
+    // The run's length: the schedule's, or these epochs for a constant rate without one.
+    let run_steps = if lr.total_steps > 0 { lr.total_steps } else { o.epochs * steps_per_epoch };
     let loss_options = CrossEntropyOptions { label_smoothing: o.label_smoothing, ..Default::default() };
     let (mut pos, mut epochs, mut diverged) = (o.start.clone(), Vec::new(), None);
     let (mut train_seconds, mut examples) = (0.0, 0usize);
@@ -278,6 +290,9 @@ pub fn fit(
             }
             opt.set_lr(rate);
             opt.step();
+            if let Some(la) = &o.lookahead {
+                la.after_step(opt, pos.step + 1, run_steps);
+            }
 
             let correct = metrics::count_correct(&logits, &y);
             let counted = metrics::counted(&y);
@@ -312,7 +327,8 @@ pub fn fit(
                 break 'epochs;
             }
         }
-        let m = end_epoch(model, lr, test, &pos, o);
+        let tta = if pos.step >= run_steps { o.tta } else { Tta::None };
+        let m = end_epoch(model, lr, test, &pos, o.eval_batch_size, tta);
         for ob in observers.iter_mut() {
             ob.on_epoch(&m)?;
         }
@@ -341,11 +357,12 @@ fn end_epoch(
     lr: &mut LrScheduler,
     test: Option<&dyn Dataset>,
     pos: &Position,
-    o: &FitOptions,
+    eval_batch_size: usize,
+    tta: Tta,
 ) -> EpochMetrics {
     let s = &pos.sums;
     let test = test.map(|t| {
-        let e = evaluate_tta(model, t, o.eval_batch_size, o.tta);
+        let e = evaluate_tta(model, t, eval_batch_size, tta);
         (e.loss, e.accuracy)
     });
     let train_loss = (s.loss / s.seen.max(1) as f64) as f32;
@@ -365,25 +382,119 @@ fn end_epoch(
 /// mode and without recording a graph. Rows labelled [`IGNORE`](crate::data::IGNORE)
 /// (padding) count for nothing. Leaves the model in evaluation mode.
 pub fn evaluate(model: &mut dyn Module, data: &dyn Dataset, batch_size: usize) -> Evaluation {
-    evaluate_tta(model, data, batch_size, false)
+    evaluate_tta(model, data, batch_size, Tta::None)
 }
 
-/// [`evaluate`], with flip test-time augmentation when `flip`: the logits of
-/// each image are the mean of the model's logits for it and for its mirror
-/// image (inputs `[N, C, H, W]`, mirrored along `W`).
-pub fn evaluate_tta(model: &mut dyn Module, data: &dyn Dataset, batch_size: usize, flip: bool) -> Evaluation {
+/// Test-time augmentation of images `[N, C, H, W]`: the logits of each image
+/// are averaged over views of it. With `m(x) = (f(x) + f(mirror(x)))/2`, the
+/// mean over the image and its mirror image (along `W`):
+///
+/// - `Flip`: `m(x)`;
+/// - `FlipTranslate`: `m(x)/2 + m(x↘)/4 + m(x↖)/4`, with `x↘` and `x↖` the
+///   image moved by one pixel down-right and up-left, the border reflected
+///   (airbench's level 2).
+///
+/// Its text form is `none`, `flip` or `flip-translate` (`false` and `true`
+/// also read as `none` and `flip`, as in run files of earlier versions).
+///
+/// ```
+/// use saddle::train::Tta;
+/// assert_eq!("flip-translate".parse::<Tta>().unwrap(), Tta::FlipTranslate);
+/// assert_eq!(serde_json::from_str::<Tta>("true").unwrap(), Tta::Flip);
+/// assert_eq!(serde_json::to_string(&Tta::None).unwrap(), r#""none""#);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "TtaText")]
+pub enum Tta {
+    /// Each image as it is.
+    #[default]
+    None,
+    /// The image and its mirror image.
+    Flip,
+    /// The mirror pairs of the image and of two translations of it.
+    FlipTranslate,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TtaText {
+    Flag(bool),
+    Name(String),
+}
+
+impl TryFrom<TtaText> for Tta {
+    type Error = Error;
+    fn try_from(t: TtaText) -> Result<Tta> {
+        match t {
+            TtaText::Flag(b) => Ok(if b { Tta::Flip } else { Tta::None }),
+            TtaText::Name(n) => n.parse(),
+        }
+    }
+}
+
+impl From<Tta> for String {
+    fn from(t: Tta) -> String {
+        t.to_string()
+    }
+}
+
+impl fmt::Display for Tta {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Tta::None => "none",
+            Tta::Flip => "flip",
+            Tta::FlipTranslate => "flip-translate",
+        })
+    }
+}
+
+impl FromStr for Tta {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Tta> {
+        match s {
+            "none" | "false" => Ok(Tta::None),
+            "flip" | "true" => Ok(Tta::Flip),
+            "flip-translate" => Ok(Tta::FlipTranslate),
+            _ => Err(Error::config("tta", format!("'{s}' is not one of: none, flip, flip-translate"))),
+        }
+    }
+}
+
+impl Tta {
+    /// The averaged logits of `model` over this augmentation's views of `x`.
+    pub fn logits(self, model: &dyn Module, x: &Tensor) -> Tensor {
+        let mirror_mean = |x: &Tensor| {
+            let w = x.shape()[3];
+            let mirrored = x.index_select(3, &(0..w).rev().collect::<Vec<_>>());
+            model.forward(x).add(&model.forward(&mirrored)).mul_scalar(0.5)
+        };
+        match self {
+            Tta::None => model.forward(x),
+            Tta::Flip => mirror_mean(x),
+            Tta::FlipTranslate => {
+                let (h, w) = (x.shape()[2], x.shape()[3]);
+                // Reflected indices of a shift by one: [1, 0, 1, …, n−2] and [1, 2, …, n−1, n−2].
+                let down = |n: usize| (0..n).map(|i| if i == 0 { 1.min(n - 1) } else { i - 1 }).collect::<Vec<_>>();
+                let up =
+                    |n: usize| (0..n).map(|i| if i + 1 == n { n.saturating_sub(2) } else { i + 1 }).collect::<Vec<_>>();
+                let a = x.index_select(2, &down(h)).index_select(3, &down(w));
+                let b = x.index_select(2, &up(h)).index_select(3, &up(w));
+                let shifted = mirror_mean(&a).add(&mirror_mean(&b)).mul_scalar(0.25);
+                mirror_mean(x).mul_scalar(0.5).add(&shifted)
+            }
+        }
+    }
+}
+
+/// [`evaluate`] with test-time augmentation ([`Tta`]).
+pub fn evaluate_tta(model: &mut dyn Module, data: &dyn Dataset, batch_size: usize, tta: Tta) -> Evaluation {
     model.set_training(false);
     let (mut loss_sum, mut counted, mut predictions, mut labels) = (0.0f64, 0usize, Vec::new(), Vec::new());
     let all: Vec<usize> = (0..data.len()).collect();
     no_grad(|| {
         for batch in all.chunks(batch_size.max(1)) {
             let (x, y) = data.batch(batch);
-            let mut logits = model.forward(&x);
-            if flip {
-                let w = x.shape()[3];
-                let mirrored = x.index_select(3, &(0..w).rev().collect::<Vec<_>>());
-                logits = logits.add(&model.forward(&mirrored)).mul_scalar(0.5);
-            }
+            let logits = tta.logits(model, &x);
             let loss = logits.cross_entropy(&y, CrossEntropyOptions::default());
             let n = metrics::counted(&y);
             if n > 0 {
@@ -414,6 +525,26 @@ mod tests {
             ..d.clone()
         };
         (cut(&train, n), cut(&test, n / 4))
+    }
+
+    /// Flip-translate views, built as airbench builds them: reflect-pad by
+    /// one, then crop at the top-left and bottom-right corners.
+    #[test]
+    fn flip_translate_averages_airbenchs_six_views() {
+        let x = Tensor::arange(0.0, 9.0, 1.0).reshape(&[1, 1, 3, 3]);
+        let v = x.to_vec();
+        let reflect = |i: isize| if (0..3).contains(&i) { i as usize } else { 1 };
+        let padded = |p: usize, q: usize| v[reflect(p as isize - 1) * 3 + reflect(q as isize - 1)];
+        let crop = |o: usize| (0..9).map(|k| padded(k / 3 + o, k % 3 + o)).collect::<Vec<f32>>();
+        let mirror_mean =
+            |img: &[f32]| (0..9).map(|k| (img[k] + img[k / 3 * 3 + 2 - k % 3]) / 2.0).collect::<Vec<f32>>();
+        let (m, a, b) = (mirror_mean(&v), mirror_mean(&crop(0)), mirror_mean(&crop(2)));
+        let want: Vec<f32> = (0..9).map(|k| 0.5 * m[k] + 0.25 * a[k] + 0.25 * b[k]).collect();
+        let flatten = crate::nn::Flatten;
+        assert_eq!(Tta::FlipTranslate.logits(&flatten, &x).to_vec(), want);
+        assert_eq!(Tta::Flip.logits(&flatten, &x).to_vec(), m);
+        assert_eq!(Tta::None.logits(&flatten, &x).to_vec(), v);
+        assert!("flip-translate ".parse::<Tta>().unwrap_err().to_string().contains("none, flip, flip-translate"));
     }
 
     /// Trains LeNet-5 for one epoch on `threads` threads; returns the metrics and weights.

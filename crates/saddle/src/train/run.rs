@@ -14,13 +14,13 @@
 use super::data::{
     check_config, check_weights, load_existing, load_image_test, load_new, Model, OnLoad, RunData, Vocabularies,
 };
-use super::spec::{RunConfig, RunSpec, Task, RUN_FORMAT};
+use super::spec::{ImageModel, RunConfig, RunSpec, Task, RUN_FORMAT};
 use super::{
     fit, read_records, slot_metrics, Divergence, EpochMetrics, FitOptions, Monitor, Observer, Position, StepMetrics,
 };
 use crate::data::{ChunkMetrics, TaggedSentence};
 use crate::io::{read_json, write_json};
-use crate::nn::{load_state_dict, save_state_dict, Module, Tagger};
+use crate::nn::{load_state_dict, save_state_dict, whiten_first_layer, Module, Tagger};
 use crate::optim::{load_optimizer_state, save_optimizer_state, LrScheduler, Optimizer, ParamGroup};
 use crate::{Error, Result, Rng};
 use serde::{Deserialize, Serialize};
@@ -235,7 +235,13 @@ impl Trainer {
     fn assemble(dir: &Path, config: RunConfig, data: RunData, progress: Option<Progress>) -> Result<Self> {
         let model = Model::build(&config, data.vocabularies.as_ref())?;
         let spec = &config.spec;
-        let opt = Optimizer::with_groups(parameter_groups(&model, &spec.task), spec.optimizer)?;
+        let fresh = progress.as_ref().is_none_or(|p| p.position.step == 0);
+        if let (Task::Mnist { model: ImageModel::Speedrun } | Task::Images { model: ImageModel::Speedrun, .. }, true) =
+            (&spec.task, fresh)
+        {
+            whiten(&model, data.train.as_ref());
+        }
+        let opt = Optimizer::with_groups(parameter_groups(&model, spec), spec.optimizer)?;
         let total_steps = spec.epochs * data.sizes.0.div_ceil(spec.batch_size);
         let progress = match progress {
             Some(p) => p,
@@ -277,6 +283,7 @@ impl Trainer {
                 eval_batch_size: spec.batch_size.max(64),
                 label_smoothing: spec.label_smoothing,
                 tta: spec.tta,
+                lookahead: spec.lookahead,
                 ..FitOptions::default()
             };
             let mut all: Vec<&mut dyn Observer> = vec![&mut self.log];
@@ -449,17 +456,40 @@ fn read_vocabularies(config: &RunConfig, dir: &Path) -> Result<Option<Vocabulari
     }
 }
 
-/// The optimizer's parameter groups: one for a digit or tagger run; for a
-/// colour-image run, weights (two or more dimensions) and then biases and
-/// batch-norm parameters, which get no weight decay (the usual recipe: decay
-/// pulls γ and β of a normalized layer towards 0, which only rescales it).
-fn parameter_groups(model: &Model, task: &Task) -> Vec<ParamGroup> {
+/// The optimizer's parameter groups: one for a tagger; for an image
+/// classifier, weights (two or more dimensions), other biases, then
+/// batch-norm parameters (those of a layer with a `running_mean`). Biases
+/// get no weight decay (decay pulls β of a normalized layer towards 0, which
+/// only shifts it); batch-norm parameters follow `spec.norm_params`.
+fn parameter_groups(model: &Model, spec: &RunSpec) -> Vec<ParamGroup> {
     let params = model.named_parameters();
-    if !matches!(task, Task::Images { .. }) {
+    if matches!(spec.task, Task::Slots { .. }) {
         return vec![ParamGroup::new(params)];
     }
-    let (weights, rest): (Vec<_>, Vec<_>) = params.into_iter().partition(|(_, p)| p.ndim() >= 2);
-    vec![ParamGroup::new(weights), ParamGroup { weight_decay: Some(0.0), ..ParamGroup::new(rest) }]
+    let norms: Vec<String> = model
+        .named_buffers()
+        .into_iter()
+        .filter_map(|(n, _)| n.strip_suffix("running_mean").map(str::to_string))
+        .collect();
+    let is_norm = |name: &str| norms.iter().any(|p| name.strip_prefix(p.as_str()).is_some_and(|r| !r.contains('.')));
+    let (norm, rest): (Vec<_>, Vec<_>) = params.into_iter().partition(|(n, _)| is_norm(n));
+    let (weights, biases): (Vec<_>, Vec<_>) = rest.into_iter().partition(|(_, p)| p.ndim() >= 2);
+    let n = spec.norm_params;
+    let norm_decay = if n.weight_decay { spec.optimizer.weight_decay() / n.lr_scale } else { 0.0 };
+    vec![
+        ParamGroup::new(weights),
+        ParamGroup { weight_decay: Some(0.0), ..ParamGroup::new(biases) },
+        ParamGroup { lr_scale: n.lr_scale, weight_decay: Some(norm_decay), ..ParamGroup::new(norm) },
+    ]
+}
+
+/// Sets the speedrun network's first layer to whiten the 2×2 patches of
+/// 5000 training images, evenly spaced through the set (airbench's number and
+/// `ε`), as the network sees them: normalized, not augmented.
+fn whiten(model: &Model, train: &dyn crate::data::Dataset) {
+    let (n, take) = (train.len(), train.len().min(5000));
+    let (x, _) = train.batch(&(0..take).map(|i| i * n / take.max(1)).collect::<Vec<_>>());
+    whiten_first_layer(model, &x, 5e-4);
 }
 
 /// A finished run, opened: its settings, its outcome, and its trained model.
