@@ -26,6 +26,9 @@ impl Backward for ReluBackward {
     fn name(&self) -> &'static str {
         "relu"
     }
+    fn reads_input(&self, _i: usize) -> bool {
+        false
+    }
     fn backward(&self, _inputs: &[Tensor], out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
         vec![Some(zip_map(g, out, |g, y| if y > 0.0 { g } else { 0.0 }))]
     }
@@ -45,6 +48,9 @@ impl Backward for SigmoidBackward {
     fn name(&self) -> &'static str {
         "sigmoid"
     }
+    fn reads_input(&self, _i: usize) -> bool {
+        false
+    }
     fn backward(&self, _inputs: &[Tensor], out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
         vec![Some(zip_map(g, out, |g, y| g * y * (1.0 - y)))]
     }
@@ -62,6 +68,9 @@ struct TanhBackward;
 impl Backward for TanhBackward {
     fn name(&self) -> &'static str {
         "tanh"
+    }
+    fn reads_input(&self, _i: usize) -> bool {
+        false
     }
     fn backward(&self, _inputs: &[Tensor], out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
         vec![Some(zip_map(g, out, |g, y| g * (1.0 - y * y)))]

@@ -200,6 +200,9 @@ impl Backward for Conv2dBackward {
     fn name(&self) -> &'static str {
         "conv2d"
     }
+    fn reads_output(&self) -> bool {
+        false
+    }
     fn backward(&self, inputs: &[Tensor], _out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
         let (geo, oc, groups) = (&self.geo, self.oc, self.groups);
         let (oh, ow) = geo.output().expect("geometry checked in forward");

@@ -33,6 +33,12 @@ impl Backward for DropoutBackward {
     fn name(&self) -> &'static str {
         "dropout"
     }
+    fn reads_input(&self, _i: usize) -> bool {
+        false
+    }
+    fn reads_output(&self) -> bool {
+        false
+    }
     fn backward(&self, _inputs: &[Tensor], _out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
         vec![Some(zip_map(g, &self.mask, |g, m| g * m))]
     }

@@ -65,6 +65,12 @@ impl Backward for BinaryBackward {
     fn name(&self) -> &'static str {
         self.op.name()
     }
+    fn reads_input(&self, _i: usize) -> bool {
+        !matches!(self.op, Binary::Add | Binary::Sub)
+    }
+    fn reads_output(&self) -> bool {
+        false
+    }
     fn backward(&self, inputs: &[Tensor], _out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
         let (a, b) = (&inputs[0], &inputs[1]);
         let full = |t: &Tensor| expand(&t.data(), t.shape(), &self.out_shape);

@@ -17,6 +17,12 @@ impl Backward for ReshapeBackward {
     fn name(&self) -> &'static str {
         "reshape"
     }
+    fn reads_input(&self, _i: usize) -> bool {
+        false
+    }
+    fn reads_output(&self) -> bool {
+        false
+    }
     fn backward(&self, _inputs: &[Tensor], _out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
         vec![Some(g.to_vec())]
     }

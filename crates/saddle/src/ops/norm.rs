@@ -140,6 +140,9 @@ impl Backward for BatchNormBackward {
     fn name(&self) -> &'static str {
         "batch_norm"
     }
+    fn reads_output(&self) -> bool {
+        false
+    }
     fn backward(&self, inputs: &[Tensor], _out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
         let c = self.channels;
         let x = inputs[0].data();

@@ -171,6 +171,12 @@ impl Backward for AdaptiveAvgPoolBackward {
     fn name(&self) -> &'static str {
         "adaptive_avg_pool2d"
     }
+    fn reads_input(&self, _i: usize) -> bool {
+        false
+    }
+    fn reads_output(&self) -> bool {
+        false
+    }
     fn backward(&self, _inputs: &[Tensor], _out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
         let ((h, w), (oh, ow)) = (self.input, self.output);
         let mut dx = vec![0.0f32; g.len() / (oh * ow) * h * w];
@@ -199,6 +205,12 @@ impl Backward for MaxPool2dBackward {
     fn name(&self) -> &'static str {
         "max_pool2d"
     }
+    fn reads_input(&self, _i: usize) -> bool {
+        false
+    }
+    fn reads_output(&self) -> bool {
+        false
+    }
     fn backward(&self, _inputs: &[Tensor], _out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
         vec![Some(max_pool2d_backward(g, &self.argmax, &self.g))]
     }
@@ -212,6 +224,12 @@ struct AvgPool2dBackward {
 impl Backward for AvgPool2dBackward {
     fn name(&self) -> &'static str {
         "avg_pool2d"
+    }
+    fn reads_input(&self, _i: usize) -> bool {
+        false
+    }
+    fn reads_output(&self) -> bool {
+        false
     }
     fn backward(&self, _inputs: &[Tensor], _out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
         vec![Some(avg_pool2d_backward(g, &self.g, self.count_include_pad))]

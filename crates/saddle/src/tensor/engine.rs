@@ -8,7 +8,7 @@
 //!
 //! Uses: `tensor` (its parent).
 
-use super::{shape_mismatch, Tensor};
+use super::{shape_mismatch, Saved, Tensor};
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 
@@ -22,6 +22,18 @@ pub trait Backward: Send + Sync {
     fn name(&self) -> &'static str;
     /// `∂L/∂inputs` from `∂L/∂out`.
     fn backward(&self, inputs: &[Tensor], out: &[f32], gout: &[f32]) -> Vec<Option<Vec<f32>>>;
+    /// Whether `backward` reads the values of input `i` (true unless said
+    /// otherwise). The graph keeps an input that it does not read, and whose
+    /// own op does not read its output, without its values, so they are
+    /// freed once nothing else holds them: a convolution's output under
+    /// max-pooling is not kept for the backward pass.
+    fn reads_input(&self, _i: usize) -> bool {
+        true
+    }
+    /// Whether `backward` reads `out` (true unless said otherwise).
+    fn reads_output(&self) -> bool {
+        true
+    }
 }
 
 thread_local! {
@@ -63,6 +75,12 @@ impl Tensor {
     }
 
     /// Back-propagates an upstream gradient `gout = ∂L/∂self` of this tensor's shape.
+    ///
+    /// Each node of the graph frees what it saved for the backward pass (its
+    /// inputs and buffers) as soon as the pass has gone through it, as
+    /// PyTorch does without `retain_graph`: the memory of a step's
+    /// activations comes back during the step, and back-propagating through
+    /// the same graph again panics, naming the op.
     pub fn backward_with(&self, gout: &Tensor) {
         if gout.shape() != self.shape() {
             shape_mismatch("backward_with", self.shape(), gout.shape());
@@ -70,32 +88,27 @@ impl Tensor {
         if !self.is_requires_grad() {
             panic!("backward: the tensor does not require a gradient (no input of its graph requires one)");
         }
-        let order = topological_order(self);
+        let mut order = topological_order(self);
         let mut grads: HashMap<u64, Vec<f32>> = HashMap::new();
         grads.insert(self.id(), gout.to_vec());
-        for t in order.iter().rev() {
-            let Some(g) = grads.remove(&t.id()) else { continue };
+        // Last in the order first; each node's saved values are freed once it is done.
+        while let Some(t) = order.pop() {
             let Some(node) = t.node() else {
-                t.accumulate_grad(&g);
+                if let Some(g) = grads.remove(&t.id()) {
+                    t.accumulate_grad(&g);
+                }
                 continue;
             };
-            let input_grads = {
-                let out = t.data();
-                node.backward.backward(&node.inputs, &out, &g)
-            };
-            debug_assert_eq!(input_grads.len(), node.inputs.len(), "{}: one gradient per input", node.backward.name());
-            for (input, gi) in node.inputs.iter().zip(input_grads) {
+            let saved = node.saved.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let (Some(g), Some(Saved { inputs, backward })) = (grads.remove(&t.id()), saved) else { continue };
+            let input_grads = backward.backward(&inputs, &t.data(), &g);
+            debug_assert_eq!(input_grads.len(), inputs.len(), "{}: one gradient per input", node.name);
+            for (input, gi) in inputs.iter().zip(input_grads) {
                 let Some(gi) = gi else { continue };
                 if !input.is_requires_grad() {
                     continue;
                 }
-                assert_eq!(
-                    gi.len(),
-                    input.numel(),
-                    "{}: gradient size for input {:?}",
-                    node.backward.name(),
-                    input.shape()
-                );
+                assert_eq!(gi.len(), input.numel(), "{}: gradient size for input {:?}", node.name, input.shape());
                 match grads.get_mut(&input.id()) {
                     Some(acc) => acc.iter_mut().zip(&gi).for_each(|(a, b)| *a += b),
                     None => {
@@ -124,7 +137,15 @@ fn topological_order(root: &Tensor) -> Vec<Tensor> {
         }
         stack.push((t.clone(), true));
         if let Some(node) = t.node() {
-            for input in node.inputs.iter().rev() {
+            let saved = node.saved.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(saved) = saved.as_ref() else {
+                panic!(
+                    "backward: the graph through '{}' was already back-propagated, which freed what it saved; \
+                     run the forward pass again",
+                    node.name
+                );
+            };
+            for input in saved.inputs.iter().rev() {
                 if input.is_requires_grad() && !seen.contains(&input.id()) {
                     stack.push((input.clone(), false));
                 }
@@ -185,6 +206,53 @@ mod tests {
         assert!(y.is_leaf() && !y.is_requires_grad());
         assert!(crate::is_grad_enabled());
         assert!(!x.exp().is_leaf());
+    }
+
+    /// Max-pooling does not read its input and a convolution does not read
+    /// its output, so the graph keeps the convolution's output without its
+    /// values: once the caller drops it, its memory is gone, and the
+    /// gradients are those of a graph that kept it.
+    #[test]
+    fn values_no_backward_reads_are_not_kept() {
+        use crate::ops::{Conv2dOptions, MaxPool2dOptions};
+        let mut rng = crate::Rng::new(0);
+        let x = Tensor::uniform(&[2, 3, 6, 6], -1.0, 1.0, &mut rng).requires_grad();
+        let w = Tensor::uniform(&[4, 3, 3, 3], -1.0, 1.0, &mut rng).requires_grad();
+        let grads = |keep: bool| {
+            x.zero_grad();
+            w.zero_grad();
+            let y = x.conv2d(&w, None, Conv2dOptions::default());
+            let weak = std::sync::Arc::downgrade(&y.0);
+            let z = y.max_pool2d(MaxPool2dOptions::new(2)).mul(&Tensor::uniform(
+                &[2, 4, 2, 2],
+                -1.0,
+                1.0,
+                &mut crate::Rng::new(1),
+            ));
+            let kept = keep.then_some(y);
+            assert_eq!(weak.upgrade().is_some(), keep, "the convolution's output is kept only by its caller");
+            z.sum_all().backward();
+            drop(kept);
+            (x.grad().unwrap().to_vec(), w.grad().unwrap().to_vec())
+        };
+        assert_eq!(grads(false), grads(true));
+    }
+
+    /// The loss that the caller still holds keeps none of the graph alive
+    /// after `backward`, and a second `backward` through it is an error.
+    #[test]
+    fn backward_frees_the_graph_as_it_goes() {
+        let x = Tensor::from_vec(vec![1.0, 2.0], &[2]).requires_grad();
+        let h = x.exp();
+        let weak = std::sync::Arc::downgrade(&h.0);
+        let loss = h.mul(&h).sum_all();
+        drop(h);
+        assert!(weak.upgrade().is_some(), "the graph holds h until the backward pass");
+        loss.backward();
+        assert!(weak.upgrade().is_none(), "h is freed by the backward pass");
+        let again = std::panic::catch_unwind(|| loss.backward()).unwrap_err();
+        let message = again.downcast_ref::<String>().unwrap();
+        assert!(message.contains("'sum' was already back-propagated"), "{message}");
     }
 
     #[test]

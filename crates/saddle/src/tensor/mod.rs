@@ -41,17 +41,26 @@ struct Inner {
     data: RwLock<Vec<f32>>,
     grad: Mutex<Option<Vec<f32>>>,
     requires_grad: AtomicBool,
-    node: Option<Node>,
+    node: Option<Arc<Node>>,
 }
 
-/// How a non-leaf tensor was made: the op's backward and the op's inputs.
+/// How a non-leaf tensor was made: the op, and until the backward pass has
+/// gone through it (which frees them, as PyTorch does without
+/// `retain_graph`), its inputs and its backward with what it saved.
 pub(crate) struct Node {
+    pub(crate) name: &'static str,
+    reads_output: bool,
+    pub(crate) saved: Mutex<Option<Saved>>,
+}
+
+/// What a node keeps for the backward pass.
+pub(crate) struct Saved {
     pub(crate) inputs: Vec<Tensor>,
     pub(crate) backward: Box<dyn Backward>,
 }
 
 impl Tensor {
-    fn make(data: Vec<f32>, shape: &[usize], node: Option<Node>) -> Tensor {
+    fn make(data: Vec<f32>, shape: &[usize], node: Option<Arc<Node>>) -> Tensor {
         let requires_grad = node.is_some();
         Tensor(Arc::new(Inner {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -77,8 +86,20 @@ impl Tensor {
     pub fn from_op(data: Vec<f32>, shape: &[usize], inputs: &[&Tensor], backward: impl Backward + 'static) -> Tensor {
         debug_assert_eq!(data.len(), numel(shape), "{}: output size", backward.name());
         if Tensor::records(inputs) {
-            let node = Node { inputs: inputs.iter().map(|t| (*t).clone()).collect(), backward: Box::new(backward) };
-            Tensor::make(data, shape, Some(node))
+            let inputs = inputs
+                .iter()
+                .enumerate()
+                .map(|(i, t)| match t.node() {
+                    Some(n) if !backward.reads_input(i) && !n.reads_output => t.without_values(),
+                    _ => (*t).clone(),
+                })
+                .collect();
+            let node = Node {
+                name: backward.name(),
+                reads_output: backward.reads_output(),
+                saved: Mutex::new(Some(Saved { inputs, backward: Box::new(backward) })),
+            };
+            Tensor::make(data, shape, Some(Arc::new(node)))
         } else {
             Tensor::make(data, shape, None)
         }
@@ -155,7 +176,19 @@ impl Tensor {
     }
 
     pub(crate) fn node(&self) -> Option<&Node> {
-        self.0.node.as_ref()
+        self.0.node.as_deref()
+    }
+    /// The same graph node (id, shape, op and inputs) without the values: an
+    /// edge of the graph for an op whose backward does not read them.
+    fn without_values(&self) -> Tensor {
+        Tensor(Arc::new(Inner {
+            id: self.0.id,
+            shape: self.0.shape.clone(),
+            data: RwLock::new(Vec::new()),
+            grad: Mutex::new(None),
+            requires_grad: AtomicBool::new(self.requires_grad_flag()),
+            node: self.0.node.clone(),
+        }))
     }
     /// Whether an op on `inputs` is recorded for backward: gradients are
     /// enabled and some input requires one. An op whose forward keeps values
@@ -221,7 +254,7 @@ impl fmt::Debug for Tensor {
         let shown: Vec<f32> = data.iter().take(8).copied().collect();
         write!(f, "Tensor(shape={:?}, data={:?}{}", self.shape(), shown, if data.len() > 8 { "…" } else { "" })?;
         if let Some(node) = self.node() {
-            write!(f, ", op={}", node.backward.name())?;
+            write!(f, ", op={}", node.name)?;
         } else if self.requires_grad_flag() {
             write!(f, ", requires_grad")?;
         }
