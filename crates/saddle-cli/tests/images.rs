@@ -142,6 +142,10 @@ fn the_lectures_100_by_100_example_trains_the_default_network_with_buffers_check
     assert!(o.status.success(), "train failed: {}{}", stdout(&o), stderr(&o));
     let s = summary(&run);
     assert_eq!(s["model"], "speedrun", "{s}");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["tta"], "flip-translate", "the default recipe's TTA is written out");
+    assert_eq!(config["schedule"], "triangle:0.23:0.2:0.07");
     let o = saddle(&["eval", run.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
 
@@ -235,6 +239,7 @@ fn bad_pictures_folders_and_flags_are_named_and_leave_no_run() {
     assert_fails_with(&train(&data, &[]), &["--size"]); // pictures of two sizes
     assert_fails_with(&train(&data, &["--size", "0"]), &["--size"]);
     assert_fails_with(&train(&data, &["--size", "16", "--augment", "spin"]), &["--augment", "spin"]);
+    assert_fails_with(&train(&data, &["--size", "16", "--tta", "rotate"]), &["--tta", "flip-translate"]);
 
     let cut = data.join("train/red/3.jpg");
     let bytes = std::fs::read(&cut).unwrap();
