@@ -236,9 +236,11 @@ impl Trainer {
         let model = Model::build(&config, data.vocabularies.as_ref())?;
         let spec = &config.spec;
         let fresh = progress.as_ref().is_none_or(|p| p.position.step == 0);
-        if let (Task::Mnist { model: ImageModel::Speedrun } | Task::Images { model: ImageModel::Speedrun, .. }, true) =
-            (&spec.task, fresh)
-        {
+        let speedrun = matches!(
+            spec.task,
+            Task::Mnist { model: ImageModel::Speedrun } | Task::Images { model: ImageModel::Speedrun, .. }
+        );
+        if speedrun && fresh {
             whiten(&model, data.train.as_ref());
         }
         let opt = Optimizer::with_groups(parameter_groups(&model, spec), spec.optimizer)?;
