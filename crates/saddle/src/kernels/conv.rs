@@ -130,12 +130,12 @@ pub fn col2im(dcols: &[f32], g: &ConvGeometry, dx: &mut [f32]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::kernels::gemm::{sgemm, Accumulate, Dims, Operand};
 
     /// Naive twin: direct convolution of `x: [N, C, H, W]` with `w: [OC, C/G, KH, KW]`.
-    fn conv_direct(x: &[f32], w: &[f32], g: &ConvGeometry, oc: usize, groups: usize) -> Vec<f32> {
+    pub(crate) fn conv_direct(x: &[f32], w: &[f32], g: &ConvGeometry, oc: usize, groups: usize) -> Vec<f32> {
         let (oh, ow) = g.output().unwrap();
         let (cg, ocg) = (g.c / groups, oc / groups);
         let mut out = vec![0.0; g.n * oc * oh * ow];

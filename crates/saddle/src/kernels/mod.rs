@@ -1,9 +1,10 @@
-//! Plain functions over `&[f32]` slices: GEMM, im2col/col2im, pooling,
-//! element-wise loops and reductions, the steps of a recurrence, and the
-//! eigen-decomposition of small symmetric matrices (in `f64`). No
-//! tensors and no autograd here; each fast kernel has a naive twin in its
-//! tests as the oracle (the recurrence's is the same steps written with
-//! separate ops, in `ops::recurrent`).
+//! Plain functions over `&[f32]` slices: GEMM, im2col/col2im, Winograd
+//! tiles, pooling, element-wise loops and reductions, the steps of a
+//! recurrence, and the eigen-decomposition of small symmetric matrices (in
+//! `f64`). No tensors and no autograd here; each fast kernel has a naive
+//! twin in its tests as the oracle (Winograd's is the direct convolution,
+//! the recurrence's the same steps written with separate ops, in
+//! `ops::recurrent`).
 //!
 //! Threads: kernels run in parallel (rayon) only over independent outputs,
 //! never by splitting one sum, so results are the same for any thread count.
@@ -16,6 +17,7 @@ pub mod elementwise;
 pub mod gemm;
 pub mod pool;
 pub mod recurrent;
+pub mod winograd;
 
 /// Along one dimension of a sliding window (convolution or pooling): the
 /// outputs `o` in `lo..hi` whose tap `t` reads inside `0..size`, and the offset
@@ -48,4 +50,13 @@ pub(crate) fn widest<R>(f: impl FnOnce() -> R) -> R {
         return unsafe { avx512(f) };
     }
     f()
+}
+
+/// The first `len` elements of `v`, grown (with zeros) if it is shorter: a
+/// buffer that a worker keeps from one task to the next.
+pub(crate) fn grow(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if v.len() < len {
+        v.resize(len, 0.0);
+    }
+    &mut v[..len]
 }

@@ -12,10 +12,18 @@
 //! (`Tasks`): each task's `cols` lives in a buffer of its worker, and the
 //! tasks' `dW_g` are summed in task order.
 //!
-//! Uses: `tensor`, `kernels::{conv, gemm}`.
+//! A 3×3 convolution of stride 1 with at least 16 input and output channels
+//! (one group) runs as Winograd tiles instead (`kernels::winograd`): 36
+//! products per 4×4 output tile, `M[ξ] = U[ξ] · V[ξ]: [OC, T]`, with T the
+//! task's tiles, and their adjoints backward. It rounds differently: within
+//! 10⁻⁵ of the largest output or gradient, not of each.
+//!
+//! Uses: `tensor`, `kernels::{conv, gemm, winograd}`.
 
 use crate::kernels::conv::{col2im, im2col, ConvGeometry};
 use crate::kernels::gemm::{sgemm, sgemm_sequential, Accumulate, Dims, Operand};
+use crate::kernels::grow;
+use crate::kernels::winograd::{Winograd, POINTS};
 use crate::tensor::{Backward, Tensor};
 use rayon::prelude::*;
 
@@ -51,7 +59,10 @@ impl Tensor {
     /// Computed as im2col and one GEMM per group, `cols: [C·KH·KW, N·L]`,
     /// `y_g = W_g · cols_g: [OCg, N·L]` with `L = OH·OW`; the backward pass is
     /// `dW_g = dy_g · cols_gᵀ`, `db = Σ_{n, l} dy`, `dcols_g = W_gᵀ · dy_g`,
-    /// `dx = col2im(dcols)`.
+    /// `dx = col2im(dcols)`. A 3×3 convolution of stride 1 between at least
+    /// 16 channels (one group) runs as Winograd F(4×4, 3×3) tiles instead,
+    /// with 4× fewer multiplications, exact but for rounding (within 10⁻⁵ of
+    /// the largest value; see `kernels::winograd`).
     ///
     /// ```
     /// use saddle::{ops::Conv2dOptions, Tensor};
@@ -104,28 +115,48 @@ impl Tensor {
         let (x, w) = (self.data(), weight.data());
         let (x, w, b) = (&x[..], &w[..], bias.map(|b| b.to_vec()));
         let mut out = vec![0.0f32; geo.n * oc * l];
-        let tasks = Tasks::new(&geo);
+        let wino = Winograd::new(&geo, oc, groups);
+        let tasks = Tasks::new(&geo, wino.map_or(l, |t| t.tiles()));
         let image = geo.c * geo.h * geo.w;
-        // Each task: cols = im2col(its images), y = W · cols: [OC, n·L] → out[n, OC, L] with the bias.
-        tasks.run(out.chunks_mut((tasks.per * oc * l).max(1)).enumerate().collect(), |(t, out_t), (cols, y)| {
-            let part = ConvGeometry { n: out_t.len() / (oc * l), ..geo };
-            let cols = grow(cols, part.rows() * part.n * l);
-            im2col(&x[t * tasks.per * image..][..part.n * image], &part, cols);
-            if part.n == 1 {
-                forward_gemm(w, cols, &part, oc, groups, out_t, tasks.mm);
-            } else {
-                let y = grow(y, oc * part.n * l);
-                forward_gemm(w, cols, &part, oc, groups, y, tasks.mm);
-                for (n, dst) in out_t.chunks_exact_mut(oc * l).enumerate() {
-                    for (o, d) in dst.chunks_exact_mut(l).enumerate() {
-                        d.copy_from_slice(&y[(o * part.n + n) * l..][..l]);
+        let u = wino.map(|t| t.filter(w, oc));
+        // Each task: cols = im2col(its images), y = W · cols: [OC, n·L] → out[n, OC, L] with the bias;
+        // or, as Winograd tiles, V = Bᵀ d B, M[ξ] = U[ξ] · V[ξ], y = Aᵀ M A.
+        tasks.run(
+            out.chunks_mut((tasks.per * oc * l).max(1)).enumerate().collect(),
+            |(t, out_t), [cols, y, plane, scratch]| {
+                let part = ConvGeometry { n: out_t.len() / (oc * l), ..geo };
+                let x_t = &x[t * tasks.per * image..][..part.n * image];
+                if let (Some(wino), Some(u)) = (&wino, &u) {
+                    let tiles = part.n * wino.tiles();
+                    let v = grow(cols, POINTS * geo.c * tiles);
+                    wino.input(x_t, part.n, v, plane);
+                    let m = grow(y, POINTS * oc * tiles);
+                    for (xi, m) in m.chunks_exact_mut(oc * tiles).enumerate() {
+                        let dims = Dims { m: oc, n: tiles, k: geo.c };
+                        let (u, v) = (&u[xi * oc * geo.c..][..oc * geo.c], &v[xi * geo.c * tiles..][..geo.c * tiles]);
+                        (tasks.mm)(dims, Operand::Stored(u), Operand::Stored(v), m, Accumulate::Overwrite);
+                    }
+                    wino.output(m, oc, part.n, out_t, scratch);
+                } else if part.n == 1 {
+                    let cols = grow(cols, part.rows() * l);
+                    im2col(x_t, &part, cols);
+                    forward_gemm(w, cols, &part, oc, groups, out_t, tasks.mm);
+                } else {
+                    let cols = grow(cols, part.rows() * part.n * l);
+                    im2col(x_t, &part, cols);
+                    let y = grow(y, oc * part.n * l);
+                    forward_gemm(w, cols, &part, oc, groups, y, tasks.mm);
+                    for (n, dst) in out_t.chunks_exact_mut(oc * l).enumerate() {
+                        for (o, d) in dst.chunks_exact_mut(l).enumerate() {
+                            d.copy_from_slice(&y[(o * part.n + n) * l..][..l]);
+                        }
                     }
                 }
-            }
-            if let Some(b) = &b {
-                out_t.chunks_exact_mut(l).enumerate().for_each(|(i, d)| d.iter_mut().for_each(|v| *v += b[i % oc]));
-            }
-        });
+                if let Some(b) = &b {
+                    out_t.chunks_exact_mut(l).enumerate().for_each(|(i, d)| d.iter_mut().for_each(|v| *v += b[i % oc]));
+                }
+            },
+        );
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
         Tensor::from_op(out, &[geo.n, oc, oh, ow], &inputs, Conv2dBackward { geo, groups, oc })
@@ -135,10 +166,11 @@ impl Tensor {
 /// A product of two matrices: [`sgemm`] or [`sgemm_sequential`].
 type Product = fn(Dims, Operand, Operand, &mut [f32], Accumulate);
 
-/// How a convolution is split: `per` images to one product, so that `W · cols`
-/// has about 256 columns (late layers' small images would starve the kernel
-/// one at a time), and the tasks run in parallel with one product each, or,
-/// when there are fewer than four, one after another with parallel products.
+/// How a convolution is split: `per` images to one task, so that its products
+/// have about 256 columns (`W · cols` has `L` per image, Winograd's `th·tw`;
+/// late layers' small images would starve the kernel one at a time), and the
+/// tasks run in parallel with one product at a time each, or, when there are
+/// fewer than four, one after another with parallel products.
 /// Both depend on the shape alone, never on the thread count, so the sums do
 /// not either; the buffers of `cols` stay per task, a few MiB at most for
 /// 32×32 images, instead of the whole batch's.
@@ -149,14 +181,13 @@ struct Tasks {
 }
 
 impl Tasks {
-    fn new(geo: &ConvGeometry) -> Self {
-        let (oh, ow) = geo.output().expect("checked");
-        let per = 256usize.div_ceil((oh * ow).max(1)).clamp(1, geo.n.max(1));
+    fn new(geo: &ConvGeometry, columns_per_image: usize) -> Self {
+        let per = 256usize.div_ceil(columns_per_image.max(1)).clamp(1, geo.n.max(1));
         let parallel = geo.n.div_ceil(per) >= 4;
         Tasks { per, parallel, mm: if parallel { sgemm_sequential } else { sgemm } }
     }
-    /// `f(item, scratch)` for every item, each worker reusing its two buffers.
-    fn run<T: Send>(&self, items: Vec<T>, f: impl Fn(T, &mut (Vec<f32>, Vec<f32>)) + Sync) {
+    /// `f(item, scratch)` for every item, each worker reusing its buffers.
+    fn run<T: Send>(&self, items: Vec<T>, f: impl Fn(T, &mut Scratch) + Sync) {
         if self.parallel {
             items.into_par_iter().for_each_init(Default::default, |scratch, item| f(item, scratch));
         } else {
@@ -166,13 +197,8 @@ impl Tasks {
     }
 }
 
-/// The first `len` elements of `v`, grown (with zeros) if it is shorter.
-fn grow(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    if v.len() < len {
-        v.resize(len, 0.0);
-    }
-    &mut v[..len]
-}
+/// A worker's buffers, grown as its tasks need.
+type Scratch = [Vec<f32>; 4];
 
 /// `y_g = W_g · cols_g` for each group into `y: [OC, n·L]`.
 fn forward_gemm(w: &[f32], cols: &[f32], part: &ConvGeometry, oc: usize, groups: usize, y: &mut [f32], mm: Product) {
@@ -214,7 +240,9 @@ impl Backward for Conv2dBackward {
         let image = geo.c * geo.h * geo.w;
         let mut gx = need_x.then(|| vec![0.0f32; geo.n * image]);
         let mut gw = need_w.then(|| vec![0.0f32; oc * kk]);
-        let tasks = Tasks::new(geo);
+        let wino = Winograd::new(geo, oc, groups);
+        let tasks = Tasks::new(geo, wino.map_or(l, |t| t.tiles()));
+        let u = wino.filter(|_| need_x).map(|t| t.filter(w, oc));
         let count = geo.n.div_ceil(tasks.per);
         let mut partials = vec![0.0f32; if need_w { ROUND.min(count) * oc * kk } else { 0 }];
         for r0 in (0..count).step_by(ROUND) {
@@ -231,14 +259,41 @@ impl Backward for Conv2dBackward {
                 None => (0..round).map(|_| None).collect(),
             };
             let items: Vec<_> = pw.into_iter().zip(px).enumerate().collect();
-            tasks.run(items, |(i, (pw, px)), (cols, dy_buf)| {
+            tasks.run(items, |(i, (pw, px)), [cols, dy_buf, du, plane]| {
                 let n0 = (r0 + i) * tasks.per;
                 let part = ConvGeometry { n: tasks.per.min(geo.n - n0), ..*geo };
+                let (x_t, g_t) = (&x[n0 * image..][..part.n * image], &g[n0 * oc * l..][..part.n * oc * l]);
+                if let Some(wino) = &wino {
+                    // dM = A dY Aᵀ; dW = Gᵀ (dM[ξ] · V[ξ]ᵀ) G; dx = Σ B (U[ξ]ᵀ · dM[ξ]) Bᵀ.
+                    let (c, tiles) = (geo.c, part.n * wino.tiles());
+                    let dm = grow(dy_buf, POINTS * oc * tiles);
+                    wino.output_adjoint(g_t, oc, part.n, dm, plane);
+                    let v = grow(cols, POINTS * c * tiles);
+                    if let Some(pw) = pw {
+                        wino.input(x_t, part.n, v, plane);
+                        let du = grow(du, POINTS * oc * c);
+                        for (xi, du) in du.chunks_exact_mut(oc * c).enumerate() {
+                            let (dm, v) = (&dm[xi * oc * tiles..][..oc * tiles], &v[xi * c * tiles..][..c * tiles]);
+                            let dims = Dims { m: oc, n: c, k: tiles };
+                            (tasks.mm)(dims, Operand::Stored(dm), Operand::Transposed(v), du, Accumulate::Overwrite);
+                        }
+                        wino.filter_adjoint(du, oc, pw);
+                    }
+                    if let (Some(px), Some(u)) = (px, &u) {
+                        for (xi, dv) in v.chunks_exact_mut(c * tiles).enumerate() {
+                            let (u, dm) = (&u[xi * oc * c..][..oc * c], &dm[xi * oc * tiles..][..oc * tiles]);
+                            let dims = Dims { m: c, n: tiles, k: oc };
+                            (tasks.mm)(dims, Operand::Transposed(u), Operand::Stored(dm), dv, Accumulate::Overwrite);
+                        }
+                        wino.input_adjoint(v, part.n, px, plane);
+                    }
+                    return;
+                }
                 let ncols = part.n * l;
                 let cols = grow(cols, part.rows() * ncols);
                 // dy of these images as [OC, n·L]
                 let dy: &[f32] = if part.n == 1 {
-                    &g[n0 * oc * l..][..oc * l]
+                    g_t
                 } else {
                     let dy = grow(dy_buf, oc * ncols);
                     for n in 0..part.n {
@@ -249,7 +304,7 @@ impl Backward for Conv2dBackward {
                     dy
                 };
                 if let Some(pw) = pw {
-                    im2col(&x[n0 * image..][..part.n * image], &part, cols);
+                    im2col(x_t, &part, cols);
                     for gi in 0..groups {
                         // dW_g = dy_g · cols_gᵀ: [OCg, Cg·KH·KW]
                         let (dyg, cg) =
@@ -296,18 +351,22 @@ impl Backward for Conv2dBackward {
 #[cfg(test)]
 mod tests {
     use super::Conv2dOptions;
-    use crate::ops::testing::{gradcheck, Fixtures};
+    use crate::kernels::conv::ConvGeometry;
+    use crate::kernels::winograd::Winograd;
+    use crate::ops::testing::{assert_close, assert_close_to_scale, gradcheck, Fixtures};
     use crate::{Rng, Tensor};
 
     #[test]
     fn conv2d_matches_pytorch() {
-        // `cnn_parts` holds a 3×3 convolution between 16 channels with padding 1.
-        for fx in [Fixtures::load("conv"), Fixtures::load("cnn_parts")] {
-            conv2d_cases_match(&fx);
-        }
+        // `cnn_parts` holds a 3×3 convolution between 16 channels with padding 1, as Winograd tiles.
+        let tiled: Vec<bool> =
+            [Fixtures::load("conv"), Fixtures::load("cnn_parts")].iter().map(conv2d_cases_match).collect();
+        assert_eq!(tiled, [false, true], "which fixtures take Winograd's path");
     }
 
-    fn conv2d_cases_match(fx: &Fixtures) {
+    /// Whether any case took Winograd's path.
+    fn conv2d_cases_match(fx: &Fixtures) -> bool {
+        let mut used_winograd = false;
         for case in fx.cases("conv2d") {
             let (x, w) = (fx.param(&case, "x"), fx.param(&case, "weight"));
             let opt = Conv2dOptions {
@@ -316,17 +375,36 @@ mod tests {
                 dilation: case.attr_pair("dilation"),
                 groups: case.attr_usize("groups"),
             };
+            // Winograd's tiles round like sums of their largest terms (module docs of `kernels::winograd`).
+            let (xs, ws) = (x.shape(), w.shape());
+            let geo = ConvGeometry {
+                n: xs[0],
+                c: xs[1],
+                h: xs[2],
+                w: xs[3],
+                kernel: (ws[2], ws[3]),
+                stride: opt.stride,
+                padding: opt.padding,
+                dilation: opt.dilation,
+            };
+            let tiled = Winograd::new(&geo, ws[0], opt.groups).is_some();
+            let compare = |what: &str, a: &[f32], e: &[f32]| {
+                if tiled {
+                    assert_close_to_scale(what, a, e, 1e-5)
+                } else {
+                    assert_close(what, a, e, 1e-5)
+                }
+            };
             if fx.has(&case, "bias") {
                 let b = fx.param(&case, "bias");
-                fx.check_forward_backward(
-                    &case,
-                    &x.conv2d(&w, Some(&b), opt),
-                    &[("x", &x), ("weight", &w), ("bias", &b)],
-                );
+                let y = x.conv2d(&w, Some(&b), opt);
+                fx.check_forward_backward_with(&case, &y, &[("x", &x), ("weight", &w), ("bias", &b)], compare);
             } else {
-                fx.check_forward_backward(&case, &x.conv2d(&w, None, opt), &[("x", &x), ("weight", &w)]);
+                fx.check_forward_backward_with(&case, &x.conv2d(&w, None, opt), &[("x", &x), ("weight", &w)], compare);
             }
+            used_winograd |= tiled;
         }
+        used_winograd
     }
 
     #[test]
@@ -337,23 +415,35 @@ mod tests {
         let b = Tensor::uniform(&[6], -1.0, 1.0, &mut rng);
         let opt = Conv2dOptions { stride: (2, 1), padding: (1, 1), dilation: (1, 2), groups: 2 };
         gradcheck("conv2d", &[x, w, b], |t| t[0].conv2d(&t[1], Some(&t[2]), opt), &mut rng);
+        // Winograd's tiles: 16 channels, 3×3, padding 1, a ragged 7×6 output.
+        let x = Tensor::uniform(&[2, 16, 7, 6], -1.0, 1.0, &mut rng);
+        let w = Tensor::uniform(&[16, 16, 3, 3], -0.3, 0.3, &mut rng);
+        let b = Tensor::uniform(&[16], -1.0, 1.0, &mut rng);
+        let opt = Conv2dOptions { padding: (1, 1), ..Default::default() };
+        gradcheck("conv2d as Winograd tiles", &[x, w, b], |t| t[0].conv2d(&t[1], Some(&t[2]), opt), &mut rng);
     }
 
     #[test]
     fn conv2d_forward_and_backward_do_not_depend_on_the_thread_count() {
-        let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            pool.install(|| {
-                let mut rng = Rng::new(61);
-                let x = Tensor::uniform(&[16, 6, 14, 14], -1.0, 1.0, &mut rng).requires_grad();
-                let w = Tensor::uniform(&[16, 6, 5, 5], -1.0, 1.0, &mut rng).requires_grad();
-                let y = x.conv2d(&w, None, Conv2dOptions::default());
-                y.backward_with(&Tensor::uniform(y.shape(), -1.0, 1.0, &mut rng));
-                (y.to_vec(), x.grad().unwrap().to_vec(), w.grad().unwrap().to_vec())
-            })
-        };
-        let one = run(1);
-        assert!(one == run(2) && one == run(3), "conv2d results differ between thread counts");
+        // im2col (5×5), and Winograd's tiles with one task and with five in parallel.
+        for (n, c, size, k, pad) in [(16, 6, 14, 5, 0), (3, 16, 9, 3, 1), (300, 16, 8, 3, 1)] {
+            let run = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                pool.install(|| {
+                    let mut rng = Rng::new(61);
+                    let x = Tensor::uniform(&[n, c, size, size], -1.0, 1.0, &mut rng).requires_grad();
+                    let w = Tensor::uniform(&[16, c, k, k], -1.0, 1.0, &mut rng).requires_grad();
+                    let y = x.conv2d(&w, None, Conv2dOptions { padding: (pad, pad), ..Default::default() });
+                    y.backward_with(&Tensor::uniform(y.shape(), -1.0, 1.0, &mut rng));
+                    (y.to_vec(), x.grad().unwrap().to_vec(), w.grad().unwrap().to_vec())
+                })
+            };
+            let one = run(1);
+            assert!(
+                one == run(2) && one == run(3),
+                "conv2d results differ between thread counts ({c} channels, {k}×{k})"
+            );
+        }
     }
 
     #[test]
