@@ -123,7 +123,7 @@ impl Tensor {
         // or, as Winograd tiles, V = Bᵀ d B, M[ξ] = U[ξ] · V[ξ], y = Aᵀ M A.
         tasks.run(
             out.chunks_mut((tasks.per * oc * l).max(1)).enumerate().collect(),
-            |(t, out_t), [cols, y, plane, scratch]| {
+            |(t, out_t), [cols, y, plane, _]| {
                 let part = ConvGeometry { n: out_t.len() / (oc * l), ..geo };
                 let x_t = &x[t * tasks.per * image..][..part.n * image];
                 if let (Some(wino), Some(u)) = (&wino, &u) {
@@ -136,7 +136,7 @@ impl Tensor {
                         let (u, v) = (&u[xi * oc * geo.c..][..oc * geo.c], &v[xi * geo.c * tiles..][..geo.c * tiles]);
                         (tasks.mm)(dims, Operand::Stored(u), Operand::Stored(v), m, Accumulate::Overwrite);
                     }
-                    wino.output(m, oc, part.n, out_t, scratch);
+                    wino.output(m, oc, part.n, out_t, plane);
                 } else if part.n == 1 {
                     let cols = grow(cols, part.rows() * l);
                     im2col(x_t, &part, cols);
@@ -159,7 +159,7 @@ impl Tensor {
         );
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
-        Tensor::from_op(out, &[geo.n, oc, oh, ow], &inputs, Conv2dBackward { geo, groups, oc })
+        Tensor::from_op(out, &[geo.n, oc, oh, ow], &inputs, Conv2dBackward { geo, groups, oc, u })
     }
 }
 
@@ -168,9 +168,11 @@ type Product = fn(Dims, Operand, Operand, &mut [f32], Accumulate);
 
 /// How a convolution is split: `per` images to one task, so that its products
 /// have about 256 columns (`W · cols` has `L` per image, Winograd's `th·tw`;
-/// late layers' small images would starve the kernel one at a time), and the
-/// tasks run in parallel with one product at a time each, or, when there are
-/// fewer than four, one after another with parallel products.
+/// late layers' small images would starve the kernel one at a time) but there
+/// are at least four tasks where the batch has four images (so that
+/// Winograd's transforms, which run inside a task, run in parallel too), and
+/// the tasks run in parallel with one product at a time each, or, when there
+/// are fewer than four, one after another with parallel products.
 /// Both depend on the shape alone, never on the thread count, so the sums do
 /// not either; the buffers of `cols` stay per task, a few MiB at most for
 /// 32×32 images, instead of the whole batch's.
@@ -182,7 +184,7 @@ struct Tasks {
 
 impl Tasks {
     fn new(geo: &ConvGeometry, columns_per_image: usize) -> Self {
-        let per = 256usize.div_ceil(columns_per_image.max(1)).clamp(1, geo.n.max(1));
+        let per = 256usize.div_ceil(columns_per_image.max(1)).min(geo.n.div_ceil(4)).max(1);
         let parallel = geo.n.div_ceil(per) >= 4;
         Tasks { per, parallel, mm: if parallel { sgemm_sequential } else { sgemm } }
     }
@@ -220,6 +222,8 @@ struct Conv2dBackward {
     geo: ConvGeometry,
     groups: usize,
     oc: usize,
+    /// Winograd's transformed filters, `U: [36, OC, C]`, from the forward pass.
+    u: Option<Vec<f32>>,
 }
 
 impl Backward for Conv2dBackward {
@@ -242,7 +246,6 @@ impl Backward for Conv2dBackward {
         let mut gw = need_w.then(|| vec![0.0f32; oc * kk]);
         let wino = Winograd::new(geo, oc, groups);
         let tasks = Tasks::new(geo, wino.map_or(l, |t| t.tiles()));
-        let u = wino.filter(|_| need_x).map(|t| t.filter(w, oc));
         let count = geo.n.div_ceil(tasks.per);
         let mut partials = vec![0.0f32; if need_w { ROUND.min(count) * oc * kk } else { 0 }];
         for r0 in (0..count).step_by(ROUND) {
@@ -279,7 +282,7 @@ impl Backward for Conv2dBackward {
                         }
                         wino.filter_adjoint(du, oc, pw);
                     }
-                    if let (Some(px), Some(u)) = (px, &u) {
+                    if let (Some(px), Some(u)) = (px, &self.u) {
                         for (xi, dv) in v.chunks_exact_mut(c * tiles).enumerate() {
                             let (u, dm) = (&u[xi * oc * c..][..oc * c], &dm[xi * oc * tiles..][..oc * tiles]);
                             let dims = Dims { m: c, n: tiles, k: oc };
