@@ -93,16 +93,7 @@ impl Tensor {
                 panic!("conv2d: bias {:?} does not match weight {ws:?} (expected [{oc}])", b.shape());
             }
         }
-        let geo = ConvGeometry {
-            n: xs[0],
-            c: xs[1],
-            h: xs[2],
-            w: xs[3],
-            kernel: (ws[2], ws[3]),
-            stride: opt.stride,
-            padding: opt.padding,
-            dilation: opt.dilation,
-        };
+        let geo = geometry(xs, ws, opt);
         let Some((oh, ow)) = geo.output() else {
             panic!(
                 "conv2d: kernel {:?} with dilation {:?} does not fit input {xs:?} padded by {:?}",
@@ -160,6 +151,20 @@ impl Tensor {
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
         Tensor::from_op(out, &[geo.n, oc, oh, ow], &inputs, Conv2dBackward { geo, groups, oc, u })
+    }
+}
+
+/// The geometry of a convolution of `x: [N, C, H, W]` by `w: [OC, C/G, KH, KW]`.
+fn geometry(xs: &[usize], ws: &[usize], opt: Conv2dOptions) -> ConvGeometry {
+    ConvGeometry {
+        n: xs[0],
+        c: xs[1],
+        h: xs[2],
+        w: xs[3],
+        kernel: (ws[2], ws[3]),
+        stride: opt.stride,
+        padding: opt.padding,
+        dilation: opt.dilation,
     }
 }
 
@@ -353,8 +358,7 @@ impl Backward for Conv2dBackward {
 
 #[cfg(test)]
 mod tests {
-    use super::Conv2dOptions;
-    use crate::kernels::conv::ConvGeometry;
+    use super::{geometry, Conv2dOptions};
     use crate::kernels::winograd::Winograd;
     use crate::ops::testing::{assert_close, assert_close_to_scale, gradcheck, Fixtures};
     use crate::{Rng, Tensor};
@@ -379,18 +383,7 @@ mod tests {
                 groups: case.attr_usize("groups"),
             };
             // Winograd's tiles round like sums of their largest terms (module docs of `kernels::winograd`).
-            let (xs, ws) = (x.shape(), w.shape());
-            let geo = ConvGeometry {
-                n: xs[0],
-                c: xs[1],
-                h: xs[2],
-                w: xs[3],
-                kernel: (ws[2], ws[3]),
-                stride: opt.stride,
-                padding: opt.padding,
-                dilation: opt.dilation,
-            };
-            let tiled = Winograd::new(&geo, ws[0], opt.groups).is_some();
+            let tiled = Winograd::new(&geometry(x.shape(), w.shape(), opt), w.shape()[0], opt.groups).is_some();
             let compare = |what: &str, a: &[f32], e: &[f32]| {
                 if tiled {
                     assert_close_to_scale(what, a, e, 1e-5)
