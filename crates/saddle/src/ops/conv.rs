@@ -421,7 +421,7 @@ mod tests {
 
     #[test]
     fn conv2d_forward_and_backward_do_not_depend_on_the_thread_count() {
-        // im2col (5×5), and Winograd's tiles with one task and with five in parallel.
+        // im2col (5×5), and Winograd's tiles in three tasks run in turn (parallel products) and in five parallel tasks.
         for (n, c, size, k, pad) in [(16, 6, 14, 5, 0), (3, 16, 9, 3, 1), (300, 16, 8, 3, 1)] {
             let run = |threads: usize| {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
