@@ -90,6 +90,11 @@ fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
 /// density there, slices of the loss landscape, and the gradient flow through
 /// time for a recurrent model. The run's model is left in evaluation mode.
 pub fn diagnose_run(run: &mut Run, o: &DiagnoseOptions) -> Result<Diagnosis> {
+    crate::kernels::on_worker(|| diagnose_on_this_thread(run, o))
+}
+
+/// [`diagnose_run`] on the thread that calls it.
+fn diagnose_on_this_thread(run: &mut Run, o: &DiagnoseOptions) -> Result<Diagnosis> {
     let csv = run.path.join("diagnostics.csv");
     if !csv.is_file() {
         return Err(Error::format(

@@ -128,7 +128,7 @@ pub struct EpochMetrics {
 }
 
 /// Watches training. Every method has a default that does nothing.
-pub trait Observer {
+pub trait Observer: Send {
     /// After the backward pass of step `step` (0-based), before clipping and
     /// the update: `params` hold their gradients and their old values.
     fn before_update(&mut self, _step: usize, _params: &[(String, crate::Tensor)]) -> Result<()> {
@@ -248,6 +248,19 @@ pub struct FitReport {
 /// loss or gradient is not finite (with [`OnNan::Stop`]; that step's update
 /// is not applied).
 pub fn fit(
+    model: &mut dyn Module,
+    opt: &mut Optimizer,
+    lr: &mut LrScheduler,
+    train: &dyn Dataset,
+    test: Option<&dyn Dataset>,
+    o: &FitOptions,
+    observers: &mut [&mut dyn Observer],
+) -> Result<FitReport> {
+    crate::kernels::on_worker(|| fit_on_this_thread(model, opt, lr, train, test, o, observers))
+}
+
+/// [`fit`]'s loop, on the thread that calls it.
+fn fit_on_this_thread(
     model: &mut dyn Module,
     opt: &mut Optimizer,
     lr: &mut LrScheduler,
@@ -488,6 +501,11 @@ impl Tta {
 
 /// [`evaluate`] with test-time augmentation ([`Tta`]).
 pub fn evaluate_tta(model: &mut dyn Module, data: &dyn Dataset, batch_size: usize, tta: Tta) -> Evaluation {
+    crate::kernels::on_worker(|| evaluate_on_this_thread(model, data, batch_size, tta))
+}
+
+/// [`evaluate_tta`] on the thread that calls it.
+fn evaluate_on_this_thread(model: &mut dyn Module, data: &dyn Dataset, batch_size: usize, tta: Tta) -> Evaluation {
     model.set_training(false);
     let (mut loss_sum, mut counted, mut predictions, mut labels) = (0.0f64, 0usize, Vec::new(), Vec::new());
     let all: Vec<usize> = (0..data.len()).collect();

@@ -2,7 +2,7 @@
 //! word of a travel request with its slot.
 //!
 //! ```sh
-//! cargo run --release -p saddle --example slot_filling
+//! cargo run --release -p saddle-cli --example slot_filling
 //! ```
 //!
 //! It trains on the generated travel corpus, where the same city is a
@@ -16,10 +16,7 @@ use saddle::train::{fit, slot_metrics, FitOptions, Vocabularies};
 use saddle::Rng;
 
 fn main() {
-    // Train on a worker of rayon's pool, whose threads run the kernels: the
-    // main thread would otherwise wait beside them at every parallel step.
-    let pool = rayon::ThreadPoolBuilder::new().build().expect("a thread pool");
-    if let Err(e) = pool.install(run) {
+    if let Err(e) = run() {
         eprintln!("error: {e}");
         std::process::exit(1);
     }

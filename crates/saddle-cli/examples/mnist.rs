@@ -3,8 +3,8 @@
 //! through the run API, with a run directory, checkpoints and resume.)
 //!
 //! ```sh
-//! cargo run --release -p saddle --example mnist            # bundled data/mnist
-//! cargo run --release -p saddle --example mnist -- DIR 3   # another IDX folder, 3 epochs
+//! cargo run --release -p saddle-cli --example mnist            # bundled data/mnist
+//! cargo run --release -p saddle-cli --example mnist -- DIR 3   # another IDX folder, 3 epochs
 //! ```
 
 use saddle::data::load_idx_dir;
@@ -32,10 +32,7 @@ impl Observer for PrintEpochs {
 }
 
 fn main() {
-    // Train on a worker of rayon's pool, whose threads run the kernels: the
-    // main thread would otherwise wait beside them at every parallel step.
-    let pool = rayon::ThreadPoolBuilder::new().build().expect("a thread pool");
-    if let Err(e) = pool.install(run) {
+    if let Err(e) = run() {
         eprintln!("error: {e}");
         std::process::exit(1);
     }

@@ -3,8 +3,8 @@
 //! evaluate the trained model and diagnose why its loss stopped falling.
 //!
 //! ```sh
-//! cargo run --release -p saddle --example runs            # into a temporary folder
-//! cargo run --release -p saddle --example runs -- DIR     # into DIR (which must not exist)
+//! cargo run --release -p saddle-cli --example runs            # into a temporary folder
+//! cargo run --release -p saddle-cli --example runs -- DIR     # into DIR (which must not exist)
 //! ```
 
 use saddle::diagnose::{diagnose_run, DiagnoseOptions};
@@ -30,9 +30,7 @@ impl Observer for StopAfter {
 }
 
 fn main() {
-    // Train on a worker of rayon's pool, whose threads run the kernels.
-    let pool = rayon::ThreadPoolBuilder::new().build().expect("a thread pool");
-    if let Err(e) = pool.install(run) {
+    if let Err(e) = run() {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
