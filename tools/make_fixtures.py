@@ -310,8 +310,11 @@ def schedules():
          lambda o: sched.CosineAnnealingWarmRestarts(o, 5, 2, 0.001)),
         ("inverse_sqrt", {"kind": "inverse_sqrt", "timescale": 10}, lambda o: sched.LambdaLR(o, lambda t: 1 / math.sqrt(1 + t / 10))),
         ("one_cycle", {"kind": "one_cycle", "total_steps": 60}, lambda o: sched.OneCycleLR(o, 0.1, total_steps=60)),
+        # Warm-up, then the schedule over the remaining steps: a ramp (t + 1)/W that reaches the base rate at step W − 1.
         ("warmup_step", {"kind": "warmup_step", "warmup": 5, "step_size": 7, "gamma": 0.5},
-         lambda o: sched.LambdaLR(o, lambda t: min(1.0, (t + 1) / 5) * 0.5 ** (t // 7))),
+         lambda o: sched.SequentialLR(o, [sched.LinearLR(o, 1 / 5, total_iters=4), sched.StepLR(o, 7, 0.5)], milestones=[5])),
+        ("warmup_cosine", {"kind": "warmup_cosine", "warmup": 8, "total_steps": 60},
+         lambda o: sched.SequentialLR(o, [sched.LinearLR(o, 1 / 8, total_iters=7), sched.CosineAnnealingLR(o, 60 - 8)], milestones=[8])),
     ]
     for name, attrs, make in cases:
         p = torch.zeros(1, requires_grad=True)

@@ -19,7 +19,7 @@ pub const SPEC_HELP: &str = "Learning-rate schedule, by steps (optimizer updates
   invsqrt[:TIMESCALE]                    η/√(1 + t/TIMESCALE) (100)
   onecycle[:PCT_START]                   up to η over PCT_START (0.3) of the steps, then down
   plateau[:PATIENCE[:FACTOR]]            ×FACTOR (0.1) after PATIENCE (10) epochs without a lower test loss
-  warmup:W:SCHEDULE                      a linear ramp over W steps in front of SCHEDULE (as --warmup W)";
+  warmup:W:SCHEDULE                      a linear ramp up to η over W steps, then SCHEDULE over the rest (as --warmup W)";
 
 /// Renames the field of a config error to the flag that carried the value,
 /// so `schedule: …` from the library reads `--schedule: …` on the command line.
@@ -41,7 +41,7 @@ pub struct ScheduleArgs {
     /// Steps to show.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     steps: u32,
-    /// Linear warm-up steps in front of the schedule.
+    /// Linear warm-up steps: up to --lr, then the schedule over the remaining steps.
     #[arg(long, default_value_t = 0)]
     warmup: usize,
     /// Where to write the plot (PNG and SVG) [default: schedule-SPEC].
@@ -70,9 +70,12 @@ pub fn run(args: ScheduleArgs) -> Result<()> {
     for t in shown.iter().copied().collect::<std::collections::BTreeSet<_>>() {
         println!("{t:>8}  {:>12.6e}", schedule.lr(args.lr, t, steps));
     }
+    let rates: Vec<f64> = (0..steps).map(|t| schedule.lr(args.lr, t, steps)).collect();
+    let (peak_at, peak) = rates.iter().enumerate().fold((0, f64::MIN), |m, (t, &r)| if r > m.1 { (t, r) } else { m });
+    println!("peak {peak:.6e} at step {peak_at}");
     let name: String = args.spec.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
     let stem = args.out.unwrap_or_else(|| PathBuf::from(format!("schedule-{name}")));
-    let points = (0..steps).map(|t| (t as f64, schedule.lr(args.lr, t, steps))).collect();
+    let points = rates.iter().enumerate().map(|(t, &r)| (t as f64, r)).collect();
     let files = plot::lines(
         &stem,
         &format!("learning rate: {}", schedule.describe(steps)),

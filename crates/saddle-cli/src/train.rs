@@ -66,7 +66,7 @@ pub struct TrainArgs {
     /// cosine over the whole run; onecycle:0.25 for images] (see `saddle schedule --help` for every form).
     #[arg(long, long_help = SPEC_HELP)]
     pub schedule: Option<String>,
-    /// Linear warm-up over this many steps, in front of the schedule.
+    /// Linear warm-up: the rate rises to --lr over this many steps, then the schedule runs over the remaining steps.
     #[arg(long, default_value_t = 0, value_name = "STEPS")]
     pub warmup: usize,
     /// Clip the global gradient norm to this value.

@@ -256,9 +256,10 @@ fn schedule_prints_a_table_and_writes_png_and_svg() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    // Warm-up over 10 steps: step 0 runs at 0.1 · 1/10 · (1 + cos 0)/2 = 0.01.
-    assert!(out.contains("warmup(10) then cosine(t_max=100, eta_min=0)"), "{out}");
+    // Warm-up over 10 steps: step 0 runs at 0.1 · 1/10 = 0.01, step 9 at 0.1; the cosine spans the other 90.
+    assert!(out.contains("warmup(10) then cosine(t_max=90, eta_min=0)"), "{out}");
     assert!(out.contains("       0   1.000000e-2"), "{out}");
+    assert!(out.contains("peak 1.000000e-1"), "{out}");
     for ext in ["png", "svg"] {
         let f = stem.with_extension(ext);
         assert!(std::fs::metadata(&f).map(|m| m.len() > 1000).unwrap_or(false), "{} missing or empty", f.display());

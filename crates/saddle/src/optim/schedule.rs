@@ -17,7 +17,7 @@
 //! | `onecycle[:p]` | one-cycle | cosine from `η/25` up to `η` over the first `p·N` steps (p = 0.3), then down to `η/25/10⁴` (`OneCycleLR`) |
 //! | `triangle:p:a:b` | triangle | linear from `a·η` up to `η` at step `⌊p·N⌋`, then down to `b·η` at step N (airbench's `np.interp`) |
 //! | `plateau[:P[:f]]` | reduce on plateau | `η`, times `f` after more than `P` epochs without a lower held-out loss (see [`LrScheduler`](super::LrScheduler)) |
-//! | `warmup:W:INNER` | warm-up | `inner_t · min(1, (t + 1)/W)`: a linear ramp that wraps any of them |
+//! | `warmup:W:INNER` | warm-up, then `INNER` | `η·(t + 1)/W` for `t < W` (up to `η` at step `W − 1`), then `INNER` from its step 0 over the remaining `N − W` steps (`SequentialLR([LinearLR(1/W, total_iters=W−1), INNER], milestones=[W])`) |
 //!
 //! Uses: `error`.
 
@@ -33,8 +33,9 @@ use std::str::FromStr;
 /// use saddle::optim::Schedule;
 /// let s: Schedule = "warmup:10:cosine".parse().unwrap();
 /// assert_eq!(s, Schedule::Warmup { steps: 10, inner: Box::new(Schedule::Cosine { t_max: None, eta_min: 0.0 }) });
-/// assert!((s.lr(0.1, 0, 100) - 0.01).abs() < 1e-12);   // warming up
-/// assert!((s.lr(0.1, 50, 100) - 0.05).abs() < 1e-12);  // half way down the cosine over 100 steps
+/// assert!((s.lr(0.1, 0, 110) - 0.01).abs() < 1e-12);   // warming up
+/// assert!((s.lr(0.1, 9, 110) - 0.1).abs() < 1e-12);    // the base rate at the end of the ramp
+/// assert!((s.lr(0.1, 60, 110) - 0.05).abs() < 1e-12);  // half way down the cosine over the other 100 steps
 /// assert_eq!(s.to_string(), "warmup:10:cosine");
 /// ```
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -106,7 +107,7 @@ pub enum Schedule {
         /// Multiplier on each reduction (PyTorch: 0.1).
         factor: f64,
     },
-    /// A linear warm-up over `steps` steps in front of `inner`.
+    /// A linear ramp up to `η` over `steps` steps, then `inner` over the rest of the run.
     Warmup {
         /// Warm-up steps w.
         steps: usize,
@@ -167,9 +168,10 @@ impl Schedule {
                 };
                 base * share
             }
-            Schedule::Warmup { steps, inner } => {
-                inner.lr(base, t, total_steps) * ((t + 1) as f64 / (*steps).max(1) as f64).min(1.0)
-            }
+            Schedule::Warmup { steps, inner } => match t.checked_sub(*steps) {
+                None => base * (t + 1) as f64 / *steps as f64,
+                Some(after) => inner.lr(base, after, total_steps.saturating_sub(*steps)),
+            },
         }
     }
 
@@ -207,7 +209,9 @@ impl Schedule {
             Schedule::Plateau { patience, factor } => {
                 format!("reduce-on-plateau(patience={patience}, factor={factor})")
             }
-            Schedule::Warmup { steps, inner } => format!("warmup({steps}) then {}", inner.describe(total_steps)),
+            Schedule::Warmup { steps, inner } => {
+                format!("warmup({steps}) then {}", inner.describe(total_steps.saturating_sub(*steps)))
+            }
         }
     }
 
@@ -436,6 +440,10 @@ mod tests {
                 steps: u("warmup"),
                 inner: Box::new(Schedule::Step { step_size: u("step_size"), gamma: f("gamma") }),
             },
+            "warmup_cosine" => Schedule::Warmup {
+                steps: u("warmup"),
+                inner: Box::new(Schedule::Cosine { t_max: None, eta_min: 0.0 }),
+            },
             other => panic!("unknown schedule {other}"),
         }
     }
@@ -478,6 +486,12 @@ mod tests {
         let w = Schedule::Warmup { steps: 4, inner: Box::new(Schedule::Constant) };
         let got: Vec<f64> = (0..5).map(|t| w.lr(1.0, t, 5)).collect();
         assert_eq!(got, vec![0.25, 0.5, 0.75, 1.0, 1.0]);
+        // Warm-up comes before the cosine: the peak is the base rate, the cosine then spans the other steps.
+        let w: Schedule = "warmup:100:cosine".parse().unwrap();
+        let rates: Vec<f64> = (0..1000).map(|t| w.lr(1e-3, t, 1000)).collect();
+        assert_eq!(rates.iter().cloned().fold(0.0, f64::max), 1e-3);
+        assert_eq!((rates[99], rates[100]), (1e-3, 1e-3));
+        assert!((rates[550] - 0.5e-3).abs() < 1e-15 && rates[999] < 1e-8);
     }
 
     #[test]
