@@ -16,13 +16,13 @@ pub struct DiagnoseArgs {
     /// A run directory written by `saddle train`.
     pub run: PathBuf,
     /// Training examples (images, sentences) that curvature and landscape are measured on.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 256, value_parser = crate::at_least::<1>)]
     pub probe: u32,
     /// Lanczos steps for the extreme eigenvalues (each costs two gradients on the probe).
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(2..))]
+    #[arg(long, default_value_t = 20, value_parser = crate::at_least::<2>)]
     pub lanczos: u32,
     /// Points per axis of the 2-D landscape slice.
-    #[arg(long, default_value_t = 13, value_parser = clap::value_parser!(u32).range(3..))]
+    #[arg(long, default_value_t = 13, value_parser = crate::at_least::<3>)]
     pub grid: u32,
     /// Dataset folder, instead of the one the run was trained on.
     #[arg(long)]

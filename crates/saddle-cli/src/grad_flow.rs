@@ -27,13 +27,13 @@ pub struct GradFlowArgs {
     #[arg(long, default_value = "grad-flow")]
     out: PathBuf,
     /// Sequence length T of the cue task: the cue is at the first step.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(2..))]
+    #[arg(long, default_value_t = 30, value_parser = crate::at_least::<2>)]
     steps: u32,
     /// Training steps of the cue task.
     #[arg(long, default_value_t = 500)]
     train_steps: usize,
     /// Hidden units.
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 32, value_parser = crate::at_least::<1>)]
     hidden_size: u32,
     /// Clipping threshold for the clipped runs.
     #[arg(long, default_value_t = 1.0)]

@@ -25,16 +25,16 @@ mod schedule;
 mod slots;
 mod train;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Subcommand};
 use std::process::ExitCode;
 
 /// saddle: deep-learning training in Rust that tells you why training is stuck.
-#[derive(Parser)]
+#[derive(clap::Parser)]
 #[command(name = "saddle", version, about, long_about = None)]
 struct Cli {
     /// Worker threads for the numeric kernels (default: all cores).
-    #[arg(long, global = true, value_name = "N")]
-    threads: Option<usize>,
+    #[arg(long, global = true, value_name = "N", value_parser = at_least::<1>)]
+    threads: Option<u32>,
     #[command(subcommand)]
     command: Command,
 }
@@ -61,20 +61,35 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// A value parser for counts: a whole number of at least `MIN`, or an error
+/// that says so (`--epochs -1`: "must be a whole number ≥ 1, got -1").
+pub fn at_least<const MIN: u32>(text: &str) -> Result<u32, String> {
+    match text.trim().parse::<i64>() {
+        Ok(n) if n >= MIN as i64 && n <= u32::MAX as i64 => Ok(n as u32),
+        Ok(n) if n < MIN as i64 => Err(format!("must be a whole number ≥ {MIN}, got {n}")),
+        Ok(n) => Err(format!("must be at most {}, got {n}", u32::MAX)),
+        Err(_) => Err(format!("must be a whole number ≥ {MIN}, got '{text}'")),
+    }
+}
+
 fn main() -> ExitCode {
     memory::keep_freed_memory();
     quiet_on_closed_pipe();
-    let cli = Cli::parse();
-    if cli.threads == Some(0) {
-        eprintln!("error: --threads must be at least 1");
-        return ExitCode::from(2);
-    }
+    // A value such as `-1` reaches its option's parser, which says what the
+    // option accepts, instead of being taken for a flag.
+    let matches =
+        Cli::command().allow_negative_numbers(true).mut_subcommands(|c| c.allow_negative_numbers(true)).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // The command runs on a worker of the pool, so the kernels' parallel loops
     // start from a thread that takes its own share: no third thread waits to
     // be woken between steps. With the main thread outside the pool, three
     // threads share two cores, and a step slows down whenever a worker loses
     // its core to it (the README's benchmarks give the measurement).
-    let pool = match rayon::ThreadPoolBuilder::new().num_threads(cli.threads.unwrap_or(0)).stack_size(8 << 20).build() {
+    let pool = match rayon::ThreadPoolBuilder::new()
+        .num_threads(cli.threads.unwrap_or(0) as usize)
+        .stack_size(8 << 20)
+        .build()
+    {
         Ok(pool) => pool,
         Err(e) => {
             eprintln!("error: --threads: {e}");

@@ -39,7 +39,7 @@ pub struct ScheduleArgs {
     #[arg(long, default_value_t = 0.001)]
     lr: f64,
     /// Steps to show.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 1000, value_parser = crate::at_least::<1>)]
     steps: u32,
     /// Linear warm-up steps: up to --lr, then the schedule over the remaining steps.
     #[arg(long, default_value_t = 0)]

@@ -44,10 +44,10 @@ pub struct TrainArgs {
     #[arg(long)]
     pub model: Option<String>,
     /// Passes over the training set [default: 8 for mnist, 10 for images and slots].
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_parser = crate::at_least::<1>)]
     pub epochs: Option<u32>,
     /// Examples (images, sentences) per optimizer step [default: 64 for mnist, 512 for images, 16 for slots].
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_parser = crate::at_least::<1>)]
     pub batch_size: Option<u32>,
     /// Learning rate [default: the task's recipe with its optimizer (images: 0.2);
     /// with --optim: 0.05 for sgd, momentum and nesterov; 0.01 for adagrad; 1e-3 for rmsprop, adam and adamw].
@@ -120,13 +120,13 @@ pub struct TrainArgs {
     #[arg(long)]
     pub bidirectional: bool,
     /// slots: recurrent layers.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 1, value_parser = crate::at_least::<1>)]
     pub layers: u32,
     /// slots: word-vector size.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 100, value_parser = crate::at_least::<1>)]
     pub embedding_dim: u32,
     /// slots: recurrent state size.
-    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 128, value_parser = crate::at_least::<1>)]
     pub hidden_size: u32,
     /// slots: words seen fewer times in training become <unk>.
     #[arg(long, default_value_t = 1)]

@@ -156,8 +156,10 @@ fn bad_data_files_are_named_and_leave_no_run() {
 fn nonsense_flags_are_refused_with_the_flag_named() {
     for (args, needle) in [
         (vec!["train", "mnist", "--lr", "abc"], "--lr"),
-        (vec!["train", "mnist", "--lr", "-1"], "--lr"),
+        (vec!["train", "mnist", "--lr", "-1"], "expected a positive number, got '-1'"),
         (vec!["train", "mnist", "--epochs", "0"], "--epochs"),
+        (vec!["train", "mnist", "--epochs", "-1"], "'--epochs <EPOCHS>': must be a whole number ≥ 1, got -1"),
+        (vec!["--threads", "-2", "train", "mnist"], "'--threads <N>': must be a whole number ≥ 1, got -2"),
         (vec!["train", "mnist", "--batch-size", "many"], "--batch-size"),
         (vec!["train", "mnist", "--optim", "lbfgs"], "--optim"),
         (vec!["train", "mnist", "--model", "resnet"], "--model"),

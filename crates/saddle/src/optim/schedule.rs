@@ -440,10 +440,9 @@ mod tests {
                 steps: u("warmup"),
                 inner: Box::new(Schedule::Step { step_size: u("step_size"), gamma: f("gamma") }),
             },
-            "warmup_cosine" => Schedule::Warmup {
-                steps: u("warmup"),
-                inner: Box::new(Schedule::Cosine { t_max: None, eta_min: 0.0 }),
-            },
+            "warmup_cosine" => {
+                Schedule::Warmup { steps: u("warmup"), inner: Box::new(Schedule::Cosine { t_max: None, eta_min: 0.0 }) }
+            }
             other => panic!("unknown schedule {other}"),
         }
     }
