@@ -90,7 +90,7 @@ fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
 /// density there, slices of the loss landscape, and the gradient flow through
 /// time for a recurrent model. The run's model is left in evaluation mode.
 pub fn diagnose_run(run: &mut Run, o: &DiagnoseOptions) -> Result<Diagnosis> {
-    crate::kernels::on_worker(|| diagnose_on_this_thread(run, o))
+    crate::tensor::on_worker(|| diagnose_on_this_thread(run, o))
 }
 
 /// [`diagnose_run`] on the thread that calls it.

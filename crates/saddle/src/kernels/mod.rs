@@ -19,21 +19,6 @@ pub mod pool;
 pub mod recurrent;
 pub mod winograd;
 
-/// Runs `f` on a worker of rayon's global pool (on this thread if it is one).
-///
-/// The kernels' parallel loops then start from a thread that takes its own
-/// share; started from a thread outside the pool, each loop leaves that
-/// thread waiting beside the workers (one thread more than there are cores,
-/// woken at every step). `fit`, `evaluate` and `diagnose_run` go through it.
-pub(crate) fn on_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    if rayon::current_thread_index().is_some() {
-        f()
-    } else {
-        // `scope` runs its body on a worker of the global pool and blocks here until it returns.
-        rayon::scope(|_| f())
-    }
-}
-
 /// Along one dimension of a sliding window (convolution or pooling): the
 /// outputs `o` in `lo..hi` whose tap `t` reads inside `0..size`, and the offset
 /// `off` such that output `o` reads input `o·s + off` (`s` stride, `p`

@@ -54,14 +54,38 @@ pub fn is_grad_enabled() -> bool {
 /// assert!(y.is_leaf() && !y.is_requires_grad());
 /// ```
 pub fn no_grad<T>(f: impl FnOnce() -> T) -> T {
+    with_grad_enabled(false, f)
+}
+
+/// Runs `f` with recording on or off, and restores this thread's setting after.
+fn with_grad_enabled<T>(enabled: bool, f: impl FnOnce() -> T) -> T {
     struct Restore(bool);
     impl Drop for Restore {
         fn drop(&mut self) {
             GRAD_ENABLED.with(|g| g.set(self.0));
         }
     }
-    let _restore = Restore(GRAD_ENABLED.with(|g| g.replace(false)));
+    let _restore = Restore(GRAD_ENABLED.with(|g| g.replace(enabled)));
     f()
+}
+
+/// Runs `f` on a worker of rayon's global pool (on this thread if it is one),
+/// with this thread's [`is_grad_enabled`].
+///
+/// The kernels' parallel loops then start from a thread that takes its own
+/// share; started from a thread outside the pool, each loop leaves that
+/// thread waiting beside the workers (one thread more than there are cores,
+/// woken at every step). `fit`, `evaluate` and `diagnose_run` go through it.
+/// The grad mode travels with `f` because a worker may run it while waiting
+/// inside another job, say an evaluation under `no_grad` started from
+/// another thread: `f` must not inherit that job's setting.
+pub(crate) fn on_worker<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if rayon::current_thread_index().is_some() {
+        return f();
+    }
+    let enabled = is_grad_enabled();
+    // `scope` runs its body on a worker of the global pool and blocks here until it returns.
+    rayon::scope(|_| with_grad_enabled(enabled, f))
 }
 
 impl Tensor {
@@ -175,6 +199,33 @@ mod tests {
         let b = x.mul(&x);
         a.mul(&b).sum_all().backward();
         assert!((x.grad().unwrap().item() - 6.0 * 1.5 * 1.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn work_moved_onto_the_pool_keeps_its_callers_grad_mode() {
+        use super::{is_grad_enabled, no_grad, on_worker};
+        assert!(on_worker(is_grad_enabled));
+        assert!(!no_grad(|| on_worker(is_grad_enabled)));
+        // A worker waiting under `no_grad` runs jobs that other threads hand
+        // the pool (`yield_now` lets it): they keep their own mode.
+        for _ in 0..20 {
+            let got = rayon::scope(|_| {
+                no_grad(|| {
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    let caller = std::thread::spawn(move || tx.send(on_worker(is_grad_enabled)).unwrap());
+                    let got = loop {
+                        match rx.try_recv() {
+                            Ok(got) => break got,
+                            Err(_) => _ = rayon::yield_now(),
+                        }
+                    };
+                    caller.join().unwrap();
+                    assert!(!is_grad_enabled(), "the waiting worker's own mode is back");
+                    got
+                })
+            });
+            assert!(got, "a job from a thread with gradients on ran without them");
+        }
     }
 
     #[test]

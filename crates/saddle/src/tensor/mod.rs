@@ -12,6 +12,7 @@
 mod engine;
 mod shape;
 
+pub(crate) use engine::on_worker;
 pub use engine::{is_grad_enabled, no_grad, Backward};
 pub use shape::{broadcast_shapes, numel, shape_mismatch, strides};
 

@@ -256,7 +256,7 @@ pub fn fit(
     o: &FitOptions,
     observers: &mut [&mut dyn Observer],
 ) -> Result<FitReport> {
-    crate::kernels::on_worker(|| fit_on_this_thread(model, opt, lr, train, test, o, observers))
+    crate::tensor::on_worker(|| fit_on_this_thread(model, opt, lr, train, test, o, observers))
 }
 
 /// [`fit`]'s loop, on the thread that calls it.
@@ -501,7 +501,7 @@ impl Tta {
 
 /// [`evaluate`] with test-time augmentation ([`Tta`]).
 pub fn evaluate_tta(model: &mut dyn Module, data: &dyn Dataset, batch_size: usize, tta: Tta) -> Evaluation {
-    crate::kernels::on_worker(|| evaluate_on_this_thread(model, data, batch_size, tta))
+    crate::tensor::on_worker(|| evaluate_on_this_thread(model, data, batch_size, tta))
 }
 
 /// [`evaluate_tta`] on the thread that calls it.
