@@ -47,7 +47,7 @@ def main():
     acc = (logits.argmax(1) == labels).float().mean().item()
     loss = torch.nn.functional.cross_entropy(logits, labels).item()
     print(f"PyTorch {torch.__version__}: test accuracy {100 * acc:.2f}%, loss {loss:.4f}")
-    print(f"saddle (summary.json): test accuracy {100 * summary['test_accuracy']:.2f}%, loss {summary['test_loss']:.4f}")
+    print(f"saddle (summary.json): test accuracy {100 * summary['held_out_accuracy']:.2f}%, loss {summary['held_out_loss']:.4f}")
 
 
 if __name__ == "__main__":

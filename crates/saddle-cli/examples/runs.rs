@@ -55,7 +55,12 @@ fn run() -> saddle::Result<()> {
     let Outcome::Finished(summary) = trainer.train(&mut [&mut StopAfter { stop_after: usize::MAX, seen: 0 }])? else {
         unreachable!("nothing asks this one to stop");
     };
-    println!("finished: {} steps, test accuracy {:.2}%", summary.steps, 100.0 * summary.test_accuracy);
+    println!(
+        "finished: {} steps, {} accuracy {:.2}%",
+        summary.steps,
+        summary.held_out,
+        100.0 * summary.held_out_accuracy
+    );
 
     let mut run = Run::open(&dir)?;
     if let Evaluated::Images { evaluation, confusion, .. } = run.evaluate(None)? {

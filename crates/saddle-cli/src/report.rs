@@ -65,7 +65,7 @@ fn header(r: &Report) -> String {
          <h1>Why did the loss stop falling? <small>{name}</small></h1>\
          <table><tr><td>task</td><td>{task}, {model} ({params} parameters)</td></tr>\
          <tr><td>training</td><td>{epochs} epochs, {steps} steps, seed {seed}; optimizer {opt}; schedule {sched}</td></tr>\
-         <tr><td>result</td><td>test loss {tl:.4}, accuracy {ta:.2}%</td></tr></table>",
+         <tr><td>result</td><td>{split} loss {tl:.4}, accuracy {ta:.2}%</td></tr></table>",
         name = esc(&r.run.path.display().to_string()),
         task = esc(&s.task),
         model = esc(&s.model),
@@ -75,8 +75,9 @@ fn header(r: &Report) -> String {
         seed = s.seed,
         opt = esc(&r.run.config.spec.optimizer.to_string()),
         sched = esc(&r.run.config.spec.schedule.to_string()),
-        tl = s.test_loss,
-        ta = 100.0 * s.test_accuracy,
+        split = esc(&s.held_out),
+        tl = s.held_out_loss,
+        ta = 100.0 * s.held_out_accuracy,
     );
     h
 }

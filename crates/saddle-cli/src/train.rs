@@ -596,9 +596,11 @@ fn print_plan(t: &Trainer) {
 }
 
 fn print_done(s: &Summary, unit: &str, dir: &std::path::Path) {
-    let result = match s.test_f1 {
-        Some(f1) => format!("test slot F1 {f1:.2}"),
-        None => format!("test accuracy {:.2}%, test loss {:.4}", 100.0 * s.test_accuracy, s.test_loss),
+    let held_out =
+        format!("{0} accuracy {1:.2}%, {0} loss {2:.4}", s.held_out, 100.0 * s.held_out_accuracy, s.held_out_loss);
+    let result = match (s.test_f1, s.test_token_accuracy) {
+        (Some(f1), Some(acc)) => format!("{held_out}; test slot F1 {f1:.2}, test token accuracy {:.2}%", 100.0 * acc),
+        _ => held_out,
     };
     println!(
         "done      {result}; {:.1} s training ({:.0} {unit}/s); saved to {}",

@@ -76,14 +76,16 @@ fn train_writes_a_complete_run_that_eval_and_predict_read() {
         "parameters",
         "epochs",
         "seed",
-        "test_accuracy",
-        "test_loss",
+        "held_out",
+        "held_out_accuracy",
+        "held_out_loss",
         "train_seconds",
         "train_images_per_second",
     ] {
         assert!(summary.get(key).is_some(), "summary.json lacks {key}");
     }
-    let acc = summary["test_accuracy"].as_f64().unwrap();
+    assert_eq!(summary["held_out"], "test");
+    let acc = summary["held_out_accuracy"].as_f64().unwrap();
     assert!(acc > 0.75, "LeNet-5 after 2 epochs on 3000 images: test accuracy {acc}");
     let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     assert!(csv.starts_with("step,epoch,loss,lr,grad_norm,train_loss,train_accuracy,test_loss,test_accuracy\n"));
@@ -362,6 +364,11 @@ fn slots_train_tag_and_eval_on_the_generated_travel_corpus() {
         serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
     let f1 = summary["test_f1"].as_f64().unwrap();
     assert!(f1 > 90.0, "an LSTM tells origin from destination on the travel corpus: slot F1 {f1}");
+    // Each figure is named by its split: the dev set after each epoch, the test set at the end.
+    assert_eq!(summary["held_out"], "dev");
+    assert!(summary["test_token_accuracy"].as_f64().unwrap() > 0.9, "{summary}");
+    let csv = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert!(csv.starts_with("step,epoch,loss,lr,grad_norm,train_loss,train_accuracy,dev_loss,dev_accuracy\n"));
     assert!(run.join("vocab.json").is_file());
 
     // The lecture's pair: the same city, tagged by the verb before it.

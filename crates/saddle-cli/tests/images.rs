@@ -96,7 +96,7 @@ fn folder_run() -> &'static (PathBuf, PathBuf) {
 #[test]
 fn folders_of_png_and_jpeg_train_a_model_that_eval_and_predict_name_by_class() {
     let (_, run) = folder_run();
-    let acc = summary(run)["test_accuracy"].as_f64().unwrap();
+    let acc = summary(run)["held_out_accuracy"].as_f64().unwrap();
     assert!(acc >= 0.9, "three hues, 48 training pictures, 8 epochs: test accuracy {acc}");
     let config = std::fs::read_to_string(run.join("config.json")).unwrap();
     for name in CLASSES {
@@ -207,7 +207,7 @@ fn a_cifar_binary_folder_trains_and_predict_names_the_five_likeliest_classes() {
     let run = dir.join("run");
     let out = train_lenet5(&data, &run, &["--epochs", "6"]);
     assert!(out.contains("200 training, 30 test images of [3, 32, 32], 10 classes: airplane, automobile"), "{out}");
-    let acc = summary(&run)["test_accuracy"].as_f64().unwrap();
+    let acc = summary(&run)["held_out_accuracy"].as_f64().unwrap();
     assert!(acc >= 0.9, "ten hues in CIFAR's layout: test accuracy {acc}");
 
     let picture = dir.join("cat.jpg");

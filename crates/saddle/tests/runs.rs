@@ -111,7 +111,21 @@ fn a_tagger_with_dropout_resumed_at_an_epoch_end_ends_with_the_same_bits() {
     // 47 steps an epoch: stopped at the end of the first.
     let (a, b) = straight_and_resumed(&spec, &dir, 47, 0);
     assert_same_bits(&a, &b);
-    assert!(Run::open(&b).unwrap().summary.test_f1.is_some());
+    let summary = Run::open(&b).unwrap().summary;
+    assert!(summary.test_f1.is_some() && summary.test_token_accuracy.is_some());
+    assert_eq!(summary.held_out, "dev");
+
+    // A summary written before the splits were named reads, its figures under their new names.
+    let mut old: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(b.join("summary.json")).unwrap()).unwrap();
+    let o = old.as_object_mut().unwrap();
+    o.remove("held_out");
+    for (new, was) in [("held_out_accuracy", "test_accuracy"), ("held_out_loss", "test_loss")] {
+        let value = o.remove(new).unwrap();
+        o.insert(was.into(), value);
+    }
+    let read: saddle::train::Summary = serde_json::from_value(old).unwrap();
+    assert_eq!((read.held_out.as_str(), read.held_out_accuracy), ("held-out", summary.held_out_accuracy));
 }
 
 #[test]

@@ -241,6 +241,8 @@ pub struct RunData {
     pub source: String,
     /// Examples in `train` and `held_out`.
     pub sizes: (usize, usize),
+    /// The split `held_out` is, by name: `test` (images) or `dev` (a corpus).
+    pub held_out_split: &'static str,
 }
 
 /// The data folder of `spec`, absolute: its own, or the bundled MNIST; `None` for the travel corpus.
@@ -265,6 +267,7 @@ fn image_data(mut train: ImageDataset, test: ImageDataset, spec: &RunSpec, sourc
         sizes: (train.labels.len(), test.labels.len()),
         train: Box::new(train),
         held_out: Box::new(test),
+        held_out_split: "test",
         test: Vec::new(),
         vocabularies: None,
         source,
@@ -433,6 +436,7 @@ fn tagged(corpus: Corpus, v: Vocabularies) -> RunData {
         sizes: (train.words.len(), dev.words.len()),
         train: Box::new(train),
         held_out: Box::new(dev),
+        held_out_split: "dev",
         test: corpus.test,
         vocabularies: Some(v),
         source: corpus.source,

@@ -45,12 +45,15 @@ pub struct Summary {
     pub seed: u64,
     /// Optimizer steps.
     pub steps: usize,
-    /// Final held-out accuracy (MNIST's test set, a corpus's dev set); NaN if no epoch ended.
-    #[serde(with = "crate::io::float")]
-    pub test_accuracy: f32,
-    /// Final held-out loss.
-    #[serde(with = "crate::io::float")]
-    pub test_loss: f32,
+    /// The split evaluated after each epoch: `test` (images), `dev` (a corpus).
+    #[serde(default = "unnamed_split")]
+    pub held_out: String,
+    /// Final accuracy on that split; NaN if no epoch ended.
+    #[serde(with = "crate::io::float", alias = "test_accuracy")]
+    pub held_out_accuracy: f32,
+    /// Final loss on that split.
+    #[serde(with = "crate::io::float", alias = "test_loss")]
+    pub held_out_loss: f32,
     /// Last epoch's running training accuracy.
     #[serde(with = "crate::io::float")]
     pub train_accuracy: f32,
@@ -66,10 +69,18 @@ pub struct Summary {
     /// Slot filling: chunk F1 on the test set, as `conlleval` computes it.
     #[serde(default)]
     pub test_f1: Option<f64>,
+    /// Slot filling: the share of the test set's words tagged right.
+    #[serde(default)]
+    pub test_token_accuracy: Option<f64>,
     /// Set when training stopped at a NaN or infinite loss or gradient: the
     /// model files then hold the last finite weights, from before that step.
     #[serde(default)]
     pub diverged: Option<Divergence>,
+}
+
+/// The split of a summary written before splits were named.
+fn unnamed_split() -> String {
+    "held-out".into()
 }
 
 /// Where a run stands at its last checkpoint (`checkpoint/state.json`).
@@ -110,14 +121,14 @@ struct MetricsLog {
     csv: std::io::LineWriter<File>,
 }
 
-const METRICS_HEADER: &str = "step,epoch,loss,lr,grad_norm,train_loss,train_accuracy,test_loss,test_accuracy";
-
 impl MetricsLog {
     /// Opens `path` for appending after the rows before `at`: the steps
     /// before `at.step` and the epochs before `at.epoch` (a new file at the
-    /// start); rows written after the checkpoint are dropped.
-    fn open(path: &Path, at: &Position) -> Result<Self> {
-        let mut text = format!("{METRICS_HEADER}\n");
+    /// start); rows written after the checkpoint are dropped. The last two
+    /// columns are named by the held-out split (`test_loss`, `dev_loss`, …).
+    fn open(path: &Path, at: &Position, split: &str) -> Result<Self> {
+        let mut text =
+            format!("step,epoch,loss,lr,grad_norm,train_loss,train_accuracy,{split}_loss,{split}_accuracy\n");
         if at.step > 0 {
             let old = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
             for line in old.lines().skip(1) {
@@ -157,7 +168,7 @@ impl Observer for MetricsLog {
 /// let spec = RunSpec { epochs: 2, ..RunSpec::mnist() };
 /// let mut trainer = Trainer::create(&spec, "runs/two-epochs".as_ref())?;
 /// if let Outcome::Finished(summary) = trainer.train(&mut [])? {
-///     println!("test accuracy {:.2}%", 100.0 * summary.test_accuracy);
+///     println!("{} accuracy {:.2}%", summary.held_out, 100.0 * summary.held_out_accuracy);
 /// }
 /// # Ok::<(), saddle::Error>(())
 /// ```
@@ -257,7 +268,7 @@ impl Trainer {
             },
         };
         let at = &progress.position;
-        let log = MetricsLog::open(&dir.join("metrics.csv"), at)?;
+        let log = MetricsLog::open(&dir.join("metrics.csv"), at, data.held_out_split)?;
         let monitor = (spec.monitor_every > 0).then(|| {
             let path = dir.join("diagnostics.csv");
             let old = if at.step > 0 { read_records(&path).map(|(_, r)| r).unwrap_or_default() } else { Vec::new() };
@@ -365,9 +376,9 @@ impl Trainer {
     fn finish(&mut self, diverged: Option<Divergence>) -> Result<Summary> {
         let p = &self.progress;
         let last = p.last_epoch.as_ref();
-        let (test_loss, test_accuracy) = last.and_then(|e| e.test).unwrap_or((f32::NAN, f32::NAN));
-        let test_f1 = match (&mut self.model, &self.data.vocabularies, &diverged) {
-            (Model::Tagger(t), Some(v), None) => Some(test_chunks(t, &self.data.test, v).overall.f1()),
+        let (held_out_loss, held_out_accuracy) = last.and_then(|e| e.test).unwrap_or((f32::NAN, f32::NAN));
+        let test_chunks = match (&mut self.model, &self.data.vocabularies, &diverged) {
+            (Model::Tagger(t), Some(v), None) => Some(test_chunks(t, &self.data.test, v)),
             _ => None,
         };
         let spec = &self.config.spec;
@@ -379,14 +390,16 @@ impl Trainer {
             epochs: spec.epochs,
             seed: spec.seed,
             steps: p.position.step,
-            test_accuracy,
-            test_loss,
+            held_out: self.data.held_out_split.into(),
+            held_out_accuracy,
+            held_out_loss,
             train_accuracy: last.map_or(f32::NAN, |e| e.train_accuracy),
             train_loss: last.map_or(f32::NAN, |e| e.train_loss),
             train_seconds: p.train_seconds,
             train_images_per_second: p.examples as f64 / p.train_seconds.max(1e-9),
             threads: rayon::current_num_threads(),
-            test_f1,
+            test_f1: test_chunks.as_ref().map(|c| c.overall.f1()),
+            test_token_accuracy: test_chunks.as_ref().map(|c| c.token_accuracy() / 100.0),
             diverged,
         };
         save_state_dict(&self.model, &self.dir.join("model.safetensors"))?;
