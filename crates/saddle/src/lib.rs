@@ -20,6 +20,10 @@
 //! assert!(after.item() < loss.item());
 //! ```
 //!
+//! `use saddle::prelude::*` brings the traits and the types most programs
+//! need ([`prelude`]); layers are built from their sizes or a config
+//! (`Conv2d::new(Conv2dConfig::new(3, 16, 3).padding(1), &mut rng)`).
+//!
 //! Kernels run in parallel on rayon's global thread pool, and their results
 //! do not depend on the number of threads. [`train::fit`],
 //! [`train::evaluate`] and [`diagnose::diagnose_run`] (and so the whole-run
@@ -64,6 +68,7 @@ pub mod kernels;
 pub mod nn;
 pub mod ops;
 pub mod optim;
+pub mod prelude;
 pub mod rng;
 pub mod tensor;
 pub mod train;

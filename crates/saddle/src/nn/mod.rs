@@ -20,13 +20,13 @@ mod resnet;
 mod state;
 mod tagger;
 
-pub use conv::{AdaptiveAvgPool2d, AvgPool2d, Conv2d, MaxPool2d};
+pub use conv::{AdaptiveAvgPool2d, AvgPool2d, Conv2d, Conv2dConfig, MaxPool2d};
 pub use dropout::Dropout;
 pub use init::{dirac, kaiming_uniform, patch_whitening, uniform_fan_in};
 pub use linear::Linear;
 pub use models::{lenet5, mlp};
 pub use norm::{BatchNorm, BatchNormConfig};
-pub use recurrent::{CellKind, Embedding, Recurrent, RecurrentConfig, RecurrentState};
+pub use recurrent::{CellKind, Embedding, Indices, Recurrent, RecurrentConfig, RecurrentState};
 pub use resnet::{resnet20, speedrun, whiten_first_layer, BasicBlock, ConvGroup, GlobalMaxPool, ResNet};
 pub use state::{load_state_dict, save_state_dict};
 // The file functions live in `io`; these names stay for code written against them.

@@ -7,8 +7,7 @@
 //!
 //! Uses: `nn` layers, `error`.
 
-use super::{Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential};
-use crate::ops::{Conv2dOptions, MaxPool2dOptions};
+use super::{Conv2d, Conv2dConfig, Flatten, Linear, MaxPool2d, ReLU, Sequential};
 use crate::{Error, Result, Rng};
 
 /// LeNet-5 for `[channels, height, width]` images and `classes` outputs, in
@@ -21,14 +20,13 @@ pub fn lenet5(input: [usize; 3], classes: usize, rng: &mut Rng) -> Result<Sequen
     let (Some(fh), Some(fw)) = (side(h), side(w)) else {
         return Err(Error::config("model", format!("lenet5 needs images of at least 12×12 pixels, got {h}×{w}")));
     };
-    let pad2 = Conv2dOptions { padding: (2, 2), ..Default::default() };
     Ok(Sequential::new(vec![
-        Box::new(Conv2d::new(c, 6, (5, 5), pad2, true, rng)),
+        Box::new(Conv2d::new(Conv2dConfig::new(c, 6, 5).padding(2), rng)),
         Box::new(ReLU),
-        Box::new(MaxPool2d(MaxPool2dOptions::new(2))),
-        Box::new(Conv2d::new(6, 16, (5, 5), Conv2dOptions::default(), true, rng)),
+        Box::new(MaxPool2d::new(2)),
+        Box::new(Conv2d::new(Conv2dConfig::new(6, 16, 5), rng)),
         Box::new(ReLU),
-        Box::new(MaxPool2d(MaxPool2dOptions::new(2))),
+        Box::new(MaxPool2d::new(2)),
         Box::new(Flatten),
         Box::new(Linear::new(16 * fh * fw, 120, true, rng)),
         Box::new(ReLU),

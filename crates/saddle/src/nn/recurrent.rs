@@ -341,9 +341,73 @@ impl Module for Recurrent {
     }
 }
 
+/// Whole-number indices with a shape `S` (PyTorch's `LongTensor`), the input of
+/// [`Embedding::forward`]: a float tensor cannot be passed by mistake.
+///
+/// ```
+/// use saddle::nn::Indices;
+/// let words = Indices::new(vec![4, 1, 0, 2, 2, 3], &[2, 3]); // 2 sentences of 3 words
+/// assert_eq!((words.values(), words.shape()), (&[4, 1, 0, 2, 2, 3][..], &[2, 3][..]));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Indices {
+    values: Vec<usize>,
+    shape: Vec<usize>,
+}
+
+impl Indices {
+    /// `values` in row-major order, with shape `shape`. Panics if their counts differ.
+    pub fn new(values: Vec<usize>, shape: &[usize]) -> Self {
+        let n: usize = shape.iter().product();
+        assert!(values.len() == n, "Indices: {} values cannot have shape {shape:?}", values.len());
+        Indices { values, shape: shape.to_vec() }
+    }
+
+    /// The values of a float tensor that holds indices (as a [`crate::data::Dataset`]'s
+    /// batches of words do). Panics, naming the value and its position, if one
+    /// is not a whole number ≥ 0.
+    pub fn from_tensor(x: &Tensor) -> Self {
+        let values = x
+            .data()
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                assert!(
+                    v >= 0.0 && v.fract() == 0.0 && v < 16_777_216.0,
+                    "Indices: element {i} of a {:?} tensor is {v}, not an index (a whole number ≥ 0)",
+                    x.shape()
+                );
+                v as usize
+            })
+            .collect();
+        Indices { values, shape: x.shape().to_vec() }
+    }
+
+    /// The indices, row-major.
+    pub fn values(&self) -> &[usize] {
+        &self.values
+    }
+
+    /// Their shape `S`.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+}
+
 /// A lookup table of `num_embeddings` vectors of `embedding_dim` (`torch.nn.Embedding`),
 /// initialized from `N(0, 1)` as PyTorch does; row `padding_idx` starts at zero
 /// and gets no gradient.
+///
+/// It takes [`Indices`], not a float tensor, so it is not a [`Module`]; a model
+/// that holds one lists its weight through [`Embedding::visit_parameters`].
+///
+/// ```
+/// use saddle::nn::{Embedding, Indices};
+/// let table = Embedding::new(10, 4, Some(0), &mut saddle::Rng::new(0));
+/// let e = table.forward(&Indices::new(vec![3, 0, 7], &[1, 3]));
+/// assert_eq!(e.shape(), &[1, 3, 4]);
+/// assert_eq!(e.to_vec()[4..8], [0.0; 4]); // the padding row
+/// ```
 pub struct Embedding {
     /// `[num_embeddings, embedding_dim]`.
     pub weight: Tensor,
@@ -362,22 +426,19 @@ impl Embedding {
         Embedding { weight: weight.requires_grad(), padding_idx }
     }
 
-    /// The vectors of `indices` (of shape `shape`): `[shape…, embedding_dim]`.
-    pub fn lookup(&self, indices: &[usize], shape: &[usize]) -> Tensor {
-        self.weight.embedding(indices, shape, self.padding_idx)
+    /// `y[s, :] = weight[indices[s], :]`: indices of shape `S` → `[S…, embedding_dim]`.
+    /// Panics if an index is `≥ num_embeddings`.
+    pub fn forward(&self, indices: &Indices) -> Tensor {
+        self.weight.embedding(&indices.values, &indices.shape, self.padding_idx)
     }
-}
 
-impl Module for Embedding {
-    /// Looks up `x`, whose values are taken as indices.
-    fn forward(&self, x: &Tensor) -> Tensor {
-        let idx: Vec<usize> = x.data().iter().map(|&v| v as usize).collect();
-        self.lookup(&idx, x.shape())
-    }
-    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor)) {
+    /// Calls `f` with the weight's name under `prefix` (`PREFIX.weight`), as [`Module::visit_parameters`] does.
+    pub fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor)) {
         f(&join(prefix, "weight"), &self.weight);
     }
-    fn describe(&self) -> String {
+
+    /// PyTorch's text for the layer: `Embedding(V, D, padding_idx=…)`.
+    pub fn describe(&self) -> String {
         let s = self.weight.shape();
         format!("Embedding({}, {}, padding_idx={:?})", s[0], s[1], self.padding_idx)
     }

@@ -27,15 +27,15 @@
 //! Uses: `nn` layers, `ops`.
 
 use super::{
-    dirac, join, patch_whitening, BatchNorm, BatchNormConfig, Conv2d, Flatten, Linear, Module, Scale, Sequential, GELU,
+    dirac, join, patch_whitening, BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, Flatten, Linear, Module, Scale,
+    Sequential, GELU,
 };
-use crate::ops::{Conv2dOptions, MaxPool2dOptions};
+use crate::ops::MaxPool2dOptions;
 use crate::{Rng, Tensor};
 
 /// A 3×3 convolution without bias, `kaiming_normal_(mode='fan_out')` for ReLU.
 fn conv3x3(input: usize, output: usize, stride: usize, rng: &mut Rng) -> Conv2d {
-    let opt = Conv2dOptions { stride: (stride, stride), padding: (1, 1), ..Default::default() };
-    let mut conv = Conv2d::new(input, output, (3, 3), opt, false, rng);
+    let mut conv = Conv2d::new(Conv2dConfig::new(input, output, 3).stride(stride).padding(1).bias(false), rng);
     let std = (2.0 / (output * 9) as f32).sqrt();
     conv.weight = Tensor::normal(&[output, input, 3, 3], 0.0, std, rng).requires_grad();
     conv
@@ -220,9 +220,8 @@ impl ConvGroup {
     /// identities ([`dirac`]); batch norm with γ = 1 frozen (not a
     /// gradient's target), `momentum` 0.4 and `ε` = 10⁻¹².
     pub fn new(input: usize, output: usize, rng: &mut Rng) -> Self {
-        let same = Conv2dOptions { padding: (1, 1), ..Default::default() };
         let conv = |i: usize, rng: &mut Rng| {
-            let c = Conv2d::new(i, output, (3, 3), same, false, rng);
+            let c = Conv2d::new(Conv2dConfig::new(i, output, 3).padding(1).bias(false), rng);
             dirac(&c.weight);
             c
         };
@@ -282,7 +281,7 @@ impl Module for GlobalMaxPool {
 /// linear head.
 pub fn speedrun(channels: usize, classes: usize, rng: &mut Rng) -> Sequential {
     let widths = [64, 256, 256];
-    let whiten = Conv2d::new(channels, 8 * channels, (2, 2), Conv2dOptions::default(), true, rng);
+    let whiten = Conv2d::new(Conv2dConfig::new(channels, 8 * channels, 2), rng);
     whiten.weight.set_requires_grad(false);
     Sequential::new(vec![
         Box::new(whiten),

@@ -13,7 +13,7 @@
 //!
 //! Uses: `nn` layers.
 
-use super::{join, CellKind, Dropout, Embedding, Linear, Module, Recurrent, RecurrentConfig};
+use super::{join, CellKind, Dropout, Embedding, Indices, Linear, Module, Recurrent, RecurrentConfig};
 use crate::{Rng, Tensor};
 
 /// Sizes of a [`Tagger`].
@@ -50,7 +50,10 @@ pub struct TaggerConfig {
 /// recurrent layers over each sentence's true length, `[B, T, D·H]` (dropout)
 /// → `fc`, returned as `[B·T, C]`, one row of tag scores per position.
 /// Parameter names are those of a PyTorch module with attributes
-/// `embedding`, `rnn` and `fc`.
+/// `embedding`, `rnn` and `fc`. As a [`Module`], `x` holds the indices as
+/// floats (the form of a dataset's batches), checked by
+/// [`Indices::from_tensor`]: a value that is not a whole number panics.
+/// [`Tagger::tag`] takes them as integers.
 pub struct Tagger {
     /// `[V, E]`.
     pub embedding: Embedding,
@@ -105,7 +108,8 @@ impl Tagger {
     /// gradient is `∂L/∂h_t`.
     pub fn forward_probed(&self, x: &Tensor, probes: Option<&[Tensor]>) -> Tensor {
         let (b, t) = (x.shape()[0], x.shape()[1]);
-        let idx: Vec<usize> = x.data().iter().map(|&v| v as usize).collect();
+        let words = Indices::from_tensor(x);
+        let idx = words.values();
         // A sentence's length: its words before the padding (index 0).
         let lengths: Vec<usize> = idx.chunks(t).map(|row| row.iter().position(|&w| w == 0).unwrap_or(t)).collect();
         // Each word with its context window: [B, T, W] indices, W = 2k + 1, 0 (padding) past the ends.
@@ -116,7 +120,8 @@ impl Tagger {
                 (s + j).checked_sub(k).filter(|&p| p < t).map_or(0, |p| idx[row * t + p])
             })
             .collect();
-        let e = self.embedding.lookup(&window, &[b, t, w]).reshape(&[b, t, w * self.embedding.weight.shape()[1]]);
+        let e = self.embedding.forward(&Indices::new(window, &[b, t, w]));
+        let e = e.reshape(&[b, t, w * self.embedding.weight.shape()[1]]);
         let e = self.dropout.forward(&e); // [B, T, W·E]
         let (h, _) = self.rnn.forward_probed(&e, Some(&lengths), None, probes); // [B, T, D·H]
         let c = self.fc.out_features;
@@ -175,6 +180,11 @@ mod tests {
         let (a, b) = (m.forward(&x).to_vec(), m.forward(&x).to_vec());
         assert_eq!(a, b, "no dropout in evaluation");
         assert_ne!(a, train.to_vec(), "dropout in training");
+        // Word indices are whole numbers: 2.5 is a mistake, not word 2.
+        let x = Tensor::from_vec(vec![3.0, 2.5, 5.0, 6.0, 7.0, 0.0], &[2, 3]);
+        let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.forward(&x))).unwrap_err();
+        let msg = e.downcast_ref::<String>().unwrap();
+        assert!(msg.contains("element 1 of a [2, 3] tensor is 2.5, not an index"), "{msg}");
     }
 
     #[test]
