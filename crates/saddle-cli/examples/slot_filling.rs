@@ -9,7 +9,7 @@
 //! destination after "arrive" and an origin after "leave", so the tagger needs
 //! memory of the verb before the city.
 
-use saddle::data::{travel_corpus, TaggedDataset};
+use saddle::data::{travel_corpus, word_index, TaggedDataset};
 use saddle::nn::{CellKind, Module, Tagger, TaggerConfig};
 use saddle::optim::{AdamConfig, LrScheduler, Optimizer};
 use saddle::train::{fit, slot_metrics, FitOptions, Vocabularies};
@@ -50,7 +50,7 @@ fn run() -> saddle::Result<()> {
     println!("token accuracy {:.2}%, slot F1 {:.2}", metrics.token_accuracy(), metrics.overall.f1());
 
     for sentence in ["arrive taipei on november 2nd", "leave taipei on november 2nd"] {
-        let words: Vec<usize> = sentence.split(' ').map(|w| vocab.index(w)).collect();
+        let words: Vec<usize> = sentence.split(' ').map(|w| word_index(&vocab, w)).collect();
         let tags: Vec<&str> = model.tag(&[words], 1)[0].iter().map(|&i| tagset.token(i)).collect();
         let shown: Vec<String> = sentence.split(' ').zip(tags).map(|(w, t)| format!("{w}/{t}")).collect();
         println!("{}", shown.join(" "));

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 #[derive(Args)]
 #[command(
-    after_help = "For a grey model (MNIST) the picture (PNG or PGM, any size) is converted to grey and resized to\nthe model's input; dark ink on a light background is inverted to match MNIST's light ink on black.\nFor a colour model the picture (JPEG or PNG, any size) is resized to the model's input with an\nantialiasing filter, and the five likeliest classes are printed by name."
+    after_help = "For a grey model (MNIST) the picture (PNG or PGM, any size) is converted to grey and prepared\nas MNIST's digits were: dark ink on a light background inverted to light ink on black, cropped to\nthe ink, scaled so its longer side is 20 of 28 pixels, and centred by its centre of mass.\nFor a colour model the picture (JPEG or PNG, any size) is resized to the model's input with an\nantialiasing filter, and the five likeliest classes are printed by name."
 )]
 pub struct PredictArgs {
     /// A run directory written by `saddle train`.
@@ -30,14 +30,11 @@ pub fn run(args: PredictArgs) -> Result<()> {
     let (x, described) = match c {
         1 => {
             let picture = GreyImage::open(&args.image)?;
-            let mut small = picture.resize(h, w);
-            let inverted = small.border_mean() > 0.5;
-            if inverted {
-                small.pixels.iter_mut().for_each(|p| *p = 1.0 - *p);
-            }
-            let x: Vec<f32> = small.pixels.iter().map(|p| (p - norm.mean[0]) / norm.std[0]).collect();
-            let note = if inverted { ", inverted (dark ink on light)" } else { "" };
-            (x, format!("{}×{} pixels, grey{note}", picture.width, picture.height))
+            let digit = picture.as_mnist_digit(h, w);
+            let x: Vec<f32> = digit.image.pixels.iter().map(|p| (p - norm.mean[0]) / norm.std[0]).collect();
+            let note = if digit.inverted { ", inverted (dark ink on light)" } else { "" };
+            let (pw, ph) = (picture.width, picture.height);
+            (x, format!("{pw}×{ph} pixels, grey{note}, cropped to the ink and centred by mass as MNIST's digits"))
         }
         3 => {
             let picture = RgbImage::open(&args.image)?;

@@ -1,7 +1,7 @@
 //! `saddle tag`, and the slot-filling table of `saddle eval`: a recurrent
 //! tagger labels each word of a sentence with its slot.
 
-use saddle::data::{word_form, ChunkMetrics, Vocab, MAX_SENTENCE_WORDS};
+use saddle::data::{tokenize, word_index, ChunkMetrics, Tokens, Vocab, MAX_SENTENCE_WORDS};
 use saddle::train::{Model, Run};
 use saddle::{Error, Result};
 use std::path::PathBuf;
@@ -37,7 +37,8 @@ pub fn print_metrics(m: &ChunkMetrics) {
 pub struct TagArgs {
     /// A run directory written by `saddle train slots`.
     run: PathBuf,
-    /// The sentence to tag (words separated by spaces; compared lower-cased, digits as 0).
+    /// The sentence to tag: split at spaces and at punctuation on either end of a word, as the
+    /// training text was; words compared lower-cased, digits as 0.
     sentence: String,
 }
 
@@ -51,7 +52,7 @@ pub fn tag(args: TagArgs) -> Result<()> {
         ));
     };
     let (vocab, tagset) = (v.words(), v.tagset());
-    let words: Vec<&str> = args.sentence.split_whitespace().collect();
+    let Tokens { words, dropped } = tokenize(&args.sentence, &vocab);
     if words.is_empty() {
         return Err(Error::config("SENTENCE", "is empty; give the words to tag, as in \"fly from boston to denver\""));
     }
@@ -61,11 +62,14 @@ pub fn tag(args: TagArgs) -> Result<()> {
             format!("has {} words; at most {MAX_SENTENCE_WORDS} are tagged at once", words.len()),
         ));
     }
-    let ids: Vec<usize> = words.iter().map(|w| vocab.index(&word_form(w))).collect();
+    let ids: Vec<usize> = words.iter().map(|w| word_index(&vocab, w)).collect();
     let tags = tagger.tag(std::slice::from_ref(&ids), 1).remove(0);
     for ((w, &id), &t) in words.iter().zip(&ids).zip(&tags) {
         let unknown = if id == Vocab::UNK { "  (unknown word)" } else { "" };
         println!("{w:<20} {}{unknown}", tagset.token(t));
+    }
+    if !dropped.is_empty() {
+        println!("(not tagged: {}; the training sentences hold no such punctuation)", dropped.join(" "));
     }
     Ok(())
 }

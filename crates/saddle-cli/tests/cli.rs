@@ -376,6 +376,13 @@ fn slots_train_tag_and_eval_on_the_generated_travel_corpus() {
     assert!(tag("arrive Taipei on November 2nd").contains("Taipei               B-toloc.city_name"));
     assert!(tag("leave Taipei on November 2nd").contains("Taipei               B-fromloc.city_name"));
     assert!(tag("fly to atlantis").contains("(unknown word)"));
+    // Typed text is split as the corpus was: punctuation off the words, and a special token is a word like any other.
+    let out = tag("leave Taipei, on November 2nd.");
+    assert!(out.contains("Taipei               B-fromloc.city_name"), "{out}");
+    assert!(out.contains("(not tagged: , .;"), "{out}");
+    // A typed <pad> is an unknown word like any other, and does not end the sentence.
+    let (pad, other) = (tag("leave <pad> Taipei on November 2nd"), tag("leave xyzzy Taipei on November 2nd"));
+    assert_eq!(pad.replace("<pad>", "xyzzy"), other);
 
     let o = saddle(&["eval", run.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));

@@ -24,8 +24,8 @@ pub use idx::{read_idx, Idx};
 pub use images::{bundled_mnist, load_idx_dir, load_idx_test, ImageDataset, Normalization};
 pub use loader::Loader;
 pub use photo::RgbImage;
-pub use picture::{GreyImage, MAX_PIXELS};
-pub use tagging::{pad_batch, word_form, TaggedDataset};
+pub use picture::{GreyImage, MnistDigit, MAX_PIXELS};
+pub use tagging::{pad_batch, tokenize, word_form, word_index, TaggedDataset, Tokens};
 pub use text::{
     chunks, read_atis, read_conll, read_seq_in_out, Chunk, ChunkMetrics, ChunkScore, TaggedSentence, Vocab,
     MAX_SENTENCE_WORDS,

@@ -81,6 +81,80 @@ impl GreyImage {
     }
 }
 
+/// A picture of one digit prepared as MNIST's were, by [`GreyImage::as_mnist_digit`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct MnistDigit {
+    /// Light ink on black, `[height, width]`.
+    pub image: GreyImage,
+    /// Whether the picture was dark ink on a light background, and so inverted.
+    pub inverted: bool,
+}
+
+impl GreyImage {
+    /// This picture of one digit made into a `height × width` input as MNIST's
+    /// digits were made (LeCun et al.): light ink on black (the picture is
+    /// inverted when its border is light), the background level subtracted
+    /// and the ink stretched to reach 1, cropped to the ink's bounding box,
+    /// scaled by area averaging so that its longer side is 20/28 of the
+    /// output's, and placed with its centre of mass `Σ v·(y, x) / Σ v` on the
+    /// output's centre `(height/2, width/2)`. A picture without ink is only resized.
+    ///
+    /// ```
+    /// use saddle::data::GreyImage;
+    /// // A dark bar in the top-left corner of a white 60×60 picture.
+    /// let mut pixels = vec![1.0; 60 * 60];
+    /// (2..32).for_each(|y| (5..11).for_each(|x| pixels[y * 60 + x] = 0.0));
+    /// let digit = GreyImage { height: 60, width: 60, pixels }.as_mnist_digit(28, 28);
+    /// assert!(digit.inverted);
+    /// let rows: Vec<usize> = (0..28).filter(|y| digit.image.pixels[y * 28..][..28].iter().any(|&v| v > 0.0)).collect();
+    /// assert_eq!((rows[0], rows.len()), (5, 20)); // 20 rows of ink, their centre of mass (9.5) moved to row 14.5
+    /// ```
+    pub fn as_mnist_digit(&self, height: usize, width: usize) -> MnistDigit {
+        let inverted = self.border_mean() > 0.5;
+        let ink: Vec<f32> = self.pixels.iter().map(|&p| if inverted { 1.0 - p } else { p }).collect();
+        let background = GreyImage { pixels: ink.clone(), ..*self }.border_mean();
+        let top = ink.iter().cloned().fold(0.0f32, f32::max);
+        if top - background < 1e-3 {
+            return MnistDigit { image: self.resize(height, width), inverted };
+        }
+        let ink: Vec<f32> = ink.iter().map(|&v| ((v - background) / (top - background)).clamp(0.0, 1.0)).collect();
+        // The bounding box of the ink (values above 5% of the stroke, so speckle does not widen it).
+        let (w, mut box_) = (self.width, (usize::MAX, usize::MAX, 0, 0));
+        for (i, _) in ink.iter().enumerate().filter(|(_, &v)| v > 0.05) {
+            let (y, x) = (i / w, i % w);
+            box_ = (box_.0.min(y), box_.1.min(x), box_.2.max(y + 1), box_.3.max(x + 1));
+        }
+        let (y0, x0, y1, x1) = box_;
+        let crop = GreyImage {
+            height: y1 - y0,
+            width: x1 - x0,
+            pixels: (y0..y1).flat_map(|y| ink[y * w + x0..y * w + x1].iter().copied()).collect(),
+        };
+        // The longer side scaled to 20/28 of the output's.
+        let fit = (20.0 * height.min(width) as f64 / 28.0).max(1.0);
+        let scale = fit / crop.height.max(crop.width) as f64;
+        let (bh, bw) = (
+            ((crop.height as f64 * scale).round() as usize).clamp(1, height),
+            ((crop.width as f64 * scale).round() as usize).clamp(1, width),
+        );
+        let digit = crop.resize(bh, bw);
+        let mass: f64 = digit.pixels.iter().map(|&v| v as f64).sum();
+        let centre = |index: &dyn Fn(usize) -> usize| {
+            digit.pixels.iter().enumerate().map(|(i, &v)| v as f64 * index(i) as f64).sum::<f64>() / mass
+        };
+        let (cy, cx) = (centre(&|i| i / bw), centre(&|i| i % bw));
+        // The offset that puts the centre of mass on the centre, kept inside the output.
+        let place =
+            |c: f64, out: usize, size: usize| ((out as f64 / 2.0 - c).round().max(0.0) as usize).min(out - size);
+        let (oy, ox) = (place(cy, height, bh), place(cx, width, bw));
+        let mut pixels = vec![0.0f32; height * width];
+        for y in 0..bh {
+            pixels[(oy + y) * width + ox..][..bw].copy_from_slice(&digit.pixels[y * bw..][..bw]);
+        }
+        MnistDigit { image: GreyImage { height, width, pixels }, inverted }
+    }
+}
+
 /// `w × h` pixels, refused when more than `max_pixels`.
 pub(crate) fn within(w: usize, h: usize, max_pixels: usize, kind: &str) -> std::result::Result<(), String> {
     if w.checked_mul(h).is_none_or(|n| n > max_pixels) {
@@ -233,6 +307,29 @@ mod tests {
         assert_eq!(big.pixels[0], 0.0);
         assert_eq!(big.pixels[3], 1.0);
         assert!(decode_pgm(b"P5 2 2 255\n\x00", MAX_PIXELS).unwrap_err().contains("expected 4"));
+    }
+
+    /// MNIST's own digits, moved off-centre onto a larger white page in dark
+    /// ink, come back as they were: the preparation is the one they had.
+    #[test]
+    fn mnist_digits_moved_and_inverted_come_back_as_they_were() {
+        let test = crate::data::load_idx_test(&crate::data::bundled_mnist()).unwrap();
+        let mut exact = 0;
+        for k in 0..200 {
+            let digit: Vec<f32> = test.images[k * 784..][..784].iter().map(|&b| b as f32 / 255.0).collect();
+            let mut page = vec![1.0f32; 64 * 64];
+            for y in 0..28 {
+                for x in 0..28 {
+                    page[(y + 2) * 64 + x + 33] = 1.0 - digit[y * 28 + x];
+                }
+            }
+            let back = GreyImage { height: 64, width: 64, pixels: page }.as_mnist_digit(28, 28);
+            assert!(back.inverted);
+            exact += back.image.pixels.iter().zip(&digit).all(|(a, b)| (a - b).abs() < 1e-5) as usize;
+        }
+        // Digits whose ink reaches 255 and whose box is 20 pixels long come back bit for bit
+        // (168 of these 200); the others are stretched or rescaled.
+        assert!(exact >= 150, "{exact} of 200 digits came back as they were");
     }
 
     #[test]

@@ -24,6 +24,88 @@ pub fn word_form(word: &str) -> String {
     word.chars().map(|c| if c.is_ascii_digit() { '0' } else { c }).collect::<String>().to_lowercase()
 }
 
+/// The index of a word of text in a word vocabulary: its [`word_form`]'s,
+/// or `<unk>`'s for a word the vocabulary does not know and for the special
+/// tokens typed as text (a `<pad>` among the words would end the sentence
+/// there).
+///
+/// ```
+/// use saddle::data::{word_index, Vocab};
+/// let vocab = Vocab::build(["boston", "to"], 1);
+/// assert_eq!(word_index(&vocab, "Boston"), vocab.index("boston"));
+/// assert_eq!(word_index(&vocab, "<pad>"), Vocab::UNK);
+/// ```
+pub fn word_index(vocab: &Vocab, word: &str) -> usize {
+    match vocab.get(&word_form(word)) {
+        Some(i) if i > Vocab::UNK => i,
+        _ => Vocab::UNK,
+    }
+}
+
+/// Text split into words by [`tokenize`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tokens {
+    /// The words to tag, in order.
+    pub words: Vec<String>,
+    /// Punctuation left out because the vocabulary does not know it.
+    pub dropped: Vec<String>,
+}
+
+/// Punctuation split off the ends of a word.
+fn is_edge_punctuation(c: char) -> bool {
+    matches!(c, ',' | '.' | ';' | ':' | '!' | '?' | '"' | '\'' | '(' | ')' | '[' | ']' | '{' | '}')
+        || matches!(c, '“' | '”' | '‘' | '’' | '…' | '«' | '»')
+}
+
+/// Splits `text` into words as the training corpora are split: at white
+/// space, with punctuation at either end of a word (`boston,` `"denver"`)
+/// split off as words of its own, unless `vocab` knows the word whole
+/// (`a.m.`). Punctuation that `vocab` does not know is left out, into
+/// [`Tokens::dropped`]: a corpus without punctuation (ATIS) never showed the
+/// model any.
+///
+/// ```
+/// use saddle::data::{tokenize, Vocab};
+/// let atis = Vocab::build(["from", "boston", "to", "denver", "a.m."], 1);
+/// let t = tokenize("from Boston, to (Denver) a.m.!", &atis);
+/// assert_eq!(t.words, ["from", "Boston", "to", "Denver", "a.m."]);
+/// assert_eq!(t.dropped, [",", "(", ")", "!"]);
+/// let conll = Vocab::build([",", "boston"], 1);
+/// assert_eq!(tokenize("boston,", &conll).words, ["boston", ","]);
+/// ```
+pub fn tokenize(text: &str, vocab: &Vocab) -> Tokens {
+    let mut t = Tokens { words: Vec::new(), dropped: Vec::new() };
+    let push = |piece: &str, t: &mut Tokens| {
+        let punctuation = piece.chars().all(is_edge_punctuation);
+        if punctuation && word_index(vocab, piece) == Vocab::UNK {
+            t.dropped.push(piece.to_string());
+        } else {
+            t.words.push(piece.to_string());
+        }
+    };
+    for piece in text.split_whitespace() {
+        if word_index(vocab, piece) != Vocab::UNK {
+            push(piece, &mut t);
+            continue;
+        }
+        let start = piece.len() - piece.trim_start_matches(is_edge_punctuation).len();
+        let stripped = start + piece[start..].trim_end_matches(is_edge_punctuation).len();
+        // A word the vocabulary knows with some of the punctuation after it ("a.m." in "a.m.!") keeps it.
+        let end = (stripped..=piece.len())
+            .rev()
+            .filter(|&k| piece.is_char_boundary(k))
+            .find(|&k| word_index(vocab, &piece[start..k]) != Vocab::UNK)
+            .unwrap_or(stripped);
+        let core = &piece[start..end];
+        piece[..start].chars().for_each(|c| push(c.encode_utf8(&mut [0; 4]), &mut t));
+        if !core.is_empty() {
+            push(core, &mut t);
+        }
+        piece[end..].chars().for_each(|c| push(c.encode_utf8(&mut [0; 4]), &mut t));
+    }
+    t
+}
+
 /// Tagged sentences indexed by a word vocabulary and a tag set.
 #[derive(Clone, Debug)]
 pub struct TaggedDataset {
@@ -36,7 +118,7 @@ pub struct TaggedDataset {
 impl TaggedDataset {
     /// Indexes `sentences` (each word by its [`word_form`]) with `vocab` and `tagset`.
     pub fn new(sentences: &[TaggedSentence], vocab: &Vocab, tagset: &Vocab) -> Self {
-        let words = sentences.iter().map(|s| s.words.iter().map(|w| vocab.index(&word_form(w))).collect()).collect();
+        let words = sentences.iter().map(|s| s.words.iter().map(|w| word_index(vocab, w)).collect()).collect();
         let tags = sentences
             .iter()
             .map(|s| s.tags.iter().map(|t| tagset.get(t).map_or(IGNORE, |i| i as i64)).collect())

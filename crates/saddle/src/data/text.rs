@@ -172,10 +172,11 @@ impl Vocab {
     pub const UNK: usize = 1;
 
     /// The tokens seen at least `min_count` times, most frequent first (ties in
-    /// alphabetical order), after `<pad>` and `<unk>`.
+    /// alphabetical order), after `<pad>` and `<unk>` (which, met among the
+    /// tokens, are not counted).
     pub fn build<'a>(tokens: impl IntoIterator<Item = &'a str>, min_count: usize) -> Self {
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-        tokens.into_iter().for_each(|t| *counts.entry(t).or_default() += 1);
+        tokens.into_iter().filter(|&t| t != "<pad>" && t != "<unk>").for_each(|t| *counts.entry(t).or_default() += 1);
         let mut kept: Vec<(&str, usize)> = counts.into_iter().filter(|&(_, c)| c >= min_count.max(1)).collect();
         kept.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         let itos: Vec<String> =
