@@ -11,7 +11,7 @@ use clap::Args;
 use saddle::data::{bundled_mnist, load_idx_dir, Dataset, ImageDataset};
 use saddle::nn::{lenet5, Module};
 use saddle::optim::{Family, LrScheduler, Optimizer};
-use saddle::train::{fit, FitOptions, Observer, StepMetrics};
+use saddle::train::{evaluate, fit, FitOptions, Observer, StepMetrics};
 use saddle::{Error, Result, Rng, Tensor};
 use std::path::PathBuf;
 
@@ -184,8 +184,15 @@ fn surface(s: &Surface, out: &std::path::Path) -> Result<Vec<PathBuf>> {
     for o in Family::ALL {
         let (path, losses) = descend(s, o)?;
         print!("{:>11.3e}", losses.last().map_or(f64::NAN, |l| l.1));
+        // The loss curve ends where the path leaves the window, so that a path
+        // escaping down an unbounded surface (the saddle) does not flatten the others.
+        let inside = |&(x, y): &(f64, f64)| (s.x.0..=s.x.1).contains(&x) && (s.y.0..=s.y.1).contains(&y);
+        let (name, kept) = match path.iter().position(|p| !inside(p)) {
+            Some(k) => (format!("{} (left the window at step {k})", o.name()), k.min(losses.len())),
+            None => (o.name().to_string(), losses.len()),
+        };
+        curves.push(Series { name, points: losses[..kept].to_vec() });
         paths.push(Series { name: format!("{} (η={})", o.name(), lr_for(s, o)), points: path });
-        curves.push(Series { name: o.name().to_string(), points: losses });
     }
     println!();
     let f = s.loss;
@@ -215,8 +222,16 @@ fn mnist(args: &OptimLabArgs) -> Result<Vec<PathBuf>> {
     let size: usize = train.shape.iter().product();
     let subset =
         ImageDataset { images: train.images[..n * size].to_vec(), labels: train.labels[..n].to_vec(), ..train.clone() };
+    // The losses compared: on a fixed set of the training images and on the test set, after the epoch
+    // (the last batch's loss depends on which 64 images it held).
+    let fixed = n.min(5000);
+    let probe = ImageDataset {
+        images: subset.images[..fixed * size].to_vec(),
+        labels: subset.labels[..fixed].to_vec(),
+        ..subset.clone()
+    };
     println!();
-    println!("one epoch of LeNet-5 on {n} images of {}, seed {}", dir.display(), args.seed);
+    println!("one epoch of LeNet-5 on {n} images of {}, seed {}; losses after the epoch, on the first {fixed} training images and on the {} test images", dir.display(), args.seed, test.len());
     let mut curves = Vec::new();
     for o in Family::ALL {
         let mut model = lenet5(subset.shape, train.classes(), &mut Rng::new(args.seed))?;
@@ -226,11 +241,11 @@ fn mnist(args: &OptimLabArgs) -> Result<Vec<PathBuf>> {
         let mut lr = LrScheduler::constant(o.default_lr());
         let report = fit(&mut model, &mut opt, &mut lr, &subset, Some(&test), &options, &mut [&mut losses])?;
         let (test_loss, test_acc) = report.epochs[0].test.unwrap_or((f32::NAN, f32::NAN));
+        let train_loss = evaluate(&mut model, &probe, 1000).loss;
         println!(
-            "  {:<9} η={:<6} final loss {:.4}  test loss {test_loss:.4}  test accuracy {:.2}%  ({:.1} s)",
+            "  {:<9} η={:<6} train loss {train_loss:.4}  test loss {test_loss:.4}  test accuracy {:.2}%  ({:.1} s)",
             o.name(),
             o.default_lr(),
-            losses.0.last().map_or(f64::NAN, |l| l.1),
             100.0 * test_acc,
             report.train_seconds
         );
