@@ -80,6 +80,6 @@ fn run() -> saddle::Result<()> {
     for f in &diagnosis.findings {
         println!("plateau (steps {}–{}): {}", f.from_step, f.to_step, f.verdict);
     }
-    println!("final weights: {}; try: {}", diagnosis.end.verdict, diagnosis.end.verdict.advice());
+    println!("final weights: {}; try: {}", diagnosis.end.verdict, diagnosis.end.advice);
     Ok(())
 }

@@ -105,7 +105,7 @@ fn print_verdicts(d: &Diagnosis) {
         for line in &finding.evidence {
             println!("  {line}");
         }
-        println!("  try: {}", finding.verdict.advice());
+        println!("  try: {}", finding.advice);
     }
     // What the plateau reaching the end already said is not said twice.
     let end = &d.end;
@@ -115,6 +115,6 @@ fn print_verdicts(d: &Diagnosis) {
         println!("  {line}");
     }
     if !said.is_some_and(|f| f.verdict == end.verdict) {
-        println!("  try: {}", end.verdict.advice());
+        println!("  try: {}", end.advice);
     }
 }

@@ -101,7 +101,7 @@ fn verdicts(d: &Diagnosis) -> String {
         for line in &f.evidence {
             let _ = write!(h, "<li>{}</li>", esc(line));
         }
-        let _ = write!(h, "</ul><p><b>Try:</b> {}</p></div>", esc(f.verdict.advice()));
+        let _ = write!(h, "</ul><p><b>Try:</b> {}</p></div>", esc(&f.advice));
     }
 
     let _ = write!(
@@ -114,7 +114,7 @@ fn verdicts(d: &Diagnosis) -> String {
     for line in &d.end.evidence {
         let _ = write!(h, "<li>{}</li>", esc(line));
     }
-    let _ = write!(h, "</ul><p><b>Try:</b> {}</p></div>", esc(d.end.verdict.advice()));
+    let _ = write!(h, "</ul><p><b>Try:</b> {}</p></div>", esc(&d.end.advice));
 
     h
 }

@@ -211,7 +211,7 @@ fn explosion(d: &Divergence, records: &[Record]) -> Finding {
             p.grad_norm_max, p.step
         ));
     }
-    Finding { from_step: first, to_step: d.step, loss: f64::NAN, verdict: Verdict::Exploding, evidence }
+    Finding::new((first, d.step), f64::NAN, Verdict::Exploding, evidence, records)
 }
 
 /// The final weights of the run at `path`, which must hold the same model as `model`.

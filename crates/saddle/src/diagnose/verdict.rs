@@ -32,7 +32,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// What to try.
+    /// What to try, in general; [`Finding::advice`] fits it to the run.
     pub fn advice(self) -> &'static str {
         match self {
             Verdict::Oscillating => {
@@ -88,8 +88,41 @@ pub struct Finding {
     pub loss: f64,
     /// The verdict.
     pub verdict: Verdict,
-    /// The measurements it rests on, one per line.
+    /// The measurements it rests on, one per line; for a saddle point or a
+    /// local minimum the last says which threshold decided.
     pub evidence: Vec<String>,
+    /// What to try, fitted to the run: advice it already follows (a
+    /// decaying learning rate) is not given.
+    pub advice: String,
+}
+
+impl Finding {
+    /// A finding with the advice fitted to what `records` show of the run.
+    pub fn new(steps: (usize, usize), loss: f64, verdict: Verdict, evidence: Vec<String>, records: &[Record]) -> Self {
+        Finding { from_step: steps.0, to_step: steps.1, loss, verdict, evidence, advice: advise(verdict, records) }
+    }
+}
+
+/// `(peak, last)` learning rate when the run's rate fell to under half its peak.
+fn decayed(records: &[Record]) -> Option<(f64, f64)> {
+    let peak = records.iter().map(|r| r.lr as f64).fold(0.0, f64::max);
+    let last = records.last()?.lr as f64;
+    (last < 0.5 * peak).then_some((peak, last))
+}
+
+/// [`Verdict::advice`], without what the run already does.
+fn advise(verdict: Verdict, records: &[Record]) -> String {
+    match (verdict, decayed(records)) {
+        (Verdict::LocalMinimum, Some((peak, last))) => format!(
+            "this is a minimum of this model, reached with the learning rate already decayed ({} → {}): to lower the loss, change the model (wider, deeper) or the data (more, augmented); for another minimum, another seed",
+            num(peak),
+            num(last)
+        ),
+        (Verdict::Undetermined, Some(_)) => {
+            "the measurements do not explain the plateau, and the learning rate already decays: try a larger model or more data".into()
+        }
+        (v, _) => v.advice().into(),
+    }
 }
 
 /// What a verdict may rest on.
@@ -232,11 +265,34 @@ fn critical_point(c: &Curvature, evidence: &mut Vec<String>) -> Verdict {
             num(e.after)
         )
     });
-    if c.clearly_negative(limits::NEGATIVE_CURVATURE) {
-        Verdict::SaddlePoint
-    } else {
-        Verdict::LocalMinimum
-    }
+    let fall = 100.0 * (e.before - e.after) / e.before.abs().max(1e-6);
+    let steep = c.ratio() < -limits::NEGATIVE_CURVATURE;
+    let (verdict, why) = match (c.clearly_negative(limits::NEGATIVE_CURVATURE), steep) {
+        (true, _) => (
+            Verdict::SaddlePoint,
+            format!(
+                "a saddle point: λ_min/λ_max = {:.3} is below −{} and a step along its direction lowers the loss by {fall:.1}%, more than the 1% a saddle needs",
+                c.ratio(),
+                limits::NEGATIVE_CURVATURE
+            ),
+        ),
+        (false, true) => (
+            Verdict::LocalMinimum,
+            format!(
+                "a minimum although λ_min < 0: a step along its direction lowers the loss by only {fall:.1}%, under the 1% a saddle needs (a sliver of non-convexity or noise of the measurement, not a way down)"
+            ),
+        ),
+        (false, false) => (
+            Verdict::LocalMinimum,
+            format!(
+                "a minimum: λ_min/λ_max = {:.3} is not below −{}, no clearly negative curvature",
+                c.ratio(),
+                limits::NEGATIVE_CURVATURE
+            ),
+        ),
+    };
+    evidence.push(format!("so {why}"));
+    verdict
 }
 
 /// The verdict on the final weights, whatever the loss curve did: a saddle
@@ -260,7 +316,7 @@ pub fn final_weights(e: &Evidence) -> Option<Finding> {
     } else {
         Verdict::Descending
     };
-    Some(Finding { from_step: last.step, to_step: last.step, loss: c.loss, verdict, evidence })
+    Some(Finding::new((last.step, last.step), c.loss, verdict, evidence, e.records))
 }
 
 fn classify(e: &Evidence, a: usize, b: usize) -> Finding {
@@ -289,7 +345,7 @@ fn classify(e: &Evidence, a: usize, b: usize) -> Finding {
         100.0 * g / g_peak.max(f64::MIN_POSITIVE)
     )];
     let finding =
-        |verdict, evidence| Finding { from_step: r[0].step, to_step: r[r.len() - 1].step, loss, verdict, evidence };
+        |verdict, evidence| Finding::new((r[0].step, r[r.len() - 1].step), loss, verdict, evidence, e.records);
 
     if nonfinite || clipped >= limits::CLIPPED || (g > 0.0 && g_max > limits::SPIKE * g) {
         evidence.push(format!(
@@ -381,6 +437,36 @@ mod tests {
             update_cosine: 0.5,
             layer_norms: vec![],
         }
+    }
+
+    /// The default MNIST run's numbers: λ_min/λ_max = −0.229, but the step lowers the loss by 0.7%.
+    #[test]
+    fn a_verdict_says_which_threshold_decided_and_its_advice_fits_the_run() {
+        let curvature = |after: f64| Curvature {
+            loss: 0.0076,
+            grad_norm: 0.05,
+            lambda_max: 41.7,
+            lambda_min: -9.56,
+            min_direction: vec![],
+            escape: crate::diagnose::Escape { before: 1.0, alpha: 0.01, after },
+            iterations: 20,
+        };
+        let decaying: Vec<Record> =
+            (0..100).map(|i| Record { lr: 0.1 * (1.0 - i as f32 / 100.0), ..record(i, 1.0) }).collect();
+        let constant: Vec<Record> = (0..100).map(|i| record(i, 1.0)).collect();
+        for (records, decays) in [(&decaying, true), (&constant, false)] {
+            let c = curvature(0.993);
+            let e = Evidence { records, curvature: Some(&c), ..Default::default() };
+            let f = final_weights(&e).unwrap();
+            assert_eq!(f.verdict, Verdict::LocalMinimum);
+            let why = f.evidence.last().unwrap();
+            assert!(why.contains("lowers the loss by only 0.7%, under the 1% a saddle needs"), "{why}");
+            assert_eq!(f.advice.contains("decay the learning rate"), !decays, "{}", f.advice);
+        }
+        let c = curvature(0.95);
+        let f = final_weights(&Evidence { records: &constant, curvature: Some(&c), ..Default::default() }).unwrap();
+        assert_eq!(f.verdict, Verdict::SaddlePoint);
+        assert!(f.evidence.last().unwrap().contains("lowers the loss by 5.0%, more than the 1% a saddle needs"));
     }
 
     #[test]
