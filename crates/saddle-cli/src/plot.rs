@@ -42,6 +42,12 @@ fn err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::format(path, format!("could not draw the plot ({e})"))
 }
 
+/// A tick label on an axis that spans `span`: `0` for what is zero but for
+/// rounding (`-2.2e-16` on a grid from −1 to 1), else [`tick`].
+fn tick_in(v: f64, span: f64) -> String {
+    tick(if v.abs() < 1e-9 * span.abs() { 0.0 } else { v })
+}
+
 /// A short tick label: `0.25`, `1500`, `1e-5`.
 fn tick(v: f64) -> String {
     if v != 0.0 && (v.abs() < 1e-2 || v.abs() >= 1e5) {
@@ -51,6 +57,39 @@ fn tick(v: f64) -> String {
         let s = format!("{v:.3}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
+}
+
+/// A linear axis over `range` with ticks at `ticks` (a log axis in log10 units).
+struct Ticked {
+    range: std::ops::Range<f64>,
+    ticks: Vec<f64>,
+}
+
+impl Ranged for Ticked {
+    type FormatOption = plotters::coord::ranged1d::DefaultFormatting;
+    type ValueType = f64;
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        let share = (v - self.range.start) / (self.range.end - self.range.start);
+        limit.0 + (share * (limit.1 - limit.0) as f64).round() as i32
+    }
+    fn key_points<Hint: plotters::coord::ranged1d::KeyPointHint>(&self, _hint: Hint) -> Vec<f64> {
+        self.ticks.clone()
+    }
+    fn range(&self) -> std::ops::Range<f64> {
+        self.range.clone()
+    }
+}
+
+/// Tick positions, in log10 units, for a log axis over `lo..hi` (log10 units).
+fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let (first, last) = (lo.floor() as i32, hi.ceil() as i32);
+    let mantissas: &[f64] = if hi - lo < 2.5 { &[1.0, 2.0, 5.0] } else { &[1.0] };
+    let every = ((last - first) / 10 + 1).max(1);
+    (first..=last)
+        .filter(|e| (e - first) % every == 0)
+        .flat_map(|e| mantissas.iter().map(move |m| m.log10() + e as f64))
+        .filter(|v| (lo..=hi).contains(v))
+        .collect()
 }
 
 /// `stem.png` and `stem.svg`.
@@ -104,8 +143,9 @@ pub fn heatmap_svg(title: &str, x_label: &str, y_label: &str, xs: &[f64], ys: &[
         (lo, hi)
     };
     let mut draw = || -> std::result::Result<(), String> {
-        let root = SVGBackend::with_string(&mut out, (620, 560)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let whole = SVGBackend::with_string(&mut out, (720, 560)).into_drawing_area();
+        whole.fill(&WHITE).map_err(|e| e.to_string())?;
+        let (root, bar) = whole.split_horizontally(610);
         let (x0, x1) = (cell(xs, 0).0, cell(xs, xs.len() - 1).1);
         let (y0, y1) = (cell(ys, 0).0, cell(ys, ys.len() - 1).1);
         let mut chart = ChartBuilder::on(&root)
@@ -121,8 +161,8 @@ pub fn heatmap_svg(title: &str, x_label: &str, y_label: &str, xs: &[f64], ys: &[
             .x_desc(x_label)
             .y_desc(y_label)
             .label_style(("sans-serif", 14))
-            .x_label_formatter(&|v| tick(*v))
-            .y_label_formatter(&|v| tick(*v))
+            .x_label_formatter(&|v| tick_in(*v, x1 - x0))
+            .y_label_formatter(&|v| tick_in(*v, y1 - y0))
             .draw()
             .map_err(|e| e.to_string())?;
         let cells = (0..xs.len()).flat_map(|i| (0..ys.len()).map(move |j| (i, j)));
@@ -133,7 +173,30 @@ pub fn heatmap_svg(title: &str, x_label: &str, y_label: &str, xs: &[f64], ys: &[
             }))
             .map_err(|e| e.to_string())?;
         chart.draw_series(std::iter::once(Circle::new((0.0, 0.0), 5, WHITE.filled()))).map_err(|e| e.to_string())?;
-        root.present().map_err(|e| e.to_string())
+        // The colour bar: the same shades from the lowest value to the highest, labelled in loss.
+        let (b0, b1) = if hi > lo { (lo, hi) } else { (lo - 0.5, lo + 0.5) };
+        let mut key = ChartBuilder::on(&bar)
+            .caption("loss", ("sans-serif", 14))
+            .margin_top(40)
+            .margin_bottom(52)
+            .margin_right(8)
+            .y_label_area_size(62)
+            .build_cartesian_2d(0.0..1.0, b0..b1)
+            .map_err(|e| e.to_string())?;
+        key.configure_mesh()
+            .disable_mesh()
+            .disable_x_axis()
+            .label_style(("sans-serif", 13))
+            .y_label_formatter(&|v| tick_in(*v, b1 - b0))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let steps = 100;
+        key.draw_series((0..steps).map(|k| {
+            let (a, b) = (b0 + (b1 - b0) * k as f64 / steps as f64, b0 + (b1 - b0) * (k + 1) as f64 / steps as f64);
+            Rectangle::new([(0.0, a), (1.0, b)], shade((a + b) / 2.0).filled())
+        }))
+        .map_err(|e| e.to_string())?;
+        whole.present().map_err(|e| e.to_string())
     };
     draw().unwrap_or_else(|e| panic!("plot '{title}': {e}"));
     out
@@ -190,8 +253,8 @@ fn draw_lines<DB: DrawingBackend>(
                     .configure_mesh()
                     .x_desc(x_label)
                     .y_desc(y_label)
-                    .y_label_formatter(&|v| tick(*v))
-                    .x_label_formatter(&|v| tick(*v))
+                    .y_label_formatter(&|v| if log_y { tick(10f64.powf(*v)) } else { tick_in(*v, y1 - y0) })
+                    .x_label_formatter(&|v| tick_in(*v, x1 - x0))
                     .label_style(("sans-serif", 14))
                     .draw()
                     .map_err(|e| e.to_string())?;
@@ -202,6 +265,7 @@ fn draw_lines<DB: DrawingBackend>(
                         .iter()
                         .copied()
                         .filter(|p| p.0.is_finite() && p.1.is_finite() && (!log_y || p.1 > 0.0))
+                        .map(|(x, y)| (x, if log_y { y.log10() } else { y }))
                         .collect();
                     chart
                         .draw_series(LineSeries::new(pts, color.stroke_width(2)))
@@ -222,7 +286,13 @@ fn draw_lines<DB: DrawingBackend>(
             }};
         }
         if log_y {
-            body!(b.build_cartesian_2d(x0..x1, (y0..y1).log_scale()));
+            // log10 of the values on a linear axis, ticks where we choose: 1, 2 and 5
+            // times each power of ten over a short span, the powers alone (every
+            // one, or every few) over a long one, each labelled with its value.
+            let (y0, y1) = (y0.log10(), y1.log10());
+            let pad = 0.05 * (y1 - y0).max(0.1);
+            let (lo, hi) = (y0 - pad, y1 + pad);
+            body!(b.build_cartesian_2d(x0..x1, Ticked { range: lo..hi, ticks: log_ticks(lo, hi) }));
         } else {
             let pad = 0.05 * (y1 - y0);
             body!(b.build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad)));

@@ -8,6 +8,7 @@
 
 use crate::plot::{heatmap_svg, lines_svg, Series};
 use saddle::diagnose::{Diagnosis, Record, Verdict};
+use saddle::nn::Module;
 use saddle::train::Run;
 use saddle::Result;
 use std::fmt::Write as _;
@@ -43,7 +44,7 @@ document.body.setAttribute('data-rendered',k+'/'+f.length);});</script>";
 pub fn write(path: &Path, r: &Report) -> Result<()> {
     let mut h = header(r);
     h += &verdicts(r.diagnosis);
-    h += &training_figures(r.diagnosis);
+    h += &training_figures(r.diagnosis, &r.run.model);
     h += &curvature_figures(r.diagnosis);
     h += CHECK;
     h += "</body></html>\n";
@@ -119,19 +120,52 @@ fn verdicts(d: &Diagnosis) -> String {
     h
 }
 
+/// A legend label for each layer path: the path, the layer's type as the
+/// model describes it and the shape of its weight, as `0 Conv2d [6, 1, 5, 5]`
+/// (a `Sequential`'s layers are named by their index, as in PyTorch).
+fn layer_labels(model: &dyn Module, layers: &[String]) -> Vec<String> {
+    let text = model.describe();
+    let params = model.named_parameters();
+    layers
+        .iter()
+        .map(|path| {
+            let kind = text
+                .lines()
+                .find_map(|line| line.trim_start().strip_prefix(&format!("({path}): ")))
+                .and_then(|rest| rest.split('(').next())
+                .map_or(String::new(), |k| format!(" {k}"));
+            let shape = params
+                .iter()
+                .find(|(name, _)| name.strip_prefix(path.as_str()).is_some_and(|rest| rest.starts_with('.')))
+                .map_or(String::new(), |(_, t)| format!(" {:?}", t.shape()));
+            format!("{path}{kind}{shape}")
+        })
+        .collect()
+}
+
 /// The curves recorded while training.
-fn training_figures(d: &Diagnosis) -> String {
+fn training_figures(d: &Diagnosis, model: &dyn Module) -> String {
     let mut h = String::new();
     let mut figure = |title: &str, svg: String, caption: &str| figure(&mut h, title, svg, caption);
     let rec = &d.records;
     let mut loss = vec![series("loss (mean over the interval)", rec, |x| x.loss)];
+    // A loss that spans decades is drawn on a log scale, so that its plateaus are not flat lines near 0.
+    let positive = rec.iter().map(|x| x.loss as f64).filter(|&l| l > 0.0 && l.is_finite());
+    let (lo, hi) = positive.fold((f64::INFINITY, 0.0f64), |(lo, hi), l| (lo.min(l), hi.max(l)));
+    let log_loss = hi > 10.0 * lo;
     for (i, f) in d.findings.iter().enumerate() {
         let on: Vec<Record> = rec.iter().filter(|x| x.step >= f.from_step && x.step <= f.to_step).cloned().collect();
         loss.push(series(&format!("plateau {}: {}", i + 1, f.verdict), &on, |x| x.loss));
     }
     figure(
         "Loss",
-        lines_svg("training loss", "step", "loss", &loss, false),
+        lines_svg(
+            if log_loss { "training loss (log scale)" } else { "training loss" },
+            "step",
+            "loss",
+            &loss,
+            log_loss,
+        ),
         "Plateaus found by saddle are drawn over the curve in their own colour.",
     );
     figure(
@@ -150,8 +184,7 @@ fn training_figures(d: &Diagnosis) -> String {
         lines_svg("learning rate η", "step", "η", &[series("", rec, |x| x.lr)], false),
         "As the schedule set it at each measured step.",
     );
-    let per_layer: Vec<Series> = d
-        .layers
+    let per_layer: Vec<Series> = layer_labels(model, &d.layers)
         .iter()
         .enumerate()
         .map(|(i, l)| series(l, rec, |x| x.layer_norms.get(i).copied().unwrap_or(f32::NAN)))
