@@ -80,13 +80,37 @@ impl Ranged for Ticked {
     }
 }
 
+/// The corner of the plot that the fewest points fall in, for the legend.
+fn legend_corner(series: &[Series], x: (f64, f64), y: (f64, f64), log_y: bool) -> SeriesLabelPosition {
+    let share = |v: f64, (a, b): (f64, f64)| (v - a) / (b - a);
+    let (y0, y1) = if log_y { (y.0.log10(), y.1.log10()) } else { y };
+    let mut counts = [0usize; 4]; // upper right, lower right, upper left, lower left
+    for &(px, py) in series.iter().flat_map(|s| &s.points) {
+        let py = if log_y { py.log10() } else { py };
+        let (u, v) = (share(px, x), share(py, (y0, y1)));
+        let (right, left, upper, lower) = (u > 0.6, u < 0.4, v > 0.65, v < 0.35);
+        for (k, inside) in [right && upper, right && lower, left && upper, left && lower].into_iter().enumerate() {
+            counts[k] += inside as usize;
+        }
+    }
+    let best = (0..4).min_by_key(|&k| counts[k]).unwrap_or(0);
+    [
+        SeriesLabelPosition::UpperRight,
+        SeriesLabelPosition::LowerRight,
+        SeriesLabelPosition::UpperLeft,
+        SeriesLabelPosition::LowerLeft,
+    ][best]
+        .clone()
+}
+
 /// Tick positions, in log10 units, for a log axis over `lo..hi` (log10 units).
 fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
     let (first, last) = (lo.floor() as i32, hi.ceil() as i32);
     let mantissas: &[f64] = if hi - lo < 2.5 { &[1.0, 2.0, 5.0] } else { &[1.0] };
-    let every = ((last - first) / 10 + 1).max(1);
+    // Every decade, or every 2nd, 5th, 10th, … so that at most about ten are labelled.
+    let every = [1, 2, 5, 10, 20, 50, 100].into_iter().find(|&k| (last - first) / k <= 10).unwrap_or(100);
     (first..=last)
-        .filter(|e| (e - first) % every == 0)
+        .filter(|e| e.rem_euclid(every) == 0)
         .flat_map(|e| mantissas.iter().map(move |m| m.log10() + e as f64))
         .filter(|v| (lo..=hi).contains(v))
         .collect()
@@ -279,7 +303,7 @@ fn draw_lines<DB: DrawingBackend>(
                         .label_font(("sans-serif", 14))
                         .background_style(WHITE.mix(0.85))
                         .border_style(BLACK)
-                        .position(SeriesLabelPosition::UpperRight)
+                        .position(legend_corner(series, spec.x, spec.y, log_y))
                         .draw()
                         .map_err(|e| e.to_string())?;
                 }

@@ -34,3 +34,36 @@ pub fn cue_batch(batch: usize, steps: usize, rng: &mut Rng) -> (Tensor, Vec<i64>
     }
     (Tensor::from_vec(x, &[batch, steps, 2]), y)
 }
+
+/// A batch of the adding problem (Hochreiter and Schmidhuber 1997): `x: [B, T, 2]`,
+/// at each step a value drawn from `U(0, 1)` and a marker, 1 at two steps and 0
+/// elsewhere; the target `y: [B, 1]` is the sum of the two marked values. The
+/// first marker lies in the first tenth of the sequence, the second in its
+/// second half, so the first value must be carried about `T` steps. Always
+/// answering 1 scores a mean squared error of 1/6.
+///
+/// ```
+/// let (x, y) = saddle::diagnose::adding_batch(4, 50, &mut saddle::Rng::new(0));
+/// let (x, y) = (x.to_vec(), y.to_vec());
+/// for b in 0..4 {
+///     let row = &x[b * 100..(b + 1) * 100];
+///     let marked: Vec<usize> = (0..50).filter(|&t| row[2 * t + 1] == 1.0).collect();
+///     assert!(marked.len() == 2 && marked[0] < 5 && marked[1] >= 25);
+///     assert_eq!(y[b], row[2 * marked[0]] + row[2 * marked[1]]);
+/// }
+/// ```
+pub fn adding_batch(batch: usize, steps: usize, rng: &mut Rng) -> (Tensor, Tensor) {
+    let (mut x, mut y) = (vec![0.0f32; batch * steps * 2], Vec::with_capacity(batch));
+    for b in 0..batch {
+        let row = &mut x[b * steps * 2..(b + 1) * steps * 2];
+        for t in 0..steps {
+            row[2 * t] = rng.uniform(0.0, 1.0);
+        }
+        let first = rng.below((steps / 10).max(1));
+        let second = steps / 2 + rng.below(steps - steps / 2);
+        row[2 * first + 1] = 1.0;
+        row[2 * second + 1] = 1.0;
+        y.push(row[2 * first] + row[2 * second]);
+    }
+    (Tensor::from_vec(x, &[batch, steps, 2]), Tensor::from_vec(y, &[batch, 1]))
+}

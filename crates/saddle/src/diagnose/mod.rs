@@ -31,7 +31,7 @@ pub use curvature::{
     curvature, dataset_gradient, density_on, escape, hessian_trace, lanczos, mean_loss, spectral_density,
     symmetric_eigen, Curvature, Escape, Lanczos, Objective,
 };
-pub use flow::{cue_batch, time_flow};
+pub use flow::{adding_batch, cue_batch, time_flow};
 pub use landscape::{filter_normalized_direction, interpolate, slice_2d};
 pub use run::{diagnose_run, DiagnoseOptions, Diagnosis};
 pub use verdict::{diagnose, final_weights, plateaus, Evidence, Finding, Verdict};
