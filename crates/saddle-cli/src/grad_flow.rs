@@ -106,8 +106,8 @@ pub fn run(args: GradFlowArgs) -> Result<()> {
             .progress_chars("=> "),
     );
     println!(
-        "{:<22} {:>12} {:>12} {:>11}  {}",
-        "model", "‖∂L/∂h_1‖", "‖∂L/∂h_T‖", "h_1 / h_T", "test MSE, within ±0.1 (each seed)"
+        "{:<22} {:>12} {:>12} {:>11}  test MSE, within ±0.1 (each seed)",
+        "model", "‖∂L/∂h_1‖", "‖∂L/∂h_T‖", "h_1 / h_T"
     );
     let (mut flows, mut medians) = (Vec::new(), Vec::new());
     for (name, lstm) in [("rnn", false), ("lstm", true)] {
