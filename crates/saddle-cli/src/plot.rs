@@ -429,7 +429,7 @@ fn draw_trajectories<DB: DrawingBackend>(
             .label_font(("sans-serif", 14))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
+            .position(legend_corner(spec.paths, spec.x, spec.y, false))
             .draw()
             .map_err(|e| e.to_string())?;
         root.present().map_err(|e| e.to_string())
