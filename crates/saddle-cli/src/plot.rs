@@ -197,7 +197,11 @@ pub fn heatmap_svg(title: &str, x_label: &str, y_label: &str, xs: &[f64], ys: &[
             }))
             .map_err(|e| e.to_string())?;
         chart.draw_series(std::iter::once(Circle::new((0.0, 0.0), 5, WHITE.filled()))).map_err(|e| e.to_string())?;
-        // The colour bar: the same shades from the lowest value to the highest, labelled in loss.
+        // The colour bar: the same shades from the lowest value to the highest,
+        // labelled in loss (none when no value is finite: a diverged run).
+        if !lo.is_finite() {
+            return whole.present().map_err(|e| e.to_string());
+        }
         let (b0, b1) = if hi > lo { (lo, hi) } else { (lo - 0.5, lo + 0.5) };
         let mut key = ChartBuilder::on(&bar)
             .caption("loss", ("sans-serif", 14))
