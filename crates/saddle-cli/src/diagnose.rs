@@ -101,7 +101,7 @@ fn print_verdicts(d: &Diagnosis) {
         println!("no plateau: the loss kept falling, from {first:.4} to {last:.4}");
     }
     for (i, finding) in d.findings.iter().enumerate() {
-        println!("plateau {} (steps {}–{}): {}", i + 1, finding.from_step, finding.to_step, finding.verdict);
+        println!("{}: {}", crate::report::heading(i, finding), finding.verdict);
         for line in &finding.evidence {
             println!("  {line}");
         }

@@ -7,7 +7,7 @@
 //! `<body data-rendered="K/N">`, so that a headless browser can check it.
 
 use crate::plot::{heatmap_svg, lines_svg, Series};
-use saddle::diagnose::{Diagnosis, Record, Verdict};
+use saddle::diagnose::{Diagnosis, Finding, Record, Verdict};
 use saddle::nn::Module;
 use saddle::train::Run;
 use saddle::Result;
@@ -83,6 +83,21 @@ fn header(r: &Report) -> String {
     h
 }
 
+/// How the `i`-th finding is introduced: `plateau 2 (steps 300–900)`, or for
+/// a stretch that is still falling, `steps 300–900 (healthy)`.
+pub fn heading(i: usize, f: &Finding) -> String {
+    if f.verdict.is_problem() || f.verdict == Verdict::LocalMinimum {
+        format!("plateau {} (steps {}–{})", i + 1, f.from_step, f.to_step)
+    } else {
+        format!("steps {}–{} (healthy)", f.from_step, f.to_step)
+    }
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
+}
+
 /// A box per plateau and one for the final weights.
 fn verdicts(d: &Diagnosis) -> String {
     let mut h = String::new();
@@ -93,10 +108,9 @@ fn verdicts(d: &Diagnosis) -> String {
     for (i, f) in d.findings.iter().enumerate() {
         let _ = write!(
             h,
-            "<div class=\"verdict\"><h3>Plateau {} (steps {}–{}): {}</h3><ul>",
-            i + 1,
-            f.from_step,
-            f.to_step,
+            "<div class=\"verdict{}\"><h3>{}: {}</h3><ul>",
+            if f.verdict.is_problem() { "" } else { " ok" },
+            esc(&capitalized(&heading(i, f))),
             esc(&f.verdict.to_string())
         );
         for line in &f.evidence {
@@ -108,7 +122,7 @@ fn verdicts(d: &Diagnosis) -> String {
     let _ = write!(
         h,
         "<div class=\"verdict{}\"><h3>Final weights (step {}): {}</h3><ul>",
-        if d.end.verdict == Verdict::LocalMinimum { " ok" } else { "" },
+        if d.end.verdict.is_problem() { "" } else { " ok" },
         d.end.to_step,
         esc(&d.end.verdict.to_string())
     );
@@ -155,7 +169,7 @@ fn training_figures(d: &Diagnosis, model: &dyn Module) -> String {
     let log_loss = hi > 10.0 * lo;
     for (i, f) in d.findings.iter().enumerate() {
         let on: Vec<Record> = rec.iter().filter(|x| x.step >= f.from_step && x.step <= f.to_step).cloned().collect();
-        loss.push(series(&format!("plateau {}: {}", i + 1, f.verdict), &on, |x| x.loss));
+        loss.push(series(&format!("{}: {}", heading(i, f), f.verdict), &on, |x| x.loss));
     }
     figure(
         "Loss",

@@ -29,6 +29,9 @@ pub enum Verdict {
     /// Not at a critical point: the gradient is still large, the loss can
     /// still fall along it.
     Descending,
+    /// A stretch that falls too little for the eye at each point, but over
+    /// its length by far more than its noise: training is still working.
+    SlowDescent,
 }
 
 impl Verdict {
@@ -56,7 +59,14 @@ impl Verdict {
                 "the measurements do not explain the plateau: try a decaying learning rate, a larger model, or more data"
             }
             Verdict::Descending => "not stuck: train longer, or with a larger learning rate if progress is slow",
+            Verdict::SlowDescent => "healthy: the loss is still falling; train longer if it should go lower",
         }
+    }
+
+    /// Whether the verdict is a problem to fix, as opposed to a run that
+    /// learns (still descending) or has settled (a local minimum).
+    pub fn is_problem(self) -> bool {
+        !matches!(self, Verdict::LocalMinimum | Verdict::Descending | Verdict::SlowDescent)
     }
 }
 
@@ -72,6 +82,7 @@ impl fmt::Display for Verdict {
             Verdict::Vanishing => "vanishing gradients",
             Verdict::Undetermined => "undetermined",
             Verdict::Descending => "still descending",
+            Verdict::SlowDescent => "slow, steady descent",
         })
     }
 }
@@ -143,6 +154,9 @@ mod limits {
     /// A plateau: over a tenth of the run, the smoothed loss falls by less
     /// than this fraction of its value, or by less than twice its noise.
     pub const FLAT_RELATIVE: f64 = 0.01;
+    /// Still descending: over a whole stretch that looked flat at each point,
+    /// the loss fell by more than this fraction (and more than its noise).
+    pub const SLOW_DESCENT: f64 = 0.02;
     /// A small gradient: below this fraction of the largest seen before.
     pub const SMALL_GRADIENT: f64 = 0.05;
     /// A clearly negative eigenvalue: λ_min below −this·λ_max (and a step
@@ -183,6 +197,13 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// The noise `σ` of one record's loss, read off the differences of
+/// consecutive records: their median absolute value ×1.4826/√2, robust to the
+/// trend and to spikes.
+fn noise_per_record(loss: &[f64]) -> f64 {
+    1.4826 / 2f64.sqrt() * median(loss.windows(2).map(|p| (p[1] - p[0]).abs()).collect())
+}
+
 /// The plateaus of the loss, as ranges of record indices `[start, end]`:
 /// stretches at least a tenth of the run long over which the smoothed loss
 /// falls by less than 1% of its value, or by less than twice the noise of
@@ -209,8 +230,7 @@ pub fn plateaus(records: &[Record]) -> Vec<(usize, usize)> {
             loss[a..b].iter().sum::<f64>() / (b - a) as f64
         })
         .collect();
-    let sigma = 1.4826 / 2f64.sqrt() * median(loss.windows(2).map(|p| (p[1] - p[0]).abs()).collect());
-    let noise = 2.0 * sigma * (2.0 / w as f64).sqrt();
+    let noise = 2.0 * noise_per_record(&loss) * (2.0 / w as f64).sqrt();
     let mut out: Vec<(usize, usize)> = Vec::new();
     for i in 0..n - span {
         let (a, b) = (smooth[i], smooth[i + span]);
@@ -356,6 +376,21 @@ fn classify(e: &Evidence, a: usize, b: usize) -> Finding {
         ));
         return finding(Verdict::Exploding, evidence);
     }
+    // Flat at each point need not be flat over the stretch: a loss that falls
+    // by more than twice the noise of the two quarters' means, and by more
+    // than 2%, from one end to the other is still being lowered.
+    let sigma = noise_per_record(&e.records.iter().map(|x| x.loss as f64).collect::<Vec<_>>());
+    let noise = 2.0 * sigma * (2.0 / quarter as f64).sqrt();
+    let descending = from - to > noise && from - to > limits::SLOW_DESCENT * from.abs();
+    if descending {
+        evidence.push(format!(
+            "the loss fell by {:.1}% over the stretch, {:.1}σ of the difference of its ends (σ = {}); update cosine {cosine:.2}: still learning",
+            100.0 * (from - to) / from.abs().max(f64::MIN_POSITIVE),
+            2.0 * (from - to) / noise.max(f64::MIN_POSITIVE),
+            num(noise / 2.0)
+        ));
+        return finding(Verdict::SlowDescent, evidence);
+    }
     let layer_collapse = median(
         r.iter()
             .map(|x| {
@@ -467,6 +502,34 @@ mod tests {
         let f = final_weights(&Evidence { records: &constant, curvature: Some(&c), ..Default::default() }).unwrap();
         assert_eq!(f.verdict, Verdict::SaddlePoint);
         assert!(f.evidence.last().unwrap().contains("lowers the loss by 5.0%, more than the 1% a saddle needs"));
+    }
+
+    /// The run: after a fast fall, the loss goes from 0.150 to 0.106
+    /// in noisy steps, flat at each point for the eye and the local test,
+    /// falling by 29% over the stretch: healthy. The same stretch without the
+    /// fall is a plateau to explain.
+    #[test]
+    fn a_slow_noisy_descent_is_healthy_and_a_flat_stretch_is_not() {
+        let run = |tail_fall: f32| -> Vec<Record> {
+            let mut rng = crate::Rng::new(1);
+            (0..700)
+                .map(|i| {
+                    let loss = match i {
+                        0..100 => 2.0 - 1.85 * i as f32 / 100.0,
+                        _ => 0.15 - tail_fall * (i - 100) as f32 / 600.0 + rng.normal(0.0, 0.03),
+                    };
+                    record(i, loss)
+                })
+                .collect()
+        };
+        for (fall, healthy) in [(0.044, true), (0.0, false)] {
+            let records = run(fall);
+            let findings = diagnose(&Evidence { records: &records, ..Default::default() });
+            assert!(!findings.is_empty(), "the local test sees a stretch either way");
+            let f = findings.last().unwrap();
+            assert_eq!(f.verdict == Verdict::SlowDescent, healthy, "{f:?}");
+            assert_eq!(f.verdict.is_problem(), !healthy, "{f:?}");
+        }
     }
 
     #[test]
