@@ -16,6 +16,7 @@ mod bench;
 mod diagnose;
 mod eval;
 mod grad_flow;
+mod lr_find;
 mod memory;
 mod optim_lab;
 mod plot;
@@ -49,6 +50,8 @@ enum Command {
     Tag(slots::TagArgs),
     /// Classify a picture (PNG or PGM) with a finished run.
     Predict(predict::PredictArgs),
+    /// The learning-rate range test: a fresh model trained while the rate grows; suggests a rate.
+    LrFind(Box<lr_find::LrFindArgs>),
     /// Print and plot a learning-rate schedule before training with it.
     Schedule(schedule::ScheduleArgs),
     /// Every optimizer on 2-D error surfaces and on MNIST, plotted side by side.
@@ -102,6 +105,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => done(eval::run(args)),
         Command::Tag(args) => done(slots::tag(args)),
         Command::Predict(args) => done(predict::run(args)),
+        Command::LrFind(args) => done(lr_find::run(*args)),
         Command::Schedule(args) => done(schedule::run(args)),
         Command::OptimLab(args) => done(optim_lab::run(args)),
         Command::Diagnose(args) => done(diagnose::run(args)),

@@ -81,12 +81,14 @@ impl Ranged for Ticked {
 }
 
 /// The corner of the plot that the fewest points fall in, for the legend.
-fn legend_corner(series: &[Series], x: (f64, f64), y: (f64, f64), log_y: bool) -> SeriesLabelPosition {
+fn legend_corner(series: &[Series], x: (f64, f64), y: (f64, f64), log: (bool, bool)) -> SeriesLabelPosition {
     let share = |v: f64, (a, b): (f64, f64)| (v - a) / (b - a);
+    let (log_x, log_y) = log;
+    let x = if log_x { (x.0.log10(), x.1.log10()) } else { x };
     let (y0, y1) = if log_y { (y.0.log10(), y.1.log10()) } else { y };
     let mut counts = [0usize; 4]; // upper right, lower right, upper left, lower left
     for &(px, py) in series.iter().flat_map(|s| &s.points) {
-        let py = if log_y { py.log10() } else { py };
+        let (px, py) = (if log_x { px.log10() } else { px }, if log_y { py.log10() } else { py });
         let (u, v) = (share(px, x), share(py, (y0, y1)));
         let (right, left, upper, lower) = (u > 0.6, u < 0.4, v > 0.65, v < 0.35);
         for (k, inside) in [right && upper, right && lower, left && upper, left && lower].into_iter().enumerate() {
@@ -131,16 +133,25 @@ pub fn lines(
     series: &[Series],
     log_y: bool,
 ) -> Result<Vec<PathBuf>> {
-    let spec = LineSpec::new(title, x_label, y_label, series, log_y);
+    draw_both(stem, &LineSpec::new(title, x_label, y_label, series, (false, log_y)))
+}
+
+/// `spec` to `stem.png` and `stem.svg`.
+fn draw_both(stem: &Path, spec: &LineSpec<'_>) -> Result<Vec<PathBuf>> {
     let [png, svg] = outputs(stem);
-    draw_lines(BitMapBackend::new(&png, (900, 560)).into_drawing_area(), &spec).map_err(|e| err(&png, e))?;
-    draw_lines(SVGBackend::new(&svg, (900, 560)).into_drawing_area(), &spec).map_err(|e| err(&svg, e))?;
+    draw_lines(BitMapBackend::new(&png, (900, 560)).into_drawing_area(), spec).map_err(|e| err(&png, e))?;
+    draw_lines(SVGBackend::new(&svg, (900, 560)).into_drawing_area(), spec).map_err(|e| err(&svg, e))?;
     Ok(vec![png, svg])
+}
+
+/// [`lines`] with a logarithmic x axis and a linear y axis (non-positive x left out).
+pub fn lines_log_x(stem: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<Vec<PathBuf>> {
+    draw_both(stem, &LineSpec::new(title, x_label, y_label, series, (true, false)))
 }
 
 /// [`lines`] as an SVG document in a string, for embedding in a page.
 pub fn lines_svg(title: &str, x_label: &str, y_label: &str, series: &[Series], log_y: bool) -> String {
-    let spec = LineSpec::new(title, x_label, y_label, series, log_y);
+    let spec = LineSpec::new(title, x_label, y_label, series, (false, log_y));
     let mut out = String::new();
     // Drawing into a string has no outside failure; an error would be a bug in the spec.
     draw_lines(SVGBackend::with_string(&mut out, (900, 460)).into_drawing_area(), &spec)
@@ -235,6 +246,7 @@ struct LineSpec<'a> {
     x_label: &'a str,
     y_label: &'a str,
     series: &'a [Series],
+    log_x: bool,
     log_y: bool,
     x: (f64, f64),
     y: (f64, f64),
@@ -242,12 +254,13 @@ struct LineSpec<'a> {
 
 impl<'a> LineSpec<'a> {
     /// The axes' ranges from the finite points (positive ones on a log scale).
-    fn new(title: &'a str, x_label: &'a str, y_label: &'a str, series: &'a [Series], log_y: bool) -> Self {
+    fn new(title: &'a str, x_label: &'a str, y_label: &'a str, series: &'a [Series], log: (bool, bool)) -> Self {
         register_font();
+        let (log_x, log_y) = log;
         let pts = series
             .iter()
             .flat_map(|s| s.points.iter())
-            .filter(|p| p.0.is_finite() && p.1.is_finite() && (!log_y || p.1 > 0.0));
+            .filter(|p| p.0.is_finite() && p.1.is_finite() && (!log_x || p.0 > 0.0) && (!log_y || p.1 > 0.0));
         let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
         for &(x, y) in pts {
             (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
@@ -261,7 +274,7 @@ impl<'a> LineSpec<'a> {
         if y1 <= y0 {
             y1 = y0 * 1.1 + 1e-12;
         }
-        LineSpec { title, x_label, y_label, series, log_y, x: (x0, x1), y: (y0, y1) }
+        LineSpec { title, x_label, y_label, series, log_x, log_y, x: (x0, x1), y: (y0, y1) }
     }
 }
 
@@ -269,7 +282,7 @@ fn draw_lines<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
     spec: &LineSpec<'_>,
 ) -> std::result::Result<(), String> {
-    let LineSpec { title, x_label, y_label, series, log_y, x: (x0, x1), y: (y0, y1) } = *spec;
+    let LineSpec { title, x_label, y_label, series, log_x, log_y, x: (x0, x1), y: (y0, y1) } = *spec;
     {
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let mut b = ChartBuilder::on(&root);
@@ -282,7 +295,7 @@ fn draw_lines<DB: DrawingBackend>(
                     .x_desc(x_label)
                     .y_desc(y_label)
                     .y_label_formatter(&|v| if log_y { tick(10f64.powf(*v)) } else { tick_in(*v, y1 - y0) })
-                    .x_label_formatter(&|v| tick_in(*v, x1 - x0))
+                    .x_label_formatter(&|v| if log_x { tick(10f64.powf(*v)) } else { tick_in(*v, x1 - x0) })
                     .label_style(("sans-serif", 14))
                     .draw()
                     .map_err(|e| e.to_string())?;
@@ -292,8 +305,10 @@ fn draw_lines<DB: DrawingBackend>(
                         .points
                         .iter()
                         .copied()
-                        .filter(|p| p.0.is_finite() && p.1.is_finite() && (!log_y || p.1 > 0.0))
-                        .map(|(x, y)| (x, if log_y { y.log10() } else { y }))
+                        .filter(|p| {
+                            p.0.is_finite() && p.1.is_finite() && (!log_x || p.0 > 0.0) && (!log_y || p.1 > 0.0)
+                        })
+                        .map(|(x, y)| (if log_x { x.log10() } else { x }, if log_y { y.log10() } else { y }))
                         .collect();
                     chart
                         .draw_series(LineSeries::new(pts, color.stroke_width(2)))
@@ -307,13 +322,18 @@ fn draw_lines<DB: DrawingBackend>(
                         .label_font(("sans-serif", 14))
                         .background_style(WHITE.mix(0.85))
                         .border_style(BLACK)
-                        .position(legend_corner(series, spec.x, spec.y, log_y))
+                        .position(legend_corner(series, spec.x, spec.y, (log_x, log_y)))
                         .draw()
                         .map_err(|e| e.to_string())?;
                 }
             }};
         }
-        if log_y {
+        if log_x {
+            // The same for a log x axis (with a linear y axis).
+            let (x0, x1) = (x0.log10(), x1.log10());
+            let pad = 0.05 * (y1 - y0);
+            body!(b.build_cartesian_2d(Ticked { range: x0..x1, ticks: log_ticks(x0, x1) }, (y0 - pad)..(y1 + pad)));
+        } else if log_y {
             // log10 of the values on a linear axis, ticks where we choose: 1, 2 and 5
             // times each power of ten over a short span, the powers alone (every
             // one, or every few) over a long one, each labelled with its value.
@@ -433,7 +453,7 @@ fn draw_trajectories<DB: DrawingBackend>(
             .label_font(("sans-serif", 14))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
-            .position(legend_corner(spec.paths, spec.x, spec.y, false))
+            .position(legend_corner(spec.paths, spec.x, spec.y, (false, false)))
             .draw()
             .map_err(|e| e.to_string())?;
         root.present().map_err(|e| e.to_string())

@@ -425,7 +425,7 @@ fn tta(text: &str) -> std::result::Result<Tta, String> {
 }
 
 /// The run the flags describe; each bad value names its flag.
-fn spec(args: &TrainArgs, task: Task) -> Result<RunSpec> {
+pub(crate) fn spec(args: &TrainArgs, task: Task) -> Result<RunSpec> {
     let image_model =
         |default: &str| ImageModel::from_name(args.model.as_deref().unwrap_or(default)).map_err(flag("--model"));
     let base = match task {

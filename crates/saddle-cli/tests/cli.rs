@@ -727,3 +727,29 @@ fn a_run_opens_from_any_folder() {
         .unwrap();
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
 }
+
+#[test]
+fn lr_find_suggests_a_rate_and_plots_the_test() {
+    let (dir, data) = mnist_folder("lr-find", 200, 20);
+    let out = dir.join("plots");
+    let o = saddle(&[
+        "lr-find",
+        "mnist",
+        "--data",
+        data.to_str().unwrap(),
+        "--batch-size",
+        "16",
+        "--lr-steps",
+        "30",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("suggested learning rate") && text.contains("a tenth of"), "{text}");
+    for f in ["lr-find.png", "lr-find.svg"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    assert_fails_with(&saddle(&["lr-find", "--resume", dir.to_str().unwrap()]), &["lr-find starts from a fresh model"]);
+    assert_fails_with(&saddle(&["lr-find", "mnist", "--lr-steps", "1"]), &["--lr-steps", "must be a whole number ≥ 2"]);
+}

@@ -348,3 +348,28 @@ fn the_speedrun_recipe_freezes_what_airbench_freezes_and_resumes_exactly() {
     let (tensors, _) = read_safetensors(&b.join("optimizer.safetensors")).unwrap();
     assert!(tensors.keys().any(|k| k.ends_with(".lookahead_slow")));
 }
+
+#[test]
+fn the_range_test_trains_a_fresh_model_and_writes_nothing() {
+    use saddle::train::{lr_find, LrFindOptions};
+    let dir = scratch("lr-find");
+    small_mnist(&dir, 256, 16);
+    let spec = RunSpec { data: Some(dir.clone()), batch_size: 16, ..RunSpec::mnist() };
+    let before: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let o = LrFindOptions { steps: 40, ..Default::default() };
+    let found = lr_find(&spec, &o, &|_, _| {}).unwrap();
+    let n = found.rates.len();
+    assert!(n > 10 && n <= 40 && found.losses.len() == n && found.smoothed.len() == n, "{n} steps");
+    // Exponential steps from the first rate: each ×(1e8)^(1/39).
+    assert_eq!(found.rates[0], 1e-7);
+    let growth = (1e8f64).powf(1.0 / 39.0);
+    assert!(found.rates.windows(2).all(|w| (w[1] / w[0] / growth - 1.0).abs() < 1e-9));
+    assert!(found.rates.contains(&found.rate_at_minimum) && found.suggested == found.rate_at_minimum / 10.0);
+    // The rate with the lowest centred mean lowered the loss from where it started.
+    let k = found.rates.iter().position(|&r| r == found.rate_at_minimum).unwrap();
+    assert!(found.smoothed[k] < found.smoothed[0], "{:?}", found.smoothed);
+    let after: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(before, after, "no run directory or file written");
+    let bad = LrFindOptions { start_lr: 1.0, end_lr: 0.1, ..Default::default() };
+    assert!(lr_find(&spec, &bad, &|_, _| {}).unwrap_err().to_string().contains("0 < start 1 < end 0.1"));
+}

@@ -7,12 +7,14 @@
 //! Uses: `nn`, `optim`, `data`, `io`, `tensor`, `error`.
 
 mod data;
+mod lr_find;
 mod metrics;
 mod monitor;
 mod run;
 mod spec;
 
 pub use data::{parameter_count, Model, OnLoad, RunData, Vocabularies, MAX_PARAMETERS};
+pub use lr_find::{lr_find, LrFind, LrFindOptions};
 pub use metrics::{confusion_matrix, slot_metrics, Evaluation};
 pub use monitor::{layer_of, read_records, write_records, Monitor, Record};
 pub use run::{Evaluated, Outcome, Run, Summary, Trainer};

@@ -476,7 +476,7 @@ fn read_vocabularies(config: &RunConfig, dir: &Path) -> Result<Option<Vocabulari
 /// batch-norm parameters (those of a layer with a `running_mean`). Biases
 /// get no weight decay (decay pulls β of a normalized layer towards 0, which
 /// only shifts it); batch-norm parameters follow `spec.norm_params`.
-fn parameter_groups(model: &Model, spec: &RunSpec) -> Vec<ParamGroup> {
+pub(crate) fn parameter_groups(model: &Model, spec: &RunSpec) -> Vec<ParamGroup> {
     let params = model.named_parameters();
     if matches!(spec.task, Task::Slots { .. }) {
         return vec![ParamGroup::new(params)];
@@ -501,7 +501,7 @@ fn parameter_groups(model: &Model, spec: &RunSpec) -> Vec<ParamGroup> {
 /// Sets the speedrun network's first layer to whiten the 2×2 patches of
 /// 5000 training images, evenly spaced through the set (airbench's number and
 /// `ε`), as the network sees them: normalized, not augmented.
-fn whiten(model: &Model, train: &dyn crate::data::Dataset) {
+pub(crate) fn whiten(model: &Model, train: &dyn crate::data::Dataset) {
     let (n, take) = (train.len(), train.len().min(5000));
     let (x, _) = train.batch(&(0..take).map(|i| i * n / take.max(1)).collect::<Vec<_>>());
     whiten_first_layer(model, &x, 5e-4);
