@@ -5,6 +5,7 @@ use crate::schedule::{flag, SPEC_HELP};
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use saddle::diagnose::Watch;
 use saddle::nn::CellKind;
 use saddle::optim::{Family, OptimizerSpec, Schedule};
 use saddle::train::{
@@ -92,6 +93,11 @@ pub struct TrainArgs {
     /// cosine, clipping) every N steps into diagnostics.csv; 0 turns them off.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub monitor_every: usize,
+    /// When the diagnostics show a problem while training (oscillation,
+    /// exploding or vanishing gradients, a plateau, a rate too small): say so
+    /// once per kind, or stop there with a checkpoint (exit status 3).
+    #[arg(long, value_enum, default_value_t = StuckAction::Warn)]
+    pub on_stuck: StuckAction,
     /// After training, run `saddle diagnose` on the run: verdicts, Hessian,
     /// landscape, and report.html.
     #[arg(long)]
@@ -180,6 +186,14 @@ pub enum NanAction {
 }
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
+pub enum StuckAction {
+    /// Print a warning with the numbers and what to try, and carry on.
+    Warn,
+    /// Print the warning, checkpoint and stop; `--resume` continues.
+    Stop,
+}
+
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
 pub enum Task {
     /// Classify 28×28 handwritten digits (or any IDX image dataset).
     Mnist,
@@ -236,6 +250,8 @@ struct Progress {
     unit: &'static str,
     /// What the held-out set is called: test, dev.
     held_out: &'static str,
+    /// Live warnings, when the run records diagnostics.
+    watch: Option<Watch>,
 }
 
 impl Progress {
@@ -251,7 +267,31 @@ impl Progress {
 }
 
 impl Observer for Progress {
+    fn before_update(&mut self, step: usize, params: &[(String, saddle::Tensor)]) -> Result<()> {
+        self.watch.as_mut().map_or(Ok(()), |w| w.before_update(step, params))
+    }
+    fn should_stop(&self) -> bool {
+        self.watch.as_ref().is_some_and(|w| w.should_stop())
+    }
     fn on_step(&mut self, m: &StepMetrics) -> Result<()> {
+        if let Some(watch) = &mut self.watch {
+            watch.on_step(m)?;
+            for f in watch.take_warnings() {
+                let text = format!(
+                    "warning   step {}: {} over steps {}–{}\n{}\n          try: {}",
+                    m.step,
+                    f.verdict,
+                    f.from_step,
+                    f.to_step,
+                    f.evidence.iter().map(|l| format!("          {l}")).collect::<Vec<_>>().join("\n"),
+                    f.advice
+                );
+                match &self.bar {
+                    Some(bar) => bar.suspend(|| println!("{text}")),
+                    None => println!("{text}"),
+                }
+            }
+        }
         if self.quiet {
             return Ok(());
         }
@@ -353,7 +393,8 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         RunTask::Slots { .. } => ("sentences", "dev"),
     };
     let examples = trainer.data().sizes.0;
-    let mut progress = Progress { bar: None, quiet: args.quiet, epochs: spec.epochs, examples, unit, held_out };
+    let watch = (spec.monitor_every > 0).then(|| Watch::new(spec.monitor_every, args.on_stuck == StuckAction::Stop));
+    let mut progress = Progress { bar: None, quiet: args.quiet, epochs: spec.epochs, examples, unit, held_out, watch };
     // SAFETY: installs a handler that only stores to an atomic and calls signal().
     unsafe {
         libc::signal(libc::SIGINT, on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t);
@@ -365,6 +406,15 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     let dir = trainer.dir().to_path_buf();
     match outcome {
         Outcome::Finished(summary) => print_done(&summary, unit, &dir),
+        Outcome::Stopped { step, .. } if progress.should_stop() => {
+            let kind = progress.watch.as_ref().and_then(|w| w.warned().first().copied());
+            println!(
+                "stopped   at step {step} (--on-stuck stop: {}), with a checkpoint; continue with: saddle train --resume {}",
+                kind.map_or(String::new(), |k| k.to_string()),
+                dir.display()
+            );
+            return Ok(ExitCode::from(3));
+        }
         Outcome::Stopped { step, .. } => {
             println!(
                 "stopped   at step {step}, with a checkpoint; continue with: saddle train --resume {}",

@@ -753,3 +753,27 @@ fn lr_find_suggests_a_rate_and_plots_the_test() {
     assert_fails_with(&saddle(&["lr-find", "--resume", dir.to_str().unwrap()]), &["lr-find starts from a fresh model"]);
     assert_fails_with(&saddle(&["lr-find", "mnist", "--lr-steps", "1"]), &["--lr-steps", "must be a whole number ≥ 2"]);
 }
+
+#[test]
+fn a_stuck_run_is_warned_of_while_training_and_on_stuck_stop_ends_it() {
+    let (dir, data) = mnist_folder("on-stuck", 200, 20);
+    let train = |out: &str, extra: &[&str]| {
+        let out = dir.join(out);
+        let mut args = vec!["train", "mnist", "--data", data.to_str().unwrap(), "--out", out.to_str().unwrap()];
+        args.extend_from_slice(&["--batch-size", "8", "--monitor-every", "1", "--quiet"]);
+        args.extend_from_slice(extra);
+        saddle(&args)
+    };
+    // A rate of 1e-7 moves nothing: said once, with its numbers, then stopped with a checkpoint.
+    let o = train("tiny", &["--epochs", "3", "--lr", "1e-7", "--schedule", "constant", "--on-stuck", "stop"]);
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert_eq!(out.matches("warning   step").count(), 1, "{out}");
+    assert!(out.contains("learning rate too small") && out.contains("updates move the weights by"), "{out}");
+    assert!(out.contains("stopped   at step") && out.contains("--on-stuck stop: learning rate too small"), "{out}");
+    assert!(dir.join("tiny/checkpoint/state.json").is_file());
+    // The default recipe on the same data: no warning.
+    let o = train("healthy", &["--epochs", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("warning"), "{}", stdout(&o));
+}

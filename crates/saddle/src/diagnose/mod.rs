@@ -17,6 +17,7 @@
 //! - [`interpolate`] and [`slice_2d`]: the loss along a line between two
 //!   points and on a plane of filter-normalized random directions.
 //! - [`diagnose_run`]: all of it on a finished run, in one call.
+//! - [`Watch`]: the verdicts while training, as warnings (and a stop, if asked).
 //!
 //! Uses: `train`, `nn`, `tensor`, `error`.
 
@@ -25,6 +26,7 @@ mod flow;
 mod landscape;
 mod run;
 mod verdict;
+mod watch;
 
 pub use crate::train::{layer_of, read_records, write_records, Monitor, Record};
 pub use curvature::{
@@ -35,3 +37,4 @@ pub use flow::{adding_batch, cue_batch, time_flow};
 pub use landscape::{filter_normalized_direction, interpolate, slice_2d};
 pub use run::{diagnose_run, DiagnoseOptions, Diagnosis};
 pub use verdict::{diagnose, final_weights, plateaus, Evidence, Finding, Verdict};
+pub use watch::Watch;
