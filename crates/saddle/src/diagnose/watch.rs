@@ -63,7 +63,7 @@ impl Watch {
         let unexplained = matches!(f.verdict, Verdict::Undetermined | Verdict::CriticalPoint);
         let (least, share) = if unexplained { (100, 3) } else { (30, 5) };
         let long = stretch.len() >= least && stretch.len() * share >= records.len();
-        let stuck = long && !(from - to > 0.02 * from.abs());
+        let stuck = long && (from - to <= 0.02 * from.abs() || from.is_nan() || to.is_nan());
         let live = f.verdict == Verdict::Exploding || (f.verdict.is_problem() && stuck && !winding_down);
         if live && !self.warned.contains(&f.verdict) {
             self.warned.push(f.verdict);
