@@ -240,7 +240,8 @@ fn non_negative(s: &str) -> std::result::Result<f64, String> {
     }
 }
 
-/// Progress bar per epoch (images/s, ETA, running loss and accuracy) and a line per epoch.
+/// Progress bar per epoch (images/s, ETA, running loss and accuracy), a line per epoch, and the
+/// live diagnosis's warnings (which may ask to stop, with --on-stuck stop).
 struct Progress {
     bar: Option<ProgressBar>,
     quiet: bool,
