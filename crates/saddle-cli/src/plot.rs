@@ -108,14 +108,24 @@ fn legend_corner(series: &[Series], x: (f64, f64), y: (f64, f64), log: (bool, bo
 /// Tick positions, in log10 units, for a log axis over `lo..hi` (log10 units).
 fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
     let (first, last) = (lo.floor() as i32, hi.ceil() as i32);
-    let mantissas: &[f64] = if hi - lo < 2.5 { &[1.0, 2.0, 5.0] } else { &[1.0] };
     // Every decade, or every 2nd, 5th, 10th, … so that at most about ten are labelled.
     let every = [1, 2, 5, 10, 20, 50, 100].into_iter().find(|&k| (last - first) / k <= 10).unwrap_or(100);
-    (first..=last)
-        .filter(|e| e.rem_euclid(every) == 0)
-        .flat_map(|e| mantissas.iter().map(move |m| m.log10() + e as f64))
-        .filter(|v| (lo..=hi).contains(v))
-        .collect()
+    let at = |mantissas: &[f64]| -> Vec<f64> {
+        (first..=last)
+            .filter(|e| e.rem_euclid(every) == 0)
+            .flat_map(|e| mantissas.iter().map(move |m| m.log10() + e as f64))
+            .filter(|v| (lo..=hi).contains(v))
+            .collect()
+    };
+    // Over a short span, 1, 2 and 5 times each power; over a shorter one, every
+    // digit; within a single digit, five evenly spaced values.
+    let ticks = if hi - lo < 2.5 { at(&[1.0, 2.0, 5.0]) } else { at(&[1.0]) };
+    let ticks =
+        if ticks.len() < 3 && hi - lo < 1.0 { at(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]) } else { ticks };
+    if ticks.len() < 2 {
+        return (0..5).map(|k| lo + (hi - lo) * (k as f64 + 0.5) / 5.0).collect();
+    }
+    ticks
 }
 
 /// `stem.png` and `stem.svg`.
@@ -272,7 +282,9 @@ impl<'a> LineSpec<'a> {
             x1 = x0 + 1.0;
         }
         if y1 <= y0 {
-            y1 = y0 * 1.1 + 1e-12;
+            // A constant: half its size above and below it (on a log axis, a factor of 2 each way).
+            let half = if y0 == 0.0 { 1.0 } else { 0.5 * y0.abs() };
+            (y0, y1) = if log_y { (y0 / 2.0, y1 * 2.0) } else { (y0 - half, y1 + half) };
         }
         LineSpec { title, x_label, y_label, series, log_x, log_y, x: (x0, x1), y: (y0, y1) }
     }
