@@ -119,10 +119,12 @@ fn verdicts(d: &Diagnosis) -> String {
         let _ = write!(h, "</ul><p><b>Try:</b> {}</p></div>", esc(&f.advice));
     }
 
+    // Weights still descending but held back by a problem on the plateau that reaches them.
+    let held_back = d.findings.last().is_some_and(|f| f.to_step >= d.end.to_step && f.verdict.is_problem());
     let _ = write!(
         h,
         "<div class=\"verdict{}\"><h3>Final weights (step {}): {}</h3><ul>",
-        if d.end.verdict.is_problem() { "" } else { " ok" },
+        if d.end.verdict.is_problem() || held_back { "" } else { " ok" },
         d.end.to_step,
         esc(&d.end.verdict.to_string())
     );

@@ -772,6 +772,14 @@ fn a_stuck_run_is_warned_of_while_training_and_on_stuck_stop_ends_it() {
     assert!(out.contains("learning rate too small") && out.contains("updates move the weights by"), "{out}");
     assert!(out.contains("stopped   at step") && out.contains("--on-stuck stop: learning rate too small"), "{out}");
     assert!(dir.join("tiny/checkpoint/state.json").is_file());
+    // Trained to its end with the warning only, the diagnosis after the fact agrees, down to the
+    // final weights: not at a critical point, but held back by the rate.
+    let o = train("tiny-warned", &["--epochs", "3", "--lr", "1e-7", "--schedule", "constant"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = dir.join("tiny-warned");
+    let o = saddle(&["diagnose", run.to_str().unwrap(), "--probe", "16", "--lanczos", "3", "--grid", "3"]);
+    let out = stdout(&o);
+    assert!(out.contains("but the plateau that reaches them is a problem: learning rate too small"), "{out}");
     // The default recipe on the same data: no warning.
     let o = train("healthy", &["--epochs", "3"]);
     assert!(o.status.success(), "{}", stderr(&o));

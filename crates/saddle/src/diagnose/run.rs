@@ -155,6 +155,14 @@ fn diagnose_on_this_thread(run: &mut Run, o: &DiagnoseOptions) -> Result<Diagnos
         }
         end = blast;
     }
+    // Weights that are not at a critical point are "still descending", but when
+    // the plateau that reaches them is a problem, that is what holds them back.
+    if let Some(last) = findings.last().filter(|f| f.to_step >= end.to_step && f.verdict.is_problem()) {
+        if end.verdict == Verdict::Descending {
+            end.evidence.push(format!("but the plateau that reaches them is a problem: {}", last.verdict));
+            end.advice.clone_from(&last.advice);
+        }
+    }
 
     // Landscape: from the initialization (or another run) to the trained weights, and around them.
     let (start, line_from) = match &o.from {
