@@ -12,15 +12,12 @@
 //! suggested rate is a tenth of the rate at its lowest point (Smith's rule:
 //! the largest rate that still lowers the loss, divided by ten for margin).
 //!
-//! Uses: `train` (data, run), `nn`, `optim`, `data`.
+//! Uses: `train` (`fit`, data, run), `optim`.
 
 use super::data::load_new;
-use super::run::{parameter_groups, whiten};
-use super::{ImageModel, Model, OnLoad, RunSpec, Task};
-use crate::data::Loader;
-use crate::nn::Module;
-use crate::ops::CrossEntropyOptions;
-use crate::optim::{clip_grad_norm, Optimizer};
+use super::run::model_and_optimizer;
+use super::{fit, FitOptions, Observer, OnLoad, RunSpec, StepMetrics};
+use crate::optim::{LrScheduler, Schedule};
 use crate::{Error, Result};
 
 /// Settings of [`lr_find`].
@@ -81,74 +78,93 @@ pub fn lr_find(spec: &RunSpec, o: &LrFindOptions, on_load: OnLoad<'_>) -> Result
         ));
     }
     let (config, data) = load_new(spec, on_load)?;
-    crate::tensor::on_worker(|| {
-        let mut model = Model::build(&config, data.vocabularies.as_ref())?;
-        if matches!(
-            spec.task,
-            Task::Mnist { model: ImageModel::Speedrun } | Task::Images { model: ImageModel::Speedrun, .. }
-        ) {
-            whiten(&model, data.train.as_ref());
-        }
-        let mut opt = Optimizer::with_groups(parameter_groups(&model, spec), spec.optimizer)?;
-        model.set_training(true);
-        let train = data.train.as_ref();
-        let loader =
-            Loader { len: train.len(), batch_size: spec.batch_size, shuffle: true, drop_last: false, seed: spec.seed };
-        let loss_options = CrossEntropyOptions { label_smoothing: spec.label_smoothing, ..Default::default() };
-        let growth = (o.end_lr / o.start_lr).ln() / (o.steps - 1) as f64;
-        let mut found = LrFind {
+    let (mut model, mut opt) = model_and_optimizer(&config, &data, true)?;
+    // The exponential ramp is the `exp:γ` schedule from the first rate; `fit` runs the steps.
+    let gamma = (o.end_lr / o.start_lr).powf(1.0 / (o.steps - 1) as f64);
+    let mut lr = LrScheduler::new(Schedule::Exponential { gamma }, o.start_lr, o.steps)?;
+    let train = data.train.as_ref();
+    let fit_options = FitOptions {
+        epochs: o.steps.div_ceil(train.len().div_ceil(spec.batch_size).max(1)),
+        max_steps: Some(o.steps),
+        batch_size: spec.batch_size,
+        seed: spec.seed,
+        clip_norm: spec.clip_norm,
+        label_smoothing: spec.label_smoothing,
+        ..FitOptions::default()
+    };
+    let mut ramp = Ramp {
+        start: o.start_lr,
+        gamma,
+        divergence: o.divergence,
+        average: 0.0,
+        best: f64::INFINITY,
+        stop: None,
+        found: LrFind {
             rates: Vec::new(),
             losses: Vec::new(),
             smoothed: Vec::new(),
             rate_at_minimum: f64::NAN,
             suggested: f64::NAN,
             stopped: format!("reached the last rate, {:.1e}", o.end_lr),
-        };
-        let (beta, mut average, mut best) = (0.98f64, 0.0f64, f64::INFINITY);
-        'epochs: for epoch in 0.. {
-            for batch in loader.epoch(epoch) {
-                let k = found.rates.len();
-                if k == o.steps {
-                    break 'epochs;
-                }
-                let rate = o.start_lr * (growth * k as f64).exp();
-                let (x, y) = train.train_batch(&batch, epoch);
-                let loss = model.forward(&x).cross_entropy(&y, loss_options);
-                opt.zero_grad();
-                loss.backward();
-                if let Some(c) = spec.clip_norm {
-                    clip_grad_norm(opt.params(), c, false)?;
-                }
-                opt.set_lr(rate);
-                opt.step();
-                let l = loss.item() as f64;
-                average = beta * average + (1.0 - beta) * l;
-                let smooth = average / (1.0 - beta.powi(k as i32 + 1));
-                found.rates.push(rate);
-                found.losses.push(l);
-                best = best.min(smooth);
-                if !smooth.is_finite() || smooth > o.divergence * best {
-                    found.stopped = format!(
-                        "stopped at {rate:.1e}, where the smoothed loss {} passed {}× its lowest ({best:.4})",
-                        if smooth.is_finite() { format!("{smooth:.4}") } else { "was not finite and".into() },
-                        o.divergence
-                    );
-                    break 'epochs;
-                }
-            }
+        },
+    };
+    let report = fit(&mut model, &mut opt, &mut lr, train, None, &fit_options, &mut [&mut ramp])?;
+    let mut found = ramp.found;
+    if let Some(stop) = ramp.stop {
+        found.stopped = stop;
+    } else if let Some(d) = report.diverged {
+        found.stopped = format!("stopped at {:.1e}, where the loss was not finite", d.lr);
+    }
+    let (n, half) = (found.losses.len(), (o.steps / 20).max(1));
+    found.smoothed = (0..n)
+        .map(|k| {
+            let window = &found.losses[k.saturating_sub(half)..(k + half + 1).min(n)];
+            window.iter().sum::<f64>() / window.len() as f64
+        })
+        .collect();
+    let lowest = (0..n)
+        .filter(|&k| found.smoothed[k].is_finite())
+        .min_by(|&a, &b| found.smoothed[a].total_cmp(&found.smoothed[b]));
+    found.rate_at_minimum = lowest.map_or(f64::NAN, |k| found.rates[k]);
+    found.suggested = found.rate_at_minimum / 10.0;
+    Ok(found)
+}
+
+/// Records each step of the ramp and asks `fit` to stop once the smoothed
+/// loss passes `divergence` times its lowest value.
+struct Ramp {
+    start: f64,
+    gamma: f64,
+    divergence: f64,
+    /// fastai's exponential average of the loss (β = 0.98), before debiasing.
+    average: f64,
+    best: f64,
+    /// Why the ramp stopped early.
+    stop: Option<String>,
+    found: LrFind,
+}
+
+impl Observer for Ramp {
+    fn on_step(&mut self, m: &StepMetrics) -> Result<()> {
+        let (beta, k) = (0.98f64, m.step);
+        // The rate as the schedule computed it, in f64 (the metrics carry it as f32).
+        let rate = self.start * self.gamma.powi(k as i32);
+        let loss = m.loss as f64;
+        self.average = beta * self.average + (1.0 - beta) * loss;
+        let smooth = self.average / (1.0 - beta.powi(k as i32 + 1));
+        self.found.rates.push(rate);
+        self.found.losses.push(loss);
+        self.best = self.best.min(smooth);
+        if !smooth.is_finite() || smooth > self.divergence * self.best {
+            let shown = if smooth.is_finite() { format!("{smooth:.4}") } else { "was not finite and".into() };
+            self.stop = Some(format!(
+                "stopped at {rate:.1e}, where the smoothed loss {shown} passed {}× its lowest ({:.4})",
+                self.divergence, self.best
+            ));
         }
-        let (n, half) = (found.losses.len(), (o.steps / 20).max(1));
-        found.smoothed = (0..n)
-            .map(|k| {
-                let window = &found.losses[k.saturating_sub(half)..(k + half + 1).min(n)];
-                window.iter().sum::<f64>() / window.len() as f64
-            })
-            .collect();
-        let lowest = (0..n)
-            .filter(|&k| found.smoothed[k].is_finite())
-            .min_by(|&a, &b| found.smoothed[a].total_cmp(&found.smoothed[b]));
-        found.rate_at_minimum = lowest.map_or(f64::NAN, |k| found.rates[k]);
-        found.suggested = found.rate_at_minimum / 10.0;
-        Ok(found)
-    })
+        Ok(())
+    }
+    fn should_stop(&self) -> bool {
+        self.stop.is_some()
+    }
 }

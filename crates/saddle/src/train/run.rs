@@ -244,17 +244,9 @@ impl Trainer {
     }
 
     fn assemble(dir: &Path, config: RunConfig, data: RunData, progress: Option<Progress>) -> Result<Self> {
-        let model = Model::build(&config, data.vocabularies.as_ref())?;
         let spec = &config.spec;
         let fresh = progress.as_ref().is_none_or(|p| p.position.step == 0);
-        let speedrun = matches!(
-            spec.task,
-            Task::Mnist { model: ImageModel::Speedrun } | Task::Images { model: ImageModel::Speedrun, .. }
-        );
-        if speedrun && fresh {
-            whiten(&model, data.train.as_ref());
-        }
-        let opt = Optimizer::with_groups(parameter_groups(&model, spec), spec.optimizer)?;
+        let (model, opt) = model_and_optimizer(&config, &data, fresh)?;
         let total_steps = spec.epochs * data.sizes.0.div_ceil(spec.batch_size);
         let progress = match progress {
             Some(p) => p,
@@ -476,7 +468,24 @@ fn read_vocabularies(config: &RunConfig, dir: &Path) -> Result<Option<Vocabulari
 /// batch-norm parameters (those of a layer with a `running_mean`). Biases
 /// get no weight decay (decay pulls β of a normalized layer towards 0, which
 /// only shifts it); batch-norm parameters follow `spec.norm_params`.
-pub(crate) fn parameter_groups(model: &Model, spec: &RunSpec) -> Vec<ParamGroup> {
+/// The network and optimizer of `config`, initialized from its seed; a fresh
+/// speedrun network gets its whitening layer from the training images (a
+/// resumed one has it in its checkpoint).
+pub(crate) fn model_and_optimizer(config: &RunConfig, data: &RunData, fresh: bool) -> Result<(Model, Optimizer)> {
+    let model = Model::build(config, data.vocabularies.as_ref())?;
+    let spec = &config.spec;
+    let speedrun = matches!(
+        spec.task,
+        Task::Mnist { model: ImageModel::Speedrun } | Task::Images { model: ImageModel::Speedrun, .. }
+    );
+    if speedrun && fresh {
+        whiten(&model, data.train.as_ref());
+    }
+    let opt = Optimizer::with_groups(parameter_groups(&model, spec), spec.optimizer)?;
+    Ok((model, opt))
+}
+
+fn parameter_groups(model: &Model, spec: &RunSpec) -> Vec<ParamGroup> {
     let params = model.named_parameters();
     if matches!(spec.task, Task::Slots { .. }) {
         return vec![ParamGroup::new(params)];
@@ -501,7 +510,7 @@ pub(crate) fn parameter_groups(model: &Model, spec: &RunSpec) -> Vec<ParamGroup>
 /// Sets the speedrun network's first layer to whiten the 2×2 patches of
 /// 5000 training images, evenly spaced through the set (airbench's number and
 /// `ε`), as the network sees them: normalized, not augmented.
-pub(crate) fn whiten(model: &Model, train: &dyn crate::data::Dataset) {
+fn whiten(model: &Model, train: &dyn crate::data::Dataset) {
     let (n, take) = (train.len(), train.len().min(5000));
     let (x, _) = train.batch(&(0..take).map(|i| i * n / take.max(1)).collect::<Vec<_>>());
     whiten_first_layer(model, &x, 5e-4);
