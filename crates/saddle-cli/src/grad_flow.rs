@@ -85,20 +85,7 @@ pub fn run(args: GradFlowArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out).map_err(|e| Error::io(&args.out, e))?;
     let mut written = lecture_recurrence(&args.out)?;
     let t = args.steps as usize;
-    println!();
-    println!(
-        "the adding problem: {t} steps of (value, marker); answer the sum of the two marked values, the first marked in the first tenth"
-    );
-    println!(
-        "{} training steps of Adam (lr 0.01) on batches of {BATCH}, each model with seeds {}–{}; always answering 1 scores MSE 0.167",
-        args.train_steps,
-        args.seed,
-        args.seed + args.seeds as u64 - 1
-    );
-    println!(
-        "‖∂L/∂h_t‖ on one batch of {BATCH} (seed {}); test MSE and share of answers within ±0.1 on {TEST} new sequences",
-        args.seed
-    );
+    print_setup(&args);
     let bar = ProgressBar::new(4 * args.seeds as u64 * args.train_steps as u64);
     bar.set_style(
         ProgressStyle::with_template("training  [{bar:28}] {pos:>7}/{len} steps  ETA {eta:>3}")
@@ -154,8 +141,34 @@ pub fn run(args: GradFlowArgs) -> Result<()> {
     let title = format!("gradient flowing back through {t} steps: ‖∂L/∂h_t‖ (log scale)");
     written.extend(plot::lines(&args.out.join("grad-flow"), &title, "step t", "‖∂L/∂h_t‖", &flows, true)?);
     println!();
+    print_conclusion(t, &medians);
+    println!("plots     {}", written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+    Ok(())
+}
+
+/// What the adding problem is and how it is trained and measured.
+fn print_setup(args: &GradFlowArgs) {
+    let t = args.steps;
+    println!();
+    println!(
+        "the adding problem: {t} steps of (value, marker); answer the sum of the two marked values, the first marked in the first tenth"
+    );
+    println!(
+        "{} training steps of Adam (lr 0.01) on batches of {BATCH}, each model with seeds {}–{}; always answering 1 scores MSE 0.167",
+        args.train_steps,
+        args.seed,
+        args.seed + args.seeds as u64 - 1
+    );
+    println!(
+        "‖∂L/∂h_t‖ on one batch of {BATCH} (seed {}); test MSE and share of answers within ±0.1 on {TEST} new sequences",
+        args.seed
+    );
+}
+
+/// What the plot shows, in words, from each model's median error and flow after training.
+fn print_conclusion(t: usize, medians: &[(&str, f32, f64)]) {
     println!("what the plot shows: how much of the error at step {t} reaches the state at each earlier step t.");
-    for (name, mse, ratio) in medians {
+    for &(name, mse, ratio) in medians {
         let verdict = match mse {
             m if m < 0.05 => "solves the task",
             m if m > 0.15 => "does no better than always answering 1",
@@ -169,8 +182,6 @@ pub fn run(args: GradFlowArgs) -> Result<()> {
         "  the RNN's gradient is multiplied at every step by W_hh and tanh' < 1 and vanishes; the LSTM's cell adds\n  \
          c_t = f·c_(t−1) + i·g, so with its forget gate near 1 the gradient reaches the first marker"
     );
-    println!("plots     {}", written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
-    Ok(())
 }
 
 /// Trains a fresh RNN or LSTM (seed `seed`) on the adding problem; measures its flow before and after, and its error.
