@@ -24,7 +24,7 @@ pub use conv::{AdaptiveAvgPool2d, AvgPool2d, Conv2d, Conv2dConfig, MaxPool2d};
 pub use dropout::Dropout;
 pub use init::{dirac, kaiming_uniform, patch_whitening, uniform_fan_in};
 pub use linear::Linear;
-pub use models::{lenet5, mlp};
+pub use models::{lenet5, mlp, Activation, MlpShape};
 pub use norm::{BatchNorm, BatchNormConfig};
 pub use recurrent::{CellKind, Embedding, Indices, Recurrent, RecurrentConfig, RecurrentState};
 pub use resnet::{resnet20, speedrun, whiten_first_layer, BasicBlock, ConvGroup, GlobalMaxPool, ResNet};

@@ -3,12 +3,15 @@
 //! `lenet5`: conv 6@5×5 pad 2 → ReLU → max-pool 2 → conv 16@5×5 → ReLU →
 //! max-pool 2 → flatten → 120 → ReLU → 84 → ReLU → classes (LeCun et al. 1998,
 //! with ReLU and max pooling as is usual today). For a `[C, 28, 28]` input the
-//! flattened size is 16·5·5 = 400. `mlp`: flatten → 256 → ReLU → 128 → ReLU → classes.
+//! flattened size is 16·5·5 = 400. `mlp`: flatten → W₁ → f → W₂ → f → … →
+//! classes, by default W = 256, 128 and f = ReLU ([`MlpShape`]).
 //!
 //! Uses: `nn` layers, `error`.
 
-use super::{Conv2d, Conv2dConfig, Flatten, Linear, MaxPool2d, ReLU, Sequential};
-use crate::{Error, Result, Rng};
+use super::{Conv2d, Conv2dConfig, Flatten, Linear, MaxPool2d, Module, ReLU, Sequential, Sigmoid, Tanh};
+use crate::{Error, Result, Rng, Tensor};
+use std::fmt;
+use std::str::FromStr;
 
 /// LeNet-5 for `[channels, height, width]` images and `classes` outputs, in
 /// `nn.Sequential` order (parameter names `0.weight`, `3.weight`, `7.weight`,
@@ -36,16 +39,168 @@ pub fn lenet5(input: [usize; 3], classes: usize, rng: &mut Rng) -> Result<Sequen
     ]))
 }
 
-/// A two-hidden-layer perceptron over flattened `[channels, height, width]` images.
-pub fn mlp(input: [usize; 3], classes: usize, rng: &mut Rng) -> Sequential {
-    Sequential::new(vec![
-        Box::new(Flatten),
-        Box::new(Linear::new(input.iter().product(), 256, true, rng)),
-        Box::new(ReLU),
-        Box::new(Linear::new(256, 128, true, rng)),
-        Box::new(ReLU),
-        Box::new(Linear::new(128, classes, true, rng)),
-    ])
+/// The nonlinearity `f` between the layers of a perceptron.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// `max(x, 0)`.
+    Relu,
+    /// `1/(1 + e⁻ˣ)`, whose slope is at most ¼: gradients shrink layer by layer.
+    Sigmoid,
+    /// `tanh(x)`.
+    Tanh,
+    /// `f(x) = x`: the network is a product of matrices, linear in its input.
+    Linear,
+}
+
+impl Activation {
+    const ALL: [(Activation, &'static str); 4] = [
+        (Activation::Relu, "relu"),
+        (Activation::Sigmoid, "sigmoid"),
+        (Activation::Tanh, "tanh"),
+        (Activation::Linear, "linear"),
+    ];
+
+    /// `relu`, `sigmoid`, `tanh` or `linear`.
+    pub fn name(self) -> &'static str {
+        Activation::ALL.iter().find(|(a, _)| *a == self).map_or("relu", |(_, n)| n)
+    }
+
+    fn layer(self) -> Option<Box<dyn Module>> {
+        match self {
+            Activation::Relu => Some(Box::new(ReLU)),
+            Activation::Sigmoid => Some(Box::new(Sigmoid)),
+            Activation::Tanh => Some(Box::new(Tanh)),
+            Activation::Linear => None,
+        }
+    }
+}
+
+/// The shape of a perceptron: the widths of its hidden layers, their
+/// activation, and whether every weight and bias starts at zero instead of
+/// PyTorch's default initialization.
+///
+/// Its text form is `mlp`, the default (256, 128, ReLU), or `mlp` followed by
+/// `-W` for each hidden width, then `-ACTIVATION` and `-zeros` if wanted:
+/// `mlp-100-100-100-100-100-100-sigmoid` is a deep sigmoid network whose
+/// gradient vanishes through the layers, `mlp-64-linear-zeros` a linear
+/// network at the saddle point of its origin, where every gradient but the
+/// last bias's is zero.
+///
+/// ```
+/// use saddle::nn::{Activation, MlpShape};
+/// let shape: MlpShape = "mlp-64-64-sigmoid".parse().unwrap();
+/// assert_eq!(shape, MlpShape { hidden: vec![64, 64], activation: Activation::Sigmoid, zero_init: false });
+/// assert_eq!(shape.to_string(), "mlp-64-64-sigmoid");
+/// assert_eq!("mlp".parse::<MlpShape>().unwrap(), MlpShape::default());
+/// assert!("mlp-64-soft".parse::<MlpShape>().is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MlpShape {
+    /// The widths of the hidden layers (none: a linear classifier).
+    pub hidden: Vec<usize>,
+    /// The nonlinearity after each hidden layer.
+    pub activation: Activation,
+    /// Start every weight and bias at zero.
+    pub zero_init: bool,
+}
+
+impl Default for MlpShape {
+    /// Two hidden layers, 256 and 128 wide, with ReLU.
+    fn default() -> Self {
+        MlpShape { hidden: vec![256, 128], activation: Activation::Relu, zero_init: false }
+    }
+}
+
+impl MlpShape {
+    /// Its number of parameters for `inputs` features and `classes` outputs.
+    pub fn parameter_count(&self, inputs: u64, classes: u64) -> u64 {
+        let widths: Vec<u64> = std::iter::once(inputs).chain(self.hidden.iter().map(|&w| w as u64)).collect();
+        widths.iter().zip(widths[1..].iter().chain([&classes])).map(|(i, o)| i * o + o).sum()
+    }
+}
+
+impl fmt::Display for MlpShape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("mlp")?;
+        let default = MlpShape::default();
+        if self.hidden != default.hidden {
+            self.hidden.iter().try_for_each(|w| write!(f, "-{w}"))?;
+        }
+        if self.activation != default.activation {
+            write!(f, "-{}", self.activation.name())?;
+        }
+        if self.zero_init {
+            f.write_str("-zeros")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for MlpShape {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = |why: String| {
+            Error::config("model", format!("'{s}': {why}; expected mlp, or mlp-W-W-…[-relu|-sigmoid|-tanh|-linear][-zeros], as mlp-64-64-sigmoid"))
+        };
+        let mut parts = s.split('-');
+        if parts.next() != Some("mlp") {
+            return Err(bad("does not start with mlp".into()));
+        }
+        let mut shape = MlpShape { hidden: Vec::new(), ..MlpShape::default() };
+        let (mut widths, mut activation) = (false, false);
+        for part in parts {
+            if let Ok(w) = part.parse::<usize>() {
+                if activation || shape.zero_init {
+                    return Err(bad(format!("the width {w} comes after the activation or zeros")));
+                }
+                if !(1..=1 << 16).contains(&w) {
+                    return Err(bad(format!("a width must be from 1 to 65536, got {w}")));
+                }
+                shape.hidden.push(w);
+                widths = true;
+            } else if let Some(&(a, _)) = Activation::ALL.iter().find(|(_, n)| *n == part) {
+                if activation || shape.zero_init {
+                    return Err(bad(format!("'{part}' comes after another activation or zeros")));
+                }
+                shape.activation = a;
+                activation = true;
+            } else if part == "zeros" && !shape.zero_init {
+                shape.zero_init = true;
+            } else {
+                return Err(bad(format!("'{part}' is not a width, an activation or zeros")));
+            }
+        }
+        if !widths {
+            shape.hidden = MlpShape::default().hidden;
+        }
+        if shape.hidden.len() > 64 {
+            return Err(bad(format!("at most 64 hidden layers, got {}", shape.hidden.len())));
+        }
+        Ok(shape)
+    }
+}
+
+/// A perceptron of `shape` over flattened `[channels, height, width]` images,
+/// in `nn.Sequential` order (`1.weight`, then every second or every layer,
+/// as the activation takes a slot or not).
+pub fn mlp(input: [usize; 3], shape: &MlpShape, classes: usize, rng: &mut Rng) -> Sequential {
+    let linear = |i: usize, o: usize, rng: &mut Rng| -> Box<dyn Module> {
+        let mut l = Linear::new(i, o, true, rng);
+        if shape.zero_init {
+            l.weight = Tensor::zeros(&[o, i]).requires_grad();
+            l.bias = Some(Tensor::zeros(&[o]).requires_grad());
+        }
+        Box::new(l)
+    };
+    let mut layers: Vec<Box<dyn Module>> = vec![Box::new(Flatten)];
+    let mut inputs = input.iter().product();
+    for &width in &shape.hidden {
+        layers.push(linear(inputs, width, rng));
+        layers.extend(shape.activation.layer());
+        inputs = width;
+    }
+    layers.push(linear(inputs, classes, rng));
+    Sequential::new(layers)
 }
 
 #[cfg(test)]

@@ -470,7 +470,7 @@ pub(crate) fn load_existing(
 mod tests {
     use super::*;
     use crate::data::Normalization;
-    use crate::nn::CellKind;
+    use crate::nn::{CellKind, MlpShape};
     use crate::train::{ImageModel, TaggerSpec};
 
     #[test]
@@ -490,12 +490,14 @@ mod tests {
             classes: 7,
             input: None,
             normalization: None,
-            ..image(ImageModel::Mlp, [1, 1, 1])
+            ..image(ImageModel::Mlp(MlpShape::default()), [1, 1, 1])
         };
         let configs = [
             (image(ImageModel::Lenet5, [1, 28, 28]), None),
             (image(ImageModel::Lenet5, [3, 37, 32]), None),
-            (image(ImageModel::Mlp, [2, 5, 7]), None),
+            (image(ImageModel::Mlp(MlpShape::default()), [2, 5, 7]), None),
+            (image(ImageModel::from_name("mlp-9-8-7-sigmoid").unwrap(), [1, 4, 4]), None),
+            (image(ImageModel::from_name("mlp-linear-zeros").unwrap(), [1, 4, 4]), None),
             (image(ImageModel::Resnet20, [3, 32, 32]), None),
             (image(ImageModel::Speedrun, [3, 12, 17]), None),
             (image(ImageModel::Speedrun, [1, 32, 32]), None),
@@ -519,7 +521,7 @@ mod tests {
             let built = Model::build(&config, vocab).unwrap().num_parameters() as u64;
             assert_eq!(parameter_count(&config, vocab).unwrap(), built, "{:?}", config.spec.task);
         }
-        let huge = RunConfig { classes: 1 << 16, ..image(ImageModel::Mlp, [64, 4096, 256]) };
+        let huge = RunConfig { classes: 1 << 16, ..image(ImageModel::Mlp(MlpShape::default()), [64, 4096, 256]) };
         assert!(parameter_count(&huge, None).unwrap_err().to_string().contains("more than the 1073741824"));
     }
 }

@@ -4,7 +4,7 @@
 //! Uses: `nn` (models), `optim` (rules, schedules), `data` (normalization), `error`.
 
 use crate::data::{Augment, Normalization};
-use crate::nn::{lenet5, mlp, resnet20, speedrun, CellKind, Module, TaggerConfig};
+use crate::nn::{lenet5, mlp, resnet20, speedrun, CellKind, MlpShape, Module, TaggerConfig};
 use crate::optim::{Family, Lookahead, OptimizerSpec, Schedule};
 use crate::train::{OnNan, Tta};
 use crate::{Error, Result, Rng};
@@ -24,14 +24,16 @@ fn checkpoint_every() -> usize {
     CHECKPOINT_EVERY
 }
 
-/// An image classifier by name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// An image classifier by name: `lenet5`, `resnet20`, `speedrun`, or a
+/// perceptron by its [`MlpShape`] (`mlp`, `mlp-100-100-100-sigmoid`).
+/// `config.json` holds the name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum ImageModel {
     /// LeNet-5: conv 6@5×5 pad 2, pool, conv 16@5×5, pool, 120, 84 (ReLU, max pooling).
     Lenet5,
-    /// A multilayer perceptron: flatten, 256, 128 (ReLU).
-    Mlp,
+    /// A multilayer perceptron, by default flatten, 256, 128 (ReLU).
+    Mlp(MlpShape),
     /// ResNet-20 for CIFAR (He et al. 2016): 0.27M parameters, batch norm, residual blocks.
     Resnet20,
     /// The speedrun network: conv groups of 64, 256, 256 channels with batch norm and GELU.
@@ -39,24 +41,28 @@ pub enum ImageModel {
 }
 
 impl ImageModel {
-    /// Every one, in the order `--help` lists them.
-    pub const ALL: [ImageModel; 4] = [ImageModel::Speedrun, ImageModel::Resnet20, ImageModel::Lenet5, ImageModel::Mlp];
+    /// Every kind, in the order `--help` lists them (the perceptron in its default shape).
+    pub fn all() -> [ImageModel; 4] {
+        [ImageModel::Speedrun, ImageModel::Resnet20, ImageModel::Lenet5, ImageModel::Mlp(MlpShape::default())]
+    }
 
-    /// The name: `lenet5`, `mlp`.
-    pub fn name(self) -> &'static str {
+    /// The name: `lenet5`, `mlp`, `mlp-64-linear-zeros`.
+    pub fn name(&self) -> String {
         match self {
-            ImageModel::Lenet5 => "lenet5",
-            ImageModel::Mlp => "mlp",
-            ImageModel::Resnet20 => "resnet20",
-            ImageModel::Speedrun => "speedrun",
+            ImageModel::Lenet5 => "lenet5".into(),
+            ImageModel::Mlp(shape) => shape.to_string(),
+            ImageModel::Resnet20 => "resnet20".into(),
+            ImageModel::Speedrun => "speedrun".into(),
         }
     }
 
     /// One line on what it is.
-    pub fn summary(self) -> &'static str {
+    pub fn summary(&self) -> &'static str {
         match self {
             ImageModel::Lenet5 => "LeNet-5: conv 6@5x5 pad 2, pool, conv 16@5x5, pool, 120, 84 (ReLU, max pooling)",
-            ImageModel::Mlp => "multilayer perceptron: flatten, 256, 128 (ReLU)",
+            ImageModel::Mlp(_) => {
+                "multilayer perceptron: flatten, 256, 128 (ReLU); mlp-W-W-…[-sigmoid|-tanh|-linear][-zeros] for others"
+            }
             ImageModel::Resnet20 => {
                 "ResNet-20 (He et al. 2016): 3 stages of 3 residual blocks, 16/32/64 channels, 0.27M parameters"
             }
@@ -68,14 +74,18 @@ impl ImageModel {
 
     /// The model called `name`; the error lists the others.
     pub fn from_name(name: &str) -> Result<Self> {
-        ImageModel::ALL.into_iter().find(|m| m.name() == name).ok_or_else(|| {
-            let list: Vec<String> = ImageModel::ALL.iter().map(|m| format!("{} ({})", m.name(), m.summary())).collect();
+        if name == "mlp" || name.starts_with("mlp-") {
+            return Ok(ImageModel::Mlp(name.parse()?));
+        }
+        ImageModel::all().into_iter().find(|m| m.name() == name).ok_or_else(|| {
+            let list: Vec<String> =
+                ImageModel::all().iter().map(|m| format!("{} ({})", m.name(), m.summary())).collect();
             Error::config("model", format!("'{name}' is not an image model; expected one of: {}", list.join("; ")))
         })
     }
 
     /// The network for `[C, H, W]` images and `classes` outputs, initialized from `rng`.
-    pub fn build(self, input: [usize; 3], classes: usize, rng: &mut Rng) -> Result<Box<dyn Module>> {
+    pub fn build(&self, input: [usize; 3], classes: usize, rng: &mut Rng) -> Result<Box<dyn Module>> {
         let [c, h, w] = input;
         let min = match self {
             ImageModel::Speedrun => 10,
@@ -90,7 +100,7 @@ impl ImageModel {
         }
         Ok(match self {
             ImageModel::Lenet5 => Box::new(lenet5(input, classes, rng)?),
-            ImageModel::Mlp => Box::new(mlp(input, classes, rng)),
+            ImageModel::Mlp(shape) => Box::new(mlp(input, shape, classes, rng)),
             ImageModel::Resnet20 => Box::new(resnet20(c, classes, rng)),
             ImageModel::Speedrun => Box::new(speedrun(c, classes, rng)),
         })
@@ -98,7 +108,7 @@ impl ImageModel {
 
     /// Its number of parameters for `[C, H, W]` images and `classes` outputs,
     /// from the sizes alone (nothing is built).
-    pub fn parameter_count(self, input: [usize; 3], classes: usize) -> u64 {
+    pub fn parameter_count(&self, input: [usize; 3], classes: usize) -> u64 {
         let [c, h, w] = input.map(|d| d as u64);
         let k = classes as u64;
         match self {
@@ -106,12 +116,25 @@ impl ImageModel {
                 let side = |s: u64| (s / 2).checked_sub(4).map(|s| s / 2).unwrap_or(0);
                 c * 150 + 6 + 2416 + 16 * side(h) * side(w) * 120 + 120 + 10_164 + 84 * k + k
             }
-            ImageModel::Mlp => c * h * w * 256 + 256 + 256 * 128 + 128 + 128 * k + k,
+            ImageModel::Mlp(shape) => shape.parameter_count(c * h * w, k),
             // conv1 and bn1, the three stages (268 608), fc.
             ImageModel::Resnet20 => 16 * 9 * c + 32 + 268_608 + 64 * k + k,
             // The 2×2 convolution (8C filters), the three conv groups, the head.
             ImageModel::Speedrun => 32 * c * c + 8 * c + 4608 * c + 37_120 + 738_304 + 1_180_672 + 256 * k,
         }
+    }
+}
+
+impl TryFrom<String> for ImageModel {
+    type Error = Error;
+    fn try_from(name: String) -> Result<Self> {
+        ImageModel::from_name(&name)
+    }
+}
+
+impl From<ImageModel> for String {
+    fn from(model: ImageModel) -> String {
+        model.name()
     }
 }
 
@@ -380,7 +403,7 @@ impl RunSpec {
     /// The model's name for people and run folders: `lenet5`, `lstm`, `bigru`, ….
     pub fn model_name(&self) -> String {
         match &self.task {
-            Task::Mnist { model } | Task::Images { model, .. } => model.name().into(),
+            Task::Mnist { model } | Task::Images { model, .. } => model.name(),
             Task::Slots { tagger } => format!("{}{}", if tagger.bidirectional { "bi" } else { "" }, tagger.cell.name()),
         }
     }
@@ -503,7 +526,7 @@ mod tests {
             specs.push(RunSpec {
                 optimizer: family.spec(),
                 schedule: schedule.parse().unwrap(),
-                task: Task::Mnist { model: ImageModel::Mlp },
+                task: Task::Mnist { model: ImageModel::Mlp(MlpShape::default()) },
                 ..RunSpec::mnist()
             });
         }
