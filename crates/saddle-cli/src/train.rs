@@ -9,8 +9,8 @@ use saddle::diagnose::Watch;
 use saddle::nn::CellKind;
 use saddle::optim::{Family, OptimizerSpec, Schedule};
 use saddle::train::{
-    EpochMetrics, ImageModel, Observer, OnNan, Outcome, RunSpec, StepMetrics, Summary, TaggerSpec, Task as RunTask,
-    Trainer, Tta,
+    EpochMetrics, ImageModel, Observer, OnNan, Outcome, Record, RunSpec, StepMetrics, Summary, TaggerSpec,
+    Task as RunTask, Trainer, Tta,
 };
 use saddle::{Error, Result};
 use std::path::PathBuf;
@@ -42,6 +42,9 @@ pub struct TrainArgs {
     pub on_nan: NanAction,
     /// Network to train [images: speedrun (default), resnet20, lenet5 or mlp;
     /// mnist: lenet5 (default), mlp, resnet20 or speedrun; slots: rnn, lstm (default) or gru].
+    /// A perceptron of another shape: mlp-W-W-… (hidden widths), then -sigmoid, -tanh or -linear
+    /// for another activation than ReLU and -zeros to start every weight at zero
+    /// (mlp-100-100-100-100-100-100-sigmoid: gradients that vanish through the layers).
     #[arg(long)]
     pub model: Option<String>,
     /// Passes over the training set [default: 8 for mnist, 10 for images and slots].
@@ -268,15 +271,14 @@ impl Progress {
 }
 
 impl Observer for Progress {
-    fn before_update(&mut self, step: usize, params: &[(String, saddle::Tensor)]) -> Result<()> {
-        self.watch.as_mut().map_or(Ok(()), |w| w.before_update(step, params))
-    }
     fn should_stop(&self) -> bool {
         self.watch.as_ref().is_some_and(|w| w.should_stop())
     }
+    fn on_record(&mut self, record: &Record, layers: &[String]) -> Result<()> {
+        self.watch.as_mut().map_or(Ok(()), |w| w.on_record(record, layers))
+    }
     fn on_step(&mut self, m: &StepMetrics) -> Result<()> {
         if let Some(watch) = &mut self.watch {
-            watch.on_step(m)?;
             for f in watch.take_warnings() {
                 let text = format!(
                     "warning   step {}: {} over steps {}–{}\n{}\n          try: {}",
@@ -330,7 +332,7 @@ impl Observer for Progress {
 }
 
 /// `YYYYMMDD-HHMMSS` in UTC, for default run names.
-fn timestamp() -> String {
+pub fn timestamp() -> String {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -394,7 +396,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         RunTask::Slots { .. } => ("sentences", "dev"),
     };
     let examples = trainer.data().sizes.0;
-    let watch = (spec.monitor_every > 0).then(|| Watch::new(spec.monitor_every, args.on_stuck == StuckAction::Stop));
+    let watch = (spec.monitor_every > 0).then(|| Watch::new(args.on_stuck == StuckAction::Stop));
     let mut progress = Progress { bar: None, quiet: args.quiet, epochs: spec.epochs, examples, unit, held_out, watch };
     // SAFETY: installs a handler that only stores to an atomic and calls signal().
     unsafe {

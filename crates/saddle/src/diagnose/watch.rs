@@ -1,12 +1,14 @@
 //! Live warnings: the diagnosis while training, said once per kind of
 //! problem, as soon as the records show it.
 
-use super::{diagnose, Evidence, Finding, Monitor, Verdict};
-use crate::train::{Observer, StepMetrics};
-use crate::{Result, Tensor};
+use super::{diagnose, Evidence, Finding, Record, Verdict};
+use crate::train::Observer;
+use crate::Result;
 
-/// An [`Observer`] that measures what the [`Monitor`] measures and, at each
-/// new record, looks for a problem that reaches the current step: the
+/// An [`Observer`] that reads the run's [`Monitor`](super::Monitor) records
+/// as [`Trainer::train`](crate::train::Trainer::train) hands them over
+/// ([`Observer::on_record`]), measuring nothing itself, and at each new
+/// record looks for a problem that reaches the current step: the
 /// [`diagnose`] verdict on a plateau that ends there, when it is a problem
 /// ([`Verdict::is_problem`]) not yet warned of. A live warning needs more than
 /// the diagnosis after the fact, which sees the whole run: but for exploding
@@ -18,20 +20,31 @@ use crate::{Result, Tensor};
 ///
 /// ```
 /// use saddle::diagnose::Watch;
-/// let mut watch = Watch::new(10, false);
-/// assert!(watch.take_warnings().is_empty());
+/// use saddle::train::{Observer, Record};
+/// let mut watch = Watch::new(false);
+/// // A loss that stopped at 2.3 while the gradient spikes every tenth record.
+/// for i in 0..60 {
+///     let spike = if i % 10 == 9 { 40.0 } else { 1.0 };
+///     let r = Record { step: 10 * i + 9, loss: 2.3, lr: 0.1, grad_norm: 1.0, grad_norm_max: spike, clipped: 0.0,
+///                      update_ratio: 1e-3, update_cosine: 0.1, layer_norms: vec![] };
+///     watch.on_record(&r, &[]).unwrap();
+/// }
+/// let warnings = watch.take_warnings();
+/// assert_eq!(warnings[0].verdict.to_string(), "exploding gradients");
+/// assert!(watch.take_warnings().is_empty(), "said once");
 /// ```
 pub struct Watch {
-    monitor: Monitor,
+    records: Vec<Record>,
+    layers: Vec<String>,
     warned: Vec<Verdict>,
     fresh: Vec<Finding>,
     stop: bool,
 }
 
 impl Watch {
-    /// Records every `interval` steps; `stop`: ask training to end at the first warning.
-    pub fn new(interval: usize, stop: bool) -> Self {
-        Watch { monitor: Monitor::new(interval), warned: Vec::new(), fresh: Vec::new(), stop }
+    /// A watch with no records yet; `stop`: ask training to end at the first warning.
+    pub fn new(stop: bool) -> Self {
+        Watch { records: Vec::new(), layers: Vec::new(), warned: Vec::new(), fresh: Vec::new(), stop }
     }
 
     /// The warnings given since the last call, oldest first.
@@ -45,13 +58,13 @@ impl Watch {
     }
 
     fn check(&mut self) {
-        let records = self.monitor.records();
+        let records = &self.records;
         let Some(last) = records.last().filter(|_| records.len() >= 30) else {
             return;
         };
         let peak = records.iter().map(|r| r.lr).fold(0.0f32, f32::max);
         let winding_down = last.lr < 0.5 * peak;
-        let findings = diagnose(&Evidence { records, layers: self.monitor.layers(), ..Default::default() });
+        let findings = diagnose(&Evidence { records, layers: &self.layers, ..Default::default() });
         let Some(f) = findings.into_iter().last().filter(|f| f.to_step == last.step) else {
             return;
         };
@@ -73,15 +86,12 @@ impl Watch {
 }
 
 impl Observer for Watch {
-    fn before_update(&mut self, step: usize, params: &[(String, Tensor)]) -> Result<()> {
-        self.monitor.before_update(step, params)
-    }
-    fn on_step(&mut self, m: &StepMetrics) -> Result<()> {
-        let before = self.monitor.records().len();
-        self.monitor.on_step(m)?;
-        if self.monitor.records().len() > before {
-            self.check();
+    fn on_record(&mut self, record: &Record, layers: &[String]) -> Result<()> {
+        if self.layers.is_empty() {
+            self.layers = layers.to_vec();
         }
+        self.records.push(record.clone());
+        self.check();
         Ok(())
     }
     fn should_stop(&self) -> bool {

@@ -144,6 +144,13 @@ pub trait Observer: Send {
     fn on_epoch(&mut self, _m: &EpochMetrics) -> Result<()> {
         Ok(())
     }
+    /// After the run's [`Monitor`] took a record (every `monitor_every`
+    /// steps, just before that step's `on_step`), with the names of the
+    /// layers of its `layer_norms`. Only [`Trainer::train`] calls it: with
+    /// [`fit`] alone, a [`Monitor`] among the observers keeps its records.
+    fn on_record(&mut self, _record: &Record, _layers: &[String]) -> Result<()> {
+        Ok(())
+    }
     /// Asked after each step and each epoch: `true` ends training there (the
     /// run API checkpoints first, so the run can resume).
     fn should_stop(&self) -> bool {

@@ -183,6 +183,37 @@ pub struct Trainer {
     monitor: Option<Monitor>,
 }
 
+/// The run's monitor, then the caller's observers, who also hear of each new record.
+struct Relay<'a, 'b> {
+    monitor: Option<&'a mut Monitor>,
+    observers: &'a mut [&'b mut dyn Observer],
+}
+
+impl Observer for Relay<'_, '_> {
+    fn before_update(&mut self, step: usize, params: &[(String, crate::Tensor)]) -> Result<()> {
+        if let Some(m) = self.monitor.as_mut() {
+            m.before_update(step, params)?;
+        }
+        self.observers.iter_mut().try_for_each(|o| o.before_update(step, params))
+    }
+    fn on_step(&mut self, s: &StepMetrics) -> Result<()> {
+        if let Some(m) = self.monitor.as_mut() {
+            let before = m.records().len();
+            m.on_step(s)?;
+            if let Some(r) = m.records().get(before) {
+                self.observers.iter_mut().try_for_each(|o| o.on_record(r, m.layers()))?;
+            }
+        }
+        self.observers.iter_mut().try_for_each(|o| o.on_step(s))
+    }
+    fn on_epoch(&mut self, e: &EpochMetrics) -> Result<()> {
+        self.observers.iter_mut().try_for_each(|o| o.on_epoch(e))
+    }
+    fn should_stop(&self) -> bool {
+        self.observers.iter().any(|o| o.should_stop())
+    }
+}
+
 impl Trainer {
     /// A new run of `spec` in `dir` (which must not exist, or be empty): loads
     /// the data, builds the model and the optimizer, and writes `config.json`.
@@ -291,13 +322,8 @@ impl Trainer {
                 lookahead: spec.lookahead,
                 ..FitOptions::default()
             };
-            let mut all: Vec<&mut dyn Observer> = vec![&mut self.log];
-            if let Some(m) = self.monitor.as_mut() {
-                all.push(m);
-            }
-            for ob in observers.iter_mut() {
-                all.push(&mut **ob);
-            }
+            let mut relay = Relay { monitor: self.monitor.as_mut(), observers: &mut *observers };
+            let mut all: Vec<&mut dyn Observer> = vec![&mut self.log, &mut relay];
             let p = &mut self.progress;
             let (train, held_out) = (self.data.train.as_ref(), Some(self.data.held_out.as_ref()));
             let report = fit(&mut self.model, &mut self.opt, &mut p.scheduler, train, held_out, &o, &mut all)?;
