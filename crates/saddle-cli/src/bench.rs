@@ -1,18 +1,23 @@
 //! `saddle bench`: speed measurements that print one JSON object per line
 //! (`--json`), in the same form as `tools/bench_torch.py`, so the two can be
-//! compared side by side in one run on one machine.
+//! compared side by side in one run on one machine; and `saddle bench
+//! diagnosis`, the labelled runs against the diagnosis.
 
 use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use saddle::diagnose::{labelled_runs, LabelledRun, Verdict};
 use saddle::kernels::gemm::{sgemm, Accumulate, Dims, Operand};
 use saddle::nn::{lenet5, Module};
 use saddle::ops::CrossEntropyOptions;
 use saddle::optim::{AdamConfig, Family, Optimizer};
+use saddle::train::{Observer, StepMetrics};
 use saddle::{no_grad, Error, Result, Rng, Tensor};
+use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Args)]
 #[command(
-    after_help = "Compare with PyTorch in the same run:\n  saddle bench gemm --json; python3 tools/bench_torch.py gemm\n  saddle bench lenet --json; python3 tools/bench_torch.py lenet\n  saddle bench optim --json; python3 tools/bench_torch.py optim\n  saddle bench lstm --json; python3 tools/bench_torch.py lstm\n  saddle bench cifar --json; python3 tools/bench_torch.py cifar"
+    after_help = "Compare with PyTorch in the same run:\n  saddle bench gemm --json; python3 tools/bench_torch.py gemm\n  saddle bench lenet --json; python3 tools/bench_torch.py lenet\n  saddle bench optim --json; python3 tools/bench_torch.py optim\n  saddle bench lstm --json; python3 tools/bench_torch.py lstm\n  saddle bench cifar --json; python3 tools/bench_torch.py cifar\n\nThe diagnosis against runs whose right verdict is known (about 5 minutes; 15 with the corpora):\n  saddle bench diagnosis --corpora ../shared/data"
 )]
 pub struct BenchArgs {
     /// What to measure.
@@ -24,6 +29,15 @@ pub struct BenchArgs {
     /// Matrix sizes for `gemm` (square, M = N = K).
     #[arg(long, value_delimiter = ',', default_values_t = [256, 512, 1024, 2048])]
     sizes: Vec<usize>,
+    /// `diagnosis`: a folder holding `atis/` and `cifar10/`, for the runs on them.
+    #[arg(long, value_name = "DIR")]
+    corpora: Option<PathBuf>,
+    /// `diagnosis`: where the runs are written (default: a new temporary folder).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// `diagnosis`: only the runs of these names.
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    only: Vec<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -42,6 +56,10 @@ enum Target {
     /// training and inference images/s and peak resident memory, the default
     /// (speedrun) network first, then ResNet-20.
     Cifar,
+    /// The labelled runs (`saddle::diagnose::labelled_runs`): each trained and
+    /// diagnosed, its verdict against the one known by how it is built; a
+    /// table, the confusion matrix and the false alarms on healthy runs.
+    Diagnosis,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -51,6 +69,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Target::Optim => optim(&args),
         Target::Lstm => lstm(&args),
         Target::Cifar => cifar(&args),
+        Target::Diagnosis => diagnosis(&args),
     }
 }
 
@@ -253,5 +272,83 @@ fn cifar(args: &BenchArgs) -> Result<()> {
             println!("{name:>9}  training {train:>7.0} images/s  inference {infer:>7.0} images/s  (peak resident {rss:.1} MiB)");
         }
     }
+    Ok(())
+}
+
+/// A spinner with the run's name and its step.
+struct Steps(ProgressBar);
+
+impl Observer for Steps {
+    fn on_step(&mut self, m: &StepMetrics) -> Result<()> {
+        self.0.set_message(format!("step {}, loss {:.4}", m.step + 1, m.loss));
+        Ok(())
+    }
+}
+
+fn diagnosis(args: &BenchArgs) -> Result<()> {
+    let mut runs = labelled_runs(args.corpora.as_deref());
+    if let Some(name) = args.only.iter().find(|n| !runs.iter().any(|r| &r.name == n)) {
+        let names: Vec<&str> = runs.iter().map(|r| r.name).collect();
+        return Err(Error::config(
+            "--only",
+            format!("no labelled run is called '{name}'; they are {}", names.join(", ")),
+        ));
+    }
+    if !args.only.is_empty() {
+        runs.retain(|r| args.only.iter().any(|n| n == r.name));
+    }
+    let out = args.out.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("saddle-labelled-{}-{}", std::process::id(), crate::train::timestamp()))
+    });
+    println!("{} labelled runs, trained into {}", runs.len(), out.display());
+    println!();
+    println!("{:<20} {:<34} {:<26} {:>7}", "run", "expected", "given", "seconds");
+    let mut graded: Vec<(&LabelledRun, Verdict)> = Vec::new();
+    for r in &runs {
+        let bar = ProgressBar::new_spinner().with_prefix(r.name);
+        bar.set_style(ProgressStyle::with_template("{prefix} {spinner} {elapsed} {msg}").expect("valid template"));
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        let t = Instant::now();
+        let diagnosis = r.train_and_diagnose(&out, &mut [&mut Steps(bar.clone())]);
+        bar.finish_and_clear();
+        let given = diagnosis?.verdict();
+        let mark = if r.expected.accepts(given) { "" } else { "  ✗ wrong" };
+        let expected = r.expected.to_string();
+        println!("{:<20} {expected:<34} {:<26} {:>7.1}{mark}", r.name, given.to_string(), t.elapsed().as_secs_f64());
+        graded.push((r, given));
+    }
+    // Rows: what each run should get; columns: the verdicts given, in the order first met.
+    let mut columns: Vec<Verdict> = Vec::new();
+    for &(_, v) in &graded {
+        if !columns.contains(&v) {
+            columns.push(v);
+        }
+    }
+    let mut rows: Vec<String> = Vec::new();
+    for (r, _) in &graded {
+        if !rows.contains(&r.expected.to_string()) {
+            rows.push(r.expected.to_string());
+        }
+    }
+    println!();
+    println!("confusion (rows: expected; columns: given)");
+    let width = columns.iter().map(|c| c.to_string().chars().count()).max().unwrap_or(0).max(4) + 2;
+    let header: String = columns.iter().map(|c| format!("{:>width$}", c.to_string())).collect();
+    println!("{:<34}{header}", "");
+    for row in &rows {
+        let cells: String = columns
+            .iter()
+            .map(|c| {
+                let n = graded.iter().filter(|(r, v)| &r.expected.to_string() == row && v == c).count();
+                format!("{:>width$}", if n == 0 { ".".to_string() } else { n.to_string() })
+            })
+            .collect();
+        println!("{row:<34}{cells}");
+    }
+    let right = graded.iter().filter(|(r, v)| r.expected.accepts(*v)).count();
+    let healthy: Vec<_> = graded.iter().filter(|(r, _)| r.expected.is_healthy()).collect();
+    let alarms = healthy.iter().filter(|(_, v)| v.is_problem()).count();
+    println!();
+    println!("{right} of {} named right; false alarms on healthy runs: {alarms} of {}", graded.len(), healthy.len());
     Ok(())
 }

@@ -27,8 +27,8 @@ pub use photo::RgbImage;
 pub use picture::{GreyImage, MnistDigit, MAX_PIXELS};
 pub use tagging::{pad_batch, tokenize, word_form, word_index, TaggedDataset, Tokens};
 pub use text::{
-    chunks, read_atis, read_conll, read_seq_in_out, Chunk, ChunkMetrics, ChunkScore, TaggedSentence, Vocab,
-    MAX_SENTENCE_WORDS,
+    chunks, read_atis, read_conll, read_seq_in_out, write_conll, Chunk, ChunkMetrics, ChunkScore, TaggedSentence,
+    Vocab, MAX_SENTENCE_WORDS,
 };
 pub use travel::travel_corpus;
 

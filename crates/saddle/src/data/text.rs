@@ -158,6 +158,28 @@ pub fn read_conll(path: &Path) -> Result<Vec<TaggedSentence>> {
     Ok(out)
 }
 
+/// Writes `sentences` as [`read_conll`] reads them: `word tag` per line, a
+/// blank line after each sentence; atomically (a temporary file renamed).
+///
+/// ```
+/// use saddle::data::{read_conll, write_conll, TaggedSentence};
+/// let s = TaggedSentence { words: vec!["to".into(), "boston".into()], tags: vec!["O".into(), "B-city".into()], intent: None };
+/// let path = std::env::temp_dir().join(format!("saddle-doc-{}.conll", std::process::id()));
+/// write_conll(&path, &[s.clone()]).unwrap();
+/// assert_eq!(read_conll(&path).unwrap(), vec![s]);
+/// # std::fs::remove_file(&path).unwrap();
+/// ```
+pub fn write_conll(path: &Path, sentences: &[TaggedSentence]) -> Result<()> {
+    let mut text = String::new();
+    for s in sentences {
+        for (w, t) in s.words.iter().zip(&s.tags) {
+            text += &format!("{w} {t}\n");
+        }
+        text.push('\n');
+    }
+    crate::io::write_atomically(path, text.as_bytes())
+}
+
 /// Token ↔ index, with `<pad>` = 0 and `<unk>` = 1.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Vocab {

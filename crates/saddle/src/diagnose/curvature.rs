@@ -165,27 +165,43 @@ pub fn mean_loss(model: &dyn Module, batches: &[(Tensor, Vec<i64>)]) -> Tensor {
     total
 }
 
-/// `(L, ‖∇L‖)` of [`mean_loss`] over `batches`, one batch's graph at a time:
-/// the gradient of the training loss itself, not of one mini-batch, whose
-/// noise alone keeps its norm from vanishing at a minimum. Gradients already
-/// in the parameters are forgotten.
-pub fn dataset_gradient(model: &dyn Module, batches: &[(Tensor, Vec<i64>)]) -> (f64, f64) {
+/// `(L, ‖∇L‖, σ)` of [`mean_loss`] over `batches`, one batch's graph at a
+/// time: the gradient of the training loss itself, not of one mini-batch,
+/// whose noise alone keeps its norm from vanishing at a minimum. Gradients
+/// already in the parameters are forgotten.
+///
+/// `σ` is the sampling noise of that norm: with `g_b` each batch's gradient
+/// and `w_b` its share, `σ² = Σ w_b‖g_b − ḡ‖² / (B − 1)`, `B = 1/Σ w_b²` the
+/// effective number of batches (`NaN` with fewer than two). A norm within
+/// about 2σ of zero is one the data cannot tell from zero.
+pub fn dataset_gradient(model: &dyn Module, batches: &[(Tensor, Vec<i64>)]) -> (f64, f64, f64) {
     let params = model.named_parameters();
-    params.iter().for_each(|(_, p)| p.zero_grad());
-    let mut loss = 0.0;
+    let mut mean: Vec<f64> = Vec::new();
+    let (mut loss, mut each_sq, mut w_sq) = (0.0, 0.0, 0.0);
     for ((x, y), share) in batches.iter().zip(shares(batches)) {
-        if share > 0.0 {
-            let l = model.forward(x).cross_entropy(y, CrossEntropyOptions::default()).mul_scalar(share);
-            l.backward();
-            loss += l.item() as f64;
+        if share == 0.0 {
+            continue;
         }
+        params.iter().for_each(|(_, p)| p.zero_grad());
+        let l = model.forward(x).cross_entropy(y, CrossEntropyOptions::default());
+        l.backward();
+        loss += share as f64 * l.item() as f64;
+        let g: Vec<f64> = params
+            .iter()
+            .flat_map(|(_, p)| {
+                p.with_grad_mut(|g| g.iter().map(|&v| v as f64).collect()).unwrap_or_else(|| vec![0.0; p.numel()])
+            })
+            .collect();
+        mean.resize(g.len(), 0.0);
+        mean.iter_mut().zip(&g).for_each(|(m, v)| *m += share as f64 * v);
+        each_sq += share as f64 * dot(&g, &g);
+        w_sq += (share as f64).powi(2);
     }
-    let sq: f64 = params
-        .iter()
-        .map(|(_, p)| p.with_grad_mut(|g| g.iter().map(|&v| (v as f64).powi(2)).sum::<f64>()).unwrap_or(0.0))
-        .sum();
     params.iter().for_each(|(_, p)| p.zero_grad());
-    (loss, sq.sqrt())
+    let norm = norm(&mean);
+    let b = 1.0 / w_sq;
+    let noise = if b >= 2.0 - 1e-9 { ((each_sq - norm * norm).max(0.0) / (b - 1.0)).sqrt() } else { f64::NAN };
+    (loss, norm, noise)
 }
 
 fn displaced(theta: &[f32], d: &[f64], scale: f64) -> Vec<f32> {
@@ -283,6 +299,8 @@ pub struct Curvature {
     pub loss: f64,
     /// `‖∇L(θ)‖`.
     pub grad_norm: f64,
+    /// The sampling noise of `grad_norm` ([`dataset_gradient`]'s σ); `NaN` where it was not measured.
+    pub grad_noise: f64,
     /// The largest Hessian eigenvalue (Lanczos).
     pub lambda_max: f64,
     /// The smallest Hessian eigenvalue (Lanczos).
@@ -323,6 +341,7 @@ pub fn curvature(f: &Objective, iterations: usize, seed: u64) -> Curvature {
     Curvature {
         loss,
         grad_norm: norm(&g),
+        grad_noise: f64::NAN,
         lambda_max: *l.ritz.last().expect("at least one Ritz value"),
         lambda_min: l.ritz[0],
         escape: escape(f, &l.min_vector),

@@ -1,6 +1,7 @@
 //! Gradient flow through time: how much of the loss reaches each step of a
 //! recurrence.
 
+use crate::data::TaggedSentence;
 use crate::{Rng, Tensor};
 
 /// `‖∂L/∂h_t‖` for t = 1…T (Frobenius norm over the batch).
@@ -66,4 +67,34 @@ pub fn adding_batch(batch: usize, steps: usize, rng: &mut Rng) -> (Tensor, Tenso
         y.push(row[2 * first] + row[2 * second]);
     }
     (Tensor::from_vec(x, &[batch, steps, 2]), Tensor::from_vec(y, &[batch, 1]))
+}
+
+/// The cue task as tagged text, for a tagger: each sentence opens with a
+/// colour (`red`, `green`, `blue` or `amber`, tagged `O`), then `distance − 1`
+/// filler words drawn at random (`O`), then `answer` question marks tagged
+/// with the colour as one chunk (`B-red`, `I-red`, …). Every answer word is at
+/// least `distance` steps from the only word that tells it, so a recurrence
+/// must carry the colour that far; the filler tags teach nothing about it.
+///
+/// ```
+/// let corpus = saddle::diagnose::cue_corpus(3, 100, 20, 0);
+/// let s = &corpus[0];
+/// assert_eq!((s.words.len(), s.tags[100].strip_prefix("B-")), (120, Some(s.words[0].as_str())));
+/// ```
+pub fn cue_corpus(n: usize, distance: usize, answer: usize, seed: u64) -> Vec<TaggedSentence> {
+    const COLOURS: [&str; 4] = ["red", "green", "blue", "amber"];
+    const FILLERS: [&str; 12] =
+        ["the", "a", "then", "some", "more", "after", "this", "one", "and", "so", "later", "here"];
+    let mut rng = Rng::new(seed);
+    (0..n)
+        .map(|_| {
+            let colour = COLOURS[rng.below(COLOURS.len())];
+            let mut words = vec![colour.to_string()];
+            words.extend((1..distance).map(|_| FILLERS[rng.below(FILLERS.len())].to_string()));
+            words.extend((0..answer).map(|_| "?".to_string()));
+            let mut tags = vec!["O".to_string(); distance];
+            tags.extend((0..answer).map(|i| format!("{}-{colour}", if i == 0 { "B" } else { "I" })));
+            TaggedSentence { words, tags, intent: None }
+        })
+        .collect()
 }

@@ -18,11 +18,14 @@
 //!   points and on a plane of filter-normalized random directions.
 //! - [`diagnose_run`]: all of it on a finished run, in one call.
 //! - [`Watch`]: the verdicts while training, as warnings (and a stop, if asked).
+//! - [`labelled_runs`]: runs whose right verdict is known by construction,
+//!   the benchmark of all of the above.
 //!
 //! Uses: `train`, `nn`, `tensor`, `error`.
 
 mod curvature;
 mod flow;
+mod labelled;
 mod landscape;
 mod run;
 mod verdict;
@@ -33,7 +36,8 @@ pub use curvature::{
     curvature, dataset_gradient, density_on, escape, hessian_trace, lanczos, mean_loss, spectral_density,
     symmetric_eigen, Curvature, Escape, Lanczos, Objective,
 };
-pub use flow::{adding_batch, cue_batch, time_flow};
+pub use flow::{adding_batch, cue_batch, cue_corpus, time_flow};
+pub use labelled::{labelled_runs, Expected, LabelledRun};
 pub use landscape::{filter_normalized_direction, interpolate, slice_2d};
 pub use run::{diagnose_run, DiagnoseOptions, Diagnosis};
 pub use verdict::{diagnose, final_weights, plateaus, Evidence, Finding, Verdict};

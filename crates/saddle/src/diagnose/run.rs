@@ -4,8 +4,8 @@
 
 use super::{
     curvature, dataset_gradient, density_on, diagnose, escape, filter_normalized_direction, final_weights,
-    hessian_trace, interpolate, mean_loss, read_records, slice_2d, spectral_density, time_flow, Curvature, Evidence,
-    Finding, Objective, Record, Verdict,
+    hessian_trace, interpolate, mean_loss, read_records, slice_2d, spectral_density, time_flow, verdict::agree,
+    Curvature, Evidence, Finding, Objective, Record, Verdict,
 };
 use crate::data::IGNORE;
 use crate::nn::{Module, Tagger};
@@ -130,8 +130,7 @@ fn diagnose_on_this_thread(run: &mut Run, o: &DiagnoseOptions) -> Result<Diagnos
     let first = if train.len() >= n + 512 { n } else { 0 };
     let wide_idx: Vec<usize> = (first..train.len().min(first + WIDE_EXAMPLES)).collect();
     let wide: Vec<(Tensor, Vec<i64>)> = wide_idx.chunks(512).map(|b| train.batch(b)).collect();
-    let (_, wide_grad) = dataset_gradient(model, &wide);
-    c.grad_norm = wide_grad;
+    (_, c.grad_norm, c.grad_noise) = dataset_gradient(model, &wide);
     let wide_loss = || mean_loss(model, &wide);
     c.escape = escape(&Objective::new(f.params().to_vec(), &wide_loss), &c.min_direction);
     let trace = hessian_trace(&f, 8, 1);
@@ -155,14 +154,7 @@ fn diagnose_on_this_thread(run: &mut Run, o: &DiagnoseOptions) -> Result<Diagnos
         }
         end = blast;
     }
-    // Weights that are not at a critical point are "still descending", but when
-    // the plateau that reaches them is a problem, that is what holds them back.
-    if let Some(last) = findings.last().filter(|f| f.to_step >= end.to_step && f.verdict.is_problem()) {
-        if end.verdict == Verdict::Descending {
-            end.evidence.push(format!("but the plateau that reaches them is a problem: {}", last.verdict));
-            end.advice.clone_from(&last.advice);
-        }
-    }
+    agree(&findings, &mut end);
 
     // Landscape: from the initialization (or another run) to the trained weights, and around them.
     let (start, line_from) = match &o.from {

@@ -42,7 +42,7 @@ impl Verdict {
                 "lower the learning rate (÷3 to ÷10), add warm-up, or use momentum or Adam, which damp the back-and-forth"
             }
             Verdict::SaddlePoint => {
-                "this is not a minimum: momentum, an adaptive optimizer (Adam) or gradient noise moves off it; a step along the negative-curvature direction lowers the loss"
+                "this is not a minimum: start from random weights (not zeros, whose symmetry no gradient breaks); momentum, an adaptive optimizer (Adam) or gradient noise moves off it; a step along the negative-curvature direction lowers the loss"
             }
             Verdict::LocalMinimum => {
                 "this is a minimum of this model: decay the learning rate to settle, or change the model or the data if the loss is still too high"
@@ -172,6 +172,9 @@ mod limits {
     pub const SPIKE: f64 = 10.0;
     /// Vanishing: smallest over largest layer (or time-step) gradient norm.
     pub const COLLAPSE: f64 = 1e-4;
+    /// A blow-up: one update moved the weights by this fraction of their norm
+    /// (healthy runs: about 1e-3, under 0.2 at their first steps).
+    pub const BLOWN: f64 = 0.5;
 }
 
 /// `x` in plain notation when that is short, else in scientific notation.
@@ -262,8 +265,9 @@ pub fn diagnose(e: &Evidence) -> Vec<Finding> {
 /// gradient is small; adds the numbers to `evidence`.
 fn critical_point(c: &Curvature, evidence: &mut Vec<String>) -> Verdict {
     evidence.push(format!(
-        "at the final weights: gradient norm {:.3e}; Hessian λ_max = {:.4e}, λ_min = {:.4e} (λ_min/λ_max = {:.3}, Lanczos, {} steps)",
+        "at the final weights: gradient norm {:.3e}{}; Hessian λ_max = {:.4e}, λ_min = {:.4e} (λ_min/λ_max = {:.3}, Lanczos, {} steps)",
         c.grad_norm,
+        if c.grad_noise.is_finite() { format!(" (sampling noise σ = {:.3e})", c.grad_noise) } else { String::new() },
         c.lambda_max,
         c.lambda_min,
         c.ratio(),
@@ -321,22 +325,64 @@ fn critical_point(c: &Curvature, evidence: &mut Vec<String>) -> Verdict {
 pub fn final_weights(e: &Evidence) -> Option<Finding> {
     let c = e.curvature?;
     let last = e.records.last()?;
-    let g_peak = e.records.iter().map(|x| x.grad_norm as f64).filter(|v| v.is_finite()).fold(0.0, f64::max);
+    let g_peak = peak_gradient(e.records);
     let mut evidence = vec![if g_peak > 0.0 {
         format!(
-            "‖∇L‖ at the final weights is {:.3e}, {:.1}% of the largest gradient norm logged in training ({g_peak:.3e})",
+            "‖∇L‖ at the final weights is {:.3e}, {:.1}% of the largest gradient norm logged in training ({g_peak:.3e}){}",
             c.grad_norm,
-            100.0 * c.grad_norm / g_peak
+            100.0 * c.grad_norm / g_peak,
+            noise_note(c)
         )
     } else {
         format!("‖∇L‖ at the final weights is {:.3e}; every gradient norm logged in training was 0", c.grad_norm)
     }];
-    let verdict = if c.grad_norm <= limits::SMALL_GRADIENT * g_peak {
-        critical_point(c, &mut evidence)
-    } else {
-        Verdict::Descending
-    };
+    let verdict = if stationary(c, g_peak) { critical_point(c, &mut evidence) } else { Verdict::Descending };
     Some(Finding::new((last.step, last.step), c.loss, verdict, evidence, e.records))
+}
+
+/// The largest finite gradient norm of `records`.
+fn peak_gradient(records: &[Record]) -> f64 {
+    records.iter().map(|x| x.grad_norm as f64).filter(|v| v.is_finite()).fold(0.0, f64::max)
+}
+
+/// Whether the gradient at the measured point is small: under 5% of the
+/// largest logged in training, or within twice its sampling noise (the data
+/// cannot tell it from zero; so it is at a point whose only gradient is noise
+/// of the mini-batches, such as a saddle where every weight starts at zero).
+fn stationary(c: &Curvature, g_peak: f64) -> bool {
+    c.grad_norm <= limits::SMALL_GRADIENT * g_peak || c.grad_norm <= 2.0 * c.grad_noise
+}
+
+/// A note that the gradient is within twice its sampling noise, when it is.
+fn noise_note(c: &Curvature) -> String {
+    if c.grad_norm <= 2.0 * c.grad_noise {
+        "; within twice its sampling noise: the data cannot tell it from zero".into()
+    } else {
+        String::new()
+    }
+}
+
+/// Makes the verdict on the final weights `end` agree with the loss curve's
+/// last finding: weights whose loss is still falling are passing through,
+/// whatever the curvature there (a saddle becomes still descending); weights
+/// held on a plateau that is a problem are held by that problem (its advice
+/// is theirs).
+pub(crate) fn agree(findings: &[Finding], end: &mut Finding) {
+    match findings.last().filter(|f| f.to_step >= end.to_step) {
+        Some(last) if last.verdict.is_problem() && !end.verdict.is_problem() => {
+            end.evidence.push(format!("but the plateau that reaches them is a problem: {}", last.verdict));
+            end.advice.clone_from(&last.advice);
+        }
+        Some(Finding { verdict: Verdict::SlowDescent, .. }) | None if end.verdict == Verdict::SaddlePoint => {
+            end.evidence.push(
+                "but the loss is still falling at the end of training, so the weights pass this negative curvature by: not stuck"
+                    .into(),
+            );
+            end.verdict = Verdict::Descending;
+            end.advice = Verdict::Descending.advice().into();
+        }
+        _ => {}
+    }
 }
 
 fn classify(e: &Evidence, a: usize, b: usize) -> Finding {
@@ -346,7 +392,7 @@ fn classify(e: &Evidence, a: usize, b: usize) -> Finding {
     let loss = col(|x| x.loss).iter().sum::<f64>() / r.len() as f64;
     let g = median(col(|x| x.grad_norm));
     let g_max = col(|x| x.grad_norm_max).into_iter().fold(0.0, f64::max);
-    let g_peak = e.records[..=b].iter().map(|x| x.grad_norm as f64).filter(|v| v.is_finite()).fold(0.0, f64::max);
+    let g_peak = peak_gradient(&e.records[..=b]);
     let clipped = col(|x| x.clipped).iter().sum::<f64>() / r.len() as f64;
     let cosine = median(col(|x| x.update_cosine));
     let ratio = median(col(|x| x.update_ratio));
@@ -391,6 +437,19 @@ fn classify(e: &Evidence, a: usize, b: usize) -> Finding {
         ));
         return finding(Verdict::SlowDescent, evidence);
     }
+    // A small gradient: the logged (mini-batch) norms, or the full gradient at the checkpoint.
+    let curvature = e.curvature.filter(|_| at_end);
+    let small = g <= limits::SMALL_GRADIENT * g_peak || curvature.is_some_and(|c| stationary(c, g_peak));
+    // A saddle explains layers without gradient: at a point where a layer's
+    // weights are zero, the layers before it get none, and the way out is the
+    // negative curvature that couples them, not a better-conditioned network.
+    if let (true, Some(c)) = (small, curvature) {
+        let mut why = Vec::new();
+        if critical_point(c, &mut why) == Verdict::SaddlePoint {
+            evidence.extend(why);
+            return finding(Verdict::SaddlePoint, evidence);
+        }
+    }
     let layer_collapse = median(
         r.iter()
             .map(|x| {
@@ -419,7 +478,23 @@ fn classify(e: &Evidence, a: usize, b: usize) -> Finding {
             e.layers.get(hi).map_or("?", String::as_str),
             last.layer_norms[hi]
         ));
-        return finding(Verdict::Vanishing, evidence);
+        // Layers that stopped getting a gradient after a step that threw the
+        // weights far (dead ReLUs, saturated units) were killed by an explosion.
+        let blow = e.records[..=b]
+            .iter()
+            .filter(|x| x.update_ratio.is_finite())
+            .max_by(|x, y| x.update_ratio.total_cmp(&y.update_ratio));
+        if let Some(blow) = blow.filter(|x| x.update_ratio as f64 > limits::BLOWN) {
+            evidence.push(format!(
+                "before that, an update in the steps up to {} moved the weights by {:.2}× their norm (gradient norm up to {:.3e}): the step threw the units where they no longer respond, and the gradient has not come back",
+                blow.step, blow.update_ratio, blow.grad_norm_max
+            ));
+            return finding(Verdict::Exploding, evidence);
+        }
+        return Finding {
+            advice: "ReLU instead of saturating activations (sigmoid, tanh), batch normalization or residual connections, or an initialization scaled to each layer's width (Kaiming, Xavier)".into(),
+            ..finding(Verdict::Vanishing, evidence)
+        };
     }
     if let (true, false, Some(flow)) = (at_end, converged, e.time_flow) {
         let (first, last) = (flow[0], flow[flow.len() - 1]);
@@ -430,13 +505,12 @@ fn classify(e: &Evidence, a: usize, b: usize) -> Finding {
                 first / last,
                 flow.len() - 1
             ));
-            return finding(Verdict::Vanishing, evidence);
+            return Finding {
+                advice: "an LSTM or GRU instead of a plain RNN (its additive cell carries the gradient), or shorter sequences (what matters nearer to where it is needed)".into(),
+                ..finding(Verdict::Vanishing, evidence)
+            };
         }
     }
-    // A small gradient: the logged (mini-batch) norms, or the full gradient at the checkpoint.
-    let curvature = e.curvature.filter(|_| at_end);
-    let small = g <= limits::SMALL_GRADIENT * g_peak
-        || curvature.is_some_and(|c| c.grad_norm <= limits::SMALL_GRADIENT * g_peak);
     if small {
         let Some(c) = curvature else {
             return finding(Verdict::CriticalPoint, evidence);
@@ -453,6 +527,30 @@ fn classify(e: &Evidence, a: usize, b: usize) -> Finding {
         return finding(Verdict::LearningRateTooSmall, evidence);
     }
     evidence.push(format!("update ratio ‖Δθ‖/‖θ‖ = {ratio:.1e}, update cosine {cosine:.2}"));
+    // Nothing measured explains it, and the loss went on to fall well below
+    // it: a pause in the noise of the mini-batches, not a place training stopped.
+    let later = &e.records[b + 1..];
+    if later.len() >= quarter {
+        let after = mean_loss(&later[later.len() - quarter..]);
+        if to - after > noise && to - after > limits::SLOW_DESCENT * to.abs() {
+            evidence.push(format!(
+                "after it the loss went on to fall to {} ({:.1}% lower): a pause in the noise, not a stop",
+                num(after),
+                100.0 * (to - after) / to.abs().max(f64::MIN_POSITIVE)
+            ));
+            return finding(Verdict::SlowDescent, evidence);
+        }
+    }
+    // An alarm without a cause needs a loss that stopped: one that still fell
+    // by more than 2%, if within its noise, is too short or too noisy to call stuck.
+    if from - to > limits::SLOW_DESCENT * from.abs() {
+        evidence.push(format!(
+            "the loss fell by {:.1}% over the stretch, within its noise (σ = {}) but more than a plateau's 2%: not shown to be stuck",
+            100.0 * (from - to) / from.abs().max(f64::MIN_POSITIVE),
+            num(noise / 2.0)
+        ));
+        return finding(Verdict::SlowDescent, evidence);
+    }
     finding(Verdict::Undetermined, evidence)
 }
 
@@ -480,6 +578,7 @@ mod tests {
         let curvature = |after: f64| Curvature {
             loss: 0.0076,
             grad_norm: 0.05,
+            grad_noise: f64::NAN,
             lambda_max: 41.7,
             lambda_min: -9.56,
             min_direction: vec![],
@@ -530,6 +629,42 @@ mod tests {
             assert_eq!(f.verdict == Verdict::SlowDescent, healthy, "{f:?}");
             assert_eq!(f.verdict.is_problem(), !healthy, "{f:?}");
         }
+    }
+
+    /// A stretch whose loss fell by 5%, within its noise (±0.1 from one
+    /// record to the next): not shown to be stuck, so no alarm; by 0.5%: a
+    /// plateau without a cause.
+    #[test]
+    fn an_unexplained_stretch_is_an_alarm_only_when_its_loss_stopped() {
+        for (fall, alarm) in [(0.05f32, false), (0.005, true)] {
+            let records: Vec<Record> = (0..200)
+                .map(|i| {
+                    let loss = match i {
+                        0..100 => 3.0 - 2.0 * i as f32 / 100.0,
+                        _ => 1.0 - fall * (i - 100) as f32 / 100.0 + if i % 2 == 0 { 0.1 } else { -0.1 },
+                    };
+                    record(i, loss)
+                })
+                .collect();
+            let f = diagnose(&Evidence { records: &records, ..Default::default() }).pop().unwrap();
+            assert_eq!(f.verdict, if alarm { Verdict::Undetermined } else { Verdict::SlowDescent }, "{f:?}");
+        }
+    }
+
+    /// The end's verdict follows the curve: a saddle whose loss still falls
+    /// is passed by; a minimum on a vanishing plateau takes its advice.
+    #[test]
+    fn the_final_weights_agree_with_the_last_stretch() {
+        let at = |verdict| Finding::new((0, 99), 1.0, verdict, vec![], &[]);
+        let mut end = Finding::new((99, 99), 1.0, Verdict::SaddlePoint, vec![], &[]);
+        agree(&[at(Verdict::SlowDescent)], &mut end);
+        assert_eq!(end.verdict, Verdict::Descending);
+        let mut end = Finding::new((99, 99), 1.0, Verdict::SaddlePoint, vec![], &[]);
+        agree(&[at(Verdict::SaddlePoint)], &mut end);
+        assert_eq!(end.verdict, Verdict::SaddlePoint);
+        let mut end = Finding::new((99, 99), 1.0, Verdict::LocalMinimum, vec![], &[]);
+        agree(&[at(Verdict::Vanishing)], &mut end);
+        assert_eq!((end.verdict, end.advice.as_str()), (Verdict::LocalMinimum, Verdict::Vanishing.advice()));
     }
 
     #[test]
