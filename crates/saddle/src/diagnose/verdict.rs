@@ -252,11 +252,16 @@ pub fn plateaus(records: &[Record]) -> Vec<(usize, usize)> {
 }
 
 /// Finds the plateaus of `e.records` and classifies each, in this order:
-/// exploding (non-finite values, clipping or spikes), vanishing (layer or
-/// time-step norms collapse), a small gradient (a saddle point or a local
-/// minimum by the curvature, where it was measured), oscillating, learning
-/// rate too small, else undetermined. Vanishing is not a verdict once the loss
-/// has fallen by 95%: what is learned is learned.
+/// exploding (non-finite values, clipping or spikes); a slow descent (the
+/// loss still fell by more than its noise and 2%); a saddle point (a small
+/// gradient and clearly negative curvature, where it was measured); vanishing
+/// (layer or time-step norms collapse; exploding instead when an update
+/// before moved the weights by over half their norm); another small
+/// gradient (a local minimum by the curvature, else a critical point);
+/// oscillating; learning rate too small; a pause (the loss went on to fall
+/// well below it) or a fall within the noise but above 2%, both healthy;
+/// else undetermined. Vanishing is not a verdict once the loss has fallen by
+/// 95%: what is learned is learned.
 pub fn diagnose(e: &Evidence) -> Vec<Finding> {
     plateaus(e.records).into_iter().map(|(a, b)| classify(e, a, b)).collect()
 }
@@ -443,12 +448,13 @@ fn classify(e: &Evidence, a: usize, b: usize) -> Finding {
     // A saddle explains layers without gradient: at a point where a layer's
     // weights are zero, the layers before it get none, and the way out is the
     // negative curvature that couples them, not a better-conditioned network.
-    if let (true, Some(c)) = (small, curvature) {
+    let point = curvature.filter(|_| small).map(|c| {
         let mut why = Vec::new();
-        if critical_point(c, &mut why) == Verdict::SaddlePoint {
-            evidence.extend(why);
-            return finding(Verdict::SaddlePoint, evidence);
-        }
+        (critical_point(c, &mut why), why)
+    });
+    if let Some((Verdict::SaddlePoint, why)) = &point {
+        evidence.extend(why.iter().cloned());
+        return finding(Verdict::SaddlePoint, evidence);
     }
     let layer_collapse = median(
         r.iter()
@@ -512,10 +518,10 @@ fn classify(e: &Evidence, a: usize, b: usize) -> Finding {
         }
     }
     if small {
-        let Some(c) = curvature else {
+        let Some((verdict, why)) = point else {
             return finding(Verdict::CriticalPoint, evidence);
         };
-        let verdict = critical_point(c, &mut evidence);
+        evidence.extend(why);
         return finding(verdict, evidence);
     }
     if cosine < limits::OSCILLATING_COSINE {
