@@ -355,12 +355,17 @@ fn peak_gradient(records: &[Record]) -> f64 {
 /// cannot tell it from zero; so it is at a point whose only gradient is noise
 /// of the mini-batches, such as a saddle where every weight starts at zero).
 fn stationary(c: &Curvature, g_peak: f64) -> bool {
-    c.grad_norm <= limits::SMALL_GRADIENT * g_peak || c.grad_norm <= 2.0 * c.grad_noise
+    c.grad_norm <= limits::SMALL_GRADIENT * g_peak || within_noise(c)
+}
+
+/// Whether the gradient is within twice its sampling noise (false where the noise was not measured).
+fn within_noise(c: &Curvature) -> bool {
+    c.grad_norm <= 2.0 * c.grad_noise
 }
 
 /// A note that the gradient is within twice its sampling noise, when it is.
 fn noise_note(c: &Curvature) -> String {
-    if c.grad_norm <= 2.0 * c.grad_noise {
+    if within_noise(c) {
         "; within twice its sampling noise: the data cannot tell it from zero".into()
     } else {
         String::new()
