@@ -526,9 +526,68 @@ def resnet20():
     save_file({"x": x.contiguous(), "logits": logits.contiguous()}, os.path.join(OUT, "resnet20_io.safetensors"))
     print("resnet20: state dict and logits")
 
+def crf():
+    """A linear-chain CRF written out in PyTorch (forward algorithm by
+    logsumexp, autograd for the gradients, Viterbi by max): negative
+    log-likelihood per word, with tags of -100 summed over (unknown tags)."""
+    torch.manual_seed(11)
+    fx = Fixture("crf")
+
+    def log_z(e, transitions, start, end):
+        alpha = start + e[0]
+        for t in range(1, e.shape[0]):
+            alpha = torch.logsumexp(alpha[:, None] + transitions, dim=0) + e[t]
+        return torch.logsumexp(alpha + end, dim=0)
+
+    def nll(emissions, transitions, start, end, tags, lengths, viterbi):
+        total = 0.0
+        for b in range(emissions.shape[0]):
+            n = int(lengths[b])
+            e, y = emissions[b, :n], tags[b, :n].long()
+            allowed = torch.zeros_like(e)
+            for t in range(n):
+                if y[t] >= 0:
+                    allowed[t] = float("-inf")
+                    allowed[t, y[t]] = 0.0
+            total = total + log_z(e, transitions, start, end) - log_z(e + allowed, transitions, start, end)
+        return total / lengths.sum()
+
+    def decode(emissions, transitions, start, end, lengths):
+        out = torch.full(emissions.shape[:2], -1.0)
+        for b in range(emissions.shape[0]):
+            n = int(lengths[b])
+            delta, back = start + emissions[b, 0], []
+            for t in range(1, n):
+                best, arg = (delta[:, None] + transitions).max(dim=0)
+                delta, _ = best + emissions[b, t], back.append(arg)
+            tag = int((delta + end).argmax())
+            for t in range(n - 1, -1, -1):
+                out[b, t] = tag
+                if t > 0:
+                    tag = int(back[t - 1][tag])
+        return out
+
+    for name, (b, t, c, spread, unknown) in {
+        "known": (3, 5, 4, 2.0, 0),
+        "partial": (3, 6, 5, 2.0, 3),
+        "wide": (4, 24, 20, 4.0, 0),
+    }.items():
+        lengths = torch.tensor([t - k % 3 for k in range(b)], dtype=torch.float32)
+        tags = torch.randint(0, c, (b, t)).float()
+        for k in range(b):
+            tags[k, int(lengths[k]):] = -100
+        for k in range(unknown):
+            tags[k, 1 + k] = -100
+        params = {"emissions": r(b, t, c, low=-spread, high=spread), "transitions": r(c, c, low=-spread, high=spread),
+                  "start": r(c, low=-spread, high=spread), "end": r(c, low=-spread, high=spread)}
+        with torch.no_grad():
+            viterbi = decode(params["emissions"], params["transitions"], params["start"], params["end"], lengths)
+        fx.case(f"crf/{name}", {}, nll, params, {"tags": tags, "lengths": lengths, "viterbi": viterbi})
+    fx.save()
+
 
 # Makers that seed themselves, so each can be rerun alone: make_fixtures.py NAME …
-SELF_SEEDED = {"cnn_parts": cnn_parts, "resnet20": resnet20}
+SELF_SEEDED = {"cnn_parts": cnn_parts, "resnet20": resnet20, "crf": crf}
 
 if __name__ == "__main__":
     import sys

@@ -39,6 +39,8 @@ fn run() -> saddle::Result<()> {
         bidirectional: false,
         dropout: 0.0,
         context: 0,
+        // Tag-to-tag transition scores, trained on whole sequences, decoded by Viterbi.
+        crf: true,
     };
     let mut model = Tagger::new(cfg, &mut Rng::new(0));
     let mut opt = Optimizer::new(model.named_parameters(), AdamConfig { lr: 0.01, ..Default::default() })?;

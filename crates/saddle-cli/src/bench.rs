@@ -210,6 +210,7 @@ fn lstm(args: &BenchArgs) -> Result<()> {
             bidirectional,
             dropout: 0.0,
             context: 0,
+            crf: false,
         };
         let model = Tagger::new(cfg, &mut rng);
         let mut opt = Optimizer::new(model.named_parameters(), AdamConfig::default())?;

@@ -147,10 +147,14 @@ pub struct TrainArgs {
     /// side (a context window of 2K+1 words, as Mesnil et al. 2013).
     #[arg(long, default_value_t = 0, value_name = "K", value_parser = clap::value_parser!(u32).range(0..=10))]
     pub context: u32,
+    /// slots: a CRF output layer: tag-to-tag transition scores, trained by
+    /// the likelihood of whole tag sequences and read by Viterbi decoding.
+    #[arg(long)]
+    pub crf: bool,
 }
 
 /// The flags that make up a run's spec: `--resume` takes them from the run.
-const SPEC_FLAGS: [&str; 27] = [
+const SPEC_FLAGS: [&str; 28] = [
     "size",
     "augment",
     "label_smoothing",
@@ -178,6 +182,7 @@ const SPEC_FLAGS: [&str; 27] = [
     "embedding_dim",
     "hidden_size",
     "context",
+    "crf",
 ];
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
@@ -596,6 +601,7 @@ fn tagger(args: &TrainArgs) -> Result<TaggerSpec> {
         dropout: args.dropout,
         context: args.context as usize,
         min_count: args.min_count,
+        crf: args.crf,
     })
 }
 

@@ -152,14 +152,14 @@ fn shares(batches: &[(Tensor, Vec<i64>)]) -> Vec<f32> {
     counted.iter().map(|&c| c as f32 / total as f32).collect()
 }
 
-/// The mean cross-entropy of `model` over every labelled row of `batches`,
+/// The mean loss ([`Module::loss`]: cross-entropy, or a CRF's likelihood) of `model` over every labelled row of `batches`,
 /// as one scalar: a loss over more examples than one forward pass holds, for
 /// an [`Objective`] that only evaluates (run it without a graph).
 pub fn mean_loss(model: &dyn Module, batches: &[(Tensor, Vec<i64>)]) -> Tensor {
     let mut total = Tensor::scalar(0.0);
     for ((x, y), share) in batches.iter().zip(shares(batches)) {
         if share > 0.0 {
-            total = total.add(&model.forward(x).cross_entropy(y, CrossEntropyOptions::default()).mul_scalar(share));
+            total = total.add(&model.loss(x, &model.forward(x), y, CrossEntropyOptions::default()).mul_scalar(share));
         }
     }
     total
@@ -183,7 +183,7 @@ pub fn dataset_gradient(model: &dyn Module, batches: &[(Tensor, Vec<i64>)]) -> (
             continue;
         }
         params.iter().for_each(|(_, p)| p.zero_grad());
-        let l = model.forward(x).cross_entropy(y, CrossEntropyOptions::default());
+        let l = model.loss(x, &model.forward(x), y, CrossEntropyOptions::default());
         l.backward();
         loss += share as f64 * l.item() as f64;
         let g: Vec<f64> = params

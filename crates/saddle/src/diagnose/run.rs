@@ -117,7 +117,7 @@ fn diagnose_on_this_thread(run: &mut Run, o: &DiagnoseOptions) -> Result<Diagnos
     let n = o.probe.min(train.len());
     let probe: Vec<usize> = (0..n).collect();
     let (x, y) = train.batch(&probe);
-    let loss = || model.forward(&x).cross_entropy(&y, CrossEntropyOptions::default());
+    let loss = || model.loss(&x, &model.forward(&x), &y, CrossEntropyOptions::default());
     let params: Vec<Tensor> = model.named_parameters().into_iter().map(|(_, p)| p).collect();
     let f = Objective::new(params, &loss);
 

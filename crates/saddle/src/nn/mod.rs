@@ -10,6 +10,7 @@
 //! Uses: `ops`, `tensor`, `rng`, `error`.
 
 mod conv;
+mod crf;
 mod dropout;
 mod init;
 mod linear;
@@ -21,6 +22,7 @@ mod state;
 mod tagger;
 
 pub use conv::{AdaptiveAvgPool2d, AvgPool2d, Conv2d, Conv2dConfig, MaxPool2d};
+pub use crf::Crf;
 pub use dropout::Dropout;
 pub use init::{dirac, kaiming_uniform, patch_whitening, uniform_fan_in};
 pub use linear::Linear;
@@ -34,6 +36,7 @@ pub use state::{load_state_dict, save_state_dict};
 pub use crate::io::{read_safetensors, write_safetensors, StateDict};
 pub use tagger::{Tagger, TaggerConfig};
 
+use crate::ops::CrossEntropyOptions;
 use crate::Tensor;
 
 /// A layer or a network: a function of its input with named parameters.
@@ -71,6 +74,18 @@ pub trait Module: Send + Sync {
 
     /// A short description such as `Linear(in_features=4, out_features=8)`.
     fn describe(&self) -> String;
+    /// The training loss of `out = self.forward(x)` against labels `y`: by
+    /// default the cross-entropy of `out` as `[N, C]` scores of `N` labelled
+    /// rows, with `options`. A network with a likelihood of its own (a
+    /// tagger with a CRF) says so here.
+    fn loss(&self, _x: &Tensor, out: &Tensor, y: &[i64], options: CrossEntropyOptions) -> Tensor {
+        out.cross_entropy(y, options)
+    }
+    /// The predicted label of each row of `out = self.forward(x)`: by default
+    /// its highest score.
+    fn predict(&self, _x: &Tensor, out: &Tensor) -> Vec<usize> {
+        out.argmax(1)
+    }
 
     /// All parameters with their PyTorch names, in registration order.
     fn named_parameters(&self) -> Vec<(String, Tensor)> {

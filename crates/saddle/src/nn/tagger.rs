@@ -13,7 +13,8 @@
 //!
 //! Uses: `nn` layers.
 
-use super::{join, CellKind, Dropout, Embedding, Indices, Linear, Module, Recurrent, RecurrentConfig};
+use super::{join, CellKind, Crf, Dropout, Embedding, Indices, Linear, Module, Recurrent, RecurrentConfig};
+use crate::ops::CrossEntropyOptions;
 use crate::{Rng, Tensor};
 
 /// Sizes of a [`Tagger`].
@@ -42,15 +43,21 @@ pub struct TaggerConfig {
     /// end of the sentence. A forward-only RNN sees `k` words ahead.
     #[serde(default)]
     pub context: usize,
+    /// A CRF output layer: transition scores between tags, the likelihood
+    /// of whole tag sequences in training, Viterbi decoding.
+    #[serde(default)]
+    pub crf: bool,
 }
 
 /// Embedding, recurrent layers and a linear layer to tag scores: `x: [B, T]`
 /// word indices (padded with 0) → each word's vector with those of its `k`
 /// neighbours on each side, `[B, T, (2k+1)·E]` (dropout in training) → the
 /// recurrent layers over each sentence's true length, `[B, T, D·H]` (dropout)
-/// → `fc`, returned as `[B·T, C]`, one row of tag scores per position.
+/// → `fc`, returned as `[B·T, C]`, one row of tag scores per position;
+/// with a [`Crf`], [`Module::loss`] is its likelihood per word (label
+/// smoothing does not apply) and [`Module::predict`] its Viterbi path.
 /// Parameter names are those of a PyTorch module with attributes
-/// `embedding`, `rnn` and `fc`. As a [`Module`], `x` holds the indices as
+/// `embedding`, `rnn`, `fc` and `crf`. As a [`Module`], `x` holds the indices as
 /// floats (the form of a dataset's batches), checked by
 /// [`Indices::from_tensor`]: a value that is not a whole number panics.
 /// [`Tagger::tag`] takes them as integers.
@@ -63,6 +70,8 @@ pub struct Tagger {
     pub fc: Linear,
     /// Dropout on the word vectors and the recurrent outputs.
     pub dropout: Dropout,
+    /// The CRF over the tag scores, if any.
+    pub crf: Option<Crf>,
     /// Words of context on each side.
     context: usize,
 }
@@ -81,7 +90,8 @@ impl Tagger {
         let d = if cfg.bidirectional { 2 } else { 1 };
         let fc = Linear::new(d * cfg.hidden_size, cfg.tags, true, rng);
         let dropout = Dropout::new(cfg.dropout, rng);
-        Tagger { embedding, rnn, fc, dropout, context: cfg.context }
+        let crf = cfg.crf.then(|| Crf::new(cfg.tags, rng));
+        Tagger { embedding, rnn, fc, dropout, crf, context: cfg.context }
     }
 }
 
@@ -94,7 +104,7 @@ impl Tagger {
             let refs: Vec<&[usize]> = chunk.iter().map(|s| s.as_slice()).collect();
             let x = crate::data::pad_batch(&refs);
             let t = x.shape()[1];
-            let best = crate::no_grad(|| self.forward(&x)).argmax(1); // [B·T]
+            let best = crate::no_grad(|| self.predict(&x, &self.forward(&x))); // [B·T]
             out.extend(chunk.iter().enumerate().map(|(b, s)| best[b * t..b * t + s.len()].to_vec()));
         }
         out
@@ -110,8 +120,7 @@ impl Tagger {
         let (b, t) = (x.shape()[0], x.shape()[1]);
         let words = Indices::from_tensor(x);
         let idx = words.values();
-        // A sentence's length: its words before the padding (index 0).
-        let lengths: Vec<usize> = idx.chunks(t).map(|row| row.iter().position(|&w| w == 0).unwrap_or(t)).collect();
+        let lengths = sentence_lengths(idx, t);
         // Each word with its context window: [B, T, W] indices, W = 2k + 1, 0 (padding) past the ends.
         let (k, w) = (self.context, 2 * self.context + 1);
         let window: Vec<usize> = (0..b * t * w)
@@ -129,14 +138,47 @@ impl Tagger {
     }
 }
 
+/// Each sentence's length in `[B, T]` word indices: its words before the padding (index 0).
+fn sentence_lengths(words: &[usize], t: usize) -> Vec<usize> {
+    words.chunks(t).map(|row| row.iter().position(|&w| w == 0).unwrap_or(t)).collect()
+}
+
+impl Tagger {
+    /// `[B·T, C]` tag scores as `[B, T, C]` emissions, and each sentence's length.
+    fn emissions(x: &Tensor, out: &Tensor) -> (Tensor, Vec<usize>) {
+        let (b, t) = (x.shape()[0], x.shape()[1]);
+        let lengths = sentence_lengths(Indices::from_tensor(x).values(), t);
+        (out.reshape(&[b, t, out.shape()[1]]), lengths)
+    }
+}
+
 impl Module for Tagger {
     fn forward(&self, x: &Tensor) -> Tensor {
         self.forward_probed(x, None)
+    }
+    fn loss(&self, x: &Tensor, out: &Tensor, y: &[i64], options: CrossEntropyOptions) -> Tensor {
+        match &self.crf {
+            None => out.cross_entropy(y, options),
+            Some(crf) => {
+                let (e, lengths) = Tagger::emissions(x, out);
+                crf.nll(&e, y, &lengths)
+            }
+        }
+    }
+    fn predict(&self, x: &Tensor, out: &Tensor) -> Vec<usize> {
+        let Some(crf) = &self.crf else { return out.argmax(1) };
+        let (e, lengths) = Tagger::emissions(x, out);
+        let t = e.shape()[1];
+        // Padding positions get tag 0; their labels are ignored.
+        crf.decode(&e, &lengths).into_iter().flat_map(|mut path| (path.resize(t, 0), path).1).collect()
     }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor)) {
         self.embedding.visit_parameters(&join(prefix, "embedding"), f);
         self.rnn.visit_parameters(&join(prefix, "rnn"), f);
         self.fc.visit_parameters(&join(prefix, "fc"), f);
+        if let Some(crf) = &self.crf {
+            crf.visit_parameters(&join(prefix, "crf"), f);
+        }
     }
     fn set_training(&mut self, training: bool) {
         self.rnn.set_training(training);
@@ -144,10 +186,11 @@ impl Module for Tagger {
     }
     fn describe(&self) -> String {
         format!(
-            "Tagger(\n  (embedding): {}\n  (rnn): {}\n  (fc): {}\n)",
+            "Tagger(\n  (embedding): {}\n  (rnn): {}\n  (fc): {}{}\n)",
             self.embedding.describe(),
             self.rnn.describe(),
-            self.fc.describe()
+            self.fc.describe(),
+            self.crf.as_ref().map_or(String::new(), |c| format!("\n  (crf): {}", c.describe()))
         )
     }
 }
@@ -168,6 +211,7 @@ mod tests {
             bidirectional: true,
             dropout: 0.5,
             context: 1,
+            crf: false,
         };
         let mut m = Tagger::new(cfg, &mut Rng::new(0));
         let names: Vec<String> = m.named_parameters().into_iter().map(|(n, _)| n).collect();
@@ -188,6 +232,36 @@ mod tests {
     }
 
     #[test]
+    fn a_crf_tagger_trains_by_the_sequence_likelihood_and_tags_by_viterbi() {
+        let cfg = TaggerConfig {
+            cell: CellKind::Lstm,
+            vocab_size: 10,
+            tags: 4,
+            embedding_dim: 4,
+            hidden_size: 5,
+            num_layers: 1,
+            bidirectional: false,
+            dropout: 0.0,
+            context: 0,
+            crf: true,
+        };
+        let m = Tagger::new(cfg, &mut Rng::new(0));
+        let names: Vec<String> = m.named_parameters().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(&names[names.len() - 3..], ["crf.transitions", "crf.start_transitions", "crf.end_transitions"]);
+        let x = Tensor::from_vec(vec![3.0, 4.0, 5.0, 6.0, 7.0, 0.0], &[2, 3]);
+        let y = [0, 1, 2, 3, 0, crate::data::IGNORE];
+        let out = m.forward(&x);
+        let crf = m.crf.as_ref().unwrap();
+        let want = crf.nll(&out.reshape(&[2, 3, 4]), &y, &[3, 2]).item();
+        assert_eq!(m.loss(&x, &out, &y, CrossEntropyOptions::default()).item(), want);
+        let paths = crf.decode(&out.reshape(&[2, 3, 4]), &[3, 2]);
+        let mut want = paths[0].clone();
+        want.extend(&paths[1]);
+        want.push(0);
+        assert_eq!(m.predict(&x, &out), want, "Viterbi paths, padding tagged 0");
+    }
+
+    #[test]
     fn a_context_window_lets_a_forward_rnn_see_the_next_words_and_never_the_padding() {
         for context in [0, 2] {
             let cfg = TaggerConfig {
@@ -200,6 +274,7 @@ mod tests {
                 bidirectional: false,
                 dropout: 0.0,
                 context,
+                crf: false,
             };
             let m = Tagger::new(cfg, &mut Rng::new(0));
             assert_eq!(m.rnn.config().input_size, (2 * context + 1) * 4);

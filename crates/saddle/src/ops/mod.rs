@@ -9,6 +9,7 @@
 
 mod activation;
 mod conv;
+mod crf;
 mod dropout;
 mod elementwise;
 mod embedding;

@@ -9,6 +9,7 @@ use crate::data::{
     TaggedDataset, TaggedSentence, Vocab,
 };
 use crate::nn::{Module, Tagger};
+use crate::ops::CrossEntropyOptions;
 use crate::{Error, Result, Rng, Tensor};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ pub enum Model {
     /// An image classifier, `[N, C, H, W]` → `[N, classes]`.
     Classifier(Box<dyn Module>),
     /// A slot tagger, `[B, T]` word indices → `[B·T, tags]`.
-    Tagger(Tagger),
+    Tagger(Box<Tagger>),
 }
 
 impl Model {
@@ -33,7 +34,7 @@ impl Model {
                 Ok(Model::Classifier(model.build(input, config.classes, &mut rng)?))
             }
             (Task::Slots { tagger }, Some(v)) => {
-                Ok(Model::Tagger(Tagger::new(tagger.config(v.words.len(), v.tags.len()), &mut rng)))
+                Ok(Model::Tagger(Box::new(Tagger::new(tagger.config(v.words.len(), v.tags.len()), &mut rng))))
             }
             (Task::Slots { .. }, None) => Err(Error::config("vocab", "a tagger needs its vocabularies")),
         }
@@ -50,7 +51,7 @@ impl Model {
     fn inner(&self) -> &dyn Module {
         match self {
             Model::Classifier(m) => m.as_ref(),
-            Model::Tagger(m) => m,
+            Model::Tagger(m) => m.as_ref(),
         }
     }
 }
@@ -74,6 +75,12 @@ impl Module for Model {
     fn describe(&self) -> String {
         self.inner().describe()
     }
+    fn loss(&self, x: &Tensor, out: &Tensor, y: &[i64], options: CrossEntropyOptions) -> Tensor {
+        self.inner().loss(x, out, y, options)
+    }
+    fn predict(&self, x: &Tensor, out: &Tensor) -> Vec<usize> {
+        self.inner().predict(x, out)
+    }
 }
 
 /// The most parameters a run may have: 2³⁰ (4 GiB of `f32`), so that a
@@ -93,7 +100,13 @@ pub fn parameter_count(config: &RunConfig, vocabularies: Option<&Vocabularies>) 
             let g = t.cell.gates() as u64 * h;
             let layer = |input: u64| d * (g * input + g * h + 2 * g);
             let first = layer((2 * t.context as u64 + 1) * e);
-            v.words.len() as u64 * e + first + (t.num_layers as u64 - 1) * layer(d * h) + classes * d * h + classes
+            let crf = if t.crf { classes * classes + 2 * classes } else { 0 };
+            v.words.len() as u64 * e
+                + first
+                + (t.num_layers as u64 - 1) * layer(d * h)
+                + classes * d * h
+                + classes
+                + crf
         }
         _ => return Err(Error::config("input", "an image run needs its input [C, H, W], a tagger its vocabularies")),
     };
@@ -508,6 +521,7 @@ mod tests {
                     bidirectional: true,
                     num_layers: 3,
                     context: 2,
+                    crf: true,
                     ..Default::default()
                 }),
                 Some(&v),

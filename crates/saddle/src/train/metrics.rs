@@ -1,14 +1,12 @@
 //! Classification metrics: accuracy and the confusion matrix.
 //!
-//! Uses: `tensor`.
+//! Uses: `data`.
 
 use crate::data::IGNORE;
-use crate::Tensor;
 
-/// How many rows of `logits: [N, C]` have their largest value at the label
-/// (an ignored row's label, −100, never matches).
-pub(crate) fn count_correct(logits: &Tensor, labels: &[i64]) -> usize {
-    logits.argmax(1).iter().zip(labels).filter(|(p, y)| **p as i64 == **y).count()
+/// How many `predictions` equal their label (an ignored row's label, −100, never matches).
+pub(crate) fn count_correct(predictions: &[usize], labels: &[i64]) -> usize {
+    predictions.iter().zip(labels).filter(|(p, y)| **p as i64 == **y).count()
 }
 
 /// How many labels count: all but [`IGNORE`].

@@ -295,7 +295,7 @@ fn fit_on_this_thread(
             }
             let (x, y) = train.train_batch(batch, pos.epoch);
             let logits = model.forward(&x);
-            let loss = logits.cross_entropy(&y, loss_options);
+            let loss = model.loss(&x, &logits, &y, loss_options);
             opt.zero_grad();
             loss.backward();
             for ob in observers.iter_mut() {
@@ -316,7 +316,7 @@ fn fit_on_this_thread(
                 la.after_step(opt, pos.step + 1, run_steps);
             }
 
-            let correct = metrics::count_correct(&logits, &y);
+            let correct = metrics::count_correct(&model.predict(&x, &logits), &y);
             let counted = metrics::counted(&y);
             let s = &mut pos.sums;
             (s.loss, s.correct, s.seen, s.examples) = (
@@ -522,13 +522,13 @@ fn evaluate_on_this_thread(model: &mut dyn Module, data: &dyn Dataset, batch_siz
         for batch in all.chunks(batch_size.max(1)) {
             let (x, y) = data.batch(batch);
             let logits = tta.logits(model, &x);
-            let loss = logits.cross_entropy(&y, CrossEntropyOptions::default());
+            let loss = model.loss(&x, &logits, &y, CrossEntropyOptions::default());
             let n = metrics::counted(&y);
             if n > 0 {
                 loss_sum += loss.item() as f64 * n as f64;
                 counted += n;
             }
-            predictions.extend(logits.argmax(1));
+            predictions.extend(model.predict(&x, &logits));
             labels.extend(y);
         }
     });

@@ -157,6 +157,9 @@ pub struct TaggerSpec {
     pub context: usize,
     /// Words seen fewer times in training become `<unk>`.
     pub min_count: usize,
+    /// A CRF output layer over the tag scores.
+    #[serde(default)]
+    pub crf: bool,
 }
 
 impl Default for TaggerSpec {
@@ -171,6 +174,7 @@ impl Default for TaggerSpec {
             dropout: 0.0,
             context: 0,
             min_count: 1,
+            crf: false,
         }
     }
 }
@@ -188,6 +192,7 @@ impl TaggerSpec {
             bidirectional: self.bidirectional,
             dropout: self.dropout,
             context: self.context,
+            crf: self.crf,
         }
     }
 }
