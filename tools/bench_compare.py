@@ -3,7 +3,7 @@
 `saddle bench WHAT --json` and `tools/bench_torch.py WHAT`, then the median of
 each figure and the median of the per-round ratios.
 
-    python3 tools/bench_compare.py optim|lstm|lenet|gemm|cifar [--rounds 5] [--saddle target/release/saddle]
+    python3 tools/bench_compare.py optim|lstm|crf|lenet|gemm|cifar [--rounds 5] [--saddle target/release/saddle]
 
 A ratio above 1 means saddle is faster (PyTorch's time / saddle's, or
 saddle's rate / PyTorch's). The machine this project is measured on is shared
@@ -23,6 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROWS = {
     "optim": (["optim", "params"], {"ms": False}),
     "lstm": (["model"], {"train_tokens_per_s": True, "peak_rss_mib": False}),
+    "crf": (["op"], {"tokens_per_s": True}),
     "lenet": ([], {"train_images_per_s": True, "infer_images_per_s": True, "peak_rss_mib": False}),
     "gemm": (["n"], {"gflops": True}),
     "cifar": (["model"], {"train_images_per_s": True, "infer_images_per_s": True, "peak_rss_mib": False}),

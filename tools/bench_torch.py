@@ -144,6 +144,48 @@ def lstm(args):
                           "peak_rss_mib": round(peak_rss_mib(), 1), "threads": torch.get_num_threads()}))
 
 
+def crf(args):
+    """A linear-chain CRF over 20 tags, batch 32 x 24 words, written as the
+    pytorch-crf package computes it (the forward algorithm by logsumexp over
+    [B, C, C] at each step, autograd for the gradients): the negative
+    log-likelihood forward and backward, and Viterbi decoding, in tokens/s
+    (as `saddle bench crf`)."""
+    batch, steps, tags = 32, 24, 20
+    torch.manual_seed(0)
+    trans, start, end = (torch.empty(*s).uniform_(-0.1, 0.1).requires_grad_() for s in [(tags, tags), (tags,), (tags,)])
+    e = torch.randn(batch, steps, tags, requires_grad=True)
+    y = torch.randint(0, tags, (batch, steps))
+
+    def nll():
+        score = start[y[:, 0]] + e[:, 0].gather(1, y[:, :1]).squeeze(1)
+        alpha = start + e[:, 0]
+        for t in range(1, steps):
+            score = score + trans[y[:, t - 1], y[:, t]] + e[:, t].gather(1, y[:, t:t + 1]).squeeze(1)
+            alpha = torch.logsumexp(alpha.unsqueeze(2) + trans + e[:, t].unsqueeze(1), dim=1)
+        score = score + end[y[:, -1]]
+        log_z = torch.logsumexp(alpha + end, dim=1)
+        ((log_z - score).sum() / (batch * steps)).backward()
+
+    def viterbi():
+        with torch.no_grad():
+            delta, back = start + e[:, 0], []
+            for t in range(1, steps):
+                best, arg = (delta.unsqueeze(2) + trans).max(dim=1)
+                delta = best + e[:, t]
+                back.append(arg)
+            tag = (delta + end).argmax(dim=1)
+            path = [tag]
+            for arg in reversed(back):
+                tag = arg.gather(1, tag.unsqueeze(1)).squeeze(1)
+                path.append(tag)
+            return torch.stack(path[::-1], dim=1)
+
+    for op, f in [("nll_forward_backward", nll), ("viterbi", viterbi)]:
+        tokens = batch * steps / timed(200, f)
+        print(json.dumps({"bench": "crf", "impl": "torch", "op": op, "tokens_per_s": round(tokens),
+                          "threads": torch.get_num_threads()}))
+
+
 def speedrun():
     """saddle's default colour-image network (`saddle::nn::speedrun`), layer for layer."""
     nn = torch.nn
@@ -203,12 +245,12 @@ def cifar(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["gemm", "lenet", "optim", "lstm", "cifar"])
+    p.add_argument("what", choices=["gemm", "lenet", "optim", "lstm", "crf", "cifar"])
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
     p.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[256, 512, 1024, 2048])
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    {"gemm": gemm, "lenet": lenet, "optim": optim, "lstm": lstm, "cifar": cifar}[args.what](args)
+    {"gemm": gemm, "lenet": lenet, "optim": optim, "lstm": lstm, "crf": crf, "cifar": cifar}[args.what](args)
 
 
 if __name__ == "__main__":

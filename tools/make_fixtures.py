@@ -526,6 +526,23 @@ def resnet20():
     save_file({"x": x.contiguous(), "logits": logits.contiguous()}, os.path.join(OUT, "resnet20_io.safetensors"))
     print("resnet20: state dict and logits")
 
+def char_cnn():
+    """The tagger's character features (Ma & Hovy 2016): embedding with
+    padding row 0, Conv1d of width 3 with padding 1, maximum over the word."""
+    torch.manual_seed(12)
+    fx = Fixture("char_cnn")
+    chars = torch.tensor([[3, 1, 4, 0, 0], [5, 2, 6, 2, 5], [1, 0, 0, 0, 0]])
+
+    def features(embedding, weight, bias, chars):
+        e = F.embedding(chars.long(), embedding, padding_idx=0).transpose(1, 2)
+        return F.conv1d(e, weight, bias, padding=1).max(dim=2).values
+
+    emb = r(7, 4)
+    emb[0] = 0.0
+    fx.case("char_cnn/features", {}, features, {"embedding": emb, "weight": r(6, 4, 3), "bias": r(6)}, {"chars": chars})
+    fx.save()
+
+
 def crf():
     """A linear-chain CRF written out in PyTorch (forward algorithm by
     logsumexp, autograd for the gradients, Viterbi by max): negative
@@ -587,7 +604,7 @@ def crf():
 
 
 # Makers that seed themselves, so each can be rerun alone: make_fixtures.py NAME …
-SELF_SEEDED = {"cnn_parts": cnn_parts, "resnet20": resnet20, "crf": crf}
+SELF_SEEDED = {"cnn_parts": cnn_parts, "resnet20": resnet20, "crf": crf, "char_cnn": char_cnn}
 
 if __name__ == "__main__":
     import sys

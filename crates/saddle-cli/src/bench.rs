@@ -17,7 +17,7 @@ use std::time::Instant;
 
 #[derive(Args)]
 #[command(
-    after_help = "Compare with PyTorch in the same run:\n  saddle bench gemm --json; python3 tools/bench_torch.py gemm\n  saddle bench lenet --json; python3 tools/bench_torch.py lenet\n  saddle bench optim --json; python3 tools/bench_torch.py optim\n  saddle bench lstm --json; python3 tools/bench_torch.py lstm\n  saddle bench cifar --json; python3 tools/bench_torch.py cifar\n\nThe diagnosis against runs whose right verdict is known (about 5 minutes; 15 with the corpora):\n  saddle bench diagnosis --corpora ../shared/data"
+    after_help = "Compare with PyTorch in the same run:\n  saddle bench gemm --json; python3 tools/bench_torch.py gemm\n  saddle bench lenet --json; python3 tools/bench_torch.py lenet\n  saddle bench optim --json; python3 tools/bench_torch.py optim\n  saddle bench lstm --json; python3 tools/bench_torch.py lstm\n  saddle bench crf --json; python3 tools/bench_torch.py crf\n  saddle bench cifar --json; python3 tools/bench_torch.py cifar\n\nThe diagnosis against runs whose right verdict is known (about 5 minutes; 15 with the corpora):\n  saddle bench diagnosis --corpora ../shared/data"
 )]
 pub struct BenchArgs {
     /// What to measure.
@@ -52,6 +52,9 @@ enum Target {
     /// Embedding(1000, 100) → LSTM(100 → 128) → Linear(128, 20), batch 32 × 24
     /// steps, Adam: training tokens/s; also the bidirectional LSTM and the RNN.
     Lstm,
+    /// A linear-chain CRF over 20 tags, batch 32 × 24 words: the negative
+    /// log-likelihood forward and backward, and Viterbi decoding, in tokens/s.
+    Crf,
     /// The colour-image networks on 32×32×3 images, batch 512, Nesterov SGD:
     /// training and inference images/s and peak resident memory, the default
     /// (speedrun) network first, then ResNet-20.
@@ -68,6 +71,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Target::Lenet => lenet(&args),
         Target::Optim => optim(&args),
         Target::Lstm => lstm(&args),
+        Target::Crf => crf(&args),
         Target::Cifar => cifar(&args),
         Target::Diagnosis => diagnosis(&args),
     }
@@ -211,6 +215,9 @@ fn lstm(args: &BenchArgs) -> Result<()> {
             dropout: 0.0,
             context: 0,
             crf: false,
+            char_vocab_size: 0,
+            char_dim: 0,
+            char_filters: 0,
         };
         let model = Tagger::new(cfg, &mut rng);
         let mut opt = Optimizer::new(model.named_parameters(), AdamConfig::default())?;
@@ -232,6 +239,32 @@ fn lstm(args: &BenchArgs) -> Result<()> {
             println!("{{\"bench\":\"lstm\",\"impl\":\"saddle\",\"model\":\"{name}\",\"train_tokens_per_s\":{tokens:.0},\"peak_rss_mib\":{rss:.1},\"threads\":{threads}}}");
         } else {
             println!("{name:>7}  training {tokens:>9.0} tokens/s  (peak resident {rss:.1} MiB)");
+        }
+    }
+    Ok(())
+}
+
+fn crf(args: &BenchArgs) -> Result<()> {
+    let (batch, steps, tags) = (32usize, 24usize, 20usize);
+    let mut rng = Rng::new(0);
+    let crf = saddle::nn::Crf::new(tags, &mut rng);
+    let e = Tensor::normal(&[batch, steps, tags], 0.0, 1.0, &mut rng).requires_grad();
+    let y: Vec<i64> = (0..batch * steps).map(|_| rng.below(tags) as i64).collect();
+    let lengths = vec![steps; batch];
+    let threads = rayon::current_num_threads();
+    let nll = time(200, || crf.nll(&e, &y, &lengths).backward());
+    let decode = time(200, || {
+        crf.decode(&e, &lengths);
+    });
+    for (op, seconds) in [("nll_forward_backward", nll), ("viterbi", decode)] {
+        let tokens = (batch * steps) as f64 / seconds;
+        if args.json {
+            println!("{{\"bench\":\"crf\",\"impl\":\"saddle\",\"op\":\"{op}\",\"tokens_per_s\":{tokens:.0},\"threads\":{threads}}}");
+        } else {
+            println!(
+                "{op:>22}  {tokens:>11.0} tokens/s  ({:.3} ms a batch of {batch} × {steps}, {tags} tags)",
+                seconds * 1e3
+            );
         }
     }
     Ok(())

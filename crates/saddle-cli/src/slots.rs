@@ -1,34 +1,31 @@
 //! `saddle tag`, and the slot-filling table of `saddle eval`: a recurrent
 //! tagger labels each word of a sentence with its slot.
 
-use saddle::data::{tokenize, word_index, ChunkMetrics, Tokens, Vocab, MAX_SENTENCE_WORDS};
+use saddle::data::{tokenize, word_index, ChunkMetrics, TaggedSentence, Tokens, Vocab, MAX_SENTENCE_WORDS};
 use saddle::train::{Model, Run};
 use saddle::{Error, Result};
 use std::path::PathBuf;
 
-/// Precision, recall and F1 per slot type, and token accuracy.
+/// What fits the tags: with chunk tags (BIO, BIOES), precision, recall and
+/// F1 per chunk type; with tags of single words (parts of speech), each
+/// tag's accuracy, precision and F1; token accuracy always.
 pub fn print_metrics(m: &ChunkMetrics) {
-    println!("{:<32} {:>9} {:>9} {:>9} {:>7} {:>7}", "slot", "precision", "recall", "F1", "gold", "found");
-    for (kind, s) in &m.by_type {
-        println!(
-            "{kind:<32} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>7}",
-            s.precision(),
-            s.recall(),
-            s.f1(),
-            s.gold,
-            s.predicted
-        );
+    let row = |name: &str, a: f64, b: f64, f1: f64, gold: usize, found: usize| {
+        println!("{name:<32} {a:>9.2} {b:>9.2} {f1:>9.2} {gold:>7} {found:>7}")
+    };
+    if m.has_chunks() {
+        println!("{:<32} {:>9} {:>9} {:>9} {:>7} {:>7}", "slot", "precision", "recall", "F1", "gold", "found");
+        for (kind, s) in &m.by_type {
+            row(kind, s.precision(), s.recall(), s.f1(), s.gold, s.predicted);
+        }
+        let o = &m.overall;
+        row("all slots", o.precision(), o.recall(), o.f1(), o.gold, o.predicted);
+    } else {
+        println!("{:<32} {:>9} {:>9} {:>9} {:>7} {:>7}", "tag", "accuracy", "precision", "F1", "gold", "found");
+        for (tag, s) in &m.by_tag {
+            row(tag, s.recall(), s.precision(), s.f1(), s.gold, s.predicted);
+        }
     }
-    let o = &m.overall;
-    println!(
-        "{:<32} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>7}",
-        "all slots",
-        o.precision(),
-        o.recall(),
-        o.f1(),
-        o.gold,
-        o.predicted
-    );
     println!("token accuracy {:.2}% ({} of {} words)", m.token_accuracy(), m.correct_tokens, m.tokens);
 }
 
@@ -63,7 +60,9 @@ pub fn tag(args: TagArgs) -> Result<()> {
         ));
     }
     let ids: Vec<usize> = words.iter().map(|w| word_index(&vocab, w)).collect();
-    let tags = tagger.tag(std::slice::from_ref(&ids), 1).remove(0);
+    // Untagged: a tag the tag set does not know (empty) is never read.
+    let sentence = TaggedSentence { words: words.clone(), tags: vec![String::new(); words.len()], intent: None };
+    let tags = tagger.tag(&v.dataset(&[sentence]), 1).remove(0);
     for ((w, &id), &t) in words.iter().zip(&ids).zip(&tags) {
         let unknown = if id == Vocab::UNK { "  (unknown word)" } else { "" };
         println!("{w:<20} {}{unknown}", tagset.token(t));

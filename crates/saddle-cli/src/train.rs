@@ -5,6 +5,7 @@ use crate::schedule::{flag, SPEC_HELP};
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use saddle::data::ConlluColumn;
 use saddle::diagnose::Watch;
 use saddle::nn::CellKind;
 use saddle::optim::{Family, OptimizerSpec, Schedule};
@@ -151,10 +152,21 @@ pub struct TrainArgs {
     /// the likelihood of whole tag sequences and read by Viterbi decoding.
     #[arg(long)]
     pub crf: bool,
+    /// slots: the CoNLL-U column to tag each word with: upos (universal parts
+    /// of speech), xpos, feats or deprel.
+    #[arg(long, default_value = "upos", value_name = "COLUMN")]
+    pub tag_column: ConlluColumn,
+    /// slots: character features per word, from a CNN over its characters
+    /// as written (Ma & Hovy 2016); 0 for none.
+    #[arg(long, default_value_t = 0, value_name = "F", value_parser = clap::value_parser!(u32).range(0..=4096))]
+    pub char_filters: u32,
+    /// slots: character-vector size of the character features.
+    #[arg(long, default_value_t = 30, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub char_dim: u32,
 }
 
 /// The flags that make up a run's spec: `--resume` takes them from the run.
-const SPEC_FLAGS: [&str; 28] = [
+const SPEC_FLAGS: [&str; 31] = [
     "size",
     "augment",
     "label_smoothing",
@@ -183,6 +195,9 @@ const SPEC_FLAGS: [&str; 28] = [
     "hidden_size",
     "context",
     "crf",
+    "tag_column",
+    "char_filters",
+    "char_dim",
 ];
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
@@ -602,6 +617,9 @@ fn tagger(args: &TrainArgs) -> Result<TaggerSpec> {
         context: args.context as usize,
         min_count: args.min_count,
         crf: args.crf,
+        tag_column: args.tag_column,
+        char_dim: args.char_dim as usize,
+        char_filters: args.char_filters as usize,
     })
 }
 
@@ -659,6 +677,7 @@ fn print_done(s: &Summary, unit: &str, dir: &std::path::Path) {
         format!("{0} accuracy {1:.2}%, {0} loss {2:.4}", s.held_out, 100.0 * s.held_out_accuracy, s.held_out_loss);
     let result = match (s.test_f1, s.test_token_accuracy) {
         (Some(f1), Some(acc)) => format!("{held_out}; test slot F1 {f1:.2}, test token accuracy {:.2}%", 100.0 * acc),
+        (None, Some(acc)) => format!("{held_out}; test token accuracy {:.2}%", 100.0 * acc),
         _ => held_out,
     };
     println!(

@@ -25,10 +25,10 @@ pub use images::{bundled_mnist, load_idx_dir, load_idx_test, ImageDataset, Norma
 pub use loader::Loader;
 pub use photo::RgbImage;
 pub use picture::{GreyImage, MnistDigit, MAX_PIXELS};
-pub use tagging::{pad_batch, tokenize, word_form, word_index, TaggedDataset, Tokens};
+pub use tagging::{char_indices, pad_batch, tokenize, word_form, word_index, TaggedDataset, Tokens, MAX_WORD_CHARS};
 pub use text::{
-    chunks, read_atis, read_conll, read_seq_in_out, write_conll, Chunk, ChunkMetrics, ChunkScore, TaggedSentence,
-    Vocab, MAX_SENTENCE_WORDS,
+    chunks, marks_chunks, read_atis, read_conll, read_conllu, read_seq_in_out, write_conll, Chunk, ChunkMetrics,
+    ChunkScore, ConlluColumn, TaggedSentence, Vocab, MAX_SENTENCE_WORDS,
 };
 pub use travel::travel_corpus;
 

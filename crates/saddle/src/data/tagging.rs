@@ -6,7 +6,10 @@
 //! A batch is `x: [B, T]`, the word indices (as `f32`, exact below 2²⁴) padded
 //! with `<pad>` (0) after each sentence's end, and the labels of the `B·T`
 //! positions in row-major order, [`IGNORE`](super::IGNORE) at padding and
-//! for tags the tag set does not know.
+//! for tags the tag set does not know. With each word's characters (for a
+//! tagger with character features), `x: [B, T, 1 + W]`: at `[b, t, 0]` the
+//! word's index, then the indices of its first `W` characters (`W` the
+//! longest word of the batch, at most [`MAX_WORD_CHARS`]), padded with 0.
 //!
 //! Uses: `data::text`, `tensor`.
 
@@ -106,13 +109,39 @@ pub fn tokenize(text: &str, vocab: &Vocab) -> Tokens {
     t
 }
 
-/// Tagged sentences indexed by a word vocabulary and a tag set.
+/// The most characters of a word that character features read: its first 24
+/// (longer words, such as web addresses, are rare and long enough to tell).
+pub const MAX_WORD_CHARS: usize = 24;
+
+/// The indices in `chars` of the first [`MAX_WORD_CHARS`] characters of
+/// `word`, as written (case kept), `<unk>`'s for a character `chars` does not know.
+///
+/// ```
+/// use saddle::data::{char_indices, Vocab};
+/// let chars = Vocab::build(["a", "b", "B"], 1);
+/// assert_eq!(char_indices(&chars, "aBz"), vec![chars.index("a"), chars.index("B"), Vocab::UNK]);
+/// ```
+pub fn char_indices(chars: &Vocab, word: &str) -> Vec<usize> {
+    word.chars()
+        .take(MAX_WORD_CHARS)
+        .map(|c| match chars.get(c.encode_utf8(&mut [0; 4])) {
+            Some(i) if i > Vocab::UNK => i,
+            _ => Vocab::UNK,
+        })
+        .collect()
+}
+
+/// Tagged sentences indexed by a word vocabulary and a tag set, and, for a
+/// tagger with character features, by a character vocabulary.
 #[derive(Clone, Debug)]
 pub struct TaggedDataset {
     /// Word indices of each sentence.
     pub words: Vec<Vec<usize>>,
     /// Tag indices of each sentence (`IGNORE` for an unknown tag).
     pub tags: Vec<Vec<i64>>,
+    /// The character indices of each word of each sentence; empty without
+    /// character features.
+    pub chars: Vec<Vec<Vec<usize>>>,
 }
 
 impl TaggedDataset {
@@ -123,7 +152,14 @@ impl TaggedDataset {
             .iter()
             .map(|s| s.tags.iter().map(|t| tagset.get(t).map_or(IGNORE, |i| i as i64)).collect())
             .collect();
-        TaggedDataset { words, tags }
+        TaggedDataset { words, tags, chars: Vec::new() }
+    }
+
+    /// Also each word's characters ([`char_indices`] in `chars`): batches
+    /// then carry them, `x: [B, T, 1 + W]`.
+    pub fn with_chars(mut self, sentences: &[TaggedSentence], chars: &Vocab) -> Self {
+        self.chars = sentences.iter().map(|s| s.words.iter().map(|w| char_indices(chars, w)).collect()).collect();
+        self
     }
 }
 
@@ -143,8 +179,20 @@ impl Dataset for TaggedDataset {
     }
     fn batch(&self, indices: &[usize]) -> (Tensor, Vec<i64>) {
         let sentences: Vec<&[usize]> = indices.iter().map(|&i| self.words[i].as_slice()).collect();
-        let x = pad_batch(&sentences);
+        let mut x = pad_batch(&sentences);
         let t = x.shape()[1];
+        if !self.chars.is_empty() {
+            let w = indices.iter().flat_map(|&i| self.chars[i].iter().map(Vec::len)).max().unwrap_or(0).max(1);
+            let mut xc = vec![0.0f32; indices.len() * t * (1 + w)];
+            for (b, &i) in indices.iter().enumerate() {
+                for (k, (&word, chars)) in self.words[i].iter().zip(&self.chars[i]).enumerate() {
+                    let row = &mut xc[(b * t + k) * (1 + w)..][..1 + w];
+                    row[0] = word as f32;
+                    row[1..].iter_mut().zip(chars).for_each(|(d, &c)| *d = c as f32);
+                }
+            }
+            x = Tensor::from_vec(xc, &[indices.len(), t, 1 + w]);
+        }
         let mut y = vec![IGNORE; indices.len() * t];
         for (b, &i) in indices.iter().enumerate() {
             y[b * t..][..self.tags[i].len()].copy_from_slice(&self.tags[i]);
@@ -174,5 +222,14 @@ mod tests {
         assert_eq!(x.to_vec()[2], boston, "words are lower-cased");
         assert_eq!(&x.to_vec()[4..], &[0.0, 0.0], "padding");
         assert_eq!(y, vec![0, 0, 1, IGNORE, IGNORE, IGNORE], "unknown tag and padding are ignored");
+        // With characters: [B, T, 1 + W], the word then its characters, case kept.
+        let chars = Vocab::build(["f", "l", "y", "B"], 1);
+        let (x, _) = d.with_chars(&data, &chars).batch(&[0, 1]);
+        assert_eq!(x.shape(), &[2, 3, 7], "'Boston' is the longest word: 6 characters");
+        let c = |ch: &str| chars.index(ch) as f32;
+        let unk = Vocab::UNK as f32;
+        assert_eq!(&x.to_vec()[..7], &[vocab.index("fly") as f32, c("f"), c("l"), c("y"), 0.0, 0.0, 0.0]);
+        assert_eq!(&x.to_vec()[14..21], &[boston, c("B"), unk, unk, unk, unk, unk]);
+        assert_eq!(&x.to_vec()[35..], &[0.0; 7], "padding");
     }
 }

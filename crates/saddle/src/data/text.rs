@@ -1,4 +1,4 @@
-//! Tagged text for slot filling: readers for three layouts, a vocabulary, and
+//! Tagged text for slot filling and part-of-speech tagging: readers for four layouts, a vocabulary, and
 //! chunk metrics computed exactly as the CoNLL `conlleval` script does.
 //!
 //! Layouts, each giving one [`TaggedSentence`] per sentence:
@@ -7,7 +7,9 @@
 //! - `seq.in` / `seq.out`: words on one line of the first file, tags on the
 //!   same line of the second;
 //! - CoNLL columns: one token per line, the word first and the tag last,
-//!   sentences separated by blank lines.
+//!   sentences separated by blank lines;
+//! - CoNLL-U (Universal Dependencies): ten tab-separated fields per word,
+//!   the word `FORM` tagged with a chosen column ([`ConlluColumn`]).
 //!
 //! A malformed line is an [`Error::Format`] naming the file, the line and the
 //! column. Gzip-compressed files are read as they are.
@@ -23,7 +25,7 @@ use std::path::Path;
 pub struct TaggedSentence {
     /// The words.
     pub words: Vec<String>,
-    /// One BIO tag per word (`O`, `B-type`, `I-type`).
+    /// One tag per word: slots in BIO form (`O`, `B-type`, `I-type`), parts of speech, ….
     pub tags: Vec<String>,
     /// The intent label (ATIS layout only).
     pub intent: Option<String>,
@@ -158,6 +160,148 @@ pub fn read_conll(path: &Path) -> Result<Vec<TaggedSentence>> {
     Ok(out)
 }
 
+/// A column of a CoNLL-U file that a tagger can learn to predict from `FORM`.
+///
+/// ```
+/// use saddle::data::ConlluColumn;
+/// assert_eq!("xpos".parse::<ConlluColumn>().unwrap(), ConlluColumn::Xpos);
+/// assert_eq!(ConlluColumn::default().to_string(), "upos");
+/// assert!("form".parse::<ConlluColumn>().is_err());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConlluColumn {
+    /// Column 4: the universal part of speech (17 tags: `NOUN`, `VERB`, …).
+    #[default]
+    Upos,
+    /// Column 5: the language-specific part of speech (Penn tags for English).
+    Xpos,
+    /// Column 6: the morphological features (`Number=Sing|Person=3`), each set one tag.
+    Feats,
+    /// Column 8: the dependency relation to the head word.
+    Deprel,
+}
+
+impl ConlluColumn {
+    const ALL: [ConlluColumn; 4] = [ConlluColumn::Upos, ConlluColumn::Xpos, ConlluColumn::Feats, ConlluColumn::Deprel];
+
+    /// The column's name in the format's documentation, lower-cased.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConlluColumn::Upos => "upos",
+            ConlluColumn::Xpos => "xpos",
+            ConlluColumn::Feats => "feats",
+            ConlluColumn::Deprel => "deprel",
+        }
+    }
+
+    /// Its index among the ten fields (0-based).
+    fn field(self) -> usize {
+        match self {
+            ConlluColumn::Upos => 3,
+            ConlluColumn::Xpos => 4,
+            ConlluColumn::Feats => 5,
+            ConlluColumn::Deprel => 7,
+        }
+    }
+}
+
+impl std::fmt::Display for ConlluColumn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for ConlluColumn {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        ConlluColumn::ALL.into_iter().find(|c| c.name() == s.to_lowercase()).ok_or_else(|| {
+            Error::config(
+                "tag column",
+                format!("'{s}' is not a CoNLL-U column to tag with; expected upos, xpos, feats or deprel"),
+            )
+        })
+    }
+}
+
+/// Reads a CoNLL-U file (Universal Dependencies): one word per line in ten
+/// tab-separated fields `ID FORM LEMMA UPOS XPOS FEATS HEAD DEPREL DEPS
+/// MISC`, a blank line after each sentence, `#` comment lines; each word
+/// `FORM` tagged with `column`. As the format says, a multi-word token
+/// (`ID` a range such as `3-4`, the surface form of the words that follow)
+/// and an empty node (`ID` such as `8.1`) are not words of the sentence and
+/// are skipped. Word IDs must count 1, 2, 3, … within each sentence; a line
+/// that breaks the format names its file, line and column.
+pub fn read_conllu(path: &Path, column: ConlluColumn) -> Result<Vec<TaggedSentence>> {
+    let text = read_text(path)?;
+    let mut out = Vec::new();
+    let mut current = TaggedSentence { words: Vec::new(), tags: Vec::new(), intent: None };
+    for (n, line) in text.lines().enumerate() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim().is_empty() {
+            if !current.words.is_empty() {
+                out.push(std::mem::replace(
+                    &mut current,
+                    TaggedSentence { words: Vec::new(), tags: Vec::new(), intent: None },
+                ));
+            }
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split('\t').collect();
+        // The character column where field `i` starts.
+        let col = |i: usize| fields[..i].iter().map(|f| f.chars().count() + 1).sum::<usize>() + 1;
+        if fields.len() != 10 {
+            let found = fields.len();
+            return Err(at(
+                path,
+                n + 1,
+                1,
+                format!("{found} tab-separated fields; CoNLL-U has 10 (ID FORM LEMMA UPOS XPOS FEATS HEAD DEPREL DEPS MISC)"),
+            ));
+        }
+        let id = fields[0];
+        let is_number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        match id.split_once(['-', '.']) {
+            Some((a, b)) if is_number(a) && is_number(b) => continue,
+            Some(_) => {
+                return Err(at(
+                    path,
+                    n + 1,
+                    1,
+                    format!("ID {} is not a word number, a range (3-4) or an empty node (8.1)", quote(id)),
+                ))
+            }
+            None => {}
+        }
+        let expected = current.words.len() + 1;
+        if id.parse::<usize>().ok() != Some(expected) {
+            return Err(at(
+                path,
+                n + 1,
+                1,
+                format!("ID {} where word {expected} of the sentence was expected (a missing blank line?)", quote(id)),
+            ));
+        }
+        let (form, tag) = (fields[1], fields[column.field()]);
+        for (i, value) in [(1, form), (column.field(), tag)] {
+            if value.is_empty() {
+                let what = if i == 1 { "FORM".to_string() } else { column.name().to_uppercase() };
+                return Err(at(path, n + 1, col(i), format!("{what} is empty")));
+            }
+        }
+        check_length(path, n + 1, expected)?;
+        current.words.push(form.to_string());
+        current.tags.push(tag.to_string());
+    }
+    if !current.words.is_empty() {
+        out.push(current);
+    }
+    Ok(out)
+}
+
 /// Writes `sentences` as [`read_conll`] reads them: `word tag` per line, a
 /// blank line after each sentence; atomically (a temporary file renamed).
 ///
@@ -249,14 +393,50 @@ fn split_tag(tag: &str) -> (&str, &str) {
     }
 }
 
-/// The chunks of a BIO tag sequence, with `conlleval`'s rules: a chunk starts at
-/// `B-`, at an `I-` after `O` or after a chunk of another type (an `I-` with no
-/// `B-` before it opens a chunk), and ends before `O`, `B-` or a change of type.
+/// Whether `tag` is a chunk tag: `O`, or `B-`, `I-`, `E-`, `S-` (and BILOU's
+/// `L-`, `U-`) before a type.
+fn is_chunk_tag(tag: &str) -> bool {
+    tag == "O"
+        || tag
+            .split_once('-')
+            .is_some_and(|(p, kind)| matches!(p, "B" | "I" | "E" | "S" | "L" | "U") && !kind.is_empty())
+}
+
+/// Whether `tags` mark chunks (every tag `O` or `B-`/`I-`/`E-`/`S-`/`L-`/`U-`
+/// and a type, as BIO, IOB2, BIOES and BILOU do, one at least not `O`), so
+/// that chunk precision, recall and F1 mean something; otherwise tags are
+/// labels of single words, such as parts of speech.
+///
+/// ```
+/// use saddle::data::marks_chunks;
+/// assert!(marks_chunks(["O", "B-city", "I-city"]));
+/// assert!(!marks_chunks(["NOUN", "VERB", "O"]));
+/// ```
+pub fn marks_chunks<'a>(tags: impl IntoIterator<Item = &'a str>) -> bool {
+    let mut any = false;
+    for t in tags {
+        if !is_chunk_tag(t) {
+            return false;
+        }
+        any |= t != "O";
+    }
+    any
+}
+
+/// The chunks of a tag sequence in BIO, IOB2, BIOES or BILOU form, with
+/// `conlleval`'s rules: a chunk starts at `B-` or `S-`, at an `I-` or `E-`
+/// after `O`, after a chunk of another type or after a chunk's end (an `I-`
+/// with no `B-` before it opens a chunk); it ends before `O`, `B-`, `S-` or a
+/// change of type, and at `E-` and `S-`. (`L-` reads as `E-`, `U-` as `S-`.)
 pub fn chunks(tags: &[String]) -> Vec<Chunk> {
     let mut out = Vec::new();
     let mut open: Option<(String, usize)> = None;
     for (i, tag) in tags.iter().enumerate() {
-        let (prefix, kind) = split_tag(tag);
+        let (prefix, kind) = match split_tag(tag) {
+            ("L", kind) => ("E", kind),
+            ("U", kind) => ("S", kind),
+            other => other,
+        };
         let starts = match prefix {
             "B" | "S" => true,
             "I" | "E" => open.as_ref().is_none_or(|(t, _)| t != kind),
@@ -269,6 +449,11 @@ pub fn chunks(tags: &[String]) -> Vec<Chunk> {
         }
         if starts {
             open = Some((kind.to_string(), i));
+        }
+        if matches!(prefix, "E" | "S") {
+            if let Some((t, s)) = open.take() {
+                out.push((t, s, i));
+            }
         }
     }
     if let Some((t, s)) = open {
@@ -316,13 +501,17 @@ impl ChunkScore {
     }
 }
 
-/// Slot-filling metrics over a corpus, as `conlleval` reports them.
+/// Tagging metrics over a corpus: chunks as `conlleval` reports them, token
+/// accuracy, and each tag's counts.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ChunkMetrics {
     /// All chunk types together.
     pub overall: ChunkScore,
     /// Per chunk type.
     pub by_type: BTreeMap<String, ChunkScore>,
+    /// Per tag, each word a unit: `gold` words have the tag, `predicted`
+    /// were given it, `correct` both (so `recall` is the tag's accuracy).
+    pub by_tag: BTreeMap<String, ChunkScore>,
     /// Tokens tagged correctly.
     pub correct_tokens: usize,
     /// Tokens.
@@ -341,6 +530,12 @@ impl ChunkMetrics {
         );
         self.tokens += gold.len();
         self.correct_tokens += gold.iter().zip(predicted).filter(|(g, p)| g == p).count();
+        for (g, p) in gold.iter().zip(predicted) {
+            let gold_tag = self.by_tag.entry(g.clone()).or_default();
+            gold_tag.gold += 1;
+            gold_tag.correct += usize::from(g == p);
+            self.by_tag.entry(p.clone()).or_default().predicted += 1;
+        }
         let (g, p) = (chunks(gold), chunks(predicted));
         for c in &g {
             self.overall.gold += 1;
@@ -360,6 +555,11 @@ impl ChunkMetrics {
     pub fn token_accuracy(&self) -> f64 {
         100.0 * self.correct_tokens as f64 / self.tokens.max(1) as f64
     }
+    /// Whether the gold tags mark chunks ([`marks_chunks`]): then chunk F1
+    /// is the measure; otherwise token accuracy and the per-tag counts.
+    pub fn has_chunks(&self) -> bool {
+        marks_chunks(self.by_tag.iter().filter(|(_, s)| s.gold > 0).map(|(t, _)| t.as_str()))
+    }
 }
 
 #[cfg(test)]
@@ -378,6 +578,22 @@ mod tests {
         assert_eq!(c("I-city I-city I-date O"), ["city:0-1", "date:2-2"]);
         assert_eq!(c("B-city B-city"), ["city:0-0", "city:1-1"]);
         assert_eq!(c("O I-time"), ["time:1-1"]);
+        // BIOES (and BILOU): E- and S- end a chunk, so an I- after them opens a new one.
+        assert_eq!(c("B-city E-city S-city I-city E-city"), ["city:0-1", "city:2-2", "city:3-4"]);
+        assert_eq!(c("B-org L-org U-org"), ["org:0-1", "org:2-2"]);
+    }
+
+    #[test]
+    fn tags_of_single_words_get_per_tag_counts_and_no_chunks() {
+        let mut m = ChunkMetrics::default();
+        m.add(&tags("PRON VERB DET NOUN"), &tags("PRON VERB DET VERB"));
+        assert!(!m.has_chunks());
+        assert_eq!(m.by_tag["NOUN"], ChunkScore { predicted: 0, gold: 1, correct: 0 });
+        assert_eq!(m.by_tag["VERB"], ChunkScore { predicted: 2, gold: 1, correct: 1 });
+        assert_eq!(m.token_accuracy(), 75.0);
+        let mut m = ChunkMetrics::default();
+        m.add(&tags("O B-LOC E-LOC"), &tags("O O O"));
+        assert!(m.has_chunks());
     }
 
     #[test]
@@ -418,6 +634,29 @@ mod tests {
         assert_eq!(s[0].tags, ["O", "O", "B-city"]);
         let e = read_seq_in_out(&write("seq2.in", "fly to\n"), &write("seq2.out", "O\n")).unwrap_err().to_string();
         assert!(e.contains("seq2.out: line 1, column 1: 1 tags for 2 words"), "{e}");
+        let conllu = "# sent_id = 1\n# text = Google's here.\n\
+                      1-2\tGoogle's\t_\t_\t_\t_\t_\t_\t_\t_\n\
+                      1\tGoogle\tGoogle\tPROPN\tNNP\tNumber=Sing\t3\tnsubj\t_\t_\n\
+                      2\t's\tbe\tAUX\tVBZ\t_\t3\tcop\t_\t_\n\
+                      2.1\tis\tbe\tAUX\tVBZ\t_\t_\t_\t3:cop\t_\n\
+                      3\there\there\tADV\tRB\t_\t0\troot\t_\tSpaceAfter=No\n\
+                      4\t.\t.\tPUNCT\t.\t_\t3\tpunct\t_\t_\n\n\
+                      1\tYes\tyes\tINTJ\tUH\t_\t0\troot\t_\t_\n";
+        let u = read_conllu(&write("a.conllu", conllu), ConlluColumn::Upos).unwrap();
+        assert_eq!(u.len(), 2);
+        assert_eq!(u[0].words, ["Google", "'s", "here", "."], "the range and the empty node are not words");
+        assert_eq!(u[0].tags, ["PROPN", "AUX", "ADV", "PUNCT"]);
+        let x = read_conllu(&write("b.conllu", conllu), ConlluColumn::Xpos).unwrap();
+        assert_eq!(x[1].tags, ["UH"]);
+        for (bad, needle) in [
+            ("1\tGoogle\tGoogle\tPROPN\n", "line 1, column 1: 4 tab-separated fields; CoNLL-U has 10"),
+            ("1\ta\ta\tX\tX\t_\t0\tr\t_\t_\n3\tb\tb\tX\tX\t_\t0\tr\t_\t_\n", "line 2, column 1: ID '3' where word 2"),
+            ("1\ta\ta\t\tX\t_\t0\tr\t_\t_\n", "line 1, column 7: UPOS is empty"),
+            ("1-x\ta\ta\tX\tX\t_\t0\tr\t_\t_\n", "ID '1-x' is not a word number"),
+        ] {
+            let e = read_conllu(&write("bad.conllu", bad), ConlluColumn::Upos).unwrap_err().to_string();
+            assert!(e.contains("bad.conllu: ") && e.contains(needle), "{e}");
+        }
         let c = read_conll(&write("c.conll", "EU NNP B-ORG\nrejects VBZ O\n\nPeter NNP B-PER\n")).unwrap();
         assert_eq!(c.len(), 2);
         assert_eq!(c[1].tags, ["B-PER"]);

@@ -5,7 +5,12 @@
 //!
 //! `x: [B, T]` word indices (padded with index 0 after each sentence) →
 //! `embedding: [B, T, W·E]`, each word's vector with those of its `k` neighbours
-//! on each side, `W = 2k + 1` (dropout in training) → `rnn` (batch-first, with
+//! on each side, `W = 2k + 1`; with character features (`x: [B, T, 1 + L]`,
+//! each word's index then its characters', see [`TaggedDataset`](crate::data::TaggedDataset)),
+//! also the word's character CNN features `[B, T, F]`
+//! (Ma & Hovy 2016: characters embedded `[B·T, L, Eᶜ]`, a convolution of
+//! width 3 with `F` filters over them, the maximum of each filter over the
+//! word), concatenated: `[B, T, W·E + F]` (dropout in training) → `rnn` (batch-first, with
 //! each sentence's true length, so padding never reaches a state)
 //! `: [B, T, D·H]` (dropout in training) → `fc: [B, T, C]`,
 //! returned as `[B·T, C]` to meet one label per position. Parameter names are
@@ -13,7 +18,11 @@
 //!
 //! Uses: `nn` layers.
 
-use super::{join, CellKind, Crf, Dropout, Embedding, Indices, Linear, Module, Recurrent, RecurrentConfig};
+use super::{
+    join, uniform_fan_in, CellKind, Crf, Dropout, Embedding, Indices, Linear, Module, Recurrent, RecurrentConfig,
+};
+use crate::data::{Dataset, TaggedDataset};
+use crate::ops::Conv2dOptions;
 use crate::ops::CrossEntropyOptions;
 use crate::{Rng, Tensor};
 
@@ -47,6 +56,57 @@ pub struct TaggerConfig {
     /// of whole tag sequences in training, Viterbi decoding.
     #[serde(default)]
     pub crf: bool,
+    /// Character features: the size of the character vocabulary (`<pad>`
+    /// and `<unk>` included), 0 for none.
+    #[serde(default)]
+    pub char_vocab_size: usize,
+    /// Eᶜ, the character-vector size.
+    #[serde(default)]
+    pub char_dim: usize,
+    /// F, the character CNN's filters: features per word.
+    #[serde(default)]
+    pub char_filters: usize,
+}
+
+impl TaggerConfig {
+    /// Whether the tagger reads each word's characters.
+    pub fn has_chars(&self) -> bool {
+        self.char_vocab_size > 0 && self.char_filters > 0
+    }
+}
+
+/// Character features of words (Ma & Hovy 2016): `chars: [N, L]` character
+/// indices (0 padding) → `embedding: [N, L, Eᶜ]` → a convolution of width 3
+/// (padding 1) with `F` filters, `[N, F, L]` → each filter's maximum over
+/// the word, `[N, F]`. The convolution's weight is `[F, Eᶜ, 3]`, PyTorch's
+/// `Conv1d`, both it and the bias from `U(−1/√(3Eᶜ), 1/√(3Eᶜ))`.
+pub struct CharCnn {
+    /// `[Vᶜ, Eᶜ]`, row 0 (padding) zero.
+    pub embedding: Embedding,
+    /// `[F, Eᶜ, 3]`.
+    pub weight: Tensor,
+    /// `[F]`.
+    pub bias: Tensor,
+}
+
+impl CharCnn {
+    /// Character vectors of `dim` for `vocab_size` characters, `filters` features.
+    pub fn new(vocab_size: usize, dim: usize, filters: usize, rng: &mut Rng) -> Self {
+        let embedding = Embedding::new(vocab_size, dim, Some(0), rng);
+        let weight = uniform_fan_in(&[filters, dim, 3], 3 * dim, rng).requires_grad();
+        let bias = uniform_fan_in(&[filters], 3 * dim, rng).requires_grad();
+        CharCnn { embedding, weight, bias }
+    }
+
+    /// `[N, L]` character indices → `[N, F]` features.
+    pub fn forward(&self, chars: &Indices) -> Tensor {
+        let (n, l) = (chars.shape()[0], chars.shape()[1]);
+        let (f, dim) = (self.weight.shape()[0], self.weight.shape()[1]);
+        let e = self.embedding.forward(chars).permute(&[0, 2, 1]).reshape(&[n, dim, 1, l]);
+        let options = Conv2dOptions { padding: (0, 1), ..Default::default() };
+        let h = e.conv2d(&self.weight.reshape(&[f, dim, 1, 3]), Some(&self.bias), options); // [N, F, 1, L]
+        h.reshape(&[n, f, l]).max(2, false)
+    }
 }
 
 /// Embedding, recurrent layers and a linear layer to tag scores: `x: [B, T]`
@@ -72,6 +132,8 @@ pub struct Tagger {
     pub dropout: Dropout,
     /// The CRF over the tag scores, if any.
     pub crf: Option<Crf>,
+    /// Character features, if any.
+    pub chars: Option<CharCnn>,
     /// Words of context on each side.
     context: usize,
 }
@@ -80,32 +142,35 @@ impl Tagger {
     /// A tagger with PyTorch's initialization of each layer.
     pub fn new(cfg: TaggerConfig, rng: &mut Rng) -> Self {
         let embedding = Embedding::new(cfg.vocab_size, cfg.embedding_dim, Some(0), rng);
+        let chars = cfg.has_chars().then(|| CharCnn::new(cfg.char_vocab_size, cfg.char_dim, cfg.char_filters, rng));
+        let char_features = if cfg.has_chars() { cfg.char_filters } else { 0 };
         let rc = RecurrentConfig {
             num_layers: cfg.num_layers,
             bidirectional: cfg.bidirectional,
             batch_first: true,
-            ..RecurrentConfig::new((2 * cfg.context + 1) * cfg.embedding_dim, cfg.hidden_size)
+            ..RecurrentConfig::new((2 * cfg.context + 1) * cfg.embedding_dim + char_features, cfg.hidden_size)
         };
         let rnn = Recurrent::new(cfg.cell, rc, rng);
         let d = if cfg.bidirectional { 2 } else { 1 };
         let fc = Linear::new(d * cfg.hidden_size, cfg.tags, true, rng);
         let dropout = Dropout::new(cfg.dropout, rng);
         let crf = cfg.crf.then(|| Crf::new(cfg.tags, rng));
-        Tagger { embedding, rnn, fc, dropout, crf, context: cfg.context }
+        Tagger { embedding, rnn, fc, dropout, crf, chars, context: cfg.context }
     }
 }
 
 impl Tagger {
-    /// The most likely tag index of every word of each sentence (word
-    /// indices), `batch_size` sentences at a time, without recording a graph.
-    pub fn tag(&self, sentences: &[Vec<usize>], batch_size: usize) -> Vec<Vec<usize>> {
-        let mut out = Vec::with_capacity(sentences.len());
-        for chunk in sentences.chunks(batch_size.max(1)) {
-            let refs: Vec<&[usize]> = chunk.iter().map(|s| s.as_slice()).collect();
-            let x = crate::data::pad_batch(&refs);
+    /// The most likely tag index of every word of each sentence of `data`
+    /// (its tags are not read), `batch_size` sentences at a time, without
+    /// recording a graph.
+    pub fn tag(&self, data: &TaggedDataset, batch_size: usize) -> Vec<Vec<usize>> {
+        let all: Vec<usize> = (0..data.words.len()).collect();
+        let mut out = Vec::with_capacity(all.len());
+        for chunk in all.chunks(batch_size.max(1)) {
+            let (x, _) = data.batch(chunk);
             let t = x.shape()[1];
             let best = crate::no_grad(|| self.predict(&x, &self.forward(&x))); // [B·T]
-            out.extend(chunk.iter().enumerate().map(|(b, s)| best[b * t..b * t + s.len()].to_vec()));
+            out.extend(chunk.iter().enumerate().map(|(b, &i)| best[b * t..][..data.words[i].len()].to_vec()));
         }
         out
     }
@@ -118,8 +183,8 @@ impl Tagger {
     /// gradient is `∂L/∂h_t`.
     pub fn forward_probed(&self, x: &Tensor, probes: Option<&[Tensor]>) -> Tensor {
         let (b, t) = (x.shape()[0], x.shape()[1]);
-        let words = Indices::from_tensor(x);
-        let idx = words.values();
+        let (words, chars) = split_words_and_chars(x);
+        let idx = &words;
         let lengths = sentence_lengths(idx, t);
         // Each word with its context window: [B, T, W] indices, W = 2k + 1, 0 (padding) past the ends.
         let (k, w) = (self.context, 2 * self.context + 1);
@@ -131,7 +196,20 @@ impl Tagger {
             .collect();
         let e = self.embedding.forward(&Indices::new(window, &[b, t, w]));
         let e = e.reshape(&[b, t, w * self.embedding.weight.shape()[1]]);
-        let e = self.dropout.forward(&e); // [B, T, W·E]
+        let e = match (&self.chars, chars) {
+            (Some(cnn), Some(chars)) => {
+                let features = cnn.forward(&chars); // [B·T, F]
+                Tensor::cat(&[&e, &features.reshape(&[b, t, features.shape()[1]])], 2)
+            }
+            (None, None) => e,
+            (Some(_), None) => {
+                panic!("Tagger: a tagger with character features needs x: [B, T, 1 + L], got {:?}", x.shape())
+            }
+            (None, Some(_)) => {
+                panic!("Tagger: x {:?} holds characters, but the tagger has no character features", x.shape())
+            }
+        };
+        let e = self.dropout.forward(&e); // [B, T, W·E (+ F)]
         let (h, _) = self.rnn.forward_probed(&e, Some(&lengths), None, probes); // [B, T, D·H]
         let c = self.fc.out_features;
         self.fc.forward(&self.dropout.forward(&h)).reshape(&[b * t, c]) // [B·T, C]
@@ -143,11 +221,27 @@ fn sentence_lengths(words: &[usize], t: usize) -> Vec<usize> {
     words.chunks(t).map(|row| row.iter().position(|&w| w == 0).unwrap_or(t)).collect()
 }
 
+/// `x: [B, T]` word indices, or `[B, T, 1 + L]` each word's index then its
+/// characters': the `[B·T]` word indices, and the `[B·T, L]` character indices if any.
+fn split_words_and_chars(x: &Tensor) -> (Vec<usize>, Option<Indices>) {
+    let all = Indices::from_tensor(x);
+    match *x.shape() {
+        [_, _] => (all.values().to_vec(), None),
+        [b, t, width] if width >= 2 => {
+            let rows = all.values().chunks(width);
+            let words = rows.clone().map(|r| r[0]).collect();
+            let chars = rows.flat_map(|r| r[1..].iter().copied()).collect();
+            (words, Some(Indices::new(chars, &[b * t, width - 1])))
+        }
+        _ => panic!("Tagger: x {:?} must be [B, T] word indices or [B, T, 1 + L] with characters", x.shape()),
+    }
+}
+
 impl Tagger {
     /// `[B·T, C]` tag scores as `[B, T, C]` emissions, and each sentence's length.
     fn emissions(x: &Tensor, out: &Tensor) -> (Tensor, Vec<usize>) {
         let (b, t) = (x.shape()[0], x.shape()[1]);
-        let lengths = sentence_lengths(Indices::from_tensor(x).values(), t);
+        let lengths = sentence_lengths(&split_words_and_chars(x).0, t);
         (out.reshape(&[b, t, out.shape()[1]]), lengths)
     }
 }
@@ -174,6 +268,11 @@ impl Module for Tagger {
     }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor)) {
         self.embedding.visit_parameters(&join(prefix, "embedding"), f);
+        if let Some(cnn) = &self.chars {
+            cnn.embedding.visit_parameters(&join(prefix, "char_embedding"), f);
+            f(&join(prefix, "char_conv.weight"), &cnn.weight);
+            f(&join(prefix, "char_conv.bias"), &cnn.bias);
+        }
         self.rnn.visit_parameters(&join(prefix, "rnn"), f);
         self.fc.visit_parameters(&join(prefix, "fc"), f);
         if let Some(crf) = &self.crf {
@@ -186,8 +285,15 @@ impl Module for Tagger {
     }
     fn describe(&self) -> String {
         format!(
-            "Tagger(\n  (embedding): {}\n  (rnn): {}\n  (fc): {}{}\n)",
+            "Tagger(\n  (embedding): {}{}\n  (rnn): {}\n  (fc): {}{}\n)",
             self.embedding.describe(),
+            self.chars.as_ref().map_or(String::new(), |c| {
+                let (f, dim) = (c.weight.shape()[0], c.weight.shape()[1]);
+                format!(
+                    "\n  (char_embedding): {}\n  (char_conv): Conv1d({dim}, {f}, kernel_size=(3,), padding=(1,))",
+                    c.embedding.describe()
+                )
+            }),
             self.rnn.describe(),
             self.fc.describe(),
             self.crf.as_ref().map_or(String::new(), |c| format!("\n  (crf): {}", c.describe()))
@@ -212,6 +318,9 @@ mod tests {
             dropout: 0.5,
             context: 1,
             crf: false,
+            char_vocab_size: 0,
+            char_dim: 0,
+            char_filters: 0,
         };
         let mut m = Tagger::new(cfg, &mut Rng::new(0));
         let names: Vec<String> = m.named_parameters().into_iter().map(|(n, _)| n).collect();
@@ -244,6 +353,9 @@ mod tests {
             dropout: 0.0,
             context: 0,
             crf: true,
+            char_vocab_size: 0,
+            char_dim: 0,
+            char_filters: 0,
         };
         let m = Tagger::new(cfg, &mut Rng::new(0));
         let names: Vec<String> = m.named_parameters().into_iter().map(|(n, _)| n).collect();
@@ -262,6 +374,49 @@ mod tests {
     }
 
     #[test]
+    fn character_features_match_pytorch() {
+        let fx = crate::ops::testing::Fixtures::load("char_cnn");
+        for case in fx.cases("char_cnn") {
+            let mut cnn = CharCnn::new(7, 4, 6, &mut Rng::new(0));
+            cnn.embedding.weight = fx.param(&case, "embedding");
+            (cnn.weight, cnn.bias) = (fx.param(&case, "weight"), fx.param(&case, "bias"));
+            let chars: Vec<usize> = fx.indices(&case, "chars").iter().map(|&c| c as usize).collect();
+            let out = cnn.forward(&Indices::new(chars, &[3, 5]));
+            let inputs = [("embedding", &cnn.embedding.weight), ("weight", &cnn.weight), ("bias", &cnn.bias)];
+            fx.check_forward_backward(&case, &out, &inputs);
+        }
+    }
+
+    #[test]
+    fn character_features_see_case_and_unknown_words() {
+        let cfg = TaggerConfig {
+            cell: CellKind::Gru,
+            vocab_size: 10,
+            tags: 3,
+            embedding_dim: 4,
+            hidden_size: 5,
+            num_layers: 1,
+            bidirectional: true,
+            dropout: 0.0,
+            context: 0,
+            crf: false,
+            char_vocab_size: 6,
+            char_dim: 3,
+            char_filters: 4,
+        };
+        let m = Tagger::new(cfg, &mut Rng::new(0));
+        let names: Vec<String> = m.named_parameters().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names[1..4], ["char_embedding.weight", "char_conv.weight", "char_conv.bias"]);
+        assert_eq!(m.rnn.config().input_size, 4 + 4);
+        // Two unknown words (index 1) that differ in one character get different tag scores.
+        let x = |c: f32| Tensor::from_vec(vec![1.0, 2.0, 3.0, 1.0, 2.0, c], &[1, 2, 3]);
+        let (a, b) = (m.forward(&x(3.0)).to_vec(), m.forward(&x(4.0)).to_vec());
+        assert_ne!(a[3..], b[3..]);
+        let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.forward(&Tensor::zeros(&[1, 2]))));
+        assert!(e.unwrap_err().downcast_ref::<String>().unwrap().contains("needs x: [B, T, 1 + L]"));
+    }
+
+    #[test]
     fn a_context_window_lets_a_forward_rnn_see_the_next_words_and_never_the_padding() {
         for context in [0, 2] {
             let cfg = TaggerConfig {
@@ -275,6 +430,9 @@ mod tests {
                 dropout: 0.0,
                 context,
                 crf: false,
+                char_vocab_size: 0,
+                char_dim: 0,
+                char_filters: 0,
             };
             let m = Tagger::new(cfg, &mut Rng::new(0));
             assert_eq!(m.rnn.config().input_size, (2 * context + 1) * 4);

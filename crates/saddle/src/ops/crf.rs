@@ -363,12 +363,12 @@ impl Tensor {
     /// The highest-scoring tag sequence of each sentence (Viterbi), for
     /// emissions `self: [B, T, C]`, `transitions: [C, C]`, `start`, `end: [C]`
     /// and each sentence's length: `lengths[b]` tags for sentence `b`. Where
-    /// sequences tie, the one whose tags are first found largest wins.
+    /// scores tie, the lower previous tag wins at each step, and the lower last tag.
     ///
     /// ```
     /// use saddle::Tensor;
     /// // Tag 1 scores higher at both words, but the 1 → 1 transition costs 10.
-    /// let e = Tensor::from_vec(vec![0.0, 1.0, 0.0, 1.0], &[1, 2, 2]);
+    /// let e = Tensor::from_vec(vec![0.0, 1.0, 0.0, 2.0], &[1, 2, 2]);
     /// let a = Tensor::from_vec(vec![0.0, 0.0, 0.0, -10.0], &[2, 2]);
     /// let s = Tensor::zeros(&[2]);
     /// assert_eq!(e.crf_decode(&a, &s, &s, &[2]), vec![vec![0, 1]]);

@@ -33,9 +33,7 @@ impl Model {
                     config.input.ok_or_else(|| Error::config("input", "an image run needs its input [C, H, W]"))?;
                 Ok(Model::Classifier(model.build(input, config.classes, &mut rng)?))
             }
-            (Task::Slots { tagger }, Some(v)) => {
-                Ok(Model::Tagger(Box::new(Tagger::new(tagger.config(v.words.len(), v.tags.len()), &mut rng))))
-            }
+            (Task::Slots { tagger }, Some(v)) => Ok(Model::Tagger(Box::new(Tagger::new(tagger.config(v), &mut rng)))),
             (Task::Slots { .. }, None) => Err(Error::config("vocab", "a tagger needs its vocabularies")),
         }
     }
@@ -99,9 +97,12 @@ pub fn parameter_count(config: &RunConfig, vocabularies: Option<&Vocabularies>) 
             let (e, h, d) = (t.embedding_dim as u64, t.hidden_size as u64, if t.bidirectional { 2 } else { 1 });
             let g = t.cell.gates() as u64 * h;
             let layer = |input: u64| d * (g * input + g * h + 2 * g);
-            let first = layer((2 * t.context as u64 + 1) * e);
             let crf = if t.crf { classes * classes + 2 * classes } else { 0 };
+            let (cv, cd, f) = (v.chars.as_ref().map_or(0, Vec::len) as u64, t.char_dim as u64, t.char_filters as u64);
+            let (chars, f) = if t.has_chars() { (cv * cd + f * cd * 3 + f, f) } else { (0, 0) };
+            let first = layer((2 * t.context as u64 + 1) * e + f);
             v.words.len() as u64 * e
+                + chars
                 + first
                 + (t.num_layers as u64 - 1) * layer(d * h)
                 + classes * d * h
@@ -167,7 +168,17 @@ pub(crate) fn check_config(config: &RunConfig, vocabularies: Option<&Vocabularie
                 }
             }
         }
-        (Task::Slots { .. }, Some(v)) => {
+        (Task::Slots { tagger }, Some(v)) => {
+            if tagger.has_chars() != v.chars.as_ref().is_some_and(|c| c.len() >= 2) {
+                return Err(Error::format(
+                    dir.join("vocab.json"),
+                    format!(
+                        "config.json gives the tagger {} character features, but vocab.json holds {} characters",
+                        tagger.char_filters,
+                        v.chars.as_ref().map_or(0, Vec::len)
+                    ),
+                ));
+            }
             if !(2..=1 << 24).contains(&v.words.len()) || v.tags.len() != config.classes {
                 return Err(Error::format(
                     dir.join("vocab.json"),
@@ -216,18 +227,27 @@ pub struct Vocabularies {
     pub words: Vec<String>,
     /// Tag of each index.
     pub tags: Vec<String>,
+    /// For character features: the character of each index, `<pad>` and `<unk>` first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chars: Option<Vec<String>>,
 }
 
 impl Vocabularies {
     /// The words from the training sentences (by their [`word_form`], those
-    /// seen fewer than `min_count` times left out), and the tags sorted.
-    pub fn build(train: &[TaggedSentence], min_count: usize) -> Self {
+    /// seen fewer than `min_count` times left out), the tags sorted, and with
+    /// `chars` every character of the training words as written.
+    pub fn build(train: &[TaggedSentence], min_count: usize, chars: bool) -> Self {
         let forms: Vec<String> = train.iter().flat_map(|s| s.words.iter().map(|w| word_form(w))).collect();
         let words = Vocab::build(forms.iter().map(String::as_str), min_count).tokens().to_vec();
         let mut tags: Vec<String> = train.iter().flat_map(|s| s.tags.iter().cloned()).collect();
         tags.sort();
         tags.dedup();
-        Vocabularies { words, tags }
+        let chars = chars.then(|| {
+            let all: Vec<String> =
+                train.iter().flat_map(|s| s.words.iter().flat_map(|w| w.chars().map(String::from))).collect();
+            Vocab::build(all.iter().map(String::as_str), 1).tokens().to_vec()
+        });
+        Vocabularies { words, tags, chars }
     }
     /// The word vocabulary.
     pub fn words(&self) -> Vocab {
@@ -236,6 +256,15 @@ impl Vocabularies {
     /// The tag set.
     pub fn tagset(&self) -> Vocab {
         Vocab::from_tokens(self.tags.clone())
+    }
+    /// `sentences` indexed as the run's tagger reads them: words and tags,
+    /// and the characters of each word when the run has character features.
+    pub fn dataset(&self, sentences: &[TaggedSentence]) -> TaggedDataset {
+        let data = TaggedDataset::new(sentences, &self.words(), &self.tagset());
+        match &self.chars {
+            Some(chars) => data.with_chars(sentences, &Vocab::from_tokens(chars.clone())),
+            None => data,
+        }
     }
 }
 
@@ -332,14 +361,14 @@ pub(crate) fn load_new(spec: &RunSpec, on_load: OnLoad<'_>) -> Result<(RunConfig
             image_data(train, test, &config.spec, source)
         }
         Task::Slots { tagger } => {
-            let corpus = Corpus::open_or_travel(config.spec.data.as_deref())?;
+            let corpus = Corpus::open_or_travel(config.spec.data.as_deref(), tagger.tag_column)?;
             if corpus.train.is_empty() || corpus.test.is_empty() {
                 return Err(Error::format(
                     config.spec.data.clone().unwrap_or_default(),
                     "the training or the test set is empty",
                 ));
             }
-            let v = Vocabularies::build(&corpus.train, tagger.min_count);
+            let v = Vocabularies::build(&corpus.train, tagger.min_count, tagger.has_chars());
             config.classes = v.tags.len();
             tagged(corpus, v)
         }
@@ -442,9 +471,7 @@ fn load_run_images(
 
 /// A tagger's data from its corpus and vocabularies.
 fn tagged(corpus: Corpus, v: Vocabularies) -> RunData {
-    let (words, tags) = (v.words(), v.tagset());
-    let (train, dev) =
-        (TaggedDataset::new(&corpus.train, &words, &tags), TaggedDataset::new(&corpus.dev, &words, &tags));
+    let (train, dev) = (v.dataset(&corpus.train), v.dataset(&corpus.dev));
     RunData {
         sizes: (train.words.len(), dev.words.len()),
         train: Box::new(train),
@@ -471,10 +498,10 @@ pub(crate) fn load_existing(
             (train.norm, test.norm) = (norm.clone(), norm);
             Ok(image_data(train, test, &config.spec, source))
         }
-        Task::Slots { .. } => {
+        Task::Slots { tagger } => {
             let v = vocabularies.ok_or_else(|| Error::format(dir.join("vocab.json"), "a tagger's run needs it"))?;
             let folder = data.map(Path::to_path_buf).or_else(|| config.spec.data.clone());
-            Ok(tagged(Corpus::open_or_travel(folder.as_deref())?, v.clone()))
+            Ok(tagged(Corpus::open_or_travel(folder.as_deref(), tagger.tag_column)?, v.clone()))
         }
     }
 }
@@ -497,7 +524,11 @@ mod tests {
             normalization: Some(Normalization { mean: vec![0.5; input[0]], std: vec![0.25; input[0]] }),
             class_names: None,
         };
-        let v = Vocabularies { words: (0..50).map(|i| i.to_string()).collect(), tags: vec!["O".into(); 7] };
+        let v = Vocabularies {
+            words: (0..50).map(|i| i.to_string()).collect(),
+            tags: vec!["O".into(); 7],
+            chars: Some(["<pad>", "<unk>", "a", "b", "c"].map(String::from).to_vec()),
+        };
         let tagger = |t: TaggerSpec| RunConfig {
             spec: RunSpec { task: Task::Slots { tagger: t }, ..RunSpec::slots() },
             classes: 7,
@@ -522,6 +553,7 @@ mod tests {
                     num_layers: 3,
                     context: 2,
                     crf: true,
+                    char_filters: 7,
                     ..Default::default()
                 }),
                 Some(&v),

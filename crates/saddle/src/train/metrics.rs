@@ -57,14 +57,13 @@ pub fn confusion_matrix(predictions: &[usize], labels: &[i64], classes: usize) -
 pub fn slot_metrics(
     tagger: &mut crate::nn::Tagger,
     sentences: &[crate::data::TaggedSentence],
-    vocab: &crate::data::Vocab,
-    tagset: &crate::data::Vocab,
+    v: &super::Vocabularies,
 ) -> crate::data::ChunkMetrics {
     use crate::nn::Module;
     tagger.set_training(false);
-    let words = crate::data::TaggedDataset::new(sentences, vocab, tagset).words;
+    let tagset = v.tagset();
     let mut m = crate::data::ChunkMetrics::default();
-    for (s, predicted) in sentences.iter().zip(tagger.tag(&words, 64)) {
+    for (s, predicted) in sentences.iter().zip(tagger.tag(&v.dataset(sentences), 64)) {
         let predicted: Vec<String> = predicted.iter().map(|&i| tagset.token(i).to_string()).collect();
         m.add(&s.tags, &predicted);
     }

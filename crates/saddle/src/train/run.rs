@@ -66,10 +66,11 @@ pub struct Summary {
     pub train_images_per_second: f64,
     /// Worker threads used by the kernels.
     pub threads: usize,
-    /// Slot filling: chunk F1 on the test set, as `conlleval` computes it.
+    /// Tagging with chunk tags (BIO, BIOES): chunk F1 on the test set, as
+    /// `conlleval` computes it; `None` for tags of single words (parts of speech).
     #[serde(default)]
     pub test_f1: Option<f64>,
-    /// Slot filling: the share of the test set's words tagged right.
+    /// Tagging: the share of the test set's words tagged right.
     #[serde(default)]
     pub test_token_accuracy: Option<f64>,
     /// Set when training stopped at a NaN or infinite loss or gradient: the
@@ -416,7 +417,7 @@ impl Trainer {
             train_seconds: p.train_seconds,
             train_images_per_second: p.examples as f64 / p.train_seconds.max(1e-9),
             threads: rayon::current_num_threads(),
-            test_f1: test_chunks.as_ref().map(|c| c.overall.f1()),
+            test_f1: test_chunks.as_ref().filter(|c| c.has_chunks()).map(|c| c.overall.f1()),
             test_token_accuracy: test_chunks.as_ref().map(|c| c.token_accuracy() / 100.0),
             diverged,
         };
@@ -458,7 +459,7 @@ impl Trainer {
 
 /// The chunk metrics of `tagger` on `sentences` with the run's vocabularies.
 fn test_chunks(tagger: &mut Tagger, sentences: &[TaggedSentence], v: &Vocabularies) -> ChunkMetrics {
-    slot_metrics(tagger, sentences, &v.words(), &v.tagset())
+    slot_metrics(tagger, sentences, v)
 }
 
 /// Reads `dir/config.json`, checking its format first, so that a run of

@@ -3,10 +3,10 @@
 //!
 //! Uses: `nn` (models), `optim` (rules, schedules), `data` (normalization), `error`.
 
-use crate::data::{Augment, Normalization};
+use crate::data::{Augment, ConlluColumn, Normalization};
 use crate::nn::{lenet5, mlp, resnet20, speedrun, CellKind, MlpShape, Module, TaggerConfig};
 use crate::optim::{Family, Lookahead, OptimizerSpec, Schedule};
-use crate::train::{OnNan, Tta};
+use crate::train::{OnNan, Tta, Vocabularies};
 use crate::{Error, Result, Rng};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -160,6 +160,15 @@ pub struct TaggerSpec {
     /// A CRF output layer over the tag scores.
     #[serde(default)]
     pub crf: bool,
+    /// The column whose tags a CoNLL-U corpus gives its words.
+    #[serde(default)]
+    pub tag_column: ConlluColumn,
+    /// Character-vector size of the character features.
+    #[serde(default)]
+    pub char_dim: usize,
+    /// Character features per word (the character CNN's filters); 0: none.
+    #[serde(default)]
+    pub char_filters: usize,
 }
 
 impl Default for TaggerSpec {
@@ -175,17 +184,28 @@ impl Default for TaggerSpec {
             context: 0,
             min_count: 1,
             crf: false,
+            tag_column: ConlluColumn::Upos,
+            char_dim: 30,
+            char_filters: 0,
         }
     }
 }
 
 impl TaggerSpec {
-    /// The tagger's sizes once the data gave `vocab_size` words and `tags` tags.
-    pub fn config(&self, vocab_size: usize, tags: usize) -> TaggerConfig {
+    /// Whether the tagger reads each word's characters.
+    pub fn has_chars(&self) -> bool {
+        self.char_filters > 0
+    }
+
+    /// The tagger's sizes once the data gave its vocabularies.
+    pub fn config(&self, v: &Vocabularies) -> TaggerConfig {
         TaggerConfig {
             cell: self.cell,
-            vocab_size,
-            tags,
+            vocab_size: v.words.len(),
+            tags: v.tags.len(),
+            char_vocab_size: v.chars.as_ref().map_or(0, Vec::len),
+            char_dim: self.char_dim,
+            char_filters: self.char_filters,
             embedding_dim: self.embedding_dim,
             hidden_size: self.hidden_size,
             num_layers: self.num_layers,
@@ -464,10 +484,17 @@ impl RunSpec {
                 ("tagger.embedding_dim", t.embedding_dim, 1 << 16),
                 ("tagger.hidden_size", t.hidden_size, 1 << 16),
                 ("tagger.num_layers", t.num_layers, 64),
+                ("tagger.char_dim", t.char_dim, 4096),
             ] {
                 if !(1..=max).contains(&v) {
                     return Err(Error::config(field, format!("must be between 1 and {max}, got {v}")));
                 }
+            }
+            if t.char_filters > 4096 {
+                return Err(Error::config(
+                    "tagger.char_filters",
+                    format!("must be at most 4096, got {}", t.char_filters),
+                ));
             }
             if t.context > 10 {
                 return Err(Error::config("tagger.context", format!("must be at most 10, got {}", t.context)));
