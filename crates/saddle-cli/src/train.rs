@@ -160,13 +160,21 @@ pub struct TrainArgs {
     /// as written (Ma & Hovy 2016); 0 for none.
     #[arg(long, default_value_t = 0, value_name = "F", value_parser = clap::value_parser!(u32).range(0..=4096))]
     pub char_filters: u32,
+    /// slots: start the word embedding from pretrained vectors, a GloVe or
+    /// word2vec text file (`word v1 v2 …` per line, gzip allowed) whose
+    /// vectors have --embedding-dim numbers.
+    #[arg(long, value_name = "FILE")]
+    pub embeddings: Option<PathBuf>,
+    /// slots: keep the pretrained word embedding as it is (no updates).
+    #[arg(long, requires = "embeddings")]
+    pub freeze_embeddings: bool,
     /// slots: character-vector size of the character features.
     #[arg(long, default_value_t = 30, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub char_dim: u32,
 }
 
 /// The flags that make up a run's spec: `--resume` takes them from the run.
-const SPEC_FLAGS: [&str; 31] = [
+const SPEC_FLAGS: [&str; 33] = [
     "size",
     "augment",
     "label_smoothing",
@@ -198,6 +206,8 @@ const SPEC_FLAGS: [&str; 31] = [
     "tag_column",
     "char_filters",
     "char_dim",
+    "embeddings",
+    "freeze_embeddings",
 ];
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
@@ -620,6 +630,8 @@ fn tagger(args: &TrainArgs) -> Result<TaggerSpec> {
         tag_column: args.tag_column,
         char_dim: args.char_dim as usize,
         char_filters: args.char_filters as usize,
+        embeddings: args.embeddings.clone(),
+        freeze_embeddings: args.freeze_embeddings,
     })
 }
 
@@ -660,6 +672,17 @@ fn print_plan(t: &Trainer) {
                 v.words.len(),
                 v.tags.len()
             );
+            if let (Some(vectors), RunTask::Slots { tagger }) = (&d.pretrained, &c.spec.task) {
+                let path = tagger.embeddings.as_deref().unwrap_or(std::path::Path::new("?")).display();
+                let frozen = if tagger.freeze_embeddings { ", frozen" } else { "" };
+                println!(
+                    "vectors   {path}: {} of {} words found ({} vectors of {}{frozen})",
+                    vectors.found(),
+                    v.words.len() - 2,
+                    vectors.lines,
+                    vectors.dim
+                );
+            }
         }
     }
     let s = &c.spec;

@@ -340,6 +340,102 @@ fn a_run_records_its_optimizer_state_and_schedule() {
     assert_eq!(meta["step.0.weight"], "94"); // 2 epochs of 47 steps
 }
 
+/// A CoNLL-U corpus of parts of speech whose content words are never seen
+/// twice, names (`Zorbi`, PROPN) and nouns (`lanto`, NOUN) in the same
+/// places: `Zorbi sees lanto .`, `lanto runs .`. Context cannot tell them
+/// apart in the test set; their first letter can.
+fn write_conllu_names(dir: &Path) {
+    let mut state = 7u64;
+    let mut next = |n: usize| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) as usize % n
+    };
+    for (split, n) in [("train", 400), ("test", 100)] {
+        let mut text = String::new();
+        for s in 0..n {
+            let mut content = || {
+                let mut w: String = (0..5).map(|_| "aeioulnrstkm".as_bytes()[next(12)] as char).collect();
+                if next(2) == 0 {
+                    w[..1].make_ascii_uppercase();
+                    (w, "PROPN")
+                } else {
+                    (w, "NOUN")
+                }
+            };
+            let (a, b) = (content(), content());
+            let words = match s % 2 {
+                0 => vec![(a.0.as_str(), a.1), ("sees", "VERB"), (b.0.as_str(), b.1), (".", "PUNCT")],
+                _ => vec![(a.0.as_str(), a.1), ("runs", "VERB"), (".", "PUNCT")],
+            };
+            text += &format!("# sent_id = {split}-{s}\n");
+            for (i, (w, t)) in words.iter().enumerate() {
+                text += &format!("{}\t{w}\t_\t{t}\t_\t_\t0\t_\t_\t_\n", i + 1);
+            }
+            text.push('\n');
+        }
+        std::fs::write(dir.join(format!("en_names-ud-{split}.conllu")), text).unwrap();
+    }
+}
+
+#[test]
+fn a_pos_tagger_with_characters_and_a_crf_trains_on_conllu_and_reports_tag_accuracy() {
+    let dir = scratch("conllu");
+    write_conllu_names(&dir);
+    let run = dir.join("run");
+    let o = saddle(&[
+        "train",
+        "slots",
+        "--data",
+        dir.to_str().unwrap(),
+        "--bidirectional",
+        "--crf",
+        "--char-filters",
+        "16",
+        "--char-dim",
+        "8",
+        "--embedding-dim",
+        "16",
+        "--hidden-size",
+        "32",
+        "--epochs",
+        "20",
+        "--lr",
+        "0.01",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("(CoNLL-U, FORM → UPOS)"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("model     bilstm-chars-crf"), "{}", stdout(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    // Parts of speech are no chunks: token accuracy, no chunk F1.
+    assert!(summary["test_f1"].is_null(), "{summary}");
+    let accuracy = summary["test_token_accuracy"].as_f64().unwrap();
+    // Without characters: 0.78 (a coin toss on the content words).
+    assert!(accuracy > 0.95, "unseen names and nouns are told apart by their letters: test token accuracy {accuracy}");
+    let eval = stdout(&saddle(&["eval", run.to_str().unwrap()]));
+    assert!(eval.contains("tag                               accuracy precision        F1"), "{eval}");
+    assert!(eval.contains("PROPN") && !eval.contains("all slots"), "{eval}");
+    let tag = stdout(&saddle(&["tag", run.to_str().unwrap(), "Brontu sees lamik ."]));
+    assert!(tag.contains("Brontu               PROPN  (unknown word)"), "{tag}");
+    assert!(tag.contains("lamik                NOUN  (unknown word)"), "{tag}");
+
+    // A broken line names file, line and column, and nothing is left behind.
+    std::fs::write(
+        dir.join("en_names-ud-test.conllu"),
+        "1\tthe\t_\tDET\t_\t_\t0\t_\t_\t_\n3\tdog\t_\tNOUN\t_\t_\t0\t_\t_\t_\n",
+    )
+    .unwrap();
+    let bad = dir.join("bad");
+    let o = saddle(&["train", "slots", "--data", dir.to_str().unwrap(), "--out", bad.to_str().unwrap()]);
+    assert_fails_with(
+        &o,
+        &["en_names-ud-test.conllu: line 2, column 1: ID '3' where word 2 of the sentence was expected"],
+    );
+    assert!(!bad.exists());
+}
+
 #[test]
 fn slots_train_tag_and_eval_on_the_generated_travel_corpus() {
     let dir = scratch("slots");

@@ -104,8 +104,17 @@ fn an_image_run_resumed_mid_epoch_ends_with_the_same_bits() {
 #[test]
 fn a_tagger_with_dropout_resumed_at_an_epoch_end_ends_with_the_same_bits() {
     let dir = scratch("slots");
-    let tagger =
-        TaggerSpec { cell: CellKind::Gru, embedding_dim: 8, hidden_size: 16, dropout: 0.3, ..Default::default() };
+    // With character features and a CRF, whose layers must resume as exactly as the others.
+    let tagger = TaggerSpec {
+        cell: CellKind::Gru,
+        embedding_dim: 8,
+        hidden_size: 16,
+        dropout: 0.3,
+        char_dim: 5,
+        char_filters: 6,
+        crf: true,
+        ..Default::default()
+    };
     let spec =
         RunSpec { task: Task::Slots { tagger }, epochs: 2, batch_size: 64, monitor_every: 0, ..RunSpec::slots() };
     // 47 steps an epoch: stopped at the end of the first.
@@ -126,6 +135,42 @@ fn a_tagger_with_dropout_resumed_at_an_epoch_end_ends_with_the_same_bits() {
     }
     let read: saddle::train::Summary = serde_json::from_value(old).unwrap();
     assert_eq!((read.held_out.as_str(), read.held_out_accuracy), ("held-out", summary.held_out_accuracy));
+}
+
+#[test]
+fn pretrained_word_vectors_start_the_embedding_and_frozen_stay_as_they_are() {
+    let dir = scratch("vectors");
+    // Vectors for three words of the travel corpus (any case: words are matched by their form), and one it lacks.
+    let file = dir.join("vectors.txt");
+    let vectors = [("Boston", 0.5f32), ("denver", -0.25), ("ARRIVE", 1.0), ("zebra", 2.0)];
+    let text: String = vectors.iter().map(|(w, v)| format!("{w} {}\n", vec![format!("{v}"); 4].join(" "))).collect();
+    std::fs::write(&file, text).unwrap();
+    for freeze in [true, false] {
+        let tagger = TaggerSpec {
+            embedding_dim: 4,
+            hidden_size: 8,
+            embeddings: Some(file.clone()),
+            freeze_embeddings: freeze,
+            ..Default::default()
+        };
+        let spec = RunSpec { task: Task::Slots { tagger }, epochs: 1, monitor_every: 0, ..RunSpec::slots() };
+        let out = dir.join(format!("run-{freeze}"));
+        let mut trainer = Trainer::create(&spec, &out).unwrap();
+        assert_eq!(trainer.data().pretrained.as_ref().unwrap().found(), 3);
+        trainer.train(&mut []).unwrap();
+        let run = Run::open(&out).unwrap();
+        let words = run.vocabularies.as_ref().unwrap().words();
+        let weights = read_safetensors(&out.join("model.safetensors")).unwrap().0;
+        let embedding = &weights["embedding.weight"].1;
+        let row = |w: &str| embedding[words.index(w) * 4..][..4].to_vec();
+        for (word, v) in &vectors[..3] {
+            assert_eq!(row(&word.to_lowercase()) == vec![*v; 4], freeze, "{word}, frozen: {freeze}");
+        }
+    }
+    let bad = TaggerSpec { embedding_dim: 5, embeddings: Some(file), ..Default::default() };
+    let spec = RunSpec { task: Task::Slots { tagger: bad }, ..RunSpec::slots() };
+    let e = Trainer::create(&spec, &dir.join("bad")).err().unwrap().to_string();
+    assert!(e.contains("holds vectors of 4 numbers, but the word embedding has 5"), "{e}");
 }
 
 #[test]

@@ -16,6 +16,7 @@ mod picture;
 mod tagging;
 mod text;
 mod travel;
+mod vectors;
 
 pub use augment::{Augment, DEFAULT_CROP, DEFAULT_CUTOUT};
 pub use corpus::{Corpus, DEV_SENTENCES};
@@ -31,6 +32,7 @@ pub use text::{
     ChunkScore, ConlluColumn, TaggedSentence, Vocab, MAX_SENTENCE_WORDS,
 };
 pub use travel::travel_corpus;
+pub use vectors::{read_word_vectors, WordVectors};
 
 use crate::{Error, Result, Tensor};
 use std::io::Read;

@@ -5,8 +5,8 @@
 
 use super::spec::{RunConfig, RunSpec, Task, RUN_FORMAT};
 use crate::data::{
-    bundled_mnist, load_idx_dir, load_images, word_form, Corpus, Dataset, ImageDataset, ImageSet, LoadOptions,
-    TaggedDataset, TaggedSentence, Vocab,
+    bundled_mnist, load_idx_dir, load_images, read_word_vectors, word_form, Corpus, Dataset, ImageDataset, ImageSet,
+    LoadOptions, TaggedDataset, TaggedSentence, Vocab, WordVectors,
 };
 use crate::nn::{Module, Tagger};
 use crate::ops::CrossEntropyOptions;
@@ -285,6 +285,8 @@ pub struct RunData {
     pub sizes: (usize, usize),
     /// The split `held_out` is, by name: `test` (images) or `dev` (a corpus).
     pub held_out_split: &'static str,
+    /// Tagger of a new run: the pretrained vectors of its words, if its spec names a file.
+    pub pretrained: Option<WordVectors>,
 }
 
 /// The data folder of `spec`, absolute: its own, or the bundled MNIST; `None` for the travel corpus.
@@ -310,6 +312,7 @@ fn image_data(mut train: ImageDataset, test: ImageDataset, spec: &RunSpec, sourc
         train: Box::new(train),
         held_out: Box::new(test),
         held_out_split: "test",
+        pretrained: None,
         test: Vec::new(),
         vocabularies: None,
         source,
@@ -322,6 +325,9 @@ pub(crate) fn load_new(spec: &RunSpec, on_load: OnLoad<'_>) -> Result<(RunConfig
     spec.validate()?;
     let mut spec = spec.clone();
     spec.data = data_folder(&spec)?;
+    if let Task::Slots { tagger: super::TaggerSpec { embeddings: Some(path), .. } } = &mut spec.task {
+        *path = std::fs::canonicalize(&*path).map_err(|e| Error::io(&*path, e))?;
+    }
     let mut config = RunConfig {
         format: RUN_FORMAT,
         optim: spec.optimizer.family().name().into(),
@@ -370,7 +376,23 @@ pub(crate) fn load_new(spec: &RunSpec, on_load: OnLoad<'_>) -> Result<(RunConfig
             }
             let v = Vocabularies::build(&corpus.train, tagger.min_count, tagger.has_chars());
             config.classes = v.tags.len();
-            tagged(corpus, v)
+            let pretrained = match &tagger.embeddings {
+                Some(path) => {
+                    let vectors = read_word_vectors(path, &v.words())?;
+                    if vectors.dim != tagger.embedding_dim {
+                        return Err(Error::format(
+                            path,
+                            format!(
+                                "holds vectors of {} numbers, but the word embedding has {} (set the embedding size to {})",
+                                vectors.dim, tagger.embedding_dim, vectors.dim
+                            ),
+                        ));
+                    }
+                    Some(vectors)
+                }
+                None => None,
+            };
+            RunData { pretrained, ..tagged(corpus, v) }
         }
     };
     parameter_count(&config, data.vocabularies.as_ref())?;
@@ -477,6 +499,7 @@ fn tagged(corpus: Corpus, v: Vocabularies) -> RunData {
         train: Box::new(train),
         held_out: Box::new(dev),
         held_out_split: "dev",
+        pretrained: None,
         test: corpus.test,
         vocabularies: Some(v),
         source: corpus.source,

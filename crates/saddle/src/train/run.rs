@@ -508,14 +508,23 @@ pub(crate) fn model_and_optimizer(config: &RunConfig, data: &RunData, fresh: boo
     if speedrun && fresh {
         whiten(&model, data.train.as_ref());
     }
+    if let (Model::Tagger(tagger), Some(vectors), true) = (&model, &data.pretrained, fresh) {
+        let mut w = tagger.embedding.weight.data_mut();
+        for (row, v) in w.chunks_mut(vectors.dim).zip(&vectors.vectors) {
+            if let Some(v) = v {
+                row.copy_from_slice(v);
+            }
+        }
+    }
     let opt = Optimizer::with_groups(parameter_groups(&model, spec), spec.optimizer)?;
     Ok((model, opt))
 }
 
 fn parameter_groups(model: &Model, spec: &RunSpec) -> Vec<ParamGroup> {
     let params = model.named_parameters();
-    if matches!(spec.task, Task::Slots { .. }) {
-        return vec![ParamGroup::new(params)];
+    if let Task::Slots { tagger } = &spec.task {
+        let frozen = |name: &str| tagger.freeze_embeddings && name == "embedding.weight";
+        return vec![ParamGroup::new(params.into_iter().filter(|(n, _)| !frozen(n)).collect())];
     }
     let norms: Vec<String> = model
         .named_buffers()

@@ -139,7 +139,7 @@ impl From<ImageModel> for String {
 }
 
 /// The shape of a slot tagger, before the data fixes its vocabulary and tag set.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaggerSpec {
     /// The recurrence.
     pub cell: CellKind,
@@ -169,6 +169,13 @@ pub struct TaggerSpec {
     /// Character features per word (the character CNN's filters); 0: none.
     #[serde(default)]
     pub char_filters: usize,
+    /// Pretrained word vectors (GloVe or word2vec text) that start the word
+    /// embedding of a new run: [`read_word_vectors`](crate::data::read_word_vectors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embeddings: Option<PathBuf>,
+    /// Keep the word embedding as it starts (the optimizer does not update it).
+    #[serde(default)]
+    pub freeze_embeddings: bool,
 }
 
 impl Default for TaggerSpec {
@@ -187,6 +194,8 @@ impl Default for TaggerSpec {
             tag_column: ConlluColumn::Upos,
             char_dim: 30,
             char_filters: 0,
+            embeddings: None,
+            freeze_embeddings: false,
         }
     }
 }
@@ -425,11 +434,17 @@ impl RunSpec {
         RunSpec { task: Task::Slots { tagger: TaggerSpec::default() }, epochs: 10, batch_size: 16, ..RunSpec::mnist() }
     }
 
-    /// The model's name for people and run folders: `lenet5`, `lstm`, `bigru`, ….
+    /// The model's name for people and run folders: `lenet5`, `lstm`, `bigru`, `bilstm-chars-crf`, ….
     pub fn model_name(&self) -> String {
         match &self.task {
             Task::Mnist { model } | Task::Images { model, .. } => model.name(),
-            Task::Slots { tagger } => format!("{}{}", if tagger.bidirectional { "bi" } else { "" }, tagger.cell.name()),
+            Task::Slots { tagger } => format!(
+                "{}{}{}{}",
+                if tagger.bidirectional { "bi" } else { "" },
+                tagger.cell.name(),
+                if tagger.has_chars() { "-chars" } else { "" },
+                if tagger.crf { "-crf" } else { "" }
+            ),
         }
     }
 
@@ -489,6 +504,12 @@ impl RunSpec {
                 if !(1..=max).contains(&v) {
                     return Err(Error::config(field, format!("must be between 1 and {max}, got {v}")));
                 }
+            }
+            if t.freeze_embeddings && t.embeddings.is_none() {
+                return Err(Error::config(
+                    "tagger.freeze_embeddings",
+                    "keeps the word embedding as it starts, so it needs pretrained vectors (tagger.embeddings)",
+                ));
             }
             if t.char_filters > 4096 {
                 return Err(Error::config(
