@@ -20,14 +20,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  saddle train mnist\n  saddle train mnist --epochs 3 --optim momentum --lr 0.05\n  saddle train mnist --data ~/fashion-mnist --out runs/fashion\n  saddle train images --data ~/cifar10\n  saddle train images --data ~/birds --size 100 --model resnet20\n\nThe run directory gets config.json, metrics.csv, model.safetensors (PyTorch state-dict names)\nand summary.json, written last. Evaluate it with `saddle eval RUN`."
+    after_help = "Examples:\n  saddle train mnist\n  saddle train mnist --epochs 3 --optim momentum --lr 0.05\n  saddle train mnist --data ~/fashion-mnist --out runs/fashion\n  saddle train images --data ~/cifar10\n  saddle train images --data ~/birds --size 100 --model resnet20\n  saddle train slots --data ~/atis\n  saddle train slots --data ~/ud-english-ewt --char-filters 30   (parts of speech, CoNLL-U)\n\nThe run directory gets config.json, metrics.csv, model.safetensors (PyTorch state-dict names)\nand summary.json, written last. Evaluate it with `saddle eval RUN`."
 )]
 pub struct TrainArgs {
     /// What to train: `mnist` is an image classifier on MNIST (bundled) or on any
     /// dataset in the same IDX layout given with --data (Fashion-MNIST, for one);
     /// `images` classifies colour photos (folders of JPEG/PNG files per class, or
     /// CIFAR-10's binary batches) given with --data; `slots` is a tagger that
-    /// labels each word of a sentence with its slot.
+    /// labels each word of a sentence: its slot, named entity or part of speech.
     #[arg(value_enum, required_unless_present = "resume")]
     pub task: Option<Task>,
     /// Continue the run in this directory from its last checkpoint, with the
@@ -48,13 +48,13 @@ pub struct TrainArgs {
     /// (mlp-100-100-100-100-100-100-sigmoid: gradients that vanish through the layers).
     #[arg(long)]
     pub model: Option<String>,
-    /// Passes over the training set [default: 8 for mnist, 10 for images and slots].
+    /// Passes over the training set [default: 8 for mnist, 10 for images, 20 for slots].
     #[arg(long, value_parser = crate::at_least::<1>)]
     pub epochs: Option<u32>,
     /// Examples (images, sentences) per optimizer step [default: 64 for mnist, 512 for images, 16 for slots].
     #[arg(long, value_parser = crate::at_least::<1>)]
     pub batch_size: Option<u32>,
-    /// Learning rate [default: the task's recipe with its optimizer (images: 0.2);
+    /// Learning rate [default: the task's recipe with its optimizer (images: 0.2, slots: 3e-3);
     /// with --optim: 0.05 for sgd, momentum and nesterov; 0.01 for adagrad; 1e-3 for rmsprop, adam and adamw].
     #[arg(long, value_parser = positive, allow_negative_numbers = true)]
     pub lr: Option<f64>,
@@ -87,7 +87,8 @@ pub struct TrainArgs {
     /// images: train/<class>/*.jpg|*.png and test/<class>/… (without test/, a
     /// seeded --val-split of train/ is held out), or CIFAR-10's data_batch_*.bin;
     /// slots: ATIS `word:TAG … <=> intent` files, train/ and test/ with seq.in and
-    /// seq.out, or train.conll and test.conll; default the generated travel corpus].
+    /// seq.out, train.conll and test.conll, or train.conllu and test.conllu;
+    /// default the generated travel corpus].
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// No progress bar; one line per epoch.
@@ -126,40 +127,42 @@ pub struct TrainArgs {
     /// images: without a test/ folder, this share of train/ is the test set.
     #[arg(long, default_value_t = 0.1, value_name = "SHARE")]
     pub val_split: f32,
-    /// slots: a second recurrent direction from each sentence's end.
+    /// slots: a second recurrent direction from each sentence's end
+    /// [default: true; `--bidirectional false` for one direction].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub bidirectional: Option<bool>,
+    /// slots: recurrent layers [default: 1].
+    #[arg(long, value_parser = crate::at_least::<1>)]
+    pub layers: Option<u32>,
+    /// slots: word-vector size [default: 100].
+    #[arg(long, value_parser = crate::at_least::<1>)]
+    pub embedding_dim: Option<u32>,
+    /// slots: recurrent state size [default: 200].
+    #[arg(long, value_parser = crate::at_least::<1>)]
+    pub hidden_size: Option<u32>,
+    /// slots: words seen fewer times in training become <unk> [default: 1].
     #[arg(long)]
-    pub bidirectional: bool,
-    /// slots: recurrent layers.
-    #[arg(long, default_value_t = 1, value_parser = crate::at_least::<1>)]
-    pub layers: u32,
-    /// slots: word-vector size.
-    #[arg(long, default_value_t = 100, value_parser = crate::at_least::<1>)]
-    pub embedding_dim: u32,
-    /// slots: recurrent state size.
-    #[arg(long, default_value_t = 128, value_parser = crate::at_least::<1>)]
-    pub hidden_size: u32,
-    /// slots: words seen fewer times in training become <unk>.
-    #[arg(long, default_value_t = 1)]
-    pub min_count: usize,
-    /// slots: dropout on the word vectors and the recurrent outputs.
-    #[arg(long, default_value_t = 0.0, value_parser = dropout_rate)]
-    pub dropout: f32,
+    pub min_count: Option<usize>,
+    /// slots: dropout on the word vectors and the recurrent outputs [default: 0.5].
+    #[arg(long, value_parser = dropout_rate)]
+    pub dropout: Option<f32>,
     /// slots: each word's input also holds the vectors of K words on each
-    /// side (a context window of 2K+1 words, as Mesnil et al. 2013).
-    #[arg(long, default_value_t = 0, value_name = "K", value_parser = clap::value_parser!(u32).range(0..=10))]
-    pub context: u32,
+    /// side (a context window of 2K+1 words, as Mesnil et al. 2013) [default: 1].
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub context: Option<u32>,
     /// slots: a CRF output layer: tag-to-tag transition scores, trained by
-    /// the likelihood of whole tag sequences and read by Viterbi decoding.
-    #[arg(long)]
-    pub crf: bool,
+    /// the likelihood of whole tag sequences and read by Viterbi decoding
+    /// [default: true; `--crf false` for a softmax per word].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub crf: Option<bool>,
     /// slots: the CoNLL-U column to tag each word with: upos (universal parts
     /// of speech), xpos, feats or deprel.
     #[arg(long, default_value = "upos", value_name = "COLUMN")]
     pub tag_column: ConlluColumn,
     /// slots: character features per word, from a CNN over its characters
-    /// as written (Ma & Hovy 2016); 0 for none.
-    #[arg(long, default_value_t = 0, value_name = "F", value_parser = clap::value_parser!(u32).range(0..=4096))]
-    pub char_filters: u32,
+    /// as written (Ma & Hovy 2016); 0 for none [default: 0].
+    #[arg(long, value_name = "F", value_parser = clap::value_parser!(u32).range(0..=4096))]
+    pub char_filters: Option<u32>,
     /// slots: start the word embedding from pretrained vectors, a GloVe or
     /// word2vec text file (`word v1 v2 …` per line, gzip allowed) whose
     /// vectors have --embedding-dim numbers.
@@ -168,9 +171,9 @@ pub struct TrainArgs {
     /// slots: keep the pretrained word embedding as it is (no updates).
     #[arg(long, requires = "embeddings")]
     pub freeze_embeddings: bool,
-    /// slots: character-vector size of the character features.
-    #[arg(long, default_value_t = 30, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
-    pub char_dim: u32,
+    /// slots: character-vector size of the character features [default: 30].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub char_dim: Option<u32>,
 }
 
 /// The flags that make up a run's spec: `--resume` takes them from the run.
@@ -519,7 +522,10 @@ pub(crate) fn spec(args: &TrainArgs, task: Task) -> Result<RunSpec> {
     let task = match task {
         Task::Mnist => RunTask::Mnist { model: image_model("lenet5")? },
         Task::Images => RunTask::Images { model: image_model("speedrun")?, size: args.size, val_split: args.val_split },
-        Task::Slots => RunTask::Slots { tagger: tagger(args)? },
+        Task::Slots => match &base.task {
+            RunTask::Slots { tagger: recipe } => RunTask::Slots { tagger: tagger(args, recipe)? },
+            _ => unreachable!("RunSpec::slots() is a tagger's run"),
+        },
     };
     let is_images = |what: &str| -> Result<()> {
         match task {
@@ -612,24 +618,28 @@ fn optimizer(args: &TrainArgs, base: OptimizerSpec) -> Result<OptimizerSpec> {
     Ok(args.weight_decay.map_or(spec, |wd| spec.with_weight_decay(wd)))
 }
 
-fn tagger(args: &TrainArgs) -> Result<TaggerSpec> {
-    let name = args.model.as_deref().unwrap_or("lstm");
-    let cell = CellKind::from_name(name).filter(|&k| k != CellKind::RnnRelu).ok_or_else(|| {
-        Error::config("--model", format!("'{name}' is not a recurrent model; expected rnn, lstm or gru"))
-    })?;
+/// The tagger the flags describe, each flag not given taken from `base` (the recipe).
+fn tagger(args: &TrainArgs, base: &TaggerSpec) -> Result<TaggerSpec> {
+    let cell = match args.model.as_deref() {
+        None => base.cell,
+        Some(name) => CellKind::from_name(name).filter(|&k| k != CellKind::RnnRelu).ok_or_else(|| {
+            Error::config("--model", format!("'{name}' is not a recurrent model; expected rnn, lstm or gru"))
+        })?,
+    };
+    let size = |flag: Option<u32>, default: usize| flag.map_or(default, |v| v as usize);
     Ok(TaggerSpec {
         cell,
-        embedding_dim: args.embedding_dim as usize,
-        hidden_size: args.hidden_size as usize,
-        num_layers: args.layers as usize,
-        bidirectional: args.bidirectional,
-        dropout: args.dropout,
-        context: args.context as usize,
-        min_count: args.min_count,
-        crf: args.crf,
+        embedding_dim: size(args.embedding_dim, base.embedding_dim),
+        hidden_size: size(args.hidden_size, base.hidden_size),
+        num_layers: size(args.layers, base.num_layers),
+        bidirectional: args.bidirectional.unwrap_or(base.bidirectional),
+        dropout: args.dropout.unwrap_or(base.dropout),
+        context: size(args.context, base.context),
+        min_count: args.min_count.unwrap_or(base.min_count),
+        crf: args.crf.unwrap_or(base.crf),
         tag_column: args.tag_column,
-        char_dim: args.char_dim as usize,
-        char_filters: args.char_filters as usize,
+        char_dim: size(args.char_dim, base.char_dim),
+        char_filters: size(args.char_filters, base.char_filters),
         embeddings: args.embeddings.clone(),
         freeze_embeddings: args.freeze_embeddings,
     })

@@ -119,9 +119,14 @@ pub fn labelled_runs(corpora: Option<&Path>) -> Vec<LabelledRun> {
         ),
         run(
             "travel-lstm",
-            "the default tagger (LSTM, Adam 1e-3) on the generated travel corpus, whose tags follow from its templates",
+            "a plain LSTM tagger (Adam 1e-3) on the generated travel corpus, whose tags follow from its templates",
             Expected::Healthy,
-            RunSpec { epochs: 3, ..RunSpec::slots() },
+            RunSpec {
+                task: Task::Slots { tagger: TaggerSpec::default() },
+                epochs: 3,
+                optimizer: Family::Adam.spec(),
+                ..RunSpec::slots()
+            },
         ),
         run(
             "mnist-lr-huge",
@@ -155,6 +160,7 @@ pub fn labelled_runs(corpora: Option<&Path>) -> Vec<LabelledRun> {
                 task: Task::Slots { tagger: TaggerSpec { cell: CellKind::RnnTanh, ..TaggerSpec::default() } },
                 epochs: 6,
                 schedule: Schedule::Constant,
+                optimizer: Family::Adam.spec(),
                 ..RunSpec::slots()
             },
             corpus: Some((cue_corpus(2000, 100, 20, 1), cue_corpus(200, 100, 20, 2))),

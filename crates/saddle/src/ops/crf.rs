@@ -385,21 +385,21 @@ impl Tensor {
                 }
                 let rows = &e[k * t * c..][..l * c];
                 let mut delta: Vec<f32> = (0..c).map(|j| s[j] + rows[j]).collect();
-                let mut back = vec![0usize; l * c];
-                let mut next = vec![0.0f32; c];
+                let mut back = vec![0u32; l * c];
+                let mut best = vec![0.0f32; c];
                 for step in 1..l {
-                    for (j, d) in next.iter_mut().enumerate() {
-                        let (mut best, mut arg) = (f32::NEG_INFINITY, 0);
-                        for (i, &prev) in delta.iter().enumerate() {
-                            let v = prev + a[i * c + j];
-                            if v > best {
-                                (best, arg) = (v, i);
+                    // Row by row of A, so that the inner loop runs over every next tag at once.
+                    best.fill(f32::NEG_INFINITY);
+                    let arg = &mut back[step * c..][..c];
+                    for (i, &prev) in delta.iter().enumerate() {
+                        for ((b, g), &t) in best.iter_mut().zip(arg.iter_mut()).zip(&a[i * c..][..c]) {
+                            let v = prev + t;
+                            if v > *b {
+                                (*b, *g) = (v, i as u32);
                             }
                         }
-                        *d = best + rows[step * c + j];
-                        back[step * c + j] = arg;
                     }
-                    std::mem::swap(&mut delta, &mut next);
+                    delta.iter_mut().zip(best.iter().zip(&rows[step * c..][..c])).for_each(|(d, (b, e))| *d = b + e);
                 }
                 let finals = delta.iter().zip(en.iter()).map(|(d, x)| d + x);
                 let mut tag =
@@ -407,7 +407,7 @@ impl Tensor {
                 let mut path = vec![0; l];
                 for step in (0..l).rev() {
                     path[step] = tag;
-                    tag = back[step * c + tag];
+                    tag = back[step * c + tag] as usize;
                 }
                 path
             })

@@ -179,7 +179,9 @@ pub struct TaggerSpec {
 }
 
 impl Default for TaggerSpec {
-    /// One LSTM layer of 128 units over 100-dimensional word vectors.
+    /// The plainest tagger: one LSTM layer of 128 units over 100-dimensional
+    /// word vectors, no context, dropout, characters or CRF. The measured
+    /// recipe is [`RunSpec::slots`]'s.
     fn default() -> Self {
         TaggerSpec {
             cell: CellKind::Lstm,
@@ -429,9 +431,27 @@ impl RunSpec {
         }
     }
 
-    /// The default slot-filling run: an LSTM tagger, 10 epochs of 16 sentences, Adam at 1e-3, cosine.
+    /// The default tagging run, the best recipe measured on ATIS that trains
+    /// in under 3 minutes on 2 cores (the README gives the table): a
+    /// bidirectional LSTM of 200 units with a CRF, each word read with one
+    /// word of context on each side, dropout 0.5, 20 epochs of 16
+    /// sentences, Adam at 3·10⁻³ on a cosine schedule.
     pub fn slots() -> Self {
-        RunSpec { task: Task::Slots { tagger: TaggerSpec::default() }, epochs: 10, batch_size: 16, ..RunSpec::mnist() }
+        let tagger = TaggerSpec {
+            bidirectional: true,
+            crf: true,
+            context: 1,
+            dropout: 0.5,
+            hidden_size: 200,
+            ..TaggerSpec::default()
+        };
+        RunSpec {
+            task: Task::Slots { tagger },
+            epochs: 20,
+            batch_size: 16,
+            optimizer: Family::Adam.spec().with_lr(3e-3),
+            ..RunSpec::mnist()
+        }
     }
 
     /// The model's name for people and run folders: `lenet5`, `lstm`, `bigru`, `bilstm-chars-crf`, ….
