@@ -262,9 +262,12 @@ impl Module for Tagger {
     fn predict(&self, x: &Tensor, out: &Tensor) -> Vec<usize> {
         let Some(crf) = &self.crf else { return out.argmax(1) };
         let (e, lengths) = Tagger::emissions(x, out);
-        let t = e.shape()[1];
         // Padding positions get tag 0; their labels are ignored.
-        crf.decode(&e, &lengths).into_iter().flat_map(|mut path| (path.resize(t, 0), path).1).collect()
+        let mut tags = vec![0; out.shape()[0]];
+        for (row, path) in tags.chunks_mut(e.shape()[1]).zip(crf.decode(&e, &lengths)) {
+            row[..path.len()].copy_from_slice(&path);
+        }
+        tags
     }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor)) {
         self.embedding.visit_parameters(&join(prefix, "embedding"), f);
@@ -305,23 +308,28 @@ impl Module for Tagger {
 mod tests {
     use super::*;
 
-    #[test]
-    fn shapes_names_and_dropout_only_in_training() {
-        let cfg = TaggerConfig {
+    /// A small tagger's sizes: 10 words, 3 tags, vectors of 4, 5 GRU units, nothing optional.
+    fn small() -> TaggerConfig {
+        TaggerConfig {
             cell: CellKind::Gru,
             vocab_size: 10,
             tags: 3,
             embedding_dim: 4,
             hidden_size: 5,
             num_layers: 1,
-            bidirectional: true,
-            dropout: 0.5,
-            context: 1,
+            bidirectional: false,
+            dropout: 0.0,
+            context: 0,
             crf: false,
             char_vocab_size: 0,
             char_dim: 0,
             char_filters: 0,
-        };
+        }
+    }
+
+    #[test]
+    fn shapes_names_and_dropout_only_in_training() {
+        let cfg = TaggerConfig { bidirectional: true, dropout: 0.5, context: 1, ..small() };
         let mut m = Tagger::new(cfg, &mut Rng::new(0));
         let names: Vec<String> = m.named_parameters().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names[0], "embedding.weight");
@@ -342,21 +350,7 @@ mod tests {
 
     #[test]
     fn a_crf_tagger_trains_by_the_sequence_likelihood_and_tags_by_viterbi() {
-        let cfg = TaggerConfig {
-            cell: CellKind::Lstm,
-            vocab_size: 10,
-            tags: 4,
-            embedding_dim: 4,
-            hidden_size: 5,
-            num_layers: 1,
-            bidirectional: false,
-            dropout: 0.0,
-            context: 0,
-            crf: true,
-            char_vocab_size: 0,
-            char_dim: 0,
-            char_filters: 0,
-        };
+        let cfg = TaggerConfig { cell: CellKind::Lstm, tags: 4, crf: true, ..small() };
         let m = Tagger::new(cfg, &mut Rng::new(0));
         let names: Vec<String> = m.named_parameters().into_iter().map(|(n, _)| n).collect();
         assert_eq!(&names[names.len() - 3..], ["crf.transitions", "crf.start_transitions", "crf.end_transitions"]);
@@ -389,21 +383,7 @@ mod tests {
 
     #[test]
     fn character_features_see_case_and_unknown_words() {
-        let cfg = TaggerConfig {
-            cell: CellKind::Gru,
-            vocab_size: 10,
-            tags: 3,
-            embedding_dim: 4,
-            hidden_size: 5,
-            num_layers: 1,
-            bidirectional: true,
-            dropout: 0.0,
-            context: 0,
-            crf: false,
-            char_vocab_size: 6,
-            char_dim: 3,
-            char_filters: 4,
-        };
+        let cfg = TaggerConfig { bidirectional: true, char_vocab_size: 6, char_dim: 3, char_filters: 4, ..small() };
         let m = Tagger::new(cfg, &mut Rng::new(0));
         let names: Vec<String> = m.named_parameters().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names[1..4], ["char_embedding.weight", "char_conv.weight", "char_conv.bias"]);
@@ -419,21 +399,7 @@ mod tests {
     #[test]
     fn a_context_window_lets_a_forward_rnn_see_the_next_words_and_never_the_padding() {
         for context in [0, 2] {
-            let cfg = TaggerConfig {
-                cell: CellKind::RnnTanh,
-                vocab_size: 10,
-                tags: 3,
-                embedding_dim: 4,
-                hidden_size: 5,
-                num_layers: 1,
-                bidirectional: false,
-                dropout: 0.0,
-                context,
-                crf: false,
-                char_vocab_size: 0,
-                char_dim: 0,
-                char_filters: 0,
-            };
+            let cfg = TaggerConfig { cell: CellKind::RnnTanh, context, ..small() };
             let m = Tagger::new(cfg, &mut Rng::new(0));
             assert_eq!(m.rnn.config().input_size, (2 * context + 1) * 4);
             let out = |words: [f32; 4]| m.forward(&Tensor::from_vec(words.to_vec(), &[1, 4])).to_vec();
