@@ -160,7 +160,7 @@ pub struct TrainArgs {
     #[arg(long, default_value = "upos", value_name = "COLUMN")]
     pub tag_column: ConlluColumn,
     /// slots: character features per word, from a CNN over its characters
-    /// as written (Ma & Hovy 2016); 0 for none [default: 0].
+    /// as written (Ma & Hovy 2016); 0 for none [default: 30].
     #[arg(long, value_name = "F", value_parser = clap::value_parser!(u32).range(0..=4096))]
     pub char_filters: Option<u32>,
     /// slots: start the word embedding from pretrained vectors, a GloVe or
