@@ -420,6 +420,9 @@ fn a_pos_tagger_with_characters_and_a_crf_trains_on_conllu_and_reports_tag_accur
     let tag = stdout(&saddle(&["tag", run.to_str().unwrap(), "Brontu sees lamik ."]));
     assert!(tag.contains("Brontu               PROPN  (unknown word)"), "{tag}");
     assert!(tag.contains("lamik                NOUN  (unknown word)"), "{tag}");
+    // The diagnosis reads the run's own loss (the CRF's) and its character batches.
+    let diagnosis = saddle(&["diagnose", run.to_str().unwrap()]);
+    assert!(stdout(&diagnosis).contains("gradient through time"), "{}{}", stdout(&diagnosis), stderr(&diagnosis));
 
     // A broken line names file, line and column, and nothing is left behind.
     std::fs::write(

@@ -249,10 +249,8 @@ fn spectrum_points(nodes: &[(f64, f64)], lo: f64, hi: f64) -> Vec<(f64, f64)> {
 /// back in the sentence that word's error reaches.
 fn last_word_flow(tagger: &Tagger, x: &Tensor) -> Vec<f64> {
     let (b, t) = (x.shape()[0], x.shape()[1]);
-    let words = x.to_vec();
     let mut targets = vec![IGNORE; b * t];
-    for row in 0..b {
-        let len = words[row * t..(row + 1) * t].iter().position(|&w| w == 0.0).unwrap_or(t);
+    for (row, len) in Tagger::lengths(x).into_iter().enumerate() {
         if len > 0 {
             // Any tag will do: the flow measures how the gradient travels, not its sign.
             targets[row * t + len - 1] = 0;

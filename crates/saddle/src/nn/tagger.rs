@@ -238,11 +238,16 @@ fn split_words_and_chars(x: &Tensor) -> (Vec<usize>, Option<Indices>) {
 }
 
 impl Tagger {
+    /// Each sentence's length in a batch `x` (`[B, T]`, or `[B, T, 1 + L]`
+    /// with characters): its words before the padding.
+    pub fn lengths(x: &Tensor) -> Vec<usize> {
+        sentence_lengths(&split_words_and_chars(x).0, x.shape()[1])
+    }
+
     /// `[B·T, C]` tag scores as `[B, T, C]` emissions, and each sentence's length.
     fn emissions(x: &Tensor, out: &Tensor) -> (Tensor, Vec<usize>) {
         let (b, t) = (x.shape()[0], x.shape()[1]);
-        let lengths = sentence_lengths(&split_words_and_chars(x).0, t);
-        (out.reshape(&[b, t, out.shape()[1]]), lengths)
+        (out.reshape(&[b, t, out.shape()[1]]), Tagger::lengths(x))
     }
 }
 
