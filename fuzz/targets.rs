@@ -6,7 +6,10 @@
 
 #![allow(dead_code)]
 
-use saddle::data::{read_atis, read_conll, read_idx, read_seq_in_out, GreyImage};
+use saddle::data::{
+    read_atis, read_conll, read_conllu, read_idx, read_seq_in_out, read_word_vectors, ConlluColumn, GreyImage, RgbImage,
+    Vocab,
+};
 use saddle::nn::{lenet5, load_state_dict};
 use saddle::optim::{load_optimizer_state, AdamConfig, LrScheduler, Optimizer, OptimizerSpec, Schedule};
 use saddle::train::{Run, RunSpec, TaggerSpec, Task, Trainer};
@@ -23,6 +26,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("run_json", run_json),
     ("text", text),
     ("picture", picture),
+    ("photo", photo),
     ("spec_text", spec_text),
 ];
 
@@ -91,11 +95,13 @@ pub fn run_json(data: &[u8]) {
     let _ = serde_json::from_slice::<LrScheduler>(data);
 }
 
-/// Tagged text in each layout.
+/// Tagged text in each layout, and word vectors.
 pub fn text(data: &[u8]) {
     let p = file("input.txt", data);
     let _ = read_atis(&p);
     let _ = read_conll(&p);
+    let _ = read_conllu(&p, ConlluColumn::Upos);
+    let _ = read_word_vectors(&p, &Vocab::build(["the", "boston", "0"], 1));
     // The same bytes as words, and their lines reversed as tags.
     let reversed: Vec<u8> = data.split(|&b| b == b'\n').rev().collect::<Vec<_>>().join(&b'\n');
     let _ = read_seq_in_out(&p, &file("input.out", &reversed));
@@ -104,6 +110,15 @@ pub fn text(data: &[u8]) {
 /// PNG and PGM pictures.
 pub fn picture(data: &[u8]) {
     let _ = GreyImage::open(&file("input.picture", data));
+}
+
+/// JPEG and PNG colour photos of at most 2²⁰ pixels, each resized to 8×8 as
+/// an image folder of another size would be.
+pub fn photo(data: &[u8]) {
+    if let Ok(image) = RgbImage::decode(data, 1 << 20) {
+        let small = image.resize(8, 8);
+        assert_eq!(small.pixels.len(), 3 * 64);
+    }
 }
 
 /// The text forms of schedules and optimizers, and the rates they give.
