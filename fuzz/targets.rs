@@ -7,8 +7,8 @@
 #![allow(dead_code)]
 
 use saddle::data::{
-    read_atis, read_conll, read_conllu, read_idx, read_seq_in_out, read_word_vectors, ConlluColumn, GreyImage, RgbImage,
-    Vocab,
+    read_atis, read_conll, read_conllu, read_idx, read_seq_in_out, read_word_vectors, ConlluColumn, GreyImage,
+    RgbImage, Vocab,
 };
 use saddle::nn::{lenet5, load_state_dict};
 use saddle::optim::{load_optimizer_state, AdamConfig, LrScheduler, Optimizer, OptimizerSpec, Schedule};
