@@ -30,21 +30,14 @@ fn run() -> saddle::Result<()> {
     let train_set = v.dataset(&train);
 
     let cfg = TaggerConfig {
-        cell: CellKind::Lstm,
-        vocab_size: v.words.len(),
-        tags: v.tags.len(),
-        embedding_dim: 32,
-        hidden_size: 64,
-        num_layers: 1,
         bidirectional: true,
-        dropout: 0.0,
-        context: 0,
         // Tag-to-tag transition scores, trained on whole sequences, decoded by Viterbi.
         crf: true,
         // 16 features per word from a CNN over its characters (vectors of 8).
         char_vocab_size: v.chars.as_ref().map_or(0, Vec::len),
         char_dim: 8,
         char_filters: 16,
+        ..TaggerConfig::new(CellKind::Lstm, v.words.len(), v.tags.len(), 32, 64)
     };
     let mut model = Tagger::new(cfg, &mut Rng::new(0));
     let mut opt = Optimizer::new(model.named_parameters(), AdamConfig { lr: 0.01, ..Default::default() })?;

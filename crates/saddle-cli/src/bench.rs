@@ -204,21 +204,7 @@ fn lstm(args: &BenchArgs) -> Result<()> {
         [("lstm", CellKind::Lstm, false), ("bilstm", CellKind::Lstm, true), ("rnn", CellKind::RnnTanh, false)]
     {
         let mut rng = Rng::new(0);
-        let cfg = TaggerConfig {
-            cell,
-            vocab_size: 1000,
-            tags: 20,
-            embedding_dim: 100,
-            hidden_size: 128,
-            num_layers: 1,
-            bidirectional,
-            dropout: 0.0,
-            context: 0,
-            crf: false,
-            char_vocab_size: 0,
-            char_dim: 0,
-            char_filters: 0,
-        };
+        let cfg = TaggerConfig { bidirectional, ..TaggerConfig::new(cell, 1000, 20, 100, 128) };
         let model = Tagger::new(cfg, &mut rng);
         let mut opt = Optimizer::new(model.named_parameters(), AdamConfig::default())?;
         // Word indices 1…999 (0 is padding), tags 0…19.

@@ -69,6 +69,34 @@ pub struct TaggerConfig {
 }
 
 impl TaggerConfig {
+    /// One recurrent layer of `hidden_size` over word vectors of
+    /// `embedding_dim`, for `vocab_size` words and `tags` tags; one direction,
+    /// no dropout, context, CRF or characters (set those fields after).
+    ///
+    /// ```
+    /// use saddle::nn::{CellKind, Tagger, TaggerConfig};
+    /// let cfg = TaggerConfig { bidirectional: true, crf: true, ..TaggerConfig::new(CellKind::Lstm, 50, 5, 16, 32) };
+    /// let tagger = Tagger::new(cfg, &mut saddle::Rng::new(0));
+    /// assert_eq!(tagger.fc.out_features, 5);
+    /// ```
+    pub fn new(cell: CellKind, vocab_size: usize, tags: usize, embedding_dim: usize, hidden_size: usize) -> Self {
+        TaggerConfig {
+            cell,
+            vocab_size,
+            tags,
+            embedding_dim,
+            hidden_size,
+            num_layers: 1,
+            bidirectional: false,
+            dropout: 0.0,
+            context: 0,
+            crf: false,
+            char_vocab_size: 0,
+            char_dim: 0,
+            char_filters: 0,
+        }
+    }
+
     /// Whether the tagger reads each word's characters.
     pub fn has_chars(&self) -> bool {
         self.char_vocab_size > 0 && self.char_filters > 0
@@ -315,21 +343,7 @@ mod tests {
 
     /// A small tagger's sizes: 10 words, 3 tags, vectors of 4, 5 GRU units, nothing optional.
     fn small() -> TaggerConfig {
-        TaggerConfig {
-            cell: CellKind::Gru,
-            vocab_size: 10,
-            tags: 3,
-            embedding_dim: 4,
-            hidden_size: 5,
-            num_layers: 1,
-            bidirectional: false,
-            dropout: 0.0,
-            context: 0,
-            crf: false,
-            char_vocab_size: 0,
-            char_dim: 0,
-            char_filters: 0,
-        }
+        TaggerConfig::new(CellKind::Gru, 10, 3, 4, 5)
     }
 
     #[test]
