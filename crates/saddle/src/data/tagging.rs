@@ -39,7 +39,13 @@ pub fn word_form(word: &str) -> String {
 /// assert_eq!(word_index(&vocab, "<pad>"), Vocab::UNK);
 /// ```
 pub fn word_index(vocab: &Vocab, word: &str) -> usize {
-    match vocab.get(&word_form(word)) {
+    known_index(vocab, &word_form(word))
+}
+
+/// The index of `token` in `vocab`, or `<unk>`'s for a token it does not
+/// know and for the special tokens met as text.
+fn known_index(vocab: &Vocab, token: &str) -> usize {
+    match vocab.get(token) {
         Some(i) if i > Vocab::UNK => i,
         _ => Vocab::UNK,
     }
@@ -122,13 +128,7 @@ pub const MAX_WORD_CHARS: usize = 24;
 /// assert_eq!(char_indices(&chars, "aBz"), vec![chars.index("a"), chars.index("B"), Vocab::UNK]);
 /// ```
 pub fn char_indices(chars: &Vocab, word: &str) -> Vec<usize> {
-    word.chars()
-        .take(MAX_WORD_CHARS)
-        .map(|c| match chars.get(c.encode_utf8(&mut [0; 4])) {
-            Some(i) if i > Vocab::UNK => i,
-            _ => Vocab::UNK,
-        })
-        .collect()
+    word.chars().take(MAX_WORD_CHARS).map(|c| known_index(chars, c.encode_utf8(&mut [0; 4]))).collect()
 }
 
 /// Tagged sentences indexed by a word vocabulary and a tag set, and, for a

@@ -6,13 +6,13 @@
 //! A file holds one word per line, `word v₁ v₂ … v_D`, separated by spaces;
 //! word2vec's text format starts with a line `count D`, which is skipped.
 //! Gzip-compressed files are read as they are. Only the vectors of words the
-//! vocabulary holds are kept, each under its [`word_form`]: the first line
+//! vocabulary holds are kept, each under its [`word_form`](super::word_form): the first line
 //! whose word has that form wins (GloVe and word2vec list the most frequent
 //! words first).
 //!
-//! Uses: `data::tagging` (word forms), `data::text` (vocabulary), `error`.
+//! Uses: `data::tagging` (word indices), `data::text` (vocabulary), `error`.
 
-use super::{word_form, Vocab};
+use super::{word_index, Vocab};
 use crate::{Error, Result};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -101,9 +101,10 @@ pub fn read_word_vectors(path: &Path, vocab: &Vocab) -> Result<WordVectors> {
         let split = fields.len() - out.dim;
         let word = fields[..split].iter().map(|(_, f)| *f).collect::<Vec<_>>().join(" ");
         out.lines += 1;
-        let Some(i) = vocab.get(&word_form(&word)).filter(|&i| i > Vocab::UNK && out.vectors[i].is_none()) else {
+        let i = word_index(vocab, &word);
+        if i == Vocab::UNK || out.vectors[i].is_some() {
             continue;
-        };
+        }
         let mut v = Vec::with_capacity(out.dim);
         for (k, &(column, f)) in fields[split..].iter().enumerate() {
             match f.parse::<f32>() {
