@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 /// A sentence with one tag per word, and the sentence's intent if the layout has one.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TaggedSentence {
     /// The words.
     pub words: Vec<String>,
@@ -135,14 +135,11 @@ pub fn read_seq_in_out(seq_in: &Path, seq_out: &Path) -> Result<Vec<TaggedSenten
 pub fn read_conll(path: &Path) -> Result<Vec<TaggedSentence>> {
     let text = read_text(path)?;
     let mut out = Vec::new();
-    let mut current = TaggedSentence { words: Vec::new(), tags: Vec::new(), intent: None };
+    let mut current = TaggedSentence::default();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() || line.starts_with("-DOCSTART-") {
             if !current.words.is_empty() {
-                out.push(std::mem::replace(
-                    &mut current,
-                    TaggedSentence { words: Vec::new(), tags: Vec::new(), intent: None },
-                ));
+                out.push(std::mem::take(&mut current));
             }
             continue;
         }
@@ -235,15 +232,12 @@ impl std::str::FromStr for ConlluColumn {
 pub fn read_conllu(path: &Path, column: ConlluColumn) -> Result<Vec<TaggedSentence>> {
     let text = read_text(path)?;
     let mut out = Vec::new();
-    let mut current = TaggedSentence { words: Vec::new(), tags: Vec::new(), intent: None };
+    let mut current = TaggedSentence::default();
     for (n, line) in text.lines().enumerate() {
         let line = line.strip_suffix('\r').unwrap_or(line);
         if line.trim().is_empty() {
             if !current.words.is_empty() {
-                out.push(std::mem::replace(
-                    &mut current,
-                    TaggedSentence { words: Vec::new(), tags: Vec::new(), intent: None },
-                ));
+                out.push(std::mem::take(&mut current));
             }
             continue;
         }
