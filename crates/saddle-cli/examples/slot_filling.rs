@@ -51,9 +51,8 @@ fn run() -> saddle::Result<()> {
     let tagset = v.tagset();
     for sentence in ["arrive taipei on november 2nd", "leave taipei on november 2nd"] {
         let words: Vec<String> = sentence.split(' ').map(String::from).collect();
-        // Tags are not read when tagging; empty ones stand in.
-        let untagged = TaggedSentence { tags: vec![String::new(); words.len()], words, intent: None };
-        let tags: Vec<&str> = model.tag(&v.dataset(&[untagged]), 1)[0].iter().map(|&i| tagset.token(i)).collect();
+        let data = v.dataset(&[TaggedSentence::untagged(words)]);
+        let tags: Vec<&str> = model.tag(&data, 1)[0].iter().map(|&i| tagset.token(i)).collect();
         let shown: Vec<String> = sentence.split(' ').zip(tags).map(|(w, t)| format!("{w}/{t}")).collect();
         println!("{}", shown.join(" "));
     }

@@ -60,9 +60,7 @@ pub fn tag(args: TagArgs) -> Result<()> {
         ));
     }
     let ids: Vec<usize> = words.iter().map(|w| word_index(&vocab, w)).collect();
-    // Untagged: a tag the tag set does not know (empty) is never read.
-    let sentence = TaggedSentence { words: words.clone(), tags: vec![String::new(); words.len()], intent: None };
-    let tags = tagger.tag(&v.dataset(&[sentence]), 1).remove(0);
+    let tags = tagger.tag(&v.dataset(&[TaggedSentence::untagged(words.clone())]), 1).remove(0);
     for ((w, &id), &t) in words.iter().zip(&ids).zip(&tags) {
         let unknown = if id == Vocab::UNK { "  (unknown word)" } else { "" };
         println!("{w:<20} {}{unknown}", tagset.token(t));

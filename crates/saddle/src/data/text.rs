@@ -31,6 +31,14 @@ pub struct TaggedSentence {
     pub intent: Option<String>,
 }
 
+impl TaggedSentence {
+    /// `words` to be tagged: their tags are empty, which no tag set knows,
+    /// so a [`TaggedDataset`](super::TaggedDataset) labels them ignored.
+    pub fn untagged(words: Vec<String>) -> Self {
+        TaggedSentence { tags: vec![String::new(); words.len()], words, intent: None }
+    }
+}
+
 /// The most words a sentence may have: a padded batch is `B × T`, so one
 /// runaway line (a file without line breaks) would make every batch that large.
 pub const MAX_SENTENCE_WORDS: usize = 1000;
