@@ -6,6 +6,7 @@
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use saddle::diagnose::{labelled_runs, LabelledRun, Verdict};
+use saddle::dist::DataParallel;
 use saddle::kernels::gemm::{sgemm, Accumulate, Dims, Operand};
 use saddle::nn::{lenet5, Module};
 use saddle::ops::CrossEntropyOptions;
@@ -59,14 +60,27 @@ enum Target {
     /// training and inference images/s and peak resident memory, the default
     /// (speedrun) network first, then ResNet-20.
     Cifar,
+    /// The all-reduce of data-parallel training, under `mpirun -n R` (built
+    /// with `--features mpi`): seconds per call and bandwidth for messages of
+    /// 1 KiB to 64 MiB of f32. The transport is mpirun's (`--mca btl tcp,self`
+    /// for TCP, the path between machines; shared memory on one machine by default).
+    Allreduce,
     /// The labelled runs (`saddle::diagnose::labelled_runs`): each trained and
     /// diagnosed, its verdict against the one known by how it is built; a
     /// table, the confusion matrix and the false alarms on healthy runs.
     Diagnosis,
 }
 
-pub fn run(args: BenchArgs) -> Result<()> {
+impl BenchArgs {
+    /// Whether every rank of an MPI job takes part (the others run on one process).
+    pub fn is_collective(&self) -> bool {
+        matches!(self.what, Target::Allreduce)
+    }
+}
+
+pub fn run(args: BenchArgs, parallel: Option<&DataParallel>) -> Result<()> {
     match args.what {
+        Target::Allreduce => allreduce(&args, parallel),
         Target::Gemm => gemm(&args),
         Target::Lenet => lenet(&args),
         Target::Optim => optim(&args),
@@ -94,6 +108,54 @@ fn time(runs: usize, mut f: impl FnMut()) -> f64 {
             })
             .collect(),
     )
+}
+
+/// Seconds per all-reduce of 1 KiB … 64 MiB (every fourfold size), the
+/// median of 5 rounds, each the mean of enough calls for about 0.1 s; the
+/// algorithm bandwidth (bytes / seconds) and the bus bandwidth (× 2(R−1)/R,
+/// what a ring moves through each link), as NCCL's tests report them.
+fn allreduce(args: &BenchArgs, parallel: Option<&DataParallel>) -> Result<()> {
+    let dp = parallel.ok_or_else(|| {
+        Error::config(
+            "allreduce",
+            "needs several ranks: `mpirun -n 2 saddle bench allreduce`, with saddle built with --features mpi",
+        )
+    })?;
+    let (ranks, root) = (dp.size(), dp.is_root());
+    let transport = std::env::var("OMPI_MCA_btl").unwrap_or_else(|_| "default".into());
+    if root && !args.json {
+        println!("all-reduce (sum of f32) over {ranks} ranks, transport: {transport}");
+        println!("{:>10} {:>12} {:>12} {:>12}", "bytes", "µs/call", "algbw GB/s", "busbw GB/s");
+    }
+    for bytes in (0..9).map(|k| 1024usize << (2 * k)) {
+        let mut buffer = vec![1.0f32; bytes / 4];
+        let calls = ((256 << 20) / bytes).clamp(4, 2000);
+        dp.collective().sum_f32(&mut buffer); // warm-up: connections, registration
+        let rounds: Vec<f64> = (0..5)
+            .map(|_| {
+                dp.any(false); // start together
+                let t = Instant::now();
+                for _ in 0..calls {
+                    dp.collective().sum_f32(&mut buffer); // values grow to ∞: as fast to add
+                }
+                t.elapsed().as_secs_f64() / calls as f64
+            })
+            .collect();
+        let mut seconds = [median(rounds)];
+        dp.sum(&mut seconds); // every rank's median, averaged below
+        let seconds = seconds[0] / ranks as f64;
+        let algbw = bytes as f64 / seconds / 1e9;
+        let busbw = algbw * 2.0 * (ranks - 1) as f64 / ranks as f64;
+        if !root {
+            continue;
+        }
+        if args.json {
+            println!("{{\"bench\":\"allreduce\",\"impl\":\"saddle\",\"ranks\":{ranks},\"transport\":\"{transport}\",\"bytes\":{bytes},\"seconds\":{seconds:.3e},\"algbw_gb_s\":{algbw:.3},\"busbw_gb_s\":{busbw:.3}}}");
+        } else {
+            println!("{bytes:>10} {:>12.1} {algbw:>12.3} {busbw:>12.3}", seconds * 1e6);
+        }
+    }
+    Ok(())
 }
 
 fn gemm(args: &BenchArgs) -> Result<()> {

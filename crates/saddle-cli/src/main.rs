@@ -16,6 +16,7 @@ mod bench;
 mod diagnose;
 mod eval;
 mod grad_flow;
+mod launch;
 mod lr_find;
 mod memory;
 mod optim_lab;
@@ -83,16 +84,36 @@ fn main() -> ExitCode {
     let matches =
         Cli::command().allow_negative_numbers(true).mut_subcommands(|c| c.allow_negative_numbers(true)).get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // Started by `mpirun` with other ranks: join the job (data-parallel training).
+    let job = match launch::join() {
+        Ok(job) => job,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let several = |what: &str| {
+        format!("`saddle {what}` runs on one process; under mpirun only `saddle train` and `saddle bench allreduce` run on several ranks")
+    };
+    let alone = match (&job, &cli.command) {
+        (None, _) | (_, Command::Train(_)) => None,
+        (_, Command::Bench(b)) if b.is_collective() => None,
+        (_, Command::Bench(_)) => Some(several("bench")),
+        (_, c) => Some(several(c.name())),
+    };
+    if let (Some(job), Some(message)) = (&job, alone) {
+        if job.rank() == 0 {
+            eprintln!("error: {message}");
+        }
+        job.abort(2);
+    }
+    let threads = cli.threads.map(|t| t as usize).or_else(|| job.as_ref().map(launch::Job::default_threads));
     // The command runs on a worker of the pool, so the kernels' parallel loops
     // start from a thread that takes its own share: no third thread waits to
     // be woken between steps. With the main thread outside the pool, three
     // threads share two cores, and a step slows down whenever a worker loses
     // its core to it (the README's benchmarks give the measurement).
-    let pool = match rayon::ThreadPoolBuilder::new()
-        .num_threads(cli.threads.unwrap_or(0) as usize)
-        .stack_size(8 << 20)
-        .build()
-    {
+    let pool = match rayon::ThreadPoolBuilder::new().num_threads(threads.unwrap_or(0)).stack_size(8 << 20).build() {
         Ok(pool) => pool,
         Err(e) => {
             eprintln!("error: --threads: {e}");
@@ -101,7 +122,7 @@ fn main() -> ExitCode {
     };
     let done = |r: saddle::Result<()>| r.map(|()| ExitCode::SUCCESS);
     let result = pool.install(|| match cli.command {
-        Command::Train(args) => train::run(*args),
+        Command::Train(args) => train::run(*args, job.as_ref().map(|j| &j.parallel)),
         Command::Eval(args) => done(eval::run(args)),
         Command::Tag(args) => done(slots::tag(args)),
         Command::Predict(args) => done(predict::run(args)),
@@ -110,13 +131,36 @@ fn main() -> ExitCode {
         Command::OptimLab(args) => done(optim_lab::run(args)),
         Command::Diagnose(args) => done(diagnose::run(args)),
         Command::GradFlow(args) => done(grad_flow::run(args)),
-        Command::Bench(args) => done(bench::run(args)),
+        Command::Bench(args) => done(bench::run(args, job.as_ref().map(|j| &j.parallel))),
     });
-    match result {
-        Ok(code) => code,
-        Err(e) => {
+    match (result, &job) {
+        (Ok(code), _) => code,
+        (Err(e), None) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
+        }
+        // The other ranks would wait for this one in their next collective: end them all.
+        (Err(e), Some(job)) => {
+            eprintln!("error (rank {} of {}): {e}", job.rank(), job.size());
+            job.abort(1)
+        }
+    }
+}
+
+impl Command {
+    /// The subcommand as typed.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Train(_) => "train",
+            Command::Eval(_) => "eval",
+            Command::Tag(_) => "tag",
+            Command::Predict(_) => "predict",
+            Command::LrFind(_) => "lr-find",
+            Command::Schedule(_) => "schedule",
+            Command::OptimLab(_) => "optim-lab",
+            Command::Diagnose(_) => "diagnose",
+            Command::GradFlow(_) => "grad-flow",
+            Command::Bench(_) => "bench",
         }
     }
 }

@@ -7,6 +7,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use saddle::data::ConlluColumn;
 use saddle::diagnose::Watch;
+use saddle::dist::DataParallel;
 use saddle::nn::CellKind;
 use saddle::optim::{Family, OptimizerSpec, Schedule};
 use saddle::train::{
@@ -51,7 +52,8 @@ pub struct TrainArgs {
     /// Passes over the training set [default: 8 for mnist, 10 for images, 20 for slots].
     #[arg(long, value_parser = crate::at_least::<1>)]
     pub epochs: Option<u32>,
-    /// Examples (images, sentences) per optimizer step [default: 64 for mnist, 512 for images, 16 for slots].
+    /// Examples (images, sentences) per optimizer step [default: 64 for mnist, 512 for images, 16 for slots];
+    /// under mpirun, the whole batch of all ranks together, each training on its share.
     #[arg(long, value_parser = crate::at_least::<1>)]
     pub batch_size: Option<u32>,
     /// Learning rate [default: the task's recipe with its optimizer (images: 0.2, slots: 3e-3);
@@ -402,15 +404,23 @@ impl Observer for StopOnInterrupt {
     }
 }
 
-pub fn run(args: TrainArgs) -> Result<ExitCode> {
+/// Trains a run; one rank of several under `parallel`, where rank 0 alone
+/// prints (and the library has rank 0 alone write the run).
+pub fn run(args: TrainArgs, parallel: Option<&DataParallel>) -> Result<ExitCode> {
     if args.diagnose && args.monitor_every == 0 {
         return Err(Error::config("--diagnose", "needs the diagnostics; drop --monitor-every 0"));
     }
+    let root = parallel.is_none_or(DataParallel::is_root);
     let mut trainer = match (&args.resume, args.task) {
         (Some(dir), _) => {
-            let t = Trainer::resume(dir)?;
+            let t = match parallel {
+                Some(dp) => Trainer::resume_distributed(dir, dp.clone())?,
+                None => Trainer::resume(dir)?,
+            };
             let at = t.position();
-            println!("resuming {} at step {} (epoch {}, batch {})", dir.display(), at.step, at.epoch + 1, at.batch);
+            if root {
+                println!("resuming {} at step {} (epoch {}, batch {})", dir.display(), at.step, at.epoch + 1, at.batch);
+            }
             t
         }
         (None, Some(task)) => {
@@ -418,10 +428,18 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
             let out = args.out.clone().unwrap_or_else(|| {
                 PathBuf::from(format!("runs/{}-{}-{}", spec.task.name(), spec.model_name(), timestamp()))
             });
-            create(&spec, &out, args.quiet)?
+            create(&spec, &out, args.quiet || !root, parallel)?
         }
         (None, None) => unreachable!("clap requires TASK without --resume"),
     };
+    if !root {
+        // Another rank: train its shares, quietly; rank 0 prints and writes.
+        return match trainer.train(&mut [&mut StopOnInterrupt])? {
+            Outcome::Diverged(_) => Ok(ExitCode::FAILURE),
+            Outcome::Stopped { .. } => Ok(ExitCode::from(130)),
+            Outcome::Finished(_) => Ok(ExitCode::SUCCESS),
+        };
+    }
     print_plan(&trainer);
     let spec = trainer.config().spec.clone();
     let (unit, held_out) = match spec.task {
@@ -477,7 +495,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
 }
 
 /// A new run of `spec` in `out`, with a progress bar while an image folder is decoded.
-fn create(spec: &RunSpec, out: &std::path::Path, quiet: bool) -> Result<Trainer> {
+fn create(spec: &RunSpec, out: &std::path::Path, quiet: bool, parallel: Option<&DataParallel>) -> Result<Trainer> {
     let bar = (!quiet && matches!(spec.task, RunTask::Images { .. })).then(|| {
         let bar = ProgressBar::new(0);
         bar.set_style(
@@ -494,7 +512,11 @@ fn create(spec: &RunSpec, out: &std::path::Path, quiet: bool) -> Result<Trainer>
         }
     };
     let loading = std::time::Instant::now();
-    let trainer = Trainer::create_with(spec, out, &on_load).map_err(flag_of_field)?;
+    let trainer = match parallel {
+        Some(dp) => Trainer::create_distributed(spec, out, &on_load, dp.clone()),
+        None => Trainer::create_with(spec, out, &on_load),
+    }
+    .map_err(flag_of_field)?;
     if let Some(b) = bar {
         b.finish_and_clear();
         println!(
@@ -701,7 +723,20 @@ fn print_plan(t: &Trainer) {
     println!("schedule  {} over {} steps", t.scheduler().describe(), t.scheduler().total_steps);
     let clip = s.clip_norm.map_or(String::new(), |c| format!(", clip-norm {c}"));
     let threads = rayon::current_num_threads();
-    println!("training  {} epochs, batch size {}, seed {}, {threads} threads{clip}", s.epochs, s.batch_size, s.seed);
+    match t.parallel() {
+        None => println!(
+            "training  {} epochs, batch size {}, seed {}, {threads} threads{clip}",
+            s.epochs, s.batch_size, s.seed
+        ),
+        Some(dp) => {
+            let (b, r) = (s.batch_size, dp.size());
+            let share = if b % r == 0 { format!("{}", b / r) } else { format!("{}–{}", b / r, b.div_ceil(r)) };
+            println!(
+                "training  {} epochs, batch size {b} in all ({share} per rank), seed {}, {r} ranks × {threads} threads{clip}",
+                s.epochs, s.seed
+            );
+        }
+    }
     println!("run       {}", t.dir().display());
 }
 

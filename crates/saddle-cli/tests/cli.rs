@@ -4,37 +4,11 @@
 
 mod common;
 
-use common::{assert_fails_with, saddle, scratch, stderr, stdout};
+use common::{assert_fails_with, idx_bytes, saddle, scratch, small_mnist, stderr, stdout};
 use saddle::data::read_idx;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-
-fn idx_bytes(magic: u32, dims: &[usize], data: &[u8]) -> Vec<u8> {
-    let mut b = magic.to_be_bytes().to_vec();
-    dims.iter().for_each(|&d| b.extend((d as u32).to_be_bytes()));
-    b.extend(data);
-    b
-}
-
-/// Writes an IDX dataset folder of the first `train` and `test` MNIST images,
-/// cropped to `side × side` pixels.
-fn small_mnist(dir: &Path, train: usize, test: usize, side: usize) {
-    let mnist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
-    for (split, n) in [("train", train), ("t10k", test)] {
-        let images = read_idx(&mnist.join(format!("{split}-images-idx3-ubyte.gz")), 3).unwrap();
-        let labels = read_idx(&mnist.join(format!("{split}-labels-idx1-ubyte.gz")), 1).unwrap();
-        let off = (28 - side) / 2;
-        let pixels: Vec<u8> = (0..n)
-            .flat_map(|i| (0..side * side).map(move |p| (i, p)))
-            .map(|(i, p)| images.data[i * 784 + (off + p / side) * 28 + off + p % side])
-            .collect();
-        std::fs::write(dir.join(format!("{split}-images-idx3-ubyte")), idx_bytes(0x0803, &[n, side, side], &pixels))
-            .unwrap();
-        std::fs::write(dir.join(format!("{split}-labels-idx1-ubyte")), idx_bytes(0x0801, &[n], &labels.data[..n]))
-            .unwrap();
-    }
-}
 
 /// One finished run shared by the tests that need one: LeNet-5, one epoch on
 /// 3000 MNIST images.

@@ -62,6 +62,7 @@
 
 pub mod data;
 pub mod diagnose;
+pub mod dist;
 pub mod error;
 pub mod io;
 pub mod kernels;

@@ -2,7 +2,8 @@
 //!
 //! The order of epoch `e` is a Fisher-Yates shuffle drawn from a generator
 //! seeded with `(seed, e)`, so any epoch can be reproduced on its own (resuming
-//! mid-run gives the same batches).
+//! mid-run gives the same batches). Under data parallelism every rank draws
+//! the same order and trains on its [`shard`] of each batch.
 //!
 //! Uses: `rng`.
 
@@ -46,6 +47,24 @@ impl Loader {
     }
 }
 
+/// Rank `rank`'s share of `items` among `ranks` ranks: the contiguous slice
+/// `items[⌊r·n/R⌋ .. ⌊(r+1)·n/R⌋]`, with `n = items.len()` and `R = ranks`.
+/// The shares are disjoint, cover `items` in order, and differ in length by
+/// at most one (PyTorch's `DistributedSampler` gives each rank a disjoint
+/// share too, but pads the epoch so that all are equal).
+///
+/// ```
+/// use saddle::data::shard;
+/// let batch = [7, 3, 9, 1, 4];
+/// assert_eq!(shard(&batch, 0, 2), &[7, 3]);
+/// assert_eq!(shard(&batch, 1, 2), &[9, 1, 4]);
+/// assert_eq!(shard(&batch, 0, 1), &batch);
+/// ```
+pub fn shard<T>(items: &[T], rank: usize, ranks: usize) -> &[T] {
+    let (n, ranks) = (items.len(), ranks.max(1));
+    &items[rank * n / ranks..(rank + 1) * n / ranks]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,5 +83,18 @@ mod tests {
         let d = Loader { drop_last: true, ..l };
         assert_eq!(d.epoch(0).len(), 3);
         assert_eq!(d.batches_per_epoch(), 3);
+    }
+
+    #[test]
+    fn shards_cover_a_batch_once_in_order() {
+        for n in 0..12 {
+            let items: Vec<usize> = (0..n).collect();
+            for ranks in 1..5 {
+                let shares: Vec<&[usize]> = (0..ranks).map(|r| shard(&items, r, ranks)).collect();
+                assert_eq!(shares.concat(), items, "{n} items, {ranks} ranks");
+                let lens: Vec<usize> = shares.iter().map(|s| s.len()).collect();
+                assert!(lens.iter().max().unwrap() - lens.iter().min().unwrap() <= 1, "{lens:?}");
+            }
+        }
     }
 }

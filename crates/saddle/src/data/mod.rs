@@ -23,7 +23,7 @@ pub use corpus::{Corpus, DEV_SENTENCES};
 pub use folder::{load_images, ImageSet, LoadOptions, CIFAR_RECORD, MAX_CLASSES};
 pub use idx::{read_idx, Idx};
 pub use images::{bundled_mnist, load_idx_dir, load_idx_test, ImageDataset, Normalization};
-pub use loader::Loader;
+pub use loader::{shard, Loader};
 pub use photo::RgbImage;
 pub use picture::{GreyImage, MnistDigit, MAX_PIXELS};
 pub use tagging::{char_indices, pad_batch, tokenize, word_form, word_index, TaggedDataset, Tokens, MAX_WORD_CHARS};

@@ -19,6 +19,7 @@ use super::{
     fit, read_records, slot_metrics, Divergence, EpochMetrics, FitOptions, Monitor, Observer, Position, StepMetrics,
 };
 use crate::data::{ChunkMetrics, TaggedSentence};
+use crate::dist::DataParallel;
 use crate::io::{read_json, write_json};
 use crate::nn::{load_state_dict, save_state_dict, whiten_first_layer, Module, Tagger};
 use crate::optim::{load_optimizer_state, save_optimizer_state, LrScheduler, Optimizer, ParamGroup};
@@ -180,8 +181,10 @@ pub struct Trainer {
     model: Model,
     opt: Optimizer,
     progress: Progress,
-    log: MetricsLog,
+    /// Rank 0's (or a single process's) log; other ranks write nothing.
+    log: Option<MetricsLog>,
     monitor: Option<Monitor>,
+    parallel: Option<DataParallel>,
 }
 
 /// The run's monitor, then the caller's observers, who also hear of each new record.
@@ -225,24 +228,87 @@ impl Trainer {
     /// [`Trainer::create`], telling `on_load(done, total)` how the decoding
     /// of an image folder advances (for a progress bar).
     pub fn create_with(spec: &RunSpec, dir: &Path, on_load: OnLoad<'_>) -> Result<Self> {
-        if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
-            return Err(Error::config(
+        Trainer::new_run(spec, dir, on_load, None)
+    }
+
+    /// [`Trainer::create_with`] on one rank of a data-parallel job, which
+    /// every rank calls with the same `spec` and `dir`: each loads the data
+    /// and builds the model; rank 0 alone checks and writes `dir`, and its
+    /// initial weights and buffers are sent to all. `spec.batch_size` is the
+    /// global batch. An error on any rank is an error on every rank.
+    ///
+    /// ```no_run
+    /// # #[cfg(feature = "mpi")] {
+    /// use saddle::dist::{DataParallel, Mpi};
+    /// use saddle::train::{RunSpec, Trainer};
+    /// use std::sync::Arc;
+    /// let mpi = Arc::new(Mpi::init()?);                          // launched by `mpirun -n 2 …`
+    /// let dp = DataParallel::new(mpi.clone());
+    /// let mut t = Trainer::create_distributed(&RunSpec::mnist(), "runs/dp".as_ref(), &|_, _| {}, dp)?;
+    /// if let Err(e) = t.train(&mut []) {
+    ///     eprintln!("rank {}: {e}", mpi.rank());
+    ///     mpi.abort(1);                                             // the others would wait forever
+    /// }
+    /// # }
+    /// # Ok::<(), saddle::Error>(())
+    /// ```
+    pub fn create_distributed(spec: &RunSpec, dir: &Path, on_load: OnLoad<'_>, parallel: DataParallel) -> Result<Self> {
+        Trainer::new_run(spec, dir, on_load, Some(parallel))
+    }
+
+    fn new_run(spec: &RunSpec, dir: &Path, on_load: OnLoad<'_>, parallel: Option<DataParallel>) -> Result<Self> {
+        let root = parallel.as_ref().is_none_or(DataParallel::is_root);
+        let taken = root && dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true);
+        let free = match taken {
+            true => Err(Error::config(
                 "--out",
                 format!("{} already exists; choose another name or remove it", dir.display()),
-            ));
+            )),
+            false => Ok(()),
+        };
+        agree(parallel.as_ref(), free)?;
+        let (config, data) = agree(parallel.as_ref(), load_new(spec, on_load))?;
+        if root {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            write_json(&dir.join("config.json"), &config)?;
+            if let Some(v) = &data.vocabularies {
+                write_json(&dir.join("vocab.json"), v)?;
+            }
         }
-        let (config, data) = load_new(spec, on_load)?;
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        write_json(&dir.join("config.json"), &config)?;
-        if let Some(v) = &data.vocabularies {
-            write_json(&dir.join("vocab.json"), v)?;
-        }
-        Trainer::assemble(dir, config, data, None)
+        Trainer::assemble(dir, config, data, None, parallel)
     }
 
     /// Continues the run in `dir` from its last checkpoint: the same batches,
     /// rates and dropout masks as an uninterrupted run, so the same bits.
     pub fn resume(dir: &Path) -> Result<Self> {
+        Trainer::resume_run(dir, None)
+    }
+
+    /// [`Trainer::resume`] on one rank of a data-parallel job: every rank
+    /// reads the run directory (so it must be on a file system they share),
+    /// rank 0 alone writes it. The number of ranks may differ from the
+    /// session before: the position in the run is counted in global batches.
+    pub fn resume_distributed(dir: &Path, parallel: DataParallel) -> Result<Self> {
+        Trainer::resume_run(dir, Some(parallel))
+    }
+
+    fn resume_run(dir: &Path, parallel: Option<DataParallel>) -> Result<Self> {
+        let opened = Trainer::open_checkpoint(dir);
+        let (config, data, progress, checkpoint) = agree(parallel.as_ref(), opened)?;
+        let mut trainer = Trainer::assemble(dir, config, data, progress, parallel)?;
+        if trainer.progress.position.step > 0 {
+            load_state_dict(&trainer.model, &checkpoint.join("model.safetensors"))?;
+            load_optimizer_state(&mut trainer.opt, &checkpoint.join("optimizer.safetensors"))?;
+            if let (Model::Tagger(t), Some(rng)) = (&trainer.model, &trainer.progress.dropout_rng) {
+                t.dropout.set_rng(rng.clone());
+            }
+            trainer.start_ranks();
+        }
+        Ok(trainer)
+    }
+
+    /// The settings, data and progress of the run in `dir`, and its checkpoint folder.
+    fn open_checkpoint(dir: &Path) -> Result<(RunConfig, RunData, Option<Progress>, PathBuf)> {
         let config = read_config(dir)?;
         if dir.join("summary.json").is_file() {
             return Err(Error::format(dir, "the run is complete (it has summary.json); there is nothing to resume"));
@@ -264,18 +330,27 @@ impl Trainer {
         if progress.is_some() {
             check_weights(&config, vocabularies.as_ref(), &checkpoint.join("model.safetensors"))?;
         }
-        let mut trainer = Trainer::assemble(dir, config, data, progress)?;
-        if trainer.progress.position.step > 0 {
-            load_state_dict(&trainer.model, &checkpoint.join("model.safetensors"))?;
-            load_optimizer_state(&mut trainer.opt, &checkpoint.join("optimizer.safetensors"))?;
-            if let (Model::Tagger(t), Some(rng)) = (&trainer.model, &trainer.progress.dropout_rng) {
-                t.dropout.set_rng(rng.clone());
-            }
-        }
-        Ok(trainer)
+        Ok((config, data, progress, checkpoint))
     }
 
-    fn assemble(dir: &Path, config: RunConfig, data: RunData, progress: Option<Progress>) -> Result<Self> {
+    /// Under data parallelism: rank 0's weights and buffers on every rank,
+    /// and a tagger's dropout generator of its own on each rank but 0 (the
+    /// ranks' shares would otherwise draw the same masks).
+    fn start_ranks(&self) {
+        let Some(dp) = &self.parallel else { return };
+        dp.broadcast_module(&self.model);
+        if let (Some(t), r @ 1..) = (self.model.as_tagger(), dp.rank()) {
+            t.dropout.set_rng(Rng::new(t.dropout.rng().next_u64() ^ (r as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+        }
+    }
+
+    fn assemble(
+        dir: &Path,
+        config: RunConfig,
+        data: RunData,
+        progress: Option<Progress>,
+        parallel: Option<DataParallel>,
+    ) -> Result<Self> {
         let spec = &config.spec;
         let fresh = progress.as_ref().is_none_or(|p| p.position.step == 0);
         let (model, opt) = model_and_optimizer(&config, &data, fresh)?;
@@ -292,13 +367,18 @@ impl Trainer {
             },
         };
         let at = &progress.position;
-        let log = MetricsLog::open(&dir.join("metrics.csv"), at, data.held_out_split)?;
-        let monitor = (spec.monitor_every > 0).then(|| {
+        let root = parallel.as_ref().is_none_or(DataParallel::is_root);
+        let log = root.then(|| MetricsLog::open(&dir.join("metrics.csv"), at, data.held_out_split)).transpose()?;
+        let monitor = (root && spec.monitor_every > 0).then(|| {
             let path = dir.join("diagnostics.csv");
             let old = if at.step > 0 { read_records(&path).map(|(_, r)| r).unwrap_or_default() } else { Vec::new() };
             Monitor::new(spec.monitor_every).with_log(&path).continuing(old, at.step)
         });
-        Ok(Trainer { dir: dir.to_path_buf(), config, data, model, opt, progress, log, monitor })
+        let trainer = Trainer { dir: dir.to_path_buf(), config, data, model, opt, progress, log, monitor, parallel };
+        if trainer.progress.position.step == 0 {
+            trainer.start_ranks();
+        }
+        Ok(trainer)
     }
 
     /// Trains the rest of the run, watched by `observers`: a checkpoint every
@@ -321,10 +401,14 @@ impl Trainer {
                 label_smoothing: spec.label_smoothing,
                 tta: spec.tta,
                 lookahead: spec.lookahead,
+                parallel: self.parallel.clone(),
                 ..FitOptions::default()
             };
             let mut relay = Relay { monitor: self.monitor.as_mut(), observers: &mut *observers };
-            let mut all: Vec<&mut dyn Observer> = vec![&mut self.log, &mut relay];
+            let mut all: Vec<&mut dyn Observer> = vec![&mut relay];
+            if let Some(log) = &mut self.log {
+                all.insert(0, log);
+            }
             let p = &mut self.progress;
             let (train, held_out) = (self.data.train.as_ref(), Some(self.data.held_out.as_ref()));
             let report = fit(&mut self.model, &mut self.opt, &mut p.scheduler, train, held_out, &o, &mut all)?;
@@ -336,8 +420,10 @@ impl Trainer {
             }
             p.position = report.position;
             self.checkpoint()?;
+            let stop = observers.iter().any(|o| o.should_stop());
+            let stop = self.parallel.as_ref().map_or(stop, |dp| dp.any(stop));
             let at = &self.progress.position;
-            if at.epoch < spec.epochs && observers.iter().any(|o| o.should_stop()) {
+            if at.epoch < spec.epochs && stop {
                 return Ok(Outcome::Stopped { step: at.step, epochs_done: at.epoch });
             }
         }
@@ -346,8 +432,11 @@ impl Trainer {
 
     /// Writes `checkpoint/` whole: into `checkpoint.new/` first, which then
     /// takes the old one's place, so a crash leaves one complete checkpoint.
-    /// The logs are brought up to the same step.
+    /// The logs are brought up to the same step. Rank 0 alone writes.
     fn checkpoint(&mut self) -> Result<()> {
+        if !self.is_root() {
+            return Ok(());
+        }
         self.flush_logs()?;
         self.progress.dropout_rng = self.model.as_tagger().map(|t| t.dropout.rng());
         let (new, dir, old) =
@@ -369,7 +458,9 @@ impl Trainer {
 
     /// `metrics.csv` and `diagnostics.csv` up to the step trained last.
     fn flush_logs(&mut self) -> Result<()> {
-        self.log.csv.flush().map_err(|e| Error::io(&self.log.path, e))?;
+        if let Some(log) = &mut self.log {
+            log.csv.flush().map_err(|e| Error::io(&log.path, e))?;
+        }
         match &self.monitor {
             Some(m) => m.write_csv(&self.dir.join("diagnostics.csv")),
             None => Ok(()),
@@ -421,10 +512,17 @@ impl Trainer {
             test_token_accuracy: test_chunks.as_ref().map(|c| c.token_accuracy() / 100.0),
             diverged,
         };
-        save_state_dict(&self.model, &self.dir.join("model.safetensors"))?;
-        save_optimizer_state(&self.opt, &self.dir.join("optimizer.safetensors"))?;
-        write_json(&self.dir.join("summary.json"), &summary)?;
+        if self.is_root() {
+            save_state_dict(&self.model, &self.dir.join("model.safetensors"))?;
+            save_optimizer_state(&self.opt, &self.dir.join("optimizer.safetensors"))?;
+            write_json(&self.dir.join("summary.json"), &summary)?;
+        }
         Ok(summary)
+    }
+
+    /// Whether this process writes the run: rank 0, or a process on its own.
+    fn is_root(&self) -> bool {
+        self.parallel.as_ref().is_none_or(DataParallel::is_root)
     }
 
     /// The run directory.
@@ -454,6 +552,22 @@ impl Trainer {
     /// Where training stands: the next batch and its epoch.
     pub fn position(&self) -> &Position {
         &self.progress.position
+    }
+    /// The data parallelism this process takes part in, if any.
+    pub fn parallel(&self) -> Option<&DataParallel> {
+        self.parallel.as_ref()
+    }
+}
+
+/// `result` if every rank succeeded; on a rank whose own step succeeded
+/// while another's failed, an error that says so (the failing rank reports
+/// its own). Without data parallelism, `result` itself.
+fn agree<T>(parallel: Option<&DataParallel>, result: Result<T>) -> Result<T> {
+    let Some(dp) = parallel else { return result };
+    let failed = dp.any(result.is_err());
+    match result {
+        Ok(_) if failed => Err(Error::config("mpi", "another rank failed to start; its error says why")),
+        r => r,
     }
 }
 
