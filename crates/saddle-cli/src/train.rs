@@ -31,6 +31,11 @@ pub struct TrainArgs {
     /// labels each word of a sentence: its slot, named entity or part of speech.
     #[arg(value_enum, required_unless_present = "resume")]
     pub task: Option<Task>,
+    /// Under mpirun: batch norm takes its statistics over the whole batch of
+    /// every rank (PyTorch's SyncBatchNorm), so that R ranks train the model
+    /// of one process; by default each rank normalizes its own share, as DDP does.
+    #[arg(long)]
+    pub sync_batch_norm: bool,
     /// Continue the run in this directory from its last checkpoint, with the
     /// settings it was started with (so no other training flag may be given).
     #[arg(long, value_name = "RUN", conflicts_with_all = SPEC_FLAGS)]
@@ -179,7 +184,7 @@ pub struct TrainArgs {
 }
 
 /// The flags that make up a run's spec: `--resume` takes them from the run.
-const SPEC_FLAGS: [&str; 33] = [
+const SPEC_FLAGS: [&str; 34] = [
     "size",
     "augment",
     "label_smoothing",
@@ -202,6 +207,7 @@ const SPEC_FLAGS: [&str; 33] = [
     "monitor_every",
     "checkpoint_every",
     "on_nan",
+    "sync_batch_norm",
     "bidirectional",
     "layers",
     "embedding_dim",
@@ -596,6 +602,7 @@ pub(crate) fn spec(args: &TrainArgs, task: Task) -> Result<RunSpec> {
         label_smoothing: args.label_smoothing.unwrap_or(base.label_smoothing),
         tta: args.tta.unwrap_or(base.tta),
         lookahead: base.lookahead,
+        sync_batch_norm: args.sync_batch_norm,
         norm_params: base.norm_params,
     };
     spec.validate().map_err(flag_of_field)?;

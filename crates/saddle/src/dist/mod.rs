@@ -1,16 +1,18 @@
 //! Data parallelism: `R` processes (ranks) train one model. Each takes its
 //! [`shard`](crate::data::shard) of every batch, and before each update the
-//! gradients are averaged over the ranks by all-reduce, so that every rank
+//! gradients are summed over the ranks by all-reduce, so that every rank
 //! applies the same update to the same weights. With `n_r` rows (labelled
-//! examples or words) on rank `r` and `g_r` the gradient of its mean loss,
+//! examples or words) on rank `r`, `L_r` the mean loss of its rows and each
+//! rank back-propagating `(n_r/n)·L_r`,
 //!
 //! ```text
-//! g = Σ_r (n_r / n) · g_r,   n = Σ_r n_r,
+//! g = Σ_r ∇((n_r / n) · L_r) = ∇L,   n = Σ_r n_r,
 //! ```
 //!
-//! the gradient of the mean loss over the whole batch: `R` ranks give the
+//! the gradient of the mean loss `L` over the whole batch: `R` ranks give the
 //! model one process gives with the whole batch, up to the order of the float
-//! sums.
+//! sums. Batch norm uses each rank's share for its statistics, or, when
+//! synchronized, the whole batch (then the model is one process's too).
 //!
 //! The transport is a [`Collective`]; `Mpi` (cargo feature `mpi`) is Open
 //! MPI through the `mpi` crate. [`DataParallel`] is what
@@ -126,26 +128,22 @@ impl DataParallel {
     pub fn sum(&self, values: &mut [f64]) {
         self.comm.sum_f64(values);
     }
-    /// Averages the gradients of `params` over the ranks, weighting rank `r`
-    /// by its `rows` `n_r`: `g ← Σ_r (n_r/n)·g_r`, in buckets of at most
-    /// `bucket_bytes`. A parameter without a gradient here counts as zeros;
-    /// it keeps none only if no rank has one. `sums` are summed over the
-    /// ranks in the same call (the step's loss and counts). Returns `n`.
-    pub fn average_gradients(&self, params: &[(String, Tensor)], rows: usize, sums: &mut [f64]) -> usize {
-        // One small reduction first: n, the sums, and which parameters have a gradient somewhere.
-        let mut head: Vec<f64> = [rows as f64].into_iter().chain(sums.iter().copied()).collect();
-        head.extend(params.iter().map(|(_, p)| f64::from(u8::from(p.with_grad_mut(|_| ()).is_some()))));
-        self.comm.sum_f64(&mut head);
-        sums.copy_from_slice(&head[1..1 + sums.len()]);
-        let total = head[0];
-        let present = &head[1 + sums.len()..];
-        let scale = if total > 0.0 { (rows as f64 / total) as f32 } else { 0.0 };
-        let lens: Vec<usize> = params.iter().map(|(_, p)| p.numel()).collect();
-        for ((_, p), &here) in params.iter().zip(present) {
+    /// Sums the gradients of `params` over the ranks, in place, in buckets
+    /// of at most `bucket_bytes`: `g ← Σ_r g_r`. With each rank's loss
+    /// scaled by its share of the batch's rows, `n_r/n`, before the backward
+    /// pass (as [`fit`](crate::train::fit) does), that is the gradient of the
+    /// whole batch's mean loss. A parameter without a gradient here counts
+    /// as zeros; it keeps none only if no rank has one.
+    pub fn sum_gradients(&self, params: &[(String, Tensor)]) {
+        let mut present: Vec<f64> =
+            params.iter().map(|(_, p)| f64::from(u8::from(p.with_grad_mut(|_| ()).is_some()))).collect();
+        self.comm.sum_f64(&mut present);
+        for ((_, p), &here) in params.iter().zip(&present) {
             if here > 0.0 && p.with_grad_mut(|_| ()).is_none() {
                 p.accumulate_grad(&vec![0.0; p.numel()]);
             }
         }
+        let lens: Vec<usize> = params.iter().map(|(_, p)| p.numel()).collect();
         let numel: usize = lens.iter().sum();
         let cap = (self.bucket_bytes / 4).max(1);
         let mut buffer = vec![0.0f32; cap.min(numel)];
@@ -155,9 +153,7 @@ impl DataParallel {
             let bucket = &mut buffer[..end - start];
             pieces(&lens, start, end, |i, from, to, at| {
                 let piece = &mut bucket[at..at + to - from];
-                let copied =
-                    params[i].1.with_grad_mut(|g| piece.iter_mut().zip(&g[from..to]).for_each(|(b, g)| *b = g * scale));
-                if copied.is_none() {
+                if params[i].1.with_grad_mut(|g| piece.copy_from_slice(&g[from..to])).is_none() {
                     piece.fill(0.0);
                 }
             });
@@ -167,7 +163,12 @@ impl DataParallel {
             });
             start = end;
         }
-        total as usize
+    }
+    /// The sum over the ranks as a synchronized batch norm needs it
+    /// ([`with_batch_norm_sums`](crate::ops::with_batch_norm_sums)).
+    pub fn replica_sum(&self) -> crate::ops::ReplicaSum {
+        let comm = self.comm.clone();
+        Arc::new(move |v: &mut [f64]| comm.sum_f64(v))
     }
     /// Every rank's `values`, concatenated in rank order.
     pub fn gather(&self, values: &[u64]) -> Vec<u64> {

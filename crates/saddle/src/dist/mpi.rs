@@ -16,11 +16,20 @@ use std::sync::Mutex;
 /// one that trains, a worker of the thread pool), never concurrently.
 /// Dropping it ends MPI (`MPI_Finalize`), which waits for every rank.
 pub struct Mpi {
-    world: Mutex<SimpleCommunicator>,
+    world: Mutex<World>,
     rank: usize,
     size: usize,
     // Declared last: MPI ends after the communicator is gone.
     _universe: Universe,
+}
+
+/// The communicator, and the send buffers of the sums, kept between calls
+/// (MPI has no portable in-place flag in the `mpi` crate; a fresh buffer of
+/// 64 MiB would cost its page faults at every call).
+struct World {
+    comm: SimpleCommunicator,
+    send_f32: Vec<f32>,
+    send_f64: Vec<f64>,
 }
 
 // SAFETY: MPI was initialized with MPI_THREAD_SERIALIZED and every call goes
@@ -47,8 +56,9 @@ impl Mpi {
                 format!("the MPI library offers thread level {threading:?}; saddle needs Serialized"),
             ));
         }
-        let world = universe.world();
-        let (rank, size) = (world.rank() as usize, world.size() as usize);
+        let comm = universe.world();
+        let (rank, size) = (comm.rank() as usize, comm.size() as usize);
+        let world = World { comm, send_f32: Vec::new(), send_f64: Vec::new() };
         Ok(Mpi { world: Mutex::new(world), rank, size, _universe: universe })
     }
 
@@ -56,11 +66,10 @@ impl Mpi {
     /// (`MPI_Abort`): what a rank does on an error, so that the others do
     /// not wait for it forever in a collective.
     pub fn abort(&self, code: i32) -> ! {
-        let world = self.world.lock().unwrap_or_else(|e| e.into_inner());
-        world.abort(code)
+        self.world().comm.abort(code)
     }
 
-    fn world(&self) -> std::sync::MutexGuard<'_, SimpleCommunicator> {
+    fn world(&self) -> std::sync::MutexGuard<'_, World> {
         self.world.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -73,19 +82,22 @@ impl Collective for Mpi {
         self.size
     }
     fn sum_f32(&self, values: &mut [f32]) {
-        let send = values.to_vec();
-        self.world().all_reduce_into(&send[..], values, SystemOperation::sum());
+        let w = &mut *self.world();
+        w.send_f32.clear();
+        w.send_f32.extend_from_slice(values);
+        w.comm.all_reduce_into(&w.send_f32[..], values, SystemOperation::sum());
     }
     fn sum_f64(&self, values: &mut [f64]) {
-        let send = values.to_vec();
-        self.world().all_reduce_into(&send[..], values, SystemOperation::sum());
+        let w = &mut *self.world();
+        w.send_f64.clear();
+        w.send_f64.extend_from_slice(values);
+        w.comm.all_reduce_into(&w.send_f64[..], values, SystemOperation::sum());
     }
     fn broadcast_f32(&self, values: &mut [f32]) {
-        let world = self.world();
-        world.process_at_rank(0).broadcast_into(values);
+        self.world().comm.process_at_rank(0).broadcast_into(values);
     }
     fn gather_u64(&self, values: &[u64]) -> Vec<u64> {
-        let world = self.world();
+        let world = &self.world().comm;
         let mut counts = vec![0i32; self.size];
         let mine = i32::try_from(values.len()).expect("fewer than 2³¹ values per rank");
         world.all_gather_into(&mine, &mut counts[..]);

@@ -15,10 +15,47 @@
 //! Statistics are summed in `f64`, one channel per task; outputs are written
 //! one `(n, c)` plane per task, so the bits never depend on the thread count.
 //!
+//! Synchronized batch norm (PyTorch's `SyncBatchNorm`): inside
+//! [`with_batch_norm_sums`], a training-mode batch norm adds its per-channel
+//! sums (`Σx` and `M`, then `Σ(x − μ)²`; in the backward pass `Σg` and
+//! `Σg·x̂`) over the replicas that each hold a share of the batch, so `μ`,
+//! `σ²` and `dx` are those of the whole batch. `dγ` and `dβ` stay this
+//! share's: the gradient all-reduce adds them.
+//!
 //! Uses: `tensor`.
 
 use crate::tensor::{Backward, Tensor};
 use rayon::prelude::*;
+use std::cell::RefCell;
+use std::sync::Arc;
+
+/// Adds a vector over the replicas of a data-parallel job, in place (every
+/// replica calls it with a vector of the same length, in the same order).
+pub type ReplicaSum = Arc<dyn Fn(&mut [f64]) + Send + Sync>;
+
+thread_local! {
+    static REPLICA_SUM: RefCell<Option<ReplicaSum>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with every training-mode [`Tensor::batch_norm`] it calls on this
+/// thread synchronized through `sum` (and their backward passes, whenever
+/// they run); `None` runs `f` as it is.
+///
+/// ```
+/// use saddle::ops::{with_batch_norm_sums, ReplicaSum};
+/// use saddle::Tensor;
+/// // One replica that pretends a second one holds the same share: the statistics are unchanged.
+/// let twice: ReplicaSum = std::sync::Arc::new(|v: &mut [f64]| v.iter_mut().for_each(|x| *x *= 2.0));
+/// let x = Tensor::from_vec(vec![1.0, 3.0, 10.0, 30.0], &[2, 2]);
+/// let y = with_batch_norm_sums(Some(twice), || x.batch_norm(None, None, None, true, 0.0));
+/// assert_eq!(y.to_vec(), vec![-1.0, -1.0, 1.0, 1.0]);
+/// ```
+pub fn with_batch_norm_sums<R>(sum: Option<ReplicaSum>, f: impl FnOnce() -> R) -> R {
+    let before = REPLICA_SUM.with(|s| s.replace(sum));
+    let out = f();
+    REPLICA_SUM.with(|s| *s.borrow_mut() = before);
+    out
+}
 
 /// The running estimates of a batch-norm layer, updated in place by a
 /// training-mode [`Tensor::batch_norm`].
@@ -76,22 +113,38 @@ impl Tensor {
                 panic!("batch_norm: {what} {:?} does not match input {shape:?} (expected [{c}])", t.shape());
             }
         }
-        let m = n * s;
         let batch_stats = training || running.is_none();
+        let replicas = REPLICA_SUM.with(|r| r.borrow().clone()).filter(|_| batch_stats);
+        let x = self.data();
+        // M: the values per channel, over every replica's share.
+        let m = match &replicas {
+            None => n * s,
+            Some(sum) => {
+                let mut total = [(n * s) as f64];
+                sum(&mut total);
+                total[0] as usize
+            }
+        };
         if batch_stats && m <= 1 {
             panic!("batch_norm: training needs more than one value per channel, got input {shape:?}");
         }
-        let x = self.data();
         let (mean, var): (Vec<f64>, Vec<f64>) = if batch_stats {
-            (0..c)
+            let add_replicas = |v: &mut Vec<f64>| {
+                if let Some(sum) = &replicas {
+                    sum(v);
+                }
+            };
+            let mut sums: Vec<f64> =
+                (0..c).into_par_iter().map(|ch| channel(&x, ch, c, s).flatten().map(|&v| v as f64).sum()).collect();
+            add_replicas(&mut sums);
+            let mean: Vec<f64> = sums.iter().map(|t| t / m as f64).collect();
+            let mut squares: Vec<f64> = (0..c)
                 .into_par_iter()
-                .map(|ch| {
-                    let sum: f64 = channel(&x, ch, c, s).flatten().map(|&v| v as f64).sum();
-                    let mu = sum / m as f64;
-                    let sq: f64 = channel(&x, ch, c, s).flatten().map(|&v| (v as f64 - mu).powi(2)).sum();
-                    (mu, sq / m as f64)
-                })
-                .unzip()
+                .map(|ch| channel(&x, ch, c, s).flatten().map(|&v| (v as f64 - mean[ch]).powi(2)).sum())
+                .collect();
+            add_replicas(&mut squares);
+            let var = squares.iter().map(|t| t / m as f64).collect();
+            (mean, var)
         } else {
             let r = running.expect("evaluation uses the running estimates");
             let (rm, rv) = (r.mean.data(), r.var.data());
@@ -123,7 +176,15 @@ impl Tensor {
         let mut inputs = vec![self];
         inputs.extend(weight);
         inputs.extend(bias);
-        let back = BatchNormBackward { mean, inv_std, batch_stats, channels: c, has_weight: weight.is_some() };
+        let back = BatchNormBackward {
+            mean,
+            inv_std,
+            batch_stats,
+            channels: c,
+            has_weight: weight.is_some(),
+            count: m,
+            replicas,
+        };
         Tensor::from_op(out, &shape, &inputs, back)
     }
 }
@@ -134,6 +195,10 @@ struct BatchNormBackward {
     batch_stats: bool,
     channels: usize,
     has_weight: bool,
+    /// M, over every replica's share.
+    count: usize,
+    /// Synchronized batch norm: the sum over the replicas.
+    replicas: Option<ReplicaSum>,
 }
 
 impl Backward for BatchNormBackward {
@@ -147,7 +212,7 @@ impl Backward for BatchNormBackward {
         let c = self.channels;
         let x = inputs[0].data();
         let s = x.len() / (inputs[0].shape()[0] * c).max(1);
-        let m = (x.len() / c.max(1)) as f64;
+        let m = self.count as f64;
         // Σg and Σ g·x̂ per channel.
         let (sum_g, sum_gx): (Vec<f64>, Vec<f64>) = (0..c)
             .into_par_iter()
@@ -164,6 +229,16 @@ impl Backward for BatchNormBackward {
                 (sg, sgx)
             })
             .unzip();
+        // dx needs the sums over every replica's share; dγ and dβ are this share's.
+        let (all_g, all_gx) = match &self.replicas {
+            None => (sum_g.clone(), sum_gx.clone()),
+            Some(sum) => {
+                let mut both = [&sum_g[..], &sum_gx[..]].concat();
+                sum(&mut both);
+                let gx = both.split_off(c);
+                (both, gx)
+            }
+        };
         let gamma = self.has_weight.then(|| inputs[1].to_vec());
         let gx = inputs[0].is_requires_grad().then(|| {
             let mut gx = vec![0.0f32; x.len()];
@@ -174,7 +249,7 @@ impl Backward for BatchNormBackward {
                         let (mu, r) = (self.mean[ch], self.inv_std[ch]);
                         let k = r * gamma.as_ref().map_or(1.0, |w| w[ch]);
                         if self.batch_stats {
-                            let (mg, mgx) = ((sum_g[ch] / m) as f32, (sum_gx[ch] / m) as f32);
+                            let (mg, mgx) = ((all_g[ch] / m) as f32, (all_gx[ch] / m) as f32);
                             for ((d, &v), &gv) in dx.iter_mut().zip(xs).zip(gs) {
                                 *d = k * (gv - mg - (v - mu) * r * mgx);
                             }

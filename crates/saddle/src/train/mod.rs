@@ -23,7 +23,7 @@ pub use spec::{ImageModel, NormParams, RunConfig, RunSpec, TaggerSpec, Task, CHE
 use crate::data::{Dataset, Loader};
 use crate::dist::DataParallel;
 use crate::nn::Module;
-use crate::ops::CrossEntropyOptions;
+use crate::ops::{with_batch_norm_sums, CrossEntropyOptions};
 use crate::optim::{clip_grad_norm, global_grad_norm, Lookahead, LrScheduler, Optimizer};
 use crate::{no_grad, Error, Result, Tensor};
 use serde::{Deserialize, Serialize};
@@ -67,6 +67,10 @@ pub struct FitOptions {
     /// every rank sees the metrics of the whole batch and takes the same
     /// decisions. Observers on every rank are called; only rank 0's should write.
     pub parallel: Option<DataParallel>,
+    /// Under `parallel`, batch norm in training takes its statistics over
+    /// the whole batch, every rank's share (PyTorch's `SyncBatchNorm`),
+    /// instead of over this rank's share (DDP's default).
+    pub sync_batch_norm: bool,
 }
 
 impl Default for FitOptions {
@@ -85,6 +89,7 @@ impl Default for FitOptions {
             tta: Tta::None,
             lookahead: None,
             parallel: None,
+            sync_batch_norm: false,
         }
     }
 }
@@ -294,6 +299,7 @@ fn fit_on_this_thread(
     // The run's length: the schedule's, or these epochs for a constant rate without one.
     let run_steps = if lr.total_steps > 0 { lr.total_steps } else { o.epochs * steps_per_epoch };
     let loss_options = CrossEntropyOptions { label_smoothing: o.label_smoothing, ..Default::default() };
+    let sync = o.parallel.as_ref().filter(|_| o.sync_batch_norm).map(DataParallel::replica_sum);
     let (mut pos, mut epochs, mut diverged) = (o.start.clone(), Vec::new(), None);
     let (mut train_seconds, mut examples) = (0.0, 0usize);
     'epochs: while pos.epoch < o.epochs {
@@ -305,22 +311,32 @@ fn fit_on_this_thread(
                 break 'epochs;
             }
             opt.zero_grad();
-            let mine = o.parallel.as_ref().map_or(&batch[..], |dp| dp.share(batch));
-            let (loss, correct, counted) = if mine.is_empty() {
-                (0.0, 0, 0) // a batch smaller than the number of ranks
-            } else {
-                let (x, y) = train.train_batch(mine, pos.epoch);
+            // This rank's share; a batch smaller than the ranks goes whole to each (weighted 1/R below).
+            let mine = match &o.parallel {
+                Some(dp) if batch.len() >= dp.size() => dp.share(batch),
+                _ => &batch[..],
+            };
+            let (x, y) = train.train_batch(mine, pos.epoch);
+            let (logits, loss) = with_batch_norm_sums(sync.clone(), || {
                 let logits = model.forward(&x);
                 let loss = model.loss(&x, &logits, &y, loss_options);
-                loss.backward();
-                (loss.item(), metrics::count_correct(&model.predict(&x, &logits), &y), metrics::counted(&y))
-            };
+                (logits, loss)
+            });
+            let correct = metrics::count_correct(&model.predict(&x, &logits), &y);
+            let counted = metrics::counted(&y);
             let (loss, correct, counted) = match &o.parallel {
-                None => (loss, correct, counted),
+                None => {
+                    loss.backward();
+                    (loss.item(), correct, counted)
+                }
                 Some(dp) => {
-                    let mut sums = [loss as f64 * counted as f64, correct as f64];
-                    let n = dp.average_gradients(opt.params(), counted, &mut sums);
-                    ((sums[0] / n.max(1) as f64) as f32, sums[1] as usize, n)
+                    // The whole batch's rows, loss and hits; this rank's loss weighted by its share of the rows.
+                    let mut sums = [counted as f64, loss.item() as f64 * counted as f64, correct as f64];
+                    dp.sum(&mut sums);
+                    let n = sums[0];
+                    loss.mul_scalar(if n > 0.0 { (counted as f64 / n) as f32 } else { 0.0 }).backward();
+                    dp.sum_gradients(opt.params());
+                    ((sums[1] / n.max(1.0)) as f32, sums[2] as usize, n as usize)
                 }
             };
             for ob in observers.iter_mut() {
@@ -700,35 +716,90 @@ mod tests {
         }
     }
 
-    /// 50 steps of LeNet-5 with SGD and momentum (batches of 25: shares of
-    /// 12 and 13, or 8, 8 and 9) on `parallel`'s rank, or alone; the step
-    /// losses, the weights and the held-out evaluation. (Adam would scale
-    /// the rounding differences of near-zero gradients up to whole steps of
-    /// the learning rate: measured 1.9e-5 of the largest weight after 50 steps.)
+    /// A small network with batch norm: conv 3×3 (8) → batch norm → ReLU → max-pool 4 → linear.
+    fn normed_net(rng: &mut Rng) -> crate::nn::Sequential {
+        use crate::nn::{
+            BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, Flatten, Linear, MaxPool2d, ReLU, Sequential,
+        };
+        Sequential::new(vec![
+            Box::new(Conv2d::new(Conv2dConfig::new(1, 8, 3), rng)),
+            Box::new(BatchNorm::new_2d(BatchNormConfig::new(8))),
+            Box::new(ReLU),
+            Box::new(MaxPool2d::new(4)),
+            Box::new(Flatten),
+            Box::new(Linear::new(8 * 6 * 6, 10, true, rng)),
+        ])
+    }
+
+    /// 50 steps with SGD and momentum (batches of 25: shares of 12 and 13,
+    /// or 8, 8 and 9; the epoch's last batch has 1 image, which every rank
+    /// takes whole) of LeNet-5, or of [`normed_net`] with `normed`, on
+    /// `parallel`'s rank or alone; the step losses, the weights and buffers,
+    /// and the held-out evaluation. (Adam would scale the rounding
+    /// differences of near-zero gradients up to whole steps of the learning
+    /// rate: measured 1.9e-5 of the largest weight after 50 steps.)
     fn fifty_steps(
         data: &(ImageDataset, ImageDataset),
         parallel: Option<DataParallel>,
+        normed: bool,
+        sync_batch_norm: bool,
     ) -> (Vec<f32>, Vec<f32>, Evaluation) {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
         pool.install(|| {
-            let mut model = lenet5([1, 28, 28], 10, &mut Rng::new(11)).unwrap();
-            if let (Some(dp), true) = (&parallel, parallel.as_ref().is_some_and(|p| !p.is_root())) {
-                // Other ranks start from other weights: rank 0's must reach them.
-                model.named_parameters().iter().for_each(|(_, p)| p.data_mut().fill(0.5));
-                dp.broadcast_module(&model);
-            } else if let Some(dp) = &parallel {
-                dp.broadcast_module(&model);
+            let mut rng = Rng::new(11);
+            let mut model: Box<dyn Module> = if normed {
+                Box::new(normed_net(&mut rng))
+            } else {
+                Box::new(lenet5([1, 28, 28], 10, &mut rng).unwrap())
+            };
+            if let Some(dp) = &parallel {
+                if !dp.is_root() {
+                    // Other ranks start from other weights: rank 0's must reach them.
+                    model.named_parameters().iter().for_each(|(_, p)| p.data_mut().fill(0.5));
+                }
+                dp.broadcast_module(&*model);
             }
             let sgd = SgdConfig { lr: 0.02, momentum: 0.9, ..Default::default() };
             let mut opt = Optimizer::new(model.named_parameters(), sgd).unwrap();
-            let o =
-                FitOptions { epochs: 1, batch_size: 25, seed: 4, max_steps: Some(50), parallel, ..Default::default() };
+            let o = FitOptions {
+                epochs: 2,
+                batch_size: 25,
+                seed: 4,
+                max_steps: Some(50),
+                parallel,
+                sync_batch_norm,
+                ..Default::default()
+            };
             let mut lr = LrScheduler::constant(opt.lr());
             let mut losses = Losses::default();
-            fit(&mut model, &mut opt, &mut lr, &data.0, None, &o, &mut [&mut losses]).unwrap();
-            let evaluation = evaluate_on_this_thread(&mut model, &data.1, 16, Tta::None, o.parallel.as_ref());
-            let weights = model.named_parameters().iter().flat_map(|(_, p)| p.to_vec()).collect();
-            (losses.0, weights, evaluation)
+            fit(&mut *model, &mut opt, &mut lr, &data.0, None, &o, &mut [&mut losses]).unwrap();
+            let evaluation = evaluate_on_this_thread(&mut *model, &data.1, 16, Tta::None, o.parallel.as_ref());
+            let state = model.named_parameters().into_iter().chain(model.named_buffers());
+            (losses.0, state.flat_map(|(_, p)| p.to_vec()).collect(), evaluation)
+        })
+    }
+
+    /// The largest difference between `a` and `b`, over the largest magnitude in `b`.
+    fn relative(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+        a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
+    }
+
+    /// Runs [`fifty_steps`] on `ranks` threads, one rank each.
+    fn on_ranks(
+        ranks: usize,
+        data: &(ImageDataset, ImageDataset),
+        normed: bool,
+        sync: bool,
+    ) -> Vec<(Vec<f32>, Vec<f32>, Evaluation)> {
+        let group = crate::dist::Threads::group(ranks);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = group
+                .into_iter()
+                .map(|c| s.spawn(move || fifty_steps(data, Some(DataParallel::new(c)), normed, sync)))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
         })
     }
 
@@ -737,37 +808,41 @@ mod tests {
     /// the same bits; and a second run gives them again.
     #[test]
     fn data_parallel_ranks_give_the_model_of_one_process() {
-        use crate::dist::Threads;
-        let data = mnist_slice(1300);
-        let ranked = |ranks: usize| {
-            let group = Threads::group(ranks);
-            std::thread::scope(|s| {
-                let handles: Vec<_> =
-                    group.into_iter().map(|c| s.spawn(|| fifty_steps(&data, Some(DataParallel::new(c))))).collect();
-                handles.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>()
-            })
-        };
-        let (losses, weights, evaluation) = fifty_steps(&data, None);
+        let data = mnist_slice(1201); // 48 batches of 25 and one of 1
+        let (losses, weights, evaluation) = fifty_steps(&data, None, false, false);
         assert_eq!(losses.len(), 50);
-        let close = |what: &str, a: &[f32], b: &[f32], tol: f32| {
-            let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let worst = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
-            assert!(a.len() == b.len() && worst <= tol * scale, "{what}: differs by {worst} (scale {scale})");
-        };
         for ranks in [2, 3] {
-            let runs = ranked(ranks);
+            let runs = on_ranks(ranks, &data, false, false);
             for (rank, (l, w, e)) in runs.iter().enumerate() {
                 assert!(w == &runs[0].1 && e == &runs[0].2, "rank {rank} of {ranks} holds other weights than rank 0");
                 assert!(l == &runs[0].0, "rank {rank} of {ranks} saw other losses than rank 0");
             }
             let (l, w, e) = &runs[0];
-            close(&format!("losses, {ranks} ranks"), l, &losses, 1e-5);
-            close(&format!("weights, {ranks} ranks"), w, &weights, 1e-5);
+            assert!(relative(l, &losses) < 1e-5, "{ranks} ranks: losses differ by {:e}", relative(l, &losses));
+            assert!(relative(w, &weights) < 1e-5, "{ranks} ranks: weights differ by {:e}", relative(w, &weights));
             assert_eq!(e.labels, evaluation.labels, "{ranks} ranks: the evaluation gathers the test set in order");
             assert!((e.loss - evaluation.loss).abs() < 1e-4 * evaluation.loss, "{ranks} ranks: test loss {}", e.loss);
-            let again = ranked(ranks);
+            let again = on_ranks(ranks, &data, false, false);
             assert!(again[0].0 == *l && again[0].1 == *w, "{ranks} ranks: a second run differs");
         }
+    }
+
+    /// With batch norm, ranks that synchronize its statistics give one
+    /// process's model (running estimates included); ranks that do not,
+    /// another one.
+    #[test]
+    fn synchronized_batch_norm_gives_the_model_of_one_process() {
+        let data = mnist_slice(1201);
+        let (losses, state, _) = fifty_steps(&data, None, true, false);
+        let (l, w, _) = on_ranks(2, &data, true, true).swap_remove(0);
+        assert!(relative(&l, &losses) < 1e-5, "synchronized: losses differ by {:e}", relative(&l, &losses));
+        assert!(relative(&w, &state) < 1e-5, "synchronized: weights differ by {:e}", relative(&w, &state));
+        let (_, w, _) = on_ranks(2, &data, true, false).swap_remove(0);
+        assert!(
+            relative(&w, &state) > 1e-4,
+            "per-rank statistics should give another model: {:e}",
+            relative(&w, &state)
+        );
     }
 
     #[test]

@@ -402,6 +402,7 @@ impl Trainer {
                 tta: spec.tta,
                 lookahead: spec.lookahead,
                 parallel: self.parallel.clone(),
+                sync_batch_norm: spec.sync_batch_norm,
                 ..FitOptions::default()
             };
             let mut relay = Relay { monitor: self.monitor.as_mut(), observers: &mut *observers };

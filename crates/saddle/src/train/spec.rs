@@ -316,6 +316,10 @@ pub struct RunSpec {
     /// Lookahead over the weights.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lookahead: Option<Lookahead>,
+    /// Under data parallelism: batch norm's statistics over the whole batch
+    /// of every rank ([`FitOptions::sync_batch_norm`](super::FitOptions::sync_batch_norm)).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sync_batch_norm: bool,
     /// Image runs: the optimizer's rate and weight decay for batch-norm parameters.
     #[serde(default, skip_serializing_if = "NormParams::is_default")]
     pub norm_params: NormParams,
@@ -369,6 +373,7 @@ impl RunSpec {
             label_smoothing: 0.0,
             tta: Tta::None,
             lookahead: None,
+            sync_batch_norm: false,
             norm_params: NormParams::default(),
         }
     }
