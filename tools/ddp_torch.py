@@ -3,8 +3,8 @@
 `mpirun -n R saddle train …`: the same network, global batch and optimizer,
 each rank on its share of every batch with one thread.
 
-    python3 tools/ddp_torch.py lenet [--ranks 2] [--steps 400]
-    python3 tools/ddp_torch.py speedrun [--ranks 2] [--steps 12]
+    python3 tools/ddp_torch.py lenet [--ranks 2] [--batch 64] [--steps 400]
+    python3 tools/ddp_torch.py speedrun [--ranks 2] [--batch 512] [--steps 12]
 
 lenet: LeNet-5 on the bundled MNIST (data/mnist), global batch 64, Adam 1e-3,
 the images held in memory as floats (no DataLoader: its worker processes
@@ -46,14 +46,14 @@ def worker(rank, args):
     dist.init_process_group("gloo", rank=rank, world_size=args.ranks)
     torch.manual_seed(0)
     if args.model == "lenet":
-        batch = 64
+        batch = args.batch or 64
         images = torch.from_numpy((idx("train-images-idx3-ubyte.gz").astype(np.float32) / 255 - 0.1307) / 0.3081)
         images = images.unsqueeze(1)
         labels = torch.from_numpy(idx("train-labels-idx1-ubyte.gz").astype(np.int64))
         model = lenet5()
         opt_for = lambda ps: torch.optim.Adam(ps, lr=1e-3)  # noqa: E731
     else:
-        batch = 512
+        batch = args.batch or 512
         images, labels = torch.randn(10 * batch, 3, 32, 32), torch.arange(10 * batch) % 10
         model = speedrun()
         opt_for = lambda ps: torch.optim.SGD(ps, lr=0.01, momentum=0.9, nesterov=True)  # noqa: E731
@@ -91,6 +91,7 @@ def main():
     p.add_argument("model", choices=["lenet", "speedrun"])
     p.add_argument("--ranks", type=int, default=2)
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads per rank (default 1)")
+    p.add_argument("--batch", type=int, default=None, help="global batch (default 64 for lenet, 512 for speedrun)")
     p.add_argument("--steps", type=int, default=None, help="timed steps (default 400 for lenet, 12 for speedrun)")
     args = p.parse_args()
     args.steps = args.steps or (400 if args.model == "lenet" else 12)

@@ -261,9 +261,10 @@ pub struct FitReport {
 /// of epoch `o.epochs − 1`.
 ///
 /// Each step: next batch (this rank's share of it, under
-/// [`FitOptions::parallel`]), forward, loss, zero grads, backward, (average
-/// the gradients over the ranks), clip, lr = schedule(step), step,
-/// lookahead, metrics, observers. The run is
+/// [`FitOptions::parallel`]), zero grads, forward, loss, backward (of the
+/// loss weighted by this rank's share of the rows, then the gradients summed
+/// over the ranks), clip, lr = schedule(step), step, lookahead, metrics,
+/// observers. The run is
 /// `lr.total_steps` long (for a constant rate without a length, these
 /// epochs): its last evaluation gets the test-time augmentation, and
 /// lookahead syncs against it. After each epoch: evaluate

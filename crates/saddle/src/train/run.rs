@@ -259,12 +259,10 @@ impl Trainer {
     fn new_run(spec: &RunSpec, dir: &Path, on_load: OnLoad<'_>, parallel: Option<DataParallel>) -> Result<Self> {
         let root = parallel.as_ref().is_none_or(DataParallel::is_root);
         let taken = root && dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true);
-        let free = match taken {
-            true => Err(Error::config(
-                "--out",
-                format!("{} already exists; choose another name or remove it", dir.display()),
-            )),
-            false => Ok(()),
+        let free = if taken {
+            Err(Error::config("--out", format!("{} already exists; choose another name or remove it", dir.display())))
+        } else {
+            Ok(())
         };
         agree(parallel.as_ref(), free)?;
         let (config, data) = agree(parallel.as_ref(), load_new(spec, on_load))?;
