@@ -27,7 +27,7 @@ fn launched_ranks() -> usize {
 pub fn join() -> Result<Option<Job>, String> {
     let ranks = launched_ranks();
     #[cfg(feature = "mpi")]
-    if ranks > 1 || saddle::dist::launched_by_mpirun() {
+    if ranks > 1 {
         let mpi = Arc::new(Mpi::init().map_err(|e| e.to_string())?);
         let collective: Arc<dyn Collective> = mpi.clone();
         return Ok((mpi.size() > 1).then(|| Job { parallel: DataParallel::new(collective), mpi }));

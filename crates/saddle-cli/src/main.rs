@@ -92,18 +92,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let several = |what: &str| {
-        format!("`saddle {what}` runs on one process; under mpirun only `saddle train` and `saddle bench allreduce` run on several ranks")
+    let on_ranks = match &cli.command {
+        Command::Train(_) => true,
+        Command::Bench(b) => b.is_collective(),
+        _ => false,
     };
-    let alone = match (&job, &cli.command) {
-        (None, _) | (_, Command::Train(_)) => None,
-        (_, Command::Bench(b)) if b.is_collective() => None,
-        (_, Command::Bench(_)) => Some(several("bench")),
-        (_, c) => Some(several(c.name())),
-    };
-    if let (Some(job), Some(message)) = (&job, alone) {
+    if let (Some(job), false) = (&job, on_ranks) {
         if job.rank() == 0 {
-            eprintln!("error: {message}");
+            let what = matches.subcommand_name().unwrap_or("?");
+            eprintln!("error: `saddle {what}` runs on one process; under mpirun only `saddle train` and `saddle bench allreduce` run on several ranks");
         }
         job.abort(2);
     }
@@ -143,24 +140,6 @@ fn main() -> ExitCode {
         (Err(e), Some(job)) => {
             eprintln!("error (rank {} of {}): {e}", job.rank(), job.size());
             job.abort(1)
-        }
-    }
-}
-
-impl Command {
-    /// The subcommand as typed.
-    fn name(&self) -> &'static str {
-        match self {
-            Command::Train(_) => "train",
-            Command::Eval(_) => "eval",
-            Command::Tag(_) => "tag",
-            Command::Predict(_) => "predict",
-            Command::LrFind(_) => "lr-find",
-            Command::Schedule(_) => "schedule",
-            Command::OptimLab(_) => "optim-lab",
-            Command::Diagnose(_) => "diagnose",
-            Command::GradFlow(_) => "grad-flow",
-            Command::Bench(_) => "bench",
         }
     }
 }

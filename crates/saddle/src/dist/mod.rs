@@ -24,7 +24,7 @@
 #[cfg(feature = "mpi")]
 mod mpi;
 #[cfg(feature = "mpi")]
-pub use self::mpi::{launched_by_mpirun, Mpi};
+pub use self::mpi::Mpi;
 
 use crate::nn::Module;
 use crate::Tensor;

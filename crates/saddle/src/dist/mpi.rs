@@ -38,12 +38,6 @@ unsafe impl Send for Mpi {}
 // SAFETY: as above.
 unsafe impl Sync for Mpi {}
 
-/// Whether this process was started by `mpirun` (Open MPI's
-/// `OMPI_COMM_WORLD_SIZE`, or the `PMI_SIZE`/`PMIX_RANK` of other launchers).
-pub fn launched_by_mpirun() -> bool {
-    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"].iter().any(|v| std::env::var_os(v).is_some())
-}
-
 impl Mpi {
     /// Joins the MPI job: `MPI_Init_thread` with `MPI_THREAD_SERIALIZED`.
     /// Once per process; a second call is an error.
