@@ -51,10 +51,15 @@ thread_local! {
 /// assert_eq!(y.to_vec(), vec![-1.0, -1.0, 1.0, 1.0]);
 /// ```
 pub fn with_batch_norm_sums<R>(sum: Option<ReplicaSum>, f: impl FnOnce() -> R) -> R {
-    let before = REPLICA_SUM.with(|s| s.replace(sum));
-    let out = f();
-    REPLICA_SUM.with(|s| *s.borrow_mut() = before);
-    out
+    /// Puts the sum that was installed before back, even if `f` panics.
+    struct Restore(Option<ReplicaSum>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            REPLICA_SUM.with(|s| *s.borrow_mut() = self.0.take());
+        }
+    }
+    let _restore = Restore(REPLICA_SUM.with(|s| s.replace(sum)));
+    f()
 }
 
 /// The running estimates of a batch-norm layer, updated in place by a
