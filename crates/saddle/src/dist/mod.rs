@@ -243,6 +243,16 @@ impl Threads {
         (0..size).map(|rank| Arc::new(Threads { rank, shared: shared.clone() })).collect()
     }
 
+    /// `values ← Σ_r values_r`, added in rank order.
+    fn sum_in_rank_order<T>(&self, values: &mut [T])
+    where
+        T: Copy + Default + std::ops::AddAssign + Send + Sync + 'static,
+    {
+        let all = self.meet(values.to_vec());
+        values.fill(T::default());
+        all.iter().for_each(|c| values.iter_mut().zip(c).for_each(|(v, x)| *v += *x));
+    }
+
     /// Every rank's contribution, in rank order, once all have given theirs.
     fn meet<T: Clone + Send + Sync + 'static>(&self, mine: Vec<T>) -> Vec<Vec<T>> {
         let m = &*self.shared;
@@ -281,14 +291,10 @@ impl Collective for Threads {
         self.shared.size
     }
     fn sum_f32(&self, values: &mut [f32]) {
-        let all = self.meet(values.to_vec());
-        values.fill(0.0);
-        all.iter().for_each(|c| values.iter_mut().zip(c).for_each(|(v, x)| *v += x));
+        self.sum_in_rank_order(values);
     }
     fn sum_f64(&self, values: &mut [f64]) {
-        let all = self.meet(values.to_vec());
-        values.fill(0.0);
-        all.iter().for_each(|c| values.iter_mut().zip(c).for_each(|(v, x)| *v += x));
+        self.sum_in_rank_order(values);
     }
     fn broadcast_f32(&self, values: &mut [f32]) {
         let all = self.meet(values.to_vec());
