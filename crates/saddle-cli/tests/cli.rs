@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_fails_with, idx_bytes, saddle, scratch, small_mnist, stderr, stdout};
+use common::{assert_fails_with, idx_bytes, mnist_folder, saddle, scratch, small_mnist, stderr, stdout};
 use saddle::data::read_idx;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -463,15 +463,6 @@ fn diagnose_names_what_a_run_lacks() {
     let o = saddle(&["train", "mnist", "--diagnose", "--monitor-every", "0", "--out", dir.join("x").to_str().unwrap()]);
     assert_fails_with(&o, &["--diagnose", "--monitor-every 0"]);
     assert!(!dir.join("x").exists());
-}
-
-/// A scratch folder `name` with an IDX dataset of 28×28 MNIST images in its `data/`.
-fn mnist_folder(name: &str, train: usize, test: usize) -> (PathBuf, PathBuf) {
-    let dir = scratch(name);
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    small_mnist(&data, train, test, 28);
-    (dir, data)
 }
 
 /// The weights and the per-step metrics of a run, for comparing two runs bit for bit.

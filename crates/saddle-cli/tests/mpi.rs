@@ -7,8 +7,8 @@
 
 mod common;
 
-use common::{scratch, small_mnist, stderr, stdout};
-use std::path::{Path, PathBuf};
+use common::{mnist_folder, scratch, stderr, stdout};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -43,15 +43,6 @@ fn relative(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
 }
 
-/// A scratch folder for test `name`, with `train` and `test` MNIST images in its `data/`.
-fn with_images(name: &str, train: usize, test: usize) -> (PathBuf, PathBuf) {
-    let dir = scratch(name);
-    let data = dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    small_mnist(&data, train, test, 28);
-    (dir, data)
-}
-
 /// `saddle FLAGS --data data --out out`.
 fn train_args(flags: &str, data: &Path, out: &Path) -> Vec<String> {
     let mut a: Vec<String> = flags.split(' ').map(str::to_string).collect();
@@ -76,7 +67,7 @@ fn strs(v: &[String]) -> Vec<&str> {
     ignore = "needs --features mpi and Open MPI's mpirun (CI installs openmpi-bin)"
 )]
 fn ranks_give_the_model_of_one_process_on_shared_memory_and_tcp() {
-    let (dir, data) = with_images("mpi-equal", 600, 100);
+    let (dir, data) = mnist_folder("mpi-equal", 600, 100);
     let alone = common::saddle(&[&["--threads", "1"][..], &strs(&fifty_steps(&data, &dir.join("alone")))].concat());
     assert!(alone.status.success(), "{}", stderr(&alone));
     let (losses, weights) = outcome(&dir.join("alone"));
@@ -113,7 +104,7 @@ fn first_step(run: &Path) -> [f32; 2] {
     ignore = "needs --features mpi and Open MPI's mpirun (CI installs openmpi-bin)"
 )]
 fn synchronized_batch_norm_normalizes_over_every_ranks_share() {
-    let (dir, data) = with_images("mpi-sync-bn", 120, 24);
+    let (dir, data) = mnist_folder("mpi-sync-bn", 120, 24);
     let flags = "train mnist --model resnet20 --epochs 1 --batch-size 12 --optim momentum --lr 0.002 --quiet";
     let resnet = |out: &str| train_args(flags, &data, &dir.join(out));
     let alone = common::saddle(&strs(&resnet("alone")));

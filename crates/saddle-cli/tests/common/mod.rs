@@ -62,3 +62,12 @@ pub fn small_mnist(dir: &Path, train: usize, test: usize, side: usize) {
             .unwrap();
     }
 }
+
+/// A scratch folder `name` with an IDX dataset of 28×28 MNIST images in its `data/`.
+pub fn mnist_folder(name: &str, train: usize, test: usize) -> (PathBuf, PathBuf) {
+    let dir = scratch(name);
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    small_mnist(&data, train, test, 28);
+    (dir, data)
+}
