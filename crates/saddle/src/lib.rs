@@ -56,7 +56,9 @@
 //!
 //! Layout (every arrow points down; see ARCHITECTURE.md):
 //! `diagnose → train → nn → ops → tensor → kernels`, `train → optim → tensor`,
-//! `train → data → tensor`; `error`, `rng` and `io` are leaves usable by all.
+//! `train → data → tensor`, `train → dist` (data parallelism over ranks; Open
+//! MPI behind the cargo feature `mpi`); `error`, `rng` and `io` are leaves
+//! usable by all.
 
 #![warn(missing_docs)]
 
