@@ -417,27 +417,7 @@ pub fn run(args: TrainArgs, parallel: Option<&DataParallel>) -> Result<ExitCode>
         return Err(Error::config("--diagnose", "needs the diagnostics; drop --monitor-every 0"));
     }
     let root = parallel.is_none_or(DataParallel::is_root);
-    let mut trainer = match (&args.resume, args.task) {
-        (Some(dir), _) => {
-            let t = match parallel {
-                Some(dp) => Trainer::resume_distributed(dir, dp.clone())?,
-                None => Trainer::resume(dir)?,
-            };
-            let at = t.position();
-            if root {
-                println!("resuming {} at step {} (epoch {}, batch {})", dir.display(), at.step, at.epoch + 1, at.batch);
-            }
-            t
-        }
-        (None, Some(task)) => {
-            let spec = spec(&args, task)?;
-            let out = args.out.clone().unwrap_or_else(|| {
-                PathBuf::from(format!("runs/{}-{}-{}", spec.task.name(), spec.model_name(), timestamp()))
-            });
-            create(&spec, &out, args.quiet || !root, parallel)?
-        }
-        (None, None) => unreachable!("clap requires TASK without --resume"),
-    };
+    let mut trainer = open(&args, parallel, root)?;
     if !root {
         // Another rank: train its shares, quietly; rank 0 prints and writes.
         return match trainer.train(&mut [&mut StopOnInterrupt])? {
@@ -498,6 +478,31 @@ pub fn run(args: TrainArgs, parallel: Option<&DataParallel>) -> Result<ExitCode>
         crate::diagnose::run(crate::diagnose::DiagnoseArgs::for_run(dir))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The run to train: the one `--resume` names, or a new one from the flags.
+fn open(args: &TrainArgs, parallel: Option<&DataParallel>, root: bool) -> Result<Trainer> {
+    match (&args.resume, args.task) {
+        (Some(dir), _) => {
+            let t = match parallel {
+                Some(dp) => Trainer::resume_distributed(dir, dp.clone())?,
+                None => Trainer::resume(dir)?,
+            };
+            let at = t.position();
+            if root {
+                println!("resuming {} at step {} (epoch {}, batch {})", dir.display(), at.step, at.epoch + 1, at.batch);
+            }
+            Ok(t)
+        }
+        (None, Some(task)) => {
+            let spec = spec(args, task)?;
+            let out = args.out.clone().unwrap_or_else(|| {
+                PathBuf::from(format!("runs/{}-{}-{}", spec.task.name(), spec.model_name(), timestamp()))
+            });
+            create(&spec, &out, args.quiet || !root, parallel)
+        }
+        (None, None) => unreachable!("clap requires TASK without --resume"),
+    }
 }
 
 /// A new run of `spec` in `out`, with a progress bar while an image folder is decoded.
