@@ -69,11 +69,7 @@ mod tests {
     }
 
     fn write(name: &str, bytes: &[u8]) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("saddle-idx-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join(name);
-        std::fs::write(&p, bytes).unwrap();
-        p
+        crate::data::scratch_file("idx", name, bytes)
     }
 
     #[test]

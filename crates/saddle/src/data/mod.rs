@@ -85,6 +85,17 @@ pub(crate) fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Writes `bytes` to the file `name` in the scratch folder `saddle-{folder}-{pid}`,
+/// for the readers' tests.
+#[cfg(test)]
+pub(crate) fn scratch_file(folder: &str, name: &str, bytes: impl AsRef<[u8]>) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("saddle-{folder}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

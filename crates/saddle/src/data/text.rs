@@ -617,11 +617,7 @@ mod tests {
     }
 
     fn write(name: &str, text: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("saddle-text-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
+        crate::data::scratch_file("text", name, text)
     }
 
     #[test]

@@ -125,11 +125,7 @@ mod tests {
     use super::*;
 
     fn write(name: &str, bytes: &[u8]) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("saddle-vectors-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join(name);
-        std::fs::write(&p, bytes).unwrap();
-        p
+        crate::data::scratch_file("vectors", name, bytes)
     }
 
     #[test]
