@@ -77,15 +77,11 @@ impl Collective for Mpi {
     }
     fn sum_f32(&self, values: &mut [f32]) {
         let w = &mut *self.world();
-        w.send_f32.clear();
-        w.send_f32.extend_from_slice(values);
-        w.comm.all_reduce_into(&w.send_f32[..], values, SystemOperation::sum());
+        sum_into(&w.comm, &mut w.send_f32, values);
     }
     fn sum_f64(&self, values: &mut [f64]) {
         let w = &mut *self.world();
-        w.send_f64.clear();
-        w.send_f64.extend_from_slice(values);
-        w.comm.all_reduce_into(&w.send_f64[..], values, SystemOperation::sum());
+        sum_into(&w.comm, &mut w.send_f64, values);
     }
     fn broadcast_f32(&self, values: &mut [f32]) {
         self.world().comm.process_at_rank(0).broadcast_into(values);
@@ -101,4 +97,11 @@ impl Collective for Mpi {
         world.all_gather_varcount_into(values, &mut parts);
         all
     }
+}
+
+/// `values ← Σ_r values_r` (`MPI_Allreduce`), sent from `send`, which keeps its memory between calls.
+fn sum_into<T: Equivalence + Copy>(comm: &SimpleCommunicator, send: &mut Vec<T>, values: &mut [T]) {
+    send.clear();
+    send.extend_from_slice(values);
+    comm.all_reduce_into(&send[..], values, SystemOperation::sum());
 }
