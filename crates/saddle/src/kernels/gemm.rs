@@ -56,6 +56,9 @@ pub enum Accumulate {
     Add,
 }
 
+/// A product of two matrices: [`sgemm`] or [`sgemm_sequential`].
+pub type Product = fn(Dims, Operand, Operand, &mut [f32], Accumulate);
+
 /// Products smaller than this many multiply-adds run in the calling thread.
 const PARALLEL_MIN_FLOPS: usize = 1 << 22;
 

@@ -15,6 +15,7 @@ pub mod conv;
 pub mod eigen;
 pub mod elementwise;
 pub mod gemm;
+mod lanes;
 pub mod pool;
 pub mod recurrent;
 pub mod winograd;

@@ -12,33 +12,38 @@
 //! products instead of 144. Summed over input channels, the products become
 //! 36 independent GEMMs:
 //!
-//! `U[ξ][o][c] = (G w[o, c] Gᵀ)[ξ]`, `V[ξ][c][t] = (Bᵀ d[c, t] B)[ξ]`,
-//! `M[ξ] = U[ξ] · V[ξ]: [OC, T]`, `y[o, tile t] = Aᵀ M[·][o][t] A`.
+//! `U[ξ][o][c] = (G w[o, c] Gᵀ)[ξ]`, `V[ξ][t][c] = (Bᵀ d[c, t] B)[ξ]`,
+//! `M[ξ] = V[ξ] · U[ξ]ᵀ: [T, OC]`, `y[o, tile t] = Aᵀ M[·][t][o] A`.
 //!
 //! Tile `t = (image, a, b)` reads rows `4a..4a + 6` and columns `4b..4b + 6`
 //! of its image zero-padded into a `(4th + 2) × (4tw + 2)` plane, with the
 //! image at offset (ph, pw); outputs beyond (OH, OW) are cropped. Backward
-//! passes are the exact adjoints, `dM = A dY Aᵀ`, `dU[ξ] = dM[ξ] · V[ξ]ᵀ`,
-//! `dw = Gᵀ dU G`, `dV[ξ] = U[ξ]ᵀ · dM[ξ]` and `dx += B dV Bᵀ` over the
+//! passes are the exact adjoints, `dM = A dY Aᵀ`, `dU[ξ] = dM[ξ]ᵀ · V[ξ]`,
+//! `dw = Gᵀ dU G`, `dV[ξ] = dM[ξ] · U[ξ]` and `dx += B dV Bᵀ` over the
 //! overlapping input tiles. The transforms are exact in real arithmetic; in
 //! `f32` they cost a few ulps of the largest terms (see the tests).
 //!
-//! **How the transforms run.** Each 2-D transform is a 1-D map applied to
-//! a tile's rows, then to its columns. Where the values a map reads lie
-//! side by side across tiles (`M`, `V`, and the input's rows once
-//! transformed, `R[i][k][t]`), 16 tiles are computed at once
-//! (`map_lanes`), which the compiler turns into vector instructions. The
-//! input's rows are read from the padded plane and transformed a tile at a
-//! time, and the adjoint adds them back the same way, overlapping tiles in a
-//! fixed order.
+//! **How the transforms run.** Channels are the vector lanes: the images
+//! are first turned channels-last (`to_planes`, eight channels by eight
+//! pixels at a time through a register transpose), so that the 36 values a
+//! tile reads are 36 vector loads of 8 channels each; each 2-D transform is
+//! then a 1-D map on the columns and on the rows of that 6×6 array of
+//! vectors (`Lanes`), and its results are stored 8 channels at a time into
+//! `V` (`[T, C]` rows, channels contiguous). The output runs the other way
+//! round. The 36 matrices of `V`, `M`, `U` and their gradients lie a few
+//! pages and one cache line apart (`spaced`): the transforms touch all 36
+//! at each tile, and whole pages apart they would share cache sets.
 //!
 //! Like im2col, these run in the calling thread on a few images at a time.
 //!
 //! Uses: `kernels::conv`.
 
 use super::conv::ConvGeometry;
+use super::gemm::{Accumulate, Dims, Operand, Product};
 use super::grow;
+use super::lanes::{transpose, Lanes, LANES};
 use std::array::from_fn;
+use std::ops::{Add, Mul, Sub};
 
 /// Points of a transformed tile: 6 × 6.
 pub const POINTS: usize = 36;
@@ -85,26 +90,40 @@ impl Winograd {
         self.th * self.tw
     }
 
-    /// `w: [OC, C, 3, 3]` → `U: [36, OC, C]`, `U[ξ][o][c] = (G w[o, c] Gᵀ)[ξ]`.
+    /// `w: [OC, C, 3, 3]` → `U`: 36 matrices `[OC, C]`, a few pages apart
+    /// (module docs), `U[ξ][o][c] = (G w[o, c] Gᵀ)[ξ]`, as [`forward`](Self::forward) takes it.
     pub fn filter(&self, w: &[f32], oc: usize) -> Vec<f32> {
-        let c = self.c;
-        let mut u = vec![0.0; POINTS * oc * c];
-        for (oci, wf) in w[..oc * c * 9].chunks_exact(9).enumerate() {
-            let f = two_d(from_fn::<_, 3, _>(|i| from_fn(|j| wf[i * 3 + j])), filter);
-            for (xi, v) in f.iter().flatten().enumerate() {
-                u[xi * oc * c + oci] = *v;
+        let (len, us) = (oc * self.c, spaced(oc * self.c));
+        let mut u = vec![0.0; POINTS * us];
+        // LANES filters at a time, each of the 36 points stored for all of them at once.
+        for (block, w) in w[..len * 9].chunks(9 * LANES).enumerate() {
+            let mut points = [[0.0; LANES]; POINTS];
+            for (k, g) in w.chunks_exact(9).enumerate() {
+                let f = two_d(from_fn(|i| from_fn(|j| g[i * 3 + j])), filter);
+                points.iter_mut().enumerate().for_each(|(xi, p)| p[k] = f[xi / 6][xi % 6]);
+            }
+            for (xi, p) in points.iter().enumerate() {
+                let at = xi * us + block * LANES;
+                Lanes::load(p).store(&mut u[at..at + w.len() / 9]);
             }
         }
         u
     }
 
-    /// The adjoint of [`filter`](Self::filter): `du: [36, OC, C]` →
+    /// The adjoint of [`filter`](Self::filter): `du` laid out as `U` →
     /// `dw: [OC, C, 3, 3]`, `dw[o, c] = Gᵀ dU[·][o][c] G`, overwriting `dw`.
-    pub fn filter_adjoint(&self, du: &[f32], oc: usize, dw: &mut [f32]) {
-        let c = self.c;
-        for (oci, d) in dw[..oc * c * 9].chunks_exact_mut(9).enumerate() {
-            let f = two_d(from_fn::<_, 6, _>(|i| from_fn(|j| du[(i * 6 + j) * oc * c + oci])), filter_adjoint);
-            d.iter_mut().zip(f.iter().flatten()).for_each(|(d, v)| *d = *v);
+    fn filter_adjoint(&self, du: &[f32], oc: usize, dw: &mut [f32]) {
+        let (len, us) = (oc * self.c, spaced(oc * self.c));
+        for (block, dw) in dw[..len * 9].chunks_mut(9 * LANES).enumerate() {
+            let mut points = [[0.0; LANES]; POINTS];
+            for (xi, p) in points.iter_mut().enumerate() {
+                let at = xi * us + block * LANES;
+                Lanes::load(&du[at..at + dw.len() / 9]).store(p);
+            }
+            for (k, d) in dw.chunks_exact_mut(9).enumerate() {
+                let f = two_d(from_fn(|i| from_fn(|j| points[i * 6 + j][k])), filter_adjoint);
+                d.iter_mut().zip(f.iter().flatten()).for_each(|(d, v)| *d = *v);
+            }
         }
     }
 
@@ -113,179 +132,251 @@ impl Winograd {
         (4 * self.th + 2, 4 * self.tw + 2)
     }
 
-    /// `x: [n, C, H, W]` → `v: [36, C, T]` with `T = n·th·tw`,
-    /// `V[ξ][c][t] = (Bᵀ d[c, t] B)[ξ]`. `scratch` is grown as needed.
+    /// The pixel where each tile starts in `n` images' planes of `rows ×
+    /// cols` pixels laid end to end: tile `(a, b)` at row `4a`, column `4b`.
+    fn corners(&self, n: usize, (rows, cols): (usize, usize)) -> impl Iterator<Item = usize> {
+        let (th, tw) = (self.th, self.tw);
+        (0..n * th * tw).map(move |t| (t / (th * tw)) * rows * cols + (t / tw % th) * 4 * cols + (t % tw) * 4)
+    }
+
+    /// The convolution of a task's `n` images `x: [n, C, H, W]` by the
+    /// transformed filters `u: [36, OC, C]` into `y: [n, OC, OH, OW]`:
+    /// `V = Bᵀ d B`, `M[ξ] = V[ξ] · U[ξ]ᵀ`, `y = Aᵀ M A`. `mm` runs the 36
+    /// products; the buffers are grown as needed.
+    pub fn forward(
+        &self,
+        (x, n): (&[f32], usize),
+        u: &[f32],
+        oc: usize,
+        y: &mut [f32],
+        buffers: [&mut Vec<f32>; 3],
+        mm: Product,
+    ) {
+        let (c, tiles) = (self.c, n * self.tiles());
+        let [v, m, planes] = buffers;
+        let (vs, ms, us) = (spaced(tiles * c), spaced(tiles * oc), spaced(oc * c));
+        let v = grow(v, POINTS * vs);
+        self.input(x, n, v, planes);
+        let m = grow(m, POINTS * ms);
+        for (xi, m) in m.chunks_exact_mut(ms).enumerate() {
+            let (v, u) = (&v[xi * vs..][..tiles * c], &u[xi * us..][..oc * c]);
+            let m = &mut m[..tiles * oc];
+            mm(Dims { m: tiles, n: oc, k: c }, Operand::Stored(v), Operand::Transposed(u), m, Accumulate::Overwrite);
+        }
+        self.output(m, oc, n, y, planes);
+    }
+
+    /// The backward pass of [`forward`](Self::forward) for the output
+    /// gradient `dy: [n, OC, OH, OW]`: `dM = A dY Aᵀ`, then, where asked,
+    /// the filter gradient `dw = Gᵀ (dM[ξ]ᵀ · V[ξ]) G` and the input gradient
+    /// `dx = Σ B (dM[ξ] · U[ξ]) Bᵀ`, both overwritten.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward(
+        &self,
+        (x, dy, n): (&[f32], &[f32], usize),
+        u: &[f32],
+        oc: usize,
+        (dw, dx): (Option<&mut [f32]>, Option<&mut [f32]>),
+        buffers: [&mut Vec<f32>; 4],
+        mm: Product,
+    ) {
+        let (c, tiles) = (self.c, n * self.tiles());
+        let [v, dm, du, planes] = buffers;
+        let (vs, ms, us) = (spaced(tiles * c), spaced(tiles * oc), spaced(oc * c));
+        let dm = grow(dm, POINTS * ms);
+        self.output_adjoint(dy, oc, n, dm, planes);
+        let v = grow(v, POINTS * vs);
+        if let Some(dw) = dw {
+            self.input(x, n, v, planes);
+            let du = grow(du, POINTS * us);
+            for (xi, du) in du.chunks_exact_mut(us).enumerate() {
+                let du = &mut du[..oc * c];
+                let (dm, v) = (&dm[xi * ms..][..tiles * oc], &v[xi * vs..][..tiles * c]);
+                mm(
+                    Dims { m: oc, n: c, k: tiles },
+                    Operand::Transposed(dm),
+                    Operand::Stored(v),
+                    du,
+                    Accumulate::Overwrite,
+                );
+            }
+            self.filter_adjoint(du, oc, dw);
+        }
+        if let Some(dx) = dx {
+            for (xi, dv) in v.chunks_exact_mut(vs).enumerate() {
+                let (dm, u, dv) = (&dm[xi * ms..][..tiles * oc], &u[xi * us..][..oc * c], &mut dv[..tiles * c]);
+                mm(Dims { m: tiles, n: c, k: oc }, Operand::Stored(dm), Operand::Stored(u), dv, Accumulate::Overwrite);
+            }
+            self.input_adjoint(v, n, dx, planes);
+        }
+    }
+
+    /// `x: [n, C, H, W]` → `v: [36, T, C]` with `T = n·th·tw`,
+    /// `V[ξ][t][c] = (Bᵀ d[c, t] B)[ξ]`. `scratch` is grown as needed.
     pub fn input(&self, x: &[f32], n: usize, v: &mut [f32], scratch: &mut Vec<f32>) {
-        let (c, tiles, (ph, pw)) = (self.c, n * self.tiles(), self.plane());
-        // R[i][k][t] = (Bᵀ d[t][i][·])[k], a tile's rows transformed: [36, T].
-        let (r, plane) = grow(scratch, POINTS * tiles + ph * pw).split_at_mut(POINTS * tiles);
-        plane.fill(0.0);
-        for ci in 0..c {
-            for image in 0..n {
-                let src = &x[(image * c + ci) * self.h * self.w..][..self.h * self.w];
-                for (y, row) in src.chunks_exact(self.w).enumerate() {
-                    plane[(y + self.padding.0) * pw + self.padding.1..][..self.w].copy_from_slice(row);
+        let (c, (ph, pw)) = (self.c, self.plane());
+        let (stride, vs) = (c.next_multiple_of(LANES), spaced(n * self.tiles() * c));
+        let planes = grow(scratch, n * ph * pw * stride);
+        planes.fill(0.0);
+        to_planes(x, (n, c, self.h, self.w), planes, (ph, pw, stride), self.padding);
+        for (t, at) in self.corners(n, (ph, pw)).enumerate() {
+            for cb in (0..c).step_by(LANES) {
+                let d = from_fn(|i| from_fn(|j| Lanes::load(&planes[(at + i * pw + j) * stride + cb..])));
+                let out = two_d(d, input);
+                for xi in 0..POINTS {
+                    out[xi / 6][xi % 6].store(&mut v[xi * vs + t * c + cb..xi * vs + (t + 1) * c]);
                 }
-                for (i, t, at) in self.tile_rows(image) {
-                    for (b, d) in plane[at..][..pw].windows(6).step_by(4).enumerate() {
-                        let out = input(d.try_into().expect("6 values"));
-                        out.iter().enumerate().for_each(|(k, v)| r[(6 * i + k) * tiles + t + b] = *v);
-                    }
-                }
-            }
-            // Columns: V[6k + s][ci] = (Bᵀ R[·][s])[k].
-            for s in 0..6 {
-                let (from, to) = (from_fn(|i| (6 * i + s) * tiles), from_fn(|k| ((6 * k + s) * c + ci) * tiles));
-                map_lanes(r, from, v, to, tiles, input);
             }
         }
     }
 
-    /// The adjoint of [`input`](Self::input): `dv: [36, C, T]` → `dx: [n, C,
-    /// H, W]`, the sum of `B dV Bᵀ` over the tiles that read each pixel,
-    /// overwriting `dx`. `scratch` is grown as needed.
+    /// The adjoint of [`input`](Self::input): `dv: [36, T, C]` → `dx: [n, C,
+    /// H, W]`, the sum of `B dV Bᵀ` over the tiles that read each pixel (in
+    /// tile order), overwriting `dx`. `scratch` is grown as needed.
     pub fn input_adjoint(&self, dv: &[f32], n: usize, dx: &mut [f32], scratch: &mut Vec<f32>) {
-        let (c, tiles, (ph, pw)) = (self.c, n * self.tiles(), self.plane());
-        let (r, plane) = grow(scratch, POINTS * tiles + ph * pw).split_at_mut(POINTS * tiles);
-        for ci in 0..c {
-            for s in 0..6 {
-                let (from, to) = (from_fn(|k| ((6 * k + s) * c + ci) * tiles), from_fn(|i| (6 * i + s) * tiles));
-                map_lanes(dv, from, r, to, tiles, input_adjoint);
-            }
-            for image in 0..n {
-                // Overlapping tiles add into the plane in a fixed order.
-                plane.fill(0.0);
-                for (i, t, at) in self.tile_rows(image) {
-                    let row = &mut plane[at..][..pw];
-                    for b in 0..self.tw {
-                        let out = input_adjoint(from_fn(|k| r[(6 * i + k) * tiles + t + b]));
-                        row[4 * b..][..6].iter_mut().zip(out).for_each(|(p, v)| *p += v);
+        let (c, (ph, pw)) = (self.c, self.plane());
+        let (stride, vs) = (c.next_multiple_of(LANES), spaced(n * self.tiles() * c));
+        let planes = grow(scratch, n * ph * pw * stride);
+        planes.fill(0.0);
+        for (t, at) in self.corners(n, (ph, pw)).enumerate() {
+            for cb in (0..c).step_by(LANES) {
+                let d = from_fn(|i| from_fn(|j| Lanes::load(&dv[(6 * i + j) * vs + t * c + cb..][..c - cb])));
+                let out = two_d(d, input_adjoint);
+                for (i, row) in out.iter().enumerate() {
+                    for (j, &value) in row.iter().enumerate() {
+                        let at = (at + i * pw + j) * stride + cb;
+                        (Lanes::load(&planes[at..]) + value).store(&mut planes[at..]);
                     }
-                }
-                let dst = &mut dx[(image * c + ci) * self.h * self.w..][..self.h * self.w];
-                for (y, row) in dst.chunks_exact_mut(self.w).enumerate() {
-                    row.copy_from_slice(&plane[(y + self.padding.0) * pw + self.padding.1..][..self.w]);
                 }
             }
         }
+        from_planes(planes, (ph, pw, stride), self.padding, dx, (n, c, self.h, self.w));
     }
 
-    /// `(i, t, at)` for every row `i` of every tile row `a` of `image`: its
-    /// tiles `(a, b)`, numbered `t + b`, read `plane[at + 4b..][..6]`.
-    fn tile_rows(&self, image: usize) -> impl Iterator<Item = (usize, usize, usize)> {
-        let (th, tw, pw) = (self.th, self.tw, self.plane().1);
-        (0..th * 6).map(move |k| (k % 6, (image * th + k / 6) * tw, (4 * (k / 6) + k % 6) * pw))
-    }
-
-    /// `m: [36, OC, T]` → `y: [n, OC, OH, OW]`, `y[o, tile t] = Aᵀ M[·][o][t] A`
+    /// `m: [36, T, OC]` → `y: [n, OC, OH, OW]`, `y[o, tile t] = Aᵀ M[·][t][o] A`
     /// cropped to the image, overwriting `y`. `scratch` is grown as needed.
     pub fn output(&self, m: &[f32], oc: usize, n: usize, y: &mut [f32], scratch: &mut Vec<f32>) {
-        let (tiles, l) = (n * self.tiles(), self.oh * self.ow);
-        let stride = oc * tiles;
-        // Q: [4][6] of T, Z: [16] of T.
-        let (q, z) = grow(scratch, 40 * tiles).split_at_mut(24 * tiles);
-        for o in 0..oc {
-            // Columns: Q[r][j] = (Aᵀ M[·, j])[r]; rows: Z[4r + s] = (Aᵀ Q[r])[s].
-            for j in 0..6 {
-                let from = from_fn(|i| (6 * i + j) * stride + o * tiles);
-                map_lanes(m, from, q, from_fn(|r| (r * 6 + j) * tiles), tiles, output);
-            }
-            for r in 0..4 {
-                let from = from_fn(|j| (r * 6 + j) * tiles);
-                map_lanes(q, from, z, from_fn(|s| (4 * r + s) * tiles), tiles, output);
-            }
-            for image in 0..n {
-                let dst = &mut y[(image * oc + o) * l..][..l];
-                for (row, dst) in dst.chunks_exact_mut(self.ow).enumerate() {
-                    let (z, t0) = (&z[4 * (row % 4) * tiles..], (image * self.th + row / 4) * self.tw);
-                    dst.iter_mut().enumerate().for_each(|(x, d)| *d = z[(x % 4) * tiles + t0 + x / 4]);
+        let (ms, (qh, qw)) = (spaced(n * self.tiles() * oc), (4 * self.th, 4 * self.tw));
+        let stride = oc.next_multiple_of(LANES);
+        let planes = grow(scratch, n * qh * qw * stride);
+        for (t, at) in self.corners(n, (qh, qw)).enumerate() {
+            for ob in (0..oc).step_by(LANES) {
+                let d = from_fn(|i| from_fn(|j| Lanes::load(&m[(6 * i + j) * ms + t * oc + ob..][..oc - ob])));
+                let out = two_d(d, output);
+                for (r, row) in out.iter().enumerate() {
+                    for (s, value) in row.iter().enumerate() {
+                        value.store(&mut planes[(at + r * qw + s) * stride + ob..]);
+                    }
                 }
             }
         }
+        from_planes(planes, (qh, qw, stride), (0, 0), y, (n, oc, self.oh, self.ow));
     }
 
     /// The adjoint of [`output`](Self::output): `dy: [n, OC, OH, OW]` →
-    /// `dm: [36, OC, T]`, `dM[·][o][t] = A dY Aᵀ` with the tile's `dY` zero
+    /// `dm: [36, T, OC]`, `dM[·][t][o] = A dY Aᵀ` with the tile's `dY` zero
     /// beyond the image. `scratch` is grown as needed.
     pub fn output_adjoint(&self, dy: &[f32], oc: usize, n: usize, dm: &mut [f32], scratch: &mut Vec<f32>) {
-        let (tiles, l) = (n * self.tiles(), self.oh * self.ow);
-        let stride = oc * tiles;
-        let (q, z) = grow(scratch, 40 * tiles).split_at_mut(24 * tiles);
-        for o in 0..oc {
-            z.fill(0.0);
-            for image in 0..n {
-                let src = &dy[(image * oc + o) * l..][..l];
-                for (row, src) in src.chunks_exact(self.ow).enumerate() {
-                    let (z, t0) = (&mut z[4 * (row % 4) * tiles..], (image * self.th + row / 4) * self.tw);
-                    src.iter().enumerate().for_each(|(x, v)| z[(x % 4) * tiles + t0 + x / 4] = *v);
+        let (ms, (qh, qw)) = (spaced(n * self.tiles() * oc), (4 * self.th, 4 * self.tw));
+        let stride = oc.next_multiple_of(LANES);
+        let planes = grow(scratch, n * qh * qw * stride);
+        planes.fill(0.0);
+        to_planes(dy, (n, oc, self.oh, self.ow), planes, (qh, qw, stride), (0, 0));
+        for (t, at) in self.corners(n, (qh, qw)).enumerate() {
+            for ob in (0..oc).step_by(LANES) {
+                let z = from_fn(|r| from_fn(|s| Lanes::load(&planes[(at + r * qw + s) * stride + ob..])));
+                let out = two_d(z, output_adjoint);
+                for xi in 0..POINTS {
+                    out[xi / 6][xi % 6].store(&mut dm[xi * ms + t * oc + ob..xi * ms + (t + 1) * oc]);
                 }
             }
-            for r in 0..4 {
-                let to = from_fn(|j| (r * 6 + j) * tiles);
-                map_lanes(z, from_fn(|s| (4 * r + s) * tiles), q, to, tiles, output_adjoint);
-            }
-            for j in 0..6 {
-                let to = from_fn(|i| (6 * i + j) * stride + o * tiles);
-                map_lanes(q, from_fn(|r| (r * 6 + j) * tiles), dm, to, tiles, output_adjoint);
-            }
         }
     }
 }
 
-/// Tiles that [`map_lanes`] computes together, in vector registers.
-const LANES: usize = 16;
+/// The distance between the 36 matrices of `V`, `M` and their gradients,
+/// for matrices of `len` values: a whole number of 4 KiB pages and one cache
+/// line more. The transforms read or write all 36 at once, and a distance of
+/// whole pages would put them in the same cache sets, more than a set holds.
+fn spaced(len: usize) -> usize {
+    len.next_multiple_of(1024) + 16
+}
 
-/// `dst[to[o] + k] = f(src[from[0] + k], …, src[from[I − 1] + k])[o]` for
-/// every lane `k < len`.
-///
-/// [`LANES`] lanes at a time, in loops of fixed length over plain arrays,
-/// which the compiler turns into vector instructions.
-#[inline(always)]
-fn map_lanes<const I: usize, const O: usize>(
+/// `planes[image][y + top][x + left][c] = src[image][c][y][x]`: images
+/// `[C, H, W]` into channels-last planes of `rows × cols` pixels of
+/// `stride` values each (a multiple of [`LANES`] at least `C`), with zeros
+/// in the channels from `C` to `stride`. Other pixels are left as they are.
+fn to_planes(
     src: &[f32],
-    from: [usize; I],
-    dst: &mut [f32],
-    to: [usize; O],
-    len: usize,
-    f: impl Fn([f32; I]) -> [f32; O],
+    (n, c, h, w): (usize, usize, usize, usize),
+    planes: &mut [f32],
+    (rows, cols, stride): (usize, usize, usize),
+    (top, left): (usize, usize),
 ) {
-    let mut y = [[0.0f32; LANES]; O];
-    for k in (0..len).step_by(LANES) {
-        // The last block may be short: its missing lanes are neither read nor written.
-        let w = LANES.min(len - k);
-        let x = from.map(|from| &src[from + k..][..w]);
-        if w == LANES {
-            let x: [&[f32; LANES]; I] = x.map(|x| x.try_into().expect("LANES values"));
-            for j in 0..LANES {
-                let out = f(from_fn(|i| x[i][j]));
-                (0..O).for_each(|o| y[o][j] = out[o]);
-            }
-        } else {
-            for j in 0..w {
-                let out = f(from_fn(|i| x[i][j]));
-                (0..O).for_each(|o| y[o][j] = out[o]);
-            }
-        }
-        for (y, to) in y.iter().zip(to) {
-            let d = &mut dst[to + k..][..w];
-            if w == LANES {
-                *<&mut [f32; LANES]>::try_from(d).expect("LANES values") = *y;
-            } else {
-                d.iter_mut().zip(y).for_each(|(d, y)| *d = *y);
+    for (src, plane) in src.chunks_exact(c * h * w).zip(planes.chunks_exact_mut(rows * cols * stride)).take(n) {
+        for cb in (0..c).step_by(LANES) {
+            for y in 0..h {
+                for x0 in (0..w).step_by(LANES) {
+                    // Rows of LANES pixels of LANES channels, turned into each pixel's channels.
+                    let row = |k: usize| match cb + k < c {
+                        true => Lanes::load(&src[((cb + k) * h + y) * w + x0..]),
+                        false => Lanes::zero(),
+                    };
+                    let pixels = transpose(from_fn(row));
+                    for (x, pixel) in pixels.iter().take(w - x0).enumerate() {
+                        pixel.store(&mut plane[((y + top) * cols + x0 + x + left) * stride + cb..]);
+                    }
+                }
             }
         }
     }
 }
+
+/// The inverse of [`to_planes`]: `dst[image][c][y][x] = planes[image][y + top][x + left][c]`.
+fn from_planes(
+    planes: &[f32],
+    (rows, cols, stride): (usize, usize, usize),
+    (top, left): (usize, usize),
+    dst: &mut [f32],
+    (n, c, h, w): (usize, usize, usize, usize),
+) {
+    for (dst, plane) in dst.chunks_exact_mut(c * h * w).zip(planes.chunks_exact(rows * cols * stride)).take(n) {
+        for cb in (0..c).step_by(LANES) {
+            for y in 0..h {
+                for x0 in (0..w).step_by(LANES) {
+                    // Each pixel's LANES channels, turned into rows of channels.
+                    let len = LANES.min(w - x0);
+                    let pixel = |x: usize| match x < len {
+                        true => Lanes::load(&plane[((y + top) * cols + x0 + x + left) * stride + cb..]),
+                        false => Lanes::zero(),
+                    };
+                    for (k, row) in transpose(from_fn(pixel)).iter().take(c - cb).enumerate() {
+                        let at = ((cb + k) * h + y) * w + x0;
+                        row.store(&mut dst[at..at + len]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What the 1-D transforms compute on: one number, or [`Lanes`].
+trait Value: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<f32, Output = Self> {}
+
+impl Value for f32 {}
+
+impl Value for Lanes {}
 
 /// `F X Fᵀ` for the linear map `f(v) = F v`: `f` on every column, then on every row.
-fn two_d<const I: usize, const O: usize>(x: [[f32; I]; I], f: fn([f32; I]) -> [f32; O]) -> [[f32; O]; O] {
-    let cols: [[f32; O]; I] = from_fn(|j| f(from_fn(|i| x[i][j])));
+#[inline(always)]
+fn two_d<T: Value, const I: usize, const O: usize>(x: [[T; I]; I], f: fn([T; I]) -> [T; O]) -> [[T; O]; O] {
+    let cols: [[T; O]; I] = from_fn(|j| f(from_fn(|i| x[i][j])));
     from_fn(|r| f(from_fn(|j| cols[j][r])))
 }
 
 /// `Bᵀ d`.
 #[inline(always)]
-fn input(d: [f32; 6]) -> [f32; 6] {
+fn input<T: Value>(d: [T; 6]) -> [T; 6] {
     [
         d[0] * 4.0 - d[2] * 5.0 + d[4],
         (d[1] + d[2]) * -4.0 + d[3] + d[4],
@@ -298,7 +389,7 @@ fn input(d: [f32; 6]) -> [f32; 6] {
 
 /// `B v`, the adjoint of [`input`].
 #[inline(always)]
-fn input_adjoint(v: [f32; 6]) -> [f32; 6] {
+fn input_adjoint<T: Value>(v: [T; 6]) -> [T; 6] {
     [
         v[0] * 4.0,
         (v[2] - v[1] + v[5]) * 4.0 + (v[4] - v[3]) * 2.0,
@@ -325,14 +416,14 @@ fn filter_adjoint(u: [f32; 6]) -> [f32; 3] {
 
 /// `Aᵀ m`.
 #[inline(always)]
-fn output(m: [f32; 6]) -> [f32; 4] {
+fn output<T: Value>(m: [T; 6]) -> [T; 4] {
     let (p1, m1, p2, m2) = (m[1] + m[2], m[1] - m[2], m[3] + m[4], m[3] - m[4]);
     [m[0] + p1 + p2, m1 + m2 * 2.0, p1 + p2 * 4.0, m1 + m2 * 8.0 + m[5]]
 }
 
 /// `A y`, the adjoint of [`output`].
 #[inline(always)]
-fn output_adjoint(y: [f32; 4]) -> [f32; 6] {
+fn output_adjoint<T: Value>(y: [T; 4]) -> [T; 6] {
     let (even, odd) = (y[0] + y[2], y[1] + y[3]);
     let (even4, odd2) = (y[0] + y[2] * 4.0, y[1] * 2.0 + y[3] * 8.0);
     [y[0], even + odd, even - odd, even4 + odd2, even4 - odd2, y[3]]
@@ -342,7 +433,7 @@ fn output_adjoint(y: [f32; 4]) -> [f32; 6] {
 mod tests {
     use super::*;
     use crate::kernels::conv::tests::conv_direct;
-    use crate::kernels::gemm::{sgemm, Accumulate, Dims, Operand};
+    use crate::kernels::gemm::sgemm;
 
     fn values(len: usize, seed: usize) -> Vec<f32> {
         (0..len).map(|i| (((i * 7919 + seed * 104729) % 2003) as f32 / 1001.0) - 1.0).collect()
@@ -352,32 +443,22 @@ mod tests {
         ConvGeometry { n, c, h, w, kernel: (3, 3), stride: (1, 1), padding: (p, p), dilation: (1, 1) }
     }
 
-    /// `y = Aᵀ (U[ξ] · V[ξ]) A` for the whole batch.
+    /// `y = Aᵀ (V[ξ] · U[ξ]ᵀ) A` for the whole batch.
     fn winograd_forward(t: &Winograd, x: &[f32], w: &[f32], n: usize, oc: usize) -> Vec<f32> {
-        let (c, tiles) = (t.c, n * t.tiles());
-        let u = t.filter(w, oc);
-        let (mut v, mut plane) = (vec![f32::NAN; POINTS * c * tiles], Vec::new());
-        t.input(x, n, &mut v, &mut plane);
-        let mut m = vec![0.0; POINTS * oc * tiles];
-        for xi in 0..POINTS {
-            sgemm(
-                Dims { m: oc, n: tiles, k: c },
-                Operand::Stored(&u[xi * oc * c..][..oc * c]),
-                Operand::Stored(&v[xi * c * tiles..][..c * tiles]),
-                &mut m[xi * oc * tiles..][..oc * tiles],
-                Accumulate::Overwrite,
-            );
-        }
         let mut y = vec![f32::NAN; n * oc * t.oh * t.ow];
-        t.output(&m, oc, n, &mut y, &mut Vec::new());
+        let mut buffers: [Vec<f32>; 3] = Default::default();
+        t.forward((x, n), &t.filter(w, oc), oc, &mut y, buffers.each_mut(), sgemm);
         y
     }
 
     #[test]
     fn tiles_match_direct_convolution() {
         // Padding 0, 1 and 2; sizes that fill their tiles and sizes that leave them ragged.
-        for (h, w, p) in [(8, 8, 1), (7, 9, 0), (5, 6, 2), (13, 11, 1), (10, 10, 0)] {
-            let (n, c, oc) = (2, 16, 17);
+        // Channels that fill their vector lanes and channels that do not.
+        for (h, w, p, c, oc) in
+            [(8, 8, 1, 16, 17), (7, 9, 0, 19, 16), (5, 6, 2, 16, 24), (13, 11, 1, 24, 17), (10, 10, 0, 17, 33)]
+        {
+            let n = 2;
             let geo = geometry(n, c, h, w, p);
             let t = Winograd::new(&geo, oc, 1).expect("a Winograd shape");
             let (x, wt) = (values(n * c * h * w, 1), values(oc * c * 9, 2));
@@ -396,25 +477,26 @@ mod tests {
     #[test]
     fn the_backward_transforms_are_adjoints() {
         // ⟨F(x), y⟩ = ⟨x, Fᵀ(y)⟩ for the input, output and filter transforms.
-        let (n, c, oc, h, w) = (2, 16, 16, 9, 7);
+        let (n, c, oc, h, w) = (2, 19, 17, 9, 7);
         let t = Winograd::new(&geometry(n, c, h, w, 1), oc, 1).unwrap();
         let (tiles, plane) = (n * t.tiles(), &mut Vec::new());
         let close =
             |a: f64, b: f64, what: &str| assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "{what}: {a} vs {b}");
 
-        let (x, dv) = (values(n * c * h * w, 3), values(POINTS * c * tiles, 4));
+        let (x, dv) = (values(n * c * h * w, 3), values(POINTS * spaced(c * tiles), 4));
         let (mut v, mut dx) = (vec![0.0; dv.len()], vec![f32::NAN; x.len()]);
         t.input(&x, n, &mut v, plane);
         t.input_adjoint(&dv, n, &mut dx, plane);
         close(dot(&v, &dv), dot(&x, &dx), "input");
 
-        let (m, dy) = (values(POINTS * oc * tiles, 5), values(n * oc * t.oh * t.ow, 6));
-        let (mut y, mut dm) = (vec![0.0; dy.len()], vec![f32::NAN; m.len()]);
+        // The gaps between the 36 matrices stay zero in what the transforms write.
+        let (m, dy) = (values(POINTS * spaced(oc * tiles), 5), values(n * oc * t.oh * t.ow, 6));
+        let (mut y, mut dm) = (vec![0.0; dy.len()], vec![0.0; m.len()]);
         t.output(&m, oc, n, &mut y, plane);
         t.output_adjoint(&dy, oc, n, &mut dm, plane);
         close(dot(&y, &dy), dot(&m, &dm), "output");
 
-        let (wt, du) = (values(oc * c * 9, 7), values(POINTS * oc * c, 8));
+        let (wt, du) = (values(oc * c * 9, 7), values(POINTS * spaced(oc * c), 8));
         let mut dw = vec![f32::NAN; wt.len()];
         t.filter_adjoint(&du, oc, &mut dw);
         close(dot(&t.filter(&wt, oc), &du), dot(&wt, &dw), "filter");

@@ -21,9 +21,9 @@
 //! Uses: `tensor`, `kernels::{conv, gemm, winograd}`.
 
 use crate::kernels::conv::{col2im, im2col, ConvGeometry};
-use crate::kernels::gemm::{sgemm, sgemm_sequential, Accumulate, Dims, Operand};
+use crate::kernels::gemm::{sgemm, sgemm_sequential, Accumulate, Dims, Operand, Product};
 use crate::kernels::grow;
-use crate::kernels::winograd::{Winograd, POINTS};
+use crate::kernels::winograd::Winograd;
 use crate::tensor::{Backward, Tensor};
 use rayon::prelude::*;
 
@@ -118,16 +118,7 @@ impl Tensor {
                 let part = ConvGeometry { n: out_t.len() / (oc * l), ..geo };
                 let x_t = &x[t * tasks.per * image..][..part.n * image];
                 if let (Some(wino), Some(u)) = (&wino, &u) {
-                    let tiles = part.n * wino.tiles();
-                    let v = grow(cols, POINTS * geo.c * tiles);
-                    wino.input(x_t, part.n, v, plane);
-                    let m = grow(y, POINTS * oc * tiles);
-                    for (xi, m) in m.chunks_exact_mut(oc * tiles).enumerate() {
-                        let dims = Dims { m: oc, n: tiles, k: geo.c };
-                        let (u, v) = (&u[xi * oc * geo.c..][..oc * geo.c], &v[xi * geo.c * tiles..][..geo.c * tiles]);
-                        (tasks.mm)(dims, Operand::Stored(u), Operand::Stored(v), m, Accumulate::Overwrite);
-                    }
-                    wino.output(m, oc, part.n, out_t, plane);
+                    wino.forward((x_t, part.n), u, oc, out_t, [cols, y, plane], tasks.mm);
                 } else if part.n == 1 {
                     let cols = grow(cols, part.rows() * l);
                     im2col(x_t, &part, cols);
@@ -167,9 +158,6 @@ fn geometry(xs: &[usize], ws: &[usize], opt: Conv2dOptions) -> ConvGeometry {
         dilation: opt.dilation,
     }
 }
-
-/// A product of two matrices: [`sgemm`] or [`sgemm_sequential`].
-type Product = fn(Dims, Operand, Operand, &mut [f32], Accumulate);
 
 /// How a convolution is split: `per` images to one task, so that its products
 /// have about 256 columns (`W · cols` has `L` per image, Winograd's `th·tw`;
@@ -271,30 +259,9 @@ impl Backward for Conv2dBackward {
                 let n0 = (r0 + i) * tasks.per;
                 let part = ConvGeometry { n: tasks.per.min(geo.n - n0), ..*geo };
                 let (x_t, g_t) = (&x[n0 * image..][..part.n * image], &g[n0 * oc * l..][..part.n * oc * l]);
-                if let Some(wino) = &wino {
-                    // dM = A dY Aᵀ; dW = Gᵀ (dM[ξ] · V[ξ]ᵀ) G; dx = Σ B (U[ξ]ᵀ · dM[ξ]) Bᵀ.
-                    let (c, tiles) = (geo.c, part.n * wino.tiles());
-                    let dm = grow(dy_buf, POINTS * oc * tiles);
-                    wino.output_adjoint(g_t, oc, part.n, dm, plane);
-                    let v = grow(cols, POINTS * c * tiles);
-                    if let Some(pw) = pw {
-                        wino.input(x_t, part.n, v, plane);
-                        let du = grow(du, POINTS * oc * c);
-                        for (xi, du) in du.chunks_exact_mut(oc * c).enumerate() {
-                            let (dm, v) = (&dm[xi * oc * tiles..][..oc * tiles], &v[xi * c * tiles..][..c * tiles]);
-                            let dims = Dims { m: oc, n: c, k: tiles };
-                            (tasks.mm)(dims, Operand::Stored(dm), Operand::Transposed(v), du, Accumulate::Overwrite);
-                        }
-                        wino.filter_adjoint(du, oc, pw);
-                    }
-                    if let (Some(px), Some(u)) = (px, &self.u) {
-                        for (xi, dv) in v.chunks_exact_mut(c * tiles).enumerate() {
-                            let (u, dm) = (&u[xi * oc * c..][..oc * c], &dm[xi * oc * tiles..][..oc * tiles]);
-                            let dims = Dims { m: c, n: tiles, k: oc };
-                            (tasks.mm)(dims, Operand::Transposed(u), Operand::Stored(dm), dv, Accumulate::Overwrite);
-                        }
-                        wino.input_adjoint(v, part.n, px, plane);
-                    }
+                if let (Some(wino), Some(u)) = (&wino, &self.u) {
+                    let dw = pw.map(|pw| &mut pw[..]);
+                    wino.backward((x_t, g_t, part.n), u, oc, (dw, px), [cols, dy_buf, du, plane], tasks.mm);
                     return;
                 }
                 let ncols = part.n * l;

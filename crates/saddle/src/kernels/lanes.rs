@@ -1,0 +1,252 @@
+//! [`Lanes`]: eight `f32` computed together, one vector register where the
+//! build has AVX (`x86-64-v3`, this workspace's target), else an array.
+//!
+//! Arithmetic is lane by lane: each lane computes the IEEE operations that the
+//! same expression computes on one `f32`, so results do not depend on which
+//! form is built (tested below). Loads and stores take slices and are bounds
+//! checked: a slice shorter than [`LANES`] reads zeros beyond its end and
+//! writes only its length. [`transpose`] turns eight rows into eight columns,
+//! for moving between channels-first and channels-last layouts.
+//!
+//! Uses: nothing.
+
+use std::ops::{Add, Mul, Sub};
+
+/// Values in one [`Lanes`].
+pub(crate) const LANES: usize = 8;
+
+#[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
+pub(crate) use avx::{transpose, Lanes};
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
+pub(crate) use portable::{transpose, Lanes};
+
+/// The array form, for every target.
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "avx"), allow(dead_code))]
+mod portable {
+    use super::*;
+    use std::array::from_fn;
+
+    /// [`LANES`] values.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub(crate) struct Lanes([f32; LANES]);
+
+    impl Lanes {
+        /// All lanes zero.
+        #[inline(always)]
+        pub(crate) fn zero() -> Self {
+            Lanes([0.0; LANES])
+        }
+        /// The first [`LANES`] values of `s`, or all of them and zeros after.
+        #[inline(always)]
+        pub(crate) fn load(s: &[f32]) -> Self {
+            match s.get(..LANES) {
+                Some(all) => Lanes(all.try_into().expect("LANES values")),
+                None => Lanes(from_fn(|k| s.get(k).copied().unwrap_or(0.0))),
+            }
+        }
+        /// Writes the first `min(dst.len(), LANES)` lanes to `dst`.
+        #[inline(always)]
+        pub(crate) fn store(&self, dst: &mut [f32]) {
+            match dst.get_mut(..LANES) {
+                Some(all) => all.copy_from_slice(&self.0),
+                None => dst.iter_mut().zip(self.0).for_each(|(d, v)| *d = v),
+            }
+        }
+    }
+
+    impl Add for Lanes {
+        type Output = Self;
+        #[inline(always)]
+        fn add(self, o: Self) -> Self {
+            Lanes(from_fn(|k| self.0[k] + o.0[k]))
+        }
+    }
+
+    impl Sub for Lanes {
+        type Output = Self;
+        #[inline(always)]
+        fn sub(self, o: Self) -> Self {
+            Lanes(from_fn(|k| self.0[k] - o.0[k]))
+        }
+    }
+
+    impl Mul<f32> for Lanes {
+        type Output = Self;
+        #[inline(always)]
+        fn mul(self, a: f32) -> Self {
+            Lanes(from_fn(|k| self.0[k] * a))
+        }
+    }
+
+    /// `out[j]` holds lane `j` of every row: `out[j][k] = rows[k][j]`.
+    #[inline(always)]
+    pub(crate) fn transpose(rows: [Lanes; LANES]) -> [Lanes; LANES] {
+        from_fn(|j| Lanes(from_fn(|k| rows[k].0[j])))
+    }
+}
+
+/// The AVX form: one `__m256` register.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
+mod avx {
+    // SAFETY (every `unsafe` below): this module is compiled only where the
+    // build enables AVX, so its instructions exist; loads and stores touch
+    // `LANES` values of a slice checked to hold them.
+    use super::*;
+    use std::arch::x86_64::*;
+
+    /// [`LANES`] values in one register.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) struct Lanes(__m256);
+
+    impl Lanes {
+        /// All lanes zero.
+        #[inline(always)]
+        pub(crate) fn zero() -> Self {
+            Lanes(unsafe { _mm256_setzero_ps() })
+        }
+        /// The first [`LANES`] values of `s`, or all of them and zeros after.
+        #[inline(always)]
+        pub(crate) fn load(s: &[f32]) -> Self {
+            match s.get(..LANES) {
+                Some(all) => Lanes(unsafe { _mm256_loadu_ps(all.as_ptr()) }),
+                None => {
+                    let mut a = [0.0; LANES];
+                    a[..s.len()].copy_from_slice(s);
+                    Lanes(unsafe { _mm256_loadu_ps(a.as_ptr()) })
+                }
+            }
+        }
+        /// Writes the first `min(dst.len(), LANES)` lanes to `dst`.
+        #[inline(always)]
+        pub(crate) fn store(&self, dst: &mut [f32]) {
+            match dst.get_mut(..LANES) {
+                Some(all) => unsafe { _mm256_storeu_ps(all.as_mut_ptr(), self.0) },
+                None => {
+                    let mut a = [0.0; LANES];
+                    unsafe { _mm256_storeu_ps(a.as_mut_ptr(), self.0) };
+                    let len = dst.len();
+                    dst.copy_from_slice(&a[..len]);
+                }
+            }
+        }
+    }
+
+    impl Add for Lanes {
+        type Output = Self;
+        #[inline(always)]
+        fn add(self, o: Self) -> Self {
+            Lanes(unsafe { _mm256_add_ps(self.0, o.0) })
+        }
+    }
+
+    impl Sub for Lanes {
+        type Output = Self;
+        #[inline(always)]
+        fn sub(self, o: Self) -> Self {
+            Lanes(unsafe { _mm256_sub_ps(self.0, o.0) })
+        }
+    }
+
+    impl Mul<f32> for Lanes {
+        type Output = Self;
+        #[inline(always)]
+        fn mul(self, a: f32) -> Self {
+            Lanes(unsafe { _mm256_mul_ps(self.0, _mm256_set1_ps(a)) })
+        }
+    }
+
+    /// `out[j]` holds lane `j` of every row: `out[j][k] = rows[k][j]`.
+    /// Pairs of rows interleave, pairs of pairs combine within each 128-bit
+    /// half, and the halves swap.
+    #[inline(always)]
+    pub(crate) fn transpose(r: [Lanes; LANES]) -> [Lanes; LANES] {
+        unsafe {
+            // t[2p] = (r[2p][0], r[2p+1][0], r[2p][1], r[2p+1][1] | the same for 4, 5), t[2p+1] for 2, 3 | 6, 7.
+            let t = [
+                _mm256_unpacklo_ps(r[0].0, r[1].0),
+                _mm256_unpackhi_ps(r[0].0, r[1].0),
+                _mm256_unpacklo_ps(r[2].0, r[3].0),
+                _mm256_unpackhi_ps(r[2].0, r[3].0),
+                _mm256_unpacklo_ps(r[4].0, r[5].0),
+                _mm256_unpackhi_ps(r[4].0, r[5].0),
+                _mm256_unpacklo_ps(r[6].0, r[7].0),
+                _mm256_unpackhi_ps(r[6].0, r[7].0),
+            ];
+            // s[j] (j < 4): lane j of rows 0–3 | lane j + 4 of rows 0–3; s[4 + j] the same of rows 4–7.
+            let s = [
+                _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+                _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+                _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+                _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+                _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+                _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+                _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+                _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+            ];
+            [
+                Lanes(_mm256_permute2f128_ps::<0x20>(s[0], s[4])),
+                Lanes(_mm256_permute2f128_ps::<0x20>(s[1], s[5])),
+                Lanes(_mm256_permute2f128_ps::<0x20>(s[2], s[6])),
+                Lanes(_mm256_permute2f128_ps::<0x20>(s[3], s[7])),
+                Lanes(_mm256_permute2f128_ps::<0x31>(s[0], s[4])),
+                Lanes(_mm256_permute2f128_ps::<0x31>(s[1], s[5])),
+                Lanes(_mm256_permute2f128_ps::<0x31>(s[2], s[6])),
+                Lanes(_mm256_permute2f128_ps::<0x31>(s[3], s[7])),
+            ]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        (0..len as u32).map(|i| ((i * 7919 + seed * 104_729) % 2003) as f32 / 97.0 - 10.0).collect()
+    }
+
+    fn read(l: Lanes) -> Vec<f32> {
+        let mut v = vec![0.0; LANES];
+        l.store(&mut v);
+        v
+    }
+
+    #[test]
+    fn arithmetic_is_lane_by_lane_and_matches_the_array_form() {
+        let (a, b) = (values(LANES, 1), values(LANES, 2));
+        let (x, y) = (Lanes::load(&a), Lanes::load(&b));
+        let (p, q) = (portable::Lanes::load(&a), portable::Lanes::load(&b));
+        let expect = |f: fn(f32, f32) -> f32| a.iter().zip(&b).map(|(a, b)| f(*a, *b)).collect::<Vec<_>>();
+        assert_eq!(read(x + y), expect(|a, b| a + b));
+        assert_eq!(read(x - y), expect(|a, b| a - b));
+        assert_eq!(read(x * 1.7), expect(|a, _| a * 1.7));
+        let mut out = vec![0.0; LANES];
+        ((p + q) - p * 1.7).store(&mut out);
+        assert_eq!(read((x + y) - x * 1.7), out);
+    }
+
+    #[test]
+    fn short_slices_read_zeros_and_write_their_length() {
+        let l = Lanes::load(&[1.0, 2.0, 3.0]);
+        assert_eq!(read(l), [1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        let mut short = [9.0; 5];
+        Lanes::load(&values(LANES, 3)).store(&mut short);
+        assert_eq!(short[..], values(LANES, 3)[..5]);
+        assert_eq!(read(Lanes::zero()), [0.0; LANES]);
+    }
+
+    #[test]
+    fn transpose_swaps_rows_and_lanes() {
+        let m = values(LANES * LANES, 4);
+        let rows = std::array::from_fn(|k| Lanes::load(&m[k * LANES..]));
+        let cols = transpose(rows);
+        for (j, col) in cols.into_iter().enumerate() {
+            let expect: Vec<f32> = (0..LANES).map(|k| m[k * LANES + j]).collect();
+            assert_eq!(read(col), expect, "column {j}");
+        }
+        let twice = transpose(transpose(rows));
+        for k in 0..LANES {
+            assert_eq!(read(twice[k]), m[k * LANES..][..LANES], "row {k}");
+        }
+    }
+}
