@@ -217,7 +217,7 @@ impl Winograd {
         let (c, (ph, pw)) = (self.c, self.plane());
         let (stride, vs) = (c.next_multiple_of(LANES), spaced(n * self.tiles() * c));
         let planes = grow(scratch, n * ph * pw * stride);
-        planes.fill(0.0);
+        clear_border(planes, n, (ph, pw, stride), self.padding, (self.h, self.w));
         to_planes(x, (n, c, self.h, self.w), planes, (ph, pw, stride), self.padding);
         for (t, at) in self.corners(n, (ph, pw)).enumerate() {
             for cb in (0..c).step_by(LANES) {
@@ -280,7 +280,7 @@ impl Winograd {
         let (ms, (qh, qw)) = (spaced(n * self.tiles() * oc), (4 * self.th, 4 * self.tw));
         let stride = oc.next_multiple_of(LANES);
         let planes = grow(scratch, n * qh * qw * stride);
-        planes.fill(0.0);
+        clear_border(planes, n, (qh, qw, stride), (0, 0), (self.oh, self.ow));
         to_planes(dy, (n, oc, self.oh, self.ow), planes, (qh, qw, stride), (0, 0));
         for (t, at) in self.corners(n, (qh, qw)).enumerate() {
             for ob in (0..oc).step_by(LANES) {
@@ -300,6 +300,27 @@ impl Winograd {
 /// whole pages would put them in the same cache sets, more than a set holds.
 fn spaced(len: usize) -> usize {
     len.next_multiple_of(1024) + 16
+}
+
+/// Zeros every value of the pixels of `n` planes of `rows × cols` pixels
+/// of `stride` values that lie outside the `h × w` image at `(top, left)`.
+fn clear_border(
+    planes: &mut [f32],
+    n: usize,
+    (rows, cols, stride): (usize, usize, usize),
+    (top, left): (usize, usize),
+    (h, w): (usize, usize),
+) {
+    for plane in planes.chunks_exact_mut(rows * cols * stride).take(n) {
+        let (above, rest) = plane.split_at_mut(top * cols * stride);
+        let (image, below) = rest.split_at_mut(h * cols * stride);
+        above.fill(0.0);
+        below.fill(0.0);
+        for row in image.chunks_exact_mut(cols * stride) {
+            row[..left * stride].fill(0.0);
+            row[(left + w) * stride..].fill(0.0);
+        }
+    }
 }
 
 /// `planes[image][y + top][x + left][c] = src[image][c][y][x]`: images
