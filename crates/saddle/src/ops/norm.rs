@@ -12,8 +12,9 @@
 //! `dx = γ·r/M · (M·g − Σg − x̂·Σ(g·x̂))`, `dγ = Σ g·x̂`, `dβ = Σ g`
 //! (sums over `(n, s)`); in evaluation `dx = γ·r·g`.
 //!
-//! Statistics are summed in `f64`, one channel per task; outputs are written
-//! one `(n, c)` plane per task, so the bits never depend on the thread count.
+//! Statistics are summed in `f64`, one channel per task, each plane in eight
+//! interleaved partial sums added in a fixed order; outputs are written one
+//! `(n, c)` plane per task, so the bits never depend on the thread count.
 //!
 //! Synchronized batch norm (PyTorch's `SyncBatchNorm`): inside
 //! [`with_batch_norm_sums`], a training-mode batch norm adds its per-channel
@@ -79,6 +80,31 @@ fn channel(x: &[f32], c: usize, channels: usize, s: usize) -> impl Iterator<Item
     x.chunks_exact(s).skip(c).step_by(channels)
 }
 
+/// Partial sums that [`sum`] and [`sum_pairs`] keep, side by side in vector registers.
+const PARTIALS: usize = 8;
+
+/// `Σ f(v)` over `xs` in `f64`: element `i` goes to partial sum `i mod 8`,
+/// and the partial sums are added in order at the end, so the additions
+/// vectorize where one running sum would wait on each add in turn.
+#[inline]
+fn sum(xs: &[f32], f: impl Fn(f32) -> f64) -> f64 {
+    sum_pairs(xs, xs, |v, _| f(v))
+}
+
+/// `Σ f(a_i, b_i)` in `f64`, summed as [`sum`] sums.
+#[inline]
+fn sum_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f64) -> f64 {
+    let mut partial = [0.0f64; PARTIALS];
+    let (ca, cb) = (a.chunks_exact(PARTIALS), b.chunks_exact(PARTIALS));
+    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(&a, &b)| f(a, b)).sum();
+    for (a, b) in ca.zip(cb) {
+        for k in 0..PARTIALS {
+            partial[k] += f(a[k], b[k]);
+        }
+    }
+    partial.iter().sum::<f64>() + tail
+}
+
 impl Tensor {
     /// `torch.nn.functional.batch_norm(x, running_mean, running_var, weight, bias,
     /// training, momentum, eps)` for `x: [N, C, …]`, `weight`, `bias: [C]`:
@@ -140,12 +166,12 @@ impl Tensor {
                 }
             };
             let mut sums: Vec<f64> =
-                (0..c).into_par_iter().map(|ch| channel(&x, ch, c, s).flatten().map(|&v| v as f64).sum()).collect();
+                (0..c).into_par_iter().map(|ch| channel(&x, ch, c, s).map(|xs| sum(xs, |v| v as f64)).sum()).collect();
             add_replicas(&mut sums);
             let mean: Vec<f64> = sums.iter().map(|t| t / m as f64).collect();
             let mut squares: Vec<f64> = (0..c)
                 .into_par_iter()
-                .map(|ch| channel(&x, ch, c, s).flatten().map(|&v| (v as f64 - mean[ch]).powi(2)).sum())
+                .map(|ch| channel(&x, ch, c, s).map(|xs| sum(xs, |v| (v as f64 - mean[ch]).powi(2))).sum())
                 .collect();
             add_replicas(&mut squares);
             let var = squares.iter().map(|t| t / m as f64).collect();
@@ -223,14 +249,11 @@ impl Backward for BatchNormBackward {
             .into_par_iter()
             .map(|ch| {
                 let (mu, r) = (self.mean[ch], self.inv_std[ch]);
-                let mut sg = 0.0f64;
-                let mut sgx = 0.0f64;
-                for (xs, gs) in channel(&x, ch, c, s).zip(channel(g, ch, c, s)) {
-                    for (&v, &gv) in xs.iter().zip(gs) {
-                        sg += gv as f64;
-                        sgx += (gv * (v - mu) * r) as f64;
-                    }
-                }
+                let sg: f64 = channel(g, ch, c, s).map(|gs| sum(gs, |gv| gv as f64)).sum();
+                let sgx: f64 = channel(&x, ch, c, s)
+                    .zip(channel(g, ch, c, s))
+                    .map(|(xs, gs)| sum_pairs(xs, gs, |v, gv| (gv * (v - mu) * r) as f64))
+                    .sum();
                 (sg, sgx)
             })
             .unzip();
