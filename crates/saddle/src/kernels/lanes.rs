@@ -1,12 +1,13 @@
 //! [`Lanes`]: eight `f32` computed together, one vector register where the
-//! build has AVX (`x86-64-v3`, this workspace's target), else an array.
+//! build has AVX2 (`x86-64-v3`, this workspace's target), else an array.
 //!
 //! Arithmetic is lane by lane: each lane computes the IEEE operations that the
 //! same expression computes on one `f32`, so results do not depend on which
 //! form is built (tested below). Loads and stores take slices and are bounds
 //! checked: a slice shorter than [`LANES`] reads zeros beyond its end and
 //! writes only its length. [`transpose`] turns eight rows into eight columns,
-//! for moving between channels-first and channels-last layouts.
+//! for moving between channels-first and channels-last layouts;
+//! [`deinterleave`] splits even and odd positions, for windows of stride 2.
 //!
 //! Uses: nothing.
 
@@ -15,13 +16,13 @@ use std::ops::{Add, Mul, Sub};
 /// Values in one [`Lanes`].
 pub(crate) const LANES: usize = 8;
 
-#[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
-pub(crate) use avx::{transpose, Lanes};
-#[cfg(not(all(target_arch = "x86_64", target_feature = "avx")))]
-pub(crate) use portable::{transpose, Lanes};
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+pub(crate) use avx::{deinterleave, transpose, Lanes};
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
+pub(crate) use portable::{deinterleave, transpose, Lanes};
 
 /// The array form, for every target.
-#[cfg_attr(all(target_arch = "x86_64", target_feature = "avx"), allow(dead_code))]
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "avx2"), allow(dead_code))]
 mod portable {
     use super::*;
     use std::array::from_fn;
@@ -35,6 +36,19 @@ mod portable {
         #[inline(always)]
         pub(crate) fn zero() -> Self {
             Lanes([0.0; LANES])
+        }
+        /// Every lane `v`.
+        #[inline(always)]
+        pub(crate) fn splat(v: f32) -> Self {
+            Lanes([v; LANES])
+        }
+        /// A running maximum `self` found at `at` meets `v` found at `v_at`:
+        /// lane by lane, `(v, v_at)` where `v` is larger or NaN, else `(self, at)`.
+        #[inline(always)]
+        pub(crate) fn max_at(self, at: Self, v: Self, v_at: Self) -> (Self, Self) {
+            let take: [bool; LANES] = from_fn(|k| v.0[k] > self.0[k] || v.0[k].is_nan());
+            let pick = |a: Self, b: Self| Lanes(from_fn(|k| if take[k] { b.0[k] } else { a.0[k] }));
+            (pick(self, v), pick(at, v_at))
         }
         /// The first [`LANES`] values of `s`, or all of them and zeros after.
         #[inline(always)]
@@ -83,10 +97,18 @@ mod portable {
     pub(crate) fn transpose(rows: [Lanes; LANES]) -> [Lanes; LANES] {
         from_fn(|j| Lanes(from_fn(|k| rows[k].0[j])))
     }
+
+    /// `(evens, odds)` of the `2·LANES` values `a` then `b`: lane `k` holds
+    /// value `2k`, and value `2k + 1`.
+    #[inline(always)]
+    pub(crate) fn deinterleave(a: Lanes, b: Lanes) -> (Lanes, Lanes) {
+        let at = |i: usize| if i < LANES { a.0[i] } else { b.0[i - LANES] };
+        (Lanes(from_fn(|k| at(2 * k))), Lanes(from_fn(|k| at(2 * k + 1))))
+    }
 }
 
 /// The AVX form: one `__m256` register.
-#[cfg(all(target_arch = "x86_64", target_feature = "avx"))]
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
 mod avx {
     // SAFETY (every `unsafe` below): this module is compiled only where the
     // build enables AVX, so its instructions exist; loads and stores touch
@@ -103,6 +125,21 @@ mod avx {
         #[inline(always)]
         pub(crate) fn zero() -> Self {
             Lanes(unsafe { _mm256_setzero_ps() })
+        }
+        /// Every lane `v`.
+        #[inline(always)]
+        pub(crate) fn splat(v: f32) -> Self {
+            Lanes(unsafe { _mm256_set1_ps(v) })
+        }
+        /// A running maximum `self` found at `at` meets `v` found at `v_at`:
+        /// lane by lane, `(v, v_at)` where `v` is larger or NaN, else `(self, at)`.
+        #[inline(always)]
+        pub(crate) fn max_at(self, at: Self, v: Self, v_at: Self) -> (Self, Self) {
+            unsafe {
+                let larger = _mm256_cmp_ps::<_CMP_GT_OQ>(v.0, self.0);
+                let take = _mm256_or_ps(larger, _mm256_cmp_ps::<_CMP_UNORD_Q>(v.0, v.0));
+                (Lanes(_mm256_blendv_ps(self.0, v.0, take)), Lanes(_mm256_blendv_ps(at.0, v_at.0, take)))
+            }
         }
         /// The first [`LANES`] values of `s`, or all of them and zeros after.
         #[inline(always)]
@@ -195,6 +232,17 @@ mod avx {
             ]
         }
     }
+
+    /// `(evens, odds)` of the `2·LANES` values `a` then `b`: lane `k` holds
+    /// value `2k`, and value `2k + 1`. Each half picks its evens (odds) of
+    /// `a` and `b`, then the middle 64-bit quarters swap.
+    #[inline(always)]
+    pub(crate) fn deinterleave(a: Lanes, b: Lanes) -> (Lanes, Lanes) {
+        unsafe {
+            let order = |x: __m256| _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(x)));
+            (Lanes(order(_mm256_shuffle_ps::<0x88>(a.0, b.0))), Lanes(order(_mm256_shuffle_ps::<0xDD>(a.0, b.0))))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -233,6 +281,36 @@ mod tests {
         Lanes::load(&values(LANES, 3)).store(&mut short);
         assert_eq!(short[..], values(LANES, 3)[..5]);
         assert_eq!(read(Lanes::zero()), [0.0; LANES]);
+    }
+
+    #[test]
+    fn deinterleave_splits_even_and_odd_positions() {
+        let v = values(2 * LANES, 5);
+        let (even, odd) = deinterleave(Lanes::load(&v), Lanes::load(&v[LANES..]));
+        assert_eq!(read(even), v.iter().step_by(2).copied().collect::<Vec<_>>());
+        assert_eq!(read(odd), v.iter().skip(1).step_by(2).copied().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn max_at_takes_larger_values_and_nans_and_keeps_ties() {
+        let best = [1.0, 2.0, f32::NAN, 4.0, 5.0, 6.0, 7.0, -1.0];
+        let v = [0.5, 2.0, 9.0, f32::NAN, 6.0, 6.0, f32::NEG_INFINITY, f32::NAN];
+        let (m, at) = Lanes::load(&best).max_at(Lanes::splat(0.0), Lanes::load(&v), Lanes::splat(1.0));
+        let (m, at) = (read(m), read(at));
+        assert_eq!(at, [0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0]);
+        assert_eq!(m[..2], [1.0, 2.0]);
+        assert!(m[2].is_nan() && m[3].is_nan() && m[7].is_nan());
+        assert_eq!(m[4..7], [6.0, 6.0, 7.0]);
+        let (pm, pat) = portable::Lanes::load(&best).max_at(
+            portable::Lanes::splat(0.0),
+            portable::Lanes::load(&v),
+            portable::Lanes::splat(1.0),
+        );
+        let mut p = vec![0.0; LANES];
+        pat.store(&mut p);
+        assert_eq!(p, at);
+        pm.store(&mut p);
+        assert_eq!(p[..2], m[..2]);
     }
 
     #[test]
