@@ -173,12 +173,12 @@ fn max_pool_2x2(x: &[f32], g: &PoolGeometry, want_argmax: bool) -> (Vec<f32>, Ve
     let arg_chunk = if want_argmax { l } else { 1 };
     let mut args: Vec<&mut [u32]> = arg.chunks_mut(arg_chunk).collect();
     args.resize_with(g.planes, Default::default);
+    // The windows of a row in whole blocks of LANES, their indices exact in f32 lanes below 2²⁴.
+    let vector = if hw < 1 << 24 { ow - ow % LANES } else { 0 };
     out.par_chunks_mut(l).zip(args.into_par_iter()).enumerate().for_each(|(pl, (o, a))| {
         let plane = &x[pl * hw..][..hw];
         for y in 0..oh {
             let top = 2 * y * w;
-            // LANES windows at a time, their indices exact in f32 lanes below 2²⁴.
-            let vector = if hw < 1 << 24 { ow - ow % LANES } else { 0 };
             for xo in (0..vector).step_by(LANES) {
                 let i = top + 2 * xo;
                 let pair = |at: usize| deinterleave(Lanes::load(&plane[at..]), Lanes::load(&plane[at + LANES..]));

@@ -140,7 +140,7 @@ impl Winograd {
     }
 
     /// The convolution of a task's `n` images `x: [n, C, H, W]` by the
-    /// transformed filters `u: [36, OC, C]` into `y: [n, OC, OH, OW]`:
+    /// transformed filters `u` (from [`filter`](Self::filter)) into `y: [n, OC, OH, OW]`:
     /// `V = Bᵀ d B`, `M[ξ] = V[ξ] · U[ξ]ᵀ`, `y = Aᵀ M A`. `mm` runs the 36
     /// products; the buffers are grown as needed.
     pub fn forward(
@@ -170,7 +170,6 @@ impl Winograd {
     /// gradient `dy: [n, OC, OH, OW]`: `dM = A dY Aᵀ`, then, where asked,
     /// the filter gradient `dw = Gᵀ (dM[ξ]ᵀ · V[ξ]) G` and the input gradient
     /// `dx = Σ B (dM[ξ] · U[ξ]) Bᵀ`, both overwritten.
-    #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,
         (x, dy, n): (&[f32], &[f32], usize),
@@ -211,9 +210,9 @@ impl Winograd {
         }
     }
 
-    /// `x: [n, C, H, W]` → `v: [36, T, C]` with `T = n·th·tw`,
-    /// `V[ξ][t][c] = (Bᵀ d[c, t] B)[ξ]`. `scratch` is grown as needed.
-    pub fn input(&self, x: &[f32], n: usize, v: &mut [f32], scratch: &mut Vec<f32>) {
+    /// `x: [n, C, H, W]` → `v`: 36 matrices `[T, C]` ([`spaced`] apart) with
+    /// `T = n·th·tw`, `V[ξ][t][c] = (Bᵀ d[c, t] B)[ξ]`. `scratch` is grown as needed.
+    fn input(&self, x: &[f32], n: usize, v: &mut [f32], scratch: &mut Vec<f32>) {
         let (c, (ph, pw)) = (self.c, self.plane());
         let (stride, vs) = (c.next_multiple_of(LANES), spaced(n * self.tiles() * c));
         let planes = grow(scratch, n * ph * pw * stride);
@@ -230,10 +229,10 @@ impl Winograd {
         }
     }
 
-    /// The adjoint of [`input`](Self::input): `dv: [36, T, C]` → `dx: [n, C,
+    /// The adjoint of [`input`](Self::input): `dv` laid out as `v` → `dx: [n, C,
     /// H, W]`, the sum of `B dV Bᵀ` over the tiles that read each pixel (in
     /// tile order), overwriting `dx`. `scratch` is grown as needed.
-    pub fn input_adjoint(&self, dv: &[f32], n: usize, dx: &mut [f32], scratch: &mut Vec<f32>) {
+    fn input_adjoint(&self, dv: &[f32], n: usize, dx: &mut [f32], scratch: &mut Vec<f32>) {
         let (c, (ph, pw)) = (self.c, self.plane());
         let (stride, vs) = (c.next_multiple_of(LANES), spaced(n * self.tiles() * c));
         let planes = grow(scratch, n * ph * pw * stride);
@@ -253,9 +252,10 @@ impl Winograd {
         from_planes(planes, (ph, pw, stride), self.padding, dx, (n, c, self.h, self.w));
     }
 
-    /// `m: [36, T, OC]` → `y: [n, OC, OH, OW]`, `y[o, tile t] = Aᵀ M[·][t][o] A`
-    /// cropped to the image, overwriting `y`. `scratch` is grown as needed.
-    pub fn output(&self, m: &[f32], oc: usize, n: usize, y: &mut [f32], scratch: &mut Vec<f32>) {
+    /// `m`: 36 matrices `[T, OC]` ([`spaced`] apart) → `y: [n, OC, OH, OW]`,
+    /// `y[o, tile t] = Aᵀ M[·][t][o] A` cropped to the image, overwriting `y`.
+    /// `scratch` is grown as needed.
+    fn output(&self, m: &[f32], oc: usize, n: usize, y: &mut [f32], scratch: &mut Vec<f32>) {
         let (ms, (qh, qw)) = (spaced(n * self.tiles() * oc), (4 * self.th, 4 * self.tw));
         let stride = oc.next_multiple_of(LANES);
         let planes = grow(scratch, n * qh * qw * stride);
@@ -274,9 +274,9 @@ impl Winograd {
     }
 
     /// The adjoint of [`output`](Self::output): `dy: [n, OC, OH, OW]` →
-    /// `dm: [36, T, OC]`, `dM[·][t][o] = A dY Aᵀ` with the tile's `dY` zero
-    /// beyond the image. `scratch` is grown as needed.
-    pub fn output_adjoint(&self, dy: &[f32], oc: usize, n: usize, dm: &mut [f32], scratch: &mut Vec<f32>) {
+    /// `dm` laid out as `m`, `dM[·][t][o] = A dY Aᵀ` with the tile's `dY`
+    /// zero beyond the image. `scratch` is grown as needed.
+    fn output_adjoint(&self, dy: &[f32], oc: usize, n: usize, dm: &mut [f32], scratch: &mut Vec<f32>) {
         let (ms, (qh, qw)) = (spaced(n * self.tiles() * oc), (4 * self.th, 4 * self.tw));
         let stride = oc.next_multiple_of(LANES);
         let planes = grow(scratch, n * qh * qw * stride);

@@ -14,7 +14,7 @@
 //!
 //! A 3×3 convolution of stride 1 with at least 16 input and output channels
 //! (one group) runs as Winograd tiles instead (`kernels::winograd`): 36
-//! products per 4×4 output tile, `M[ξ] = U[ξ] · V[ξ]: [OC, T]`, with T the
+//! products per 4×4 output tile, `M[ξ] = V[ξ] · U[ξ]ᵀ: [T, OC]`, with T the
 //! task's tiles, and their adjoints backward. It rounds differently: within
 //! 10⁻⁵ of the largest output or gradient, not of each.
 //!
@@ -111,7 +111,7 @@ impl Tensor {
         let image = geo.c * geo.h * geo.w;
         let u = wino.map(|t| t.filter(w, oc));
         // Each task: cols = im2col(its images), y = W · cols: [OC, n·L] → out[n, OC, L] with the bias;
-        // or, as Winograd tiles, V = Bᵀ d B, M[ξ] = U[ξ] · V[ξ], y = Aᵀ M A.
+        // or, as Winograd tiles, V = Bᵀ d B, M[ξ] = V[ξ] · U[ξ]ᵀ, y = Aᵀ M A.
         tasks.run(
             out.chunks_mut((tasks.per * oc * l).max(1)).enumerate().collect(),
             |(t, out_t), [cols, y, plane, _]| {
@@ -215,7 +215,7 @@ struct Conv2dBackward {
     geo: ConvGeometry,
     groups: usize,
     oc: usize,
-    /// Winograd's transformed filters, `U: [36, OC, C]`, from the forward pass.
+    /// Winograd's transformed filters (`Winograd::filter`), from the forward pass.
     u: Option<Vec<f32>>,
 }
 
