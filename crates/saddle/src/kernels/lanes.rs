@@ -107,12 +107,12 @@ mod portable {
     }
 }
 
-/// The AVX form: one `__m256` register.
+/// The AVX2 form: one `__m256` register.
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
 mod avx {
     // SAFETY (every `unsafe` below): this module is compiled only where the
-    // build enables AVX, so its instructions exist; loads and stores touch
-    // `LANES` values of a slice checked to hold them.
+    // build enables AVX2 (and so AVX), so its instructions exist; loads and
+    // stores touch `LANES` values of a slice checked to hold them.
     use super::*;
     use std::arch::x86_64::*;
 
