@@ -12,7 +12,7 @@
 //! Uses: `ops::batch_norm`, `nn::Module`.
 
 use super::{join, Module};
-use crate::ops::RunningStats;
+use crate::ops::{NormActivation, RunningStats};
 use crate::Tensor;
 
 /// A batch-norm layer's settings, PyTorch's names and defaults.
@@ -98,8 +98,25 @@ impl BatchNorm {
     }
 }
 
-impl Module for BatchNorm {
-    fn forward(&self, x: &Tensor) -> Tensor {
+impl BatchNorm {
+    /// `f(self.forward(x))` for `f` ReLU or GELU, fused into one op
+    /// ([`Tensor::batch_norm_activation`]): the same values and gradients,
+    /// faster, with one activation less kept for the backward pass.
+    ///
+    /// ```
+    /// use saddle::nn::{BatchNorm, BatchNormConfig, Module};
+    /// use saddle::ops::NormActivation;
+    /// use saddle::Tensor;
+    /// let bn = BatchNorm::new_2d(BatchNormConfig::new(2));
+    /// let x = Tensor::from_vec(vec![1.0, 3.0, 10.0, 30.0], &[2, 2, 1, 1]);
+    /// let y = bn.forward_activation(&x, NormActivation::Relu);
+    /// assert_eq!(y.to_vec(), bn.forward(&x).relu().to_vec());
+    /// ```
+    pub fn forward_activation(&self, x: &Tensor, activation: NormActivation) -> Tensor {
+        self.normalize(x, Some(activation))
+    }
+
+    fn normalize(&self, x: &Tensor, activation: Option<NormActivation>) -> Tensor {
         let rank = x.ndim();
         let ok = if self.spatial_dims == 2 { rank == 4 } else { rank == 2 || rank == 3 };
         if !ok || x.shape()[1] != self.config.num_features {
@@ -115,7 +132,17 @@ impl Module for BatchNorm {
             0.0
         };
         let running = track.then_some(RunningStats { mean: &self.running_mean, var: &self.running_var, momentum });
-        x.batch_norm(self.weight.as_ref(), self.bias.as_ref(), running, self.training, c.eps)
+        let (w, b) = (self.weight.as_ref(), self.bias.as_ref());
+        match activation {
+            None => x.batch_norm(w, b, running, self.training, c.eps),
+            Some(f) => x.batch_norm_activation(w, b, running, self.training, c.eps, f),
+        }
+    }
+}
+
+impl Module for BatchNorm {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        self.normalize(x, None)
     }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor)) {
         if let (Some(w), Some(b)) = (&self.weight, &self.bias) {

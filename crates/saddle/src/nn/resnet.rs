@@ -31,6 +31,7 @@ use super::{
     Sequential, GELU,
 };
 use crate::ops::MaxPool2dOptions;
+use crate::ops::NormActivation::{Gelu, Relu};
 use crate::{Rng, Tensor};
 
 /// A 3×3 convolution without bias, `kaiming_normal_(mode='fan_out')` for ReLU.
@@ -96,7 +97,7 @@ impl BasicBlock {
 
 impl Module for BasicBlock {
     fn forward(&self, x: &Tensor) -> Tensor {
-        let h = self.bn1.forward(&self.conv1.forward(x)).relu();
+        let h = self.bn1.forward_activation(&self.conv1.forward(x), Relu);
         let h = self.bn2.forward(&self.conv2.forward(&h));
         h.add(&self.shortcut(x)).relu()
     }
@@ -171,7 +172,7 @@ pub fn resnet20(channels: usize, classes: usize, rng: &mut Rng) -> ResNet {
 
 impl Module for ResNet {
     fn forward(&self, x: &Tensor) -> Tensor {
-        let mut h = self.bn1.forward(&self.conv1.forward(x)).relu();
+        let mut h = self.bn1.forward_activation(&self.conv1.forward(x), Relu);
         for (_, block) in self.blocks() {
             h = block.forward(&h);
         }
@@ -238,8 +239,8 @@ impl ConvGroup {
 impl Module for ConvGroup {
     fn forward(&self, x: &Tensor) -> Tensor {
         let h = self.conv1.forward(x).max_pool2d(MaxPool2dOptions::new(2));
-        let h = self.norm1.forward(&h).gelu();
-        self.norm2.forward(&self.conv2.forward(&h)).gelu()
+        let h = self.norm1.forward_activation(&h, Gelu);
+        self.norm2.forward_activation(&self.conv2.forward(&h), Gelu)
     }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor)) {
         self.conv1.visit_parameters(&join(prefix, "conv1"), f);

@@ -25,7 +25,7 @@ pub mod testing;
 pub use crate::kernels::recurrent::CellKind;
 pub use conv::Conv2dOptions;
 pub use loss::{CrossEntropyOptions, Reduction};
-pub use norm::{with_batch_norm_sums, ReplicaSum, RunningStats};
+pub use norm::{with_batch_norm_sums, NormActivation, ReplicaSum, RunningStats};
 pub use pool::{AvgPool2dOptions, MaxPool2dOptions};
 pub use recurrent::Recurrence;
 

@@ -12,6 +12,12 @@
 //! `dx = γ·r/M · (M·g − Σg − x̂·Σ(g·x̂))`, `dγ = Σ g·x̂`, `dβ = Σ g`
 //! (sums over `(n, s)`); in evaluation `dx = γ·r·g`.
 //!
+//! `batch_norm_activation` applies ReLU or GELU in the same pass, `y =
+//! f(z)` for the normalized `z`, and keeps only `x` for the backward pass,
+//! which recomputes `z` and starts from `dz = g·f′(z)`: the values and
+//! gradients of the two ops in turn, bit for bit, in fewer passes over
+//! memory.
+//!
 //! Statistics are summed in `f64`, one channel per task, each plane in eight
 //! interleaved partial sums added in a fixed order; outputs are written one
 //! `(n, c)` plane per task, so the bits never depend on the thread count.
@@ -25,9 +31,11 @@
 //!
 //! Uses: `tensor`.
 
+use crate::kernels::elementwise::{erf, normal_density};
 use crate::tensor::{Backward, Tensor};
 use rayon::prelude::*;
 use std::cell::RefCell;
+use std::f32::consts::FRAC_1_SQRT_2;
 use std::sync::Arc;
 
 /// Adds a vector over the replicas of a data-parallel job, in place (every
@@ -61,6 +69,41 @@ pub fn with_batch_norm_sums<R>(sum: Option<ReplicaSum>, f: impl FnOnce() -> R) -
     }
     let _restore = Restore(REPLICA_SUM.with(|s| s.replace(sum)));
     f()
+}
+
+/// The activation that [`Tensor::batch_norm_activation`] applies after the
+/// normalization, with the same formulas as [`Tensor::relu`] and
+/// [`Tensor::gelu`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NormActivation {
+    /// `max(z, 0)`.
+    Relu,
+    /// `z·Φ(z) = ½·z·(1 + erf(z/√2))` (the erf form).
+    Gelu,
+}
+
+impl NormActivation {
+    #[inline(always)]
+    fn apply(self, z: f32) -> f32 {
+        match self {
+            NormActivation::Relu => z.max(0.0),
+            NormActivation::Gelu => 0.5 * z * (1.0 + erf(z * FRAC_1_SQRT_2)),
+        }
+    }
+    /// `g·f′(z)`.
+    #[inline(always)]
+    fn backward(self, g: f32, z: f32) -> f32 {
+        match self {
+            NormActivation::Relu => {
+                if z > 0.0 {
+                    g
+                } else {
+                    0.0
+                }
+            }
+            NormActivation::Gelu => g * (0.5 * (1.0 + erf(z * FRAC_1_SQRT_2)) + z * normal_density(z)),
+        }
+    }
 }
 
 /// The running estimates of a batch-norm layer, updated in place by a
@@ -130,6 +173,45 @@ impl Tensor {
         training: bool,
         eps: f32,
     ) -> Tensor {
+        self.batch_norm_impl(weight, bias, running, training, eps, None)
+    }
+
+    /// `f(batch_norm(x, …))` for `f` ReLU or GELU, in one pass: the same
+    /// values and gradients, bit for bit, as [`Tensor::batch_norm`] followed
+    /// by [`Tensor::relu`] or [`Tensor::gelu`], with two fewer passes over
+    /// the data in each direction and without keeping the normalized values
+    /// for the backward pass (it recomputes them from `x`), which saves one
+    /// activation per layer. Backward: `dz = g·f′(z)`, then batch norm's
+    /// backward with `dz` for `g`.
+    ///
+    /// ```
+    /// use saddle::ops::NormActivation;
+    /// use saddle::Tensor;
+    /// let x = Tensor::from_vec(vec![1.0, 3.0, 10.0, 30.0], &[2, 2]);
+    /// let y = x.batch_norm_activation(None, None, None, true, 0.0, NormActivation::Relu);
+    /// assert_eq!(y.to_vec(), vec![0.0, 0.0, 1.0, 1.0]);
+    /// ```
+    pub fn batch_norm_activation(
+        &self,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        running: Option<RunningStats<'_>>,
+        training: bool,
+        eps: f32,
+        activation: NormActivation,
+    ) -> Tensor {
+        self.batch_norm_impl(weight, bias, running, training, eps, Some(activation))
+    }
+
+    fn batch_norm_impl(
+        &self,
+        weight: Option<&Tensor>,
+        bias: Option<&Tensor>,
+        running: Option<RunningStats<'_>>,
+        training: bool,
+        eps: f32,
+        activation: Option<NormActivation>,
+    ) -> Tensor {
         let shape = self.shape().to_vec();
         if shape.len() < 2 {
             panic!("batch_norm: input {shape:?} must be [N, C, …]");
@@ -192,15 +274,19 @@ impl Tensor {
         }
         let mean: Vec<f32> = mean.iter().map(|&v| v as f32).collect();
         let inv_std: Vec<f32> = var.iter().map(|&v| (1.0 / (v + eps as f64).sqrt()) as f32).collect();
-        let (gamma, beta) = (weight.map(|w| w.to_vec()), bias.map(|b| b.to_vec()));
+        let gamma = weight.map(|w| w.to_vec());
+        let scale: Vec<f32> = (0..c).map(|ch| inv_std[ch] * gamma.as_ref().map_or(1.0, |g| g[ch])).collect();
+        let shift: Vec<f32> = bias.map_or(vec![0.0; c], |b| b.to_vec());
         let mut out = vec![0.0f32; x.len()];
         if s > 0 {
             out.par_chunks_mut(s).zip(x.par_chunks(s)).enumerate().for_each(|(plane, (y, xs))| {
                 let ch = plane % c;
-                let scale = inv_std[ch] * gamma.as_ref().map_or(1.0, |g| g[ch]);
-                let shift = beta.as_ref().map_or(0.0, |b| b[ch]);
-                let mu = mean[ch];
-                y.iter_mut().zip(xs).for_each(|(y, &v)| *y = (v - mu) * scale + shift);
+                let (mu, scale, shift) = (mean[ch], scale[ch], shift[ch]);
+                let z = |v: f32| (v - mu) * scale + shift;
+                match activation {
+                    None => y.iter_mut().zip(xs).for_each(|(y, &v)| *y = z(v)),
+                    Some(f) => y.iter_mut().zip(xs).for_each(|(y, &v)| *y = f.apply(z(v))),
+                }
             });
         }
         drop(x);
@@ -210,6 +296,9 @@ impl Tensor {
         let back = BatchNormBackward {
             mean,
             inv_std,
+            scale,
+            shift,
+            activation,
             batch_stats,
             channels: c,
             has_weight: weight.is_some(),
@@ -223,6 +312,10 @@ impl Tensor {
 struct BatchNormBackward {
     mean: Vec<f32>,
     inv_std: Vec<f32>,
+    /// `z = (x − μ)·scale + shift` per channel, as the forward pass computed it.
+    scale: Vec<f32>,
+    shift: Vec<f32>,
+    activation: Option<NormActivation>,
     batch_stats: bool,
     channels: usize,
     has_weight: bool,
@@ -244,14 +337,33 @@ impl Backward for BatchNormBackward {
         let x = inputs[0].data();
         let s = x.len() / (inputs[0].shape()[0] * c).max(1);
         let m = self.count as f64;
-        // Σg and Σ g·x̂ per channel.
+        // With an activation f: dz = g·f′(z), written where dx will go, one
+        // channel per task; the rest is batch norm's backward for dz.
+        let dz = self.activation.map(|f| {
+            let mut dz = vec![0.0f32; x.len()];
+            if s > 0 {
+                let mut planes: Vec<Vec<&mut [f32]>> = (0..c).map(|_| Vec::new()).collect();
+                dz.chunks_mut(s).enumerate().for_each(|(plane, d)| planes[plane % c].push(d));
+                planes.into_par_iter().enumerate().for_each(|(ch, out)| {
+                    let (mu, scale, shift) = (self.mean[ch], self.scale[ch], self.shift[ch]);
+                    for ((d, xs), gs) in out.into_iter().zip(channel(&x, ch, c, s)).zip(channel(g, ch, c, s)) {
+                        for ((d, &v), &gv) in d.iter_mut().zip(xs).zip(gs) {
+                            *d = f.backward(gv, (v - mu) * scale + shift);
+                        }
+                    }
+                });
+            }
+            dz
+        });
+        let dg = dz.as_deref().unwrap_or(g);
+        // Σg and Σ g·x̂ per channel (g: dz where there is one).
         let (sum_g, sum_gx): (Vec<f64>, Vec<f64>) = (0..c)
             .into_par_iter()
             .map(|ch| {
                 let (mu, r) = (self.mean[ch], self.inv_std[ch]);
-                let sg: f64 = channel(g, ch, c, s).map(|gs| sum(gs, |gv| gv as f64)).sum();
+                let sg: f64 = channel(dg, ch, c, s).map(|gs| sum(gs, |gv| gv as f64)).sum();
                 let sgx: f64 = channel(&x, ch, c, s)
-                    .zip(channel(g, ch, c, s))
+                    .zip(channel(dg, ch, c, s))
                     .map(|(xs, gs)| sum_pairs(xs, gs, |v, gv| (gv * (v - mu) * r) as f64))
                     .sum();
                 (sg, sgx)
@@ -267,25 +379,24 @@ impl Backward for BatchNormBackward {
                 (both, gx)
             }
         };
-        let gamma = self.has_weight.then(|| inputs[1].to_vec());
+        // dx = k·(g − mean g − x̂·mean(g·x̂)), k = r·γ; over dz where there is one.
         let gx = inputs[0].is_requires_grad().then(|| {
-            let mut gx = vec![0.0f32; x.len()];
+            let from_g = dz.is_none();
+            let mut gx = dz.unwrap_or_else(|| vec![0.0f32; x.len()]);
             if s > 0 {
-                gx.par_chunks_mut(s).zip(x.par_chunks(s).zip(g.par_chunks(s))).enumerate().for_each(
-                    |(plane, (dx, (xs, gs)))| {
-                        let ch = plane % c;
-                        let (mu, r) = (self.mean[ch], self.inv_std[ch]);
-                        let k = r * gamma.as_ref().map_or(1.0, |w| w[ch]);
-                        if self.batch_stats {
-                            let (mg, mgx) = ((all_g[ch] / m) as f32, (all_gx[ch] / m) as f32);
-                            for ((d, &v), &gv) in dx.iter_mut().zip(xs).zip(gs) {
-                                *d = k * (gv - mg - (v - mu) * r * mgx);
-                            }
-                        } else {
-                            dx.iter_mut().zip(gs).for_each(|(d, &gv)| *d = k * gv);
-                        }
-                    },
-                );
+                gx.par_chunks_mut(s).zip(x.par_chunks(s)).enumerate().for_each(|(plane, (dx, xs))| {
+                    let ch = plane % c;
+                    let (mu, r, k) = (self.mean[ch], self.inv_std[ch], self.scale[ch]);
+                    let (mg, mgx) = ((all_g[ch] / m) as f32, (all_gx[ch] / m) as f32);
+                    let f =
+                        |v: f32, gv: f32| if self.batch_stats { k * (gv - mg - (v - mu) * r * mgx) } else { k * gv };
+                    if from_g {
+                        let gs = &g[plane * s..][..s];
+                        dx.iter_mut().zip(xs).zip(gs).for_each(|((d, &v), &gv)| *d = f(v, gv));
+                    } else {
+                        dx.iter_mut().zip(xs).for_each(|(d, &v)| *d = f(v, *d));
+                    }
+                });
             }
             gx
         });
@@ -302,7 +413,7 @@ impl Backward for BatchNormBackward {
 
 #[cfg(test)]
 mod tests {
-    use super::RunningStats;
+    use super::{NormActivation, RunningStats};
     use crate::ops::testing::{assert_close, gradcheck, Fixtures};
     use crate::{Rng, Tensor};
 
@@ -383,6 +494,63 @@ mod tests {
         let running = RunningStats { mean: &rm, var: &rv, momentum: 0.1 };
         let y = fx.tensor(case, "x_eval").batch_norm(Some(&w), Some(&b), Some(running), false, eps);
         assert_close("evaluation", &y.to_vec(), &fx.tensor(case, "y_eval").to_vec(), 1e-5);
+    }
+
+    /// The fused op against batch norm then the activation: the same bits
+    /// forward and backward, in training and evaluation, with and without γ
+    /// and β, for images and for `[N, C]`.
+    #[test]
+    fn batch_norm_activation_is_batch_norm_then_the_activation() {
+        let mut rng = Rng::new(111);
+        for shape in [&[4, 3, 5, 6][..], &[7, 3]] {
+            for (act, name) in [(NormActivation::Relu, "relu"), (NormActivation::Gelu, "gelu")] {
+                for (affine, training) in [(true, true), (false, true), (true, false), (false, false)] {
+                    let case = format!("{shape:?} {name} affine {affine} training {training}");
+                    let x = Tensor::uniform(shape, -2.0, 3.0, &mut rng);
+                    let (w, b) =
+                        (Tensor::uniform(&[3], 0.5, 1.5, &mut rng), Tensor::uniform(&[3], -1.0, 1.0, &mut rng));
+                    let g = Tensor::uniform(shape, -1.0, 1.0, &mut rng);
+                    let run = |fused: bool| {
+                        let (x, w, b) =
+                            (x.detach().requires_grad(), w.detach().requires_grad(), b.detach().requires_grad());
+                        let (rm, rv) =
+                            (Tensor::from_vec(vec![0.1, -0.2, 0.3], &[3]), Tensor::from_vec(vec![0.9, 1.1, 1.3], &[3]));
+                        let running = Some(RunningStats { mean: &rm, var: &rv, momentum: 0.1 });
+                        let (w, b) = if affine { (Some(&w), Some(&b)) } else { (None, None) };
+                        let y = if fused {
+                            x.batch_norm_activation(w, b, running, training, 1e-5, act)
+                        } else {
+                            let z = x.batch_norm(w, b, running, training, 1e-5);
+                            if act == NormActivation::Relu {
+                                z.relu()
+                            } else {
+                                z.gelu()
+                            }
+                        };
+                        y.backward_with(&g);
+                        let grads = [Some(&x), w, b].map(|t| t.and_then(|t| t.grad()).map(|g| g.to_vec()));
+                        (y.to_vec(), grads, rm.to_vec(), rv.to_vec())
+                    };
+                    assert_eq!(run(true), run(false), "{case}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn batch_norm_activation_gradcheck() {
+        let mut rng = Rng::new(112);
+        let x = Tensor::uniform(&[3, 2, 4, 3], -2.0, 2.0, &mut rng);
+        let w = Tensor::uniform(&[2], 0.5, 1.5, &mut rng);
+        let b = Tensor::uniform(&[2], -1.0, 1.0, &mut rng);
+        for act in [NormActivation::Relu, NormActivation::Gelu] {
+            gradcheck(
+                &format!("batch_norm_activation {act:?}"),
+                &[x.clone(), w.clone(), b.clone()],
+                |t| t[0].batch_norm_activation(Some(&t[1]), Some(&t[2]), None, true, 1e-5, act),
+                &mut rng,
+            );
+        }
     }
 
     #[test]
