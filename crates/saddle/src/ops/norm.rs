@@ -281,11 +281,11 @@ impl Tensor {
         if s > 0 {
             out.par_chunks_mut(s).zip(x.par_chunks(s)).enumerate().for_each(|(plane, (y, xs))| {
                 let ch = plane % c;
-                let (mu, scale, shift) = (mean[ch], scale[ch], shift[ch]);
-                let z = |v: f32| (v - mu) * scale + shift;
+                let affine = (mean[ch], scale[ch], shift[ch]);
                 match activation {
-                    None => y.iter_mut().zip(xs).for_each(|(y, &v)| *y = z(v)),
-                    Some(f) => y.iter_mut().zip(xs).for_each(|(y, &v)| *y = f.apply(z(v))),
+                    None => normalize_plane(y, xs, affine, |z| z),
+                    Some(NormActivation::Relu) => normalize_plane(y, xs, affine, |z| NormActivation::Relu.apply(z)),
+                    Some(NormActivation::Gelu) => normalize_plane(y, xs, affine, |z| NormActivation::Gelu.apply(z)),
                 }
             });
         }
@@ -325,6 +325,43 @@ struct BatchNormBackward {
     replicas: Option<ReplicaSum>,
 }
 
+/// `y = f((x − μ)·scale + shift)` over one plane.
+#[inline(always)]
+fn normalize_plane(y: &mut [f32], xs: &[f32], (mu, scale, shift): (f32, f32, f32), f: impl Fn(f32) -> f32) {
+    y.iter_mut().zip(xs).for_each(|(y, &v)| *y = f((v - mu) * scale + shift));
+}
+
+/// `(Σ a, Σ b)` of per-plane sums, added in plane order.
+fn add(planes: impl Iterator<Item = (f64, f64)>) -> (f64, f64) {
+    let planes: Vec<(f64, f64)> = planes.collect();
+    (planes.iter().map(|p| p.0).sum(), planes.iter().map(|p| p.1).sum())
+}
+
+impl BatchNormBackward {
+    /// `(Σ g, Σ g·x̂)` over one plane of channel `ch`.
+    fn plane_sums(&self, ch: usize, xs: &[f32], gs: &[f32]) -> (f64, f64) {
+        let (mu, r) = (self.mean[ch], self.inv_std[ch]);
+        (sum(gs, |gv| gv as f64), sum_pairs(xs, gs, |v, gv| (gv * (v - mu) * r) as f64))
+    }
+
+    /// Writes `dz = df(g, z)` into channel `ch`'s planes `out` (of `s`
+    /// values, from `x` and `g` of the whole batch) and returns the
+    /// channel's `(Σ dz, Σ dz·x̂)`.
+    fn write_dz(
+        &self,
+        ch: usize,
+        out: Vec<&mut [f32]>,
+        (x, g, s): (&[f32], &[f32], usize),
+        df: impl Fn(f32, f32) -> f32,
+    ) -> (f64, f64) {
+        let (c, mu, scale, shift) = (self.channels, self.mean[ch], self.scale[ch], self.shift[ch]);
+        add(out.into_iter().zip(channel(x, ch, c, s)).zip(channel(g, ch, c, s)).map(|((d, xs), gs)| {
+            d.iter_mut().zip(xs).zip(gs).for_each(|((d, &v), &gv)| *d = df(gv, (v - mu) * scale + shift));
+            self.plane_sums(ch, xs, d)
+        }))
+    }
+}
+
 impl Backward for BatchNormBackward {
     fn name(&self) -> &'static str {
         "batch_norm"
@@ -337,38 +374,35 @@ impl Backward for BatchNormBackward {
         let x = inputs[0].data();
         let s = x.len() / (inputs[0].shape()[0] * c).max(1);
         let m = self.count as f64;
-        // With an activation f: dz = g·f′(z), written where dx will go, one
-        // channel per task; the rest is batch norm's backward for dz.
-        let dz = self.activation.map(|f| {
-            let mut dz = vec![0.0f32; x.len()];
-            if s > 0 {
+        // Σg and Σ g·x̂ per channel, one channel per task. With an activation
+        // f, g is dz = g·f′(z): each plane of it is written where dx will go
+        // and summed while it is in cache.
+        let mut dz = self.activation.map(|_| vec![0.0f32; x.len()]);
+        let (sum_g, sum_gx): (Vec<f64>, Vec<f64>) = match (self.activation, dz.as_mut()) {
+            (Some(f), Some(dz)) if s > 0 => {
                 let mut planes: Vec<Vec<&mut [f32]>> = (0..c).map(|_| Vec::new()).collect();
                 dz.chunks_mut(s).enumerate().for_each(|(plane, d)| planes[plane % c].push(d));
-                planes.into_par_iter().enumerate().for_each(|(ch, out)| {
-                    let (mu, scale, shift) = (self.mean[ch], self.scale[ch], self.shift[ch]);
-                    for ((d, xs), gs) in out.into_iter().zip(channel(&x, ch, c, s)).zip(channel(g, ch, c, s)) {
-                        for ((d, &v), &gv) in d.iter_mut().zip(xs).zip(gs) {
-                            *d = f.backward(gv, (v - mu) * scale + shift);
+                let x = &x[..];
+                planes
+                    .into_par_iter()
+                    .enumerate()
+                    .map(|(ch, out)| match f {
+                        NormActivation::Relu => {
+                            self.write_dz(ch, out, (x, g, s), |gv, z| NormActivation::Relu.backward(gv, z))
                         }
-                    }
-                });
+                        NormActivation::Gelu => {
+                            self.write_dz(ch, out, (x, g, s), |gv, z| NormActivation::Gelu.backward(gv, z))
+                        }
+                    })
+                    .unzip()
             }
-            dz
-        });
-        let dg = dz.as_deref().unwrap_or(g);
-        // Σg and Σ g·x̂ per channel (g: dz where there is one).
-        let (sum_g, sum_gx): (Vec<f64>, Vec<f64>) = (0..c)
-            .into_par_iter()
-            .map(|ch| {
-                let (mu, r) = (self.mean[ch], self.inv_std[ch]);
-                let sg: f64 = channel(dg, ch, c, s).map(|gs| sum(gs, |gv| gv as f64)).sum();
-                let sgx: f64 = channel(&x, ch, c, s)
-                    .zip(channel(dg, ch, c, s))
-                    .map(|(xs, gs)| sum_pairs(xs, gs, |v, gv| (gv * (v - mu) * r) as f64))
-                    .sum();
-                (sg, sgx)
-            })
-            .unzip();
+            _ => (0..c)
+                .into_par_iter()
+                .map(|ch| {
+                    add(channel(&x, ch, c, s).zip(channel(g, ch, c, s)).map(|(xs, gs)| self.plane_sums(ch, xs, gs)))
+                })
+                .unzip(),
+        };
         // dx needs the sums over every replica's share; dγ and dβ are this share's.
         let (all_g, all_gx) = match &self.replicas {
             None => (sum_g.clone(), sum_gx.clone()),
