@@ -29,7 +29,7 @@
 //! `σ²` and `dx` are those of the whole batch. `dγ` and `dβ` stay this
 //! share's: the gradient all-reduce adds them.
 //!
-//! Uses: `tensor`.
+//! Uses: `tensor`, `kernels::elementwise` (erf and the normal density, for GELU).
 
 use crate::kernels::elementwise::{erf, normal_density};
 use crate::tensor::{Backward, Tensor};
