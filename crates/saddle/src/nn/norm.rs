@@ -96,9 +96,7 @@ impl BatchNorm {
     pub fn new_2d(config: BatchNormConfig) -> Self {
         BatchNorm::new(config, 2)
     }
-}
 
-impl BatchNorm {
     /// `f(self.forward(x))` for `f` ReLU or GELU, fused into one op
     /// ([`Tensor::batch_norm_activation`]): the same values and gradients,
     /// faster, with one activation less kept for the backward pass.
