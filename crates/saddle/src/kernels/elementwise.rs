@@ -31,6 +31,16 @@ pub fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<
     }
 }
 
+/// `a[i] = f(a[i], b[i])` for equal lengths, in place.
+pub fn zip_apply(a: &mut [f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) {
+    assert_eq!(a.len(), b.len(), "zip_apply: lengths differ");
+    if a.len() < PARALLEL_MIN {
+        a.iter_mut().zip(b).for_each(|(x, &y)| *x = f(*x, y));
+    } else {
+        a.par_iter_mut().zip(b.par_iter()).with_min_len(4096).for_each(|(x, &y)| *x = f(*x, y));
+    }
+}
+
 /// `eˣ` in `f64` for `|x| ≤ 700` (callers clamp; NaN stays NaN), within
 /// about 1e-14 relative, in plain arithmetic that vectorizes (no call into
 /// libm): `x = k·ln 2 + r` with `k = round(x / ln 2)` and `|r| ≤ ½ ln 2`

@@ -1,4 +1,4 @@
-//! Activations: `relu`, `sigmoid`, `tanh`, `gelu`, `silu`, `softmax` and `log_softmax`.
+//! Activations: `relu` (and `add_relu`, a residual sum's), `sigmoid`, `tanh`, `gelu`, `silu`, `softmax` and `log_softmax`.
 //!
 //! `relu(x) = max(x, 0)`, gradient `1[x > 0]` (0 at 0, as PyTorch).
 //! `σ(x) = 1/(1 + e⁻ˣ)`, `σ' = σ(1 − σ)`. `tanh' = 1 − tanh²`.
@@ -10,7 +10,7 @@
 //! Uses: `tensor`, `kernels::elementwise`.
 
 use super::split_at_dim;
-use crate::kernels::elementwise::{erf, map, normal_density, sigmoid, tanh, zip_map};
+use crate::kernels::elementwise::{erf, map, normal_density, sigmoid, tanh, zip_apply, zip_map};
 use crate::tensor::{Backward, Tensor};
 
 impl Tensor {
@@ -29,8 +29,57 @@ impl Backward for ReluBackward {
     fn reads_input(&self, _i: usize) -> bool {
         false
     }
-    fn backward(&self, _inputs: &[Tensor], out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
-        vec![Some(zip_map(g, out, |g, y| if y > 0.0 { g } else { 0.0 }))]
+    fn backward(&self, inputs: &[Tensor], out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
+        self.backward_owned(inputs, out, g.to_vec())
+    }
+    fn backward_owned(&self, _inputs: &[Tensor], out: &[f32], mut g: Vec<f32>) -> Vec<Option<Vec<f32>>> {
+        zip_apply(&mut g, out, |g, y| if y > 0.0 { g } else { 0.0 });
+        vec![Some(g)]
+    }
+}
+
+impl Tensor {
+    /// `relu(a + b)` for `a`, `b` of one shape, in one pass (a residual
+    /// block's sum and activation): the same values and gradients as
+    /// `a.add(b).relu()`, `∂/∂a = ∂/∂b = gout·1[y > 0]`, without the sum's
+    /// tensor.
+    ///
+    /// ```
+    /// use saddle::Tensor;
+    /// let a = Tensor::from_vec(vec![1.0, -2.0, 0.5], &[3]);
+    /// let b = Tensor::from_vec(vec![-3.0, 1.0, 0.5], &[3]);
+    /// assert_eq!(a.add_relu(&b).to_vec(), [0.0, 0.0, 1.0]);
+    /// ```
+    pub fn add_relu(&self, other: &Tensor) -> Tensor {
+        if self.shape() != other.shape() {
+            panic!("add_relu: shapes {:?} and {:?} differ", self.shape(), other.shape());
+        }
+        let out = zip_map(&self.data(), &other.data(), |a, b| (a + b).max(0.0));
+        Tensor::from_op(out, self.shape(), &[self, other], AddReluBackward)
+    }
+}
+
+struct AddReluBackward;
+
+impl Backward for AddReluBackward {
+    fn name(&self) -> &'static str {
+        "add_relu"
+    }
+    fn reads_input(&self, _i: usize) -> bool {
+        false
+    }
+    fn backward(&self, inputs: &[Tensor], out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
+        self.backward_owned(inputs, out, g.to_vec())
+    }
+    fn backward_owned(&self, inputs: &[Tensor], out: &[f32], mut g: Vec<f32>) -> Vec<Option<Vec<f32>>> {
+        zip_apply(&mut g, out, |g, y| if y > 0.0 { g } else { 0.0 });
+        let (need_a, need_b) = (inputs[0].is_requires_grad(), inputs[1].is_requires_grad());
+        let ga = (need_a && need_b).then(|| g.clone());
+        if need_b {
+            vec![ga, Some(g)]
+        } else {
+            vec![need_a.then_some(g), None]
+        }
     }
 }
 
@@ -247,6 +296,26 @@ mod tests {
             gradcheck("softmax", xs, |t| t[0].softmax(dim), &mut rng);
             gradcheck("log_softmax", xs, |t| t[0].log_softmax(dim), &mut rng);
         }
+    }
+
+    #[test]
+    fn add_relu_is_the_sum_then_relu_bit_for_bit() {
+        let mut rng = Rng::new(21);
+        let a = Tensor::uniform(&[4, 3, 50, 50], -1.0, 1.0, &mut rng);
+        let b = Tensor::uniform(&[4, 3, 50, 50], -1.0, 1.0, &mut rng);
+        let g = Tensor::normal(a.shape(), 0.0, 1.0, &mut rng);
+        let run = |fused: bool, grads: (bool, bool)| {
+            let leaf = |t: &Tensor, on: bool| if on { t.detach().requires_grad() } else { t.detach() };
+            let (a, b) = (leaf(&a, grads.0), leaf(&b, grads.1));
+            let y = if fused { a.add_relu(&b) } else { a.add(&b).relu() };
+            y.backward_with(&g);
+            (y.to_vec(), a.grad().map(|t| t.to_vec()), b.grad().map(|t| t.to_vec()))
+        };
+        for grads in [(true, true), (true, false), (false, true)] {
+            assert!(run(true, grads) == run(false, grads), "add_relu differs from add then relu ({grads:?})");
+        }
+        let small = [Tensor::uniform(&[2, 5], -1.0, 1.0, &mut rng), Tensor::uniform(&[2, 5], -1.0, 1.0, &mut rng)];
+        gradcheck("add_relu", &small, |t| t[0].add_relu(&t[1]), &mut rng);
     }
 
     #[test]

@@ -110,6 +110,23 @@ impl Backward for BinaryBackward {
             gb.filter(|_| b.is_requires_grad()).map(|gb| sum_to_shape(&gb, &self.out_shape, b.shape())),
         ]
     }
+    fn backward_owned(&self, inputs: &[Tensor], out: &[f32], g: Vec<f32>) -> Vec<Option<Vec<f32>>> {
+        let (a, b) = (&inputs[0], &inputs[1]);
+        let unbroadcast = a.shape() == self.out_shape && b.shape() == self.out_shape;
+        if !unbroadcast || !matches!(self.op, Binary::Add | Binary::Sub) {
+            return self.backward(inputs, out, &g);
+        }
+        // ∂(a ± b)/∂a = 1 and ∂/∂b = ±1: the last operand that needs `g` gets its buffer.
+        if !b.is_requires_grad() {
+            return vec![a.is_requires_grad().then_some(g), None];
+        }
+        let ga = a.is_requires_grad().then(|| g.clone());
+        let mut gb = g;
+        if let Binary::Sub = self.op {
+            gb.iter_mut().for_each(|v| *v = -*v);
+        }
+        vec![ga, Some(gb)]
+    }
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -344,19 +344,19 @@ impl BatchNormBackward {
         (sum(gs, |gv| gv as f64), sum_pairs(xs, gs, |v, gv| (gv * (v - mu) * r) as f64))
     }
 
-    /// Writes `dz = df(g, z)` into channel `ch`'s planes `out` (of `s`
-    /// values, from `x` and `g` of the whole batch) and returns the
-    /// channel's `(Σ dz, Σ dz·x̂)`.
+    /// Turns channel `ch`'s planes of `g` (`s` values each, beside the
+    /// batch's `x`) into `dz = df(g, z)` in place and returns the channel's
+    /// `(Σ dz, Σ dz·x̂)`.
     fn write_dz(
         &self,
         ch: usize,
-        out: Vec<&mut [f32]>,
-        (x, g, s): (&[f32], &[f32], usize),
+        planes: Vec<&mut [f32]>,
+        (x, s): (&[f32], usize),
         df: impl Fn(f32, f32) -> f32,
     ) -> (f64, f64) {
         let (c, mu, scale, shift) = (self.channels, self.mean[ch], self.scale[ch], self.shift[ch]);
-        add(out.into_iter().zip(channel(x, ch, c, s)).zip(channel(g, ch, c, s)).map(|((d, xs), gs)| {
-            d.iter_mut().zip(xs).zip(gs).for_each(|((d, &v), &gv)| *d = df(gv, (v - mu) * scale + shift));
+        add(planes.into_iter().zip(channel(x, ch, c, s)).map(|(d, xs)| {
+            d.iter_mut().zip(xs).for_each(|(d, &v)| *d = df(*d, (v - mu) * scale + shift));
             self.plane_sums(ch, xs, d)
         }))
     }
@@ -369,29 +369,31 @@ impl Backward for BatchNormBackward {
     fn reads_output(&self) -> bool {
         false
     }
-    fn backward(&self, inputs: &[Tensor], _out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
+    fn backward(&self, inputs: &[Tensor], out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
+        self.backward_owned(inputs, out, g.to_vec())
+    }
+    /// `dx` is computed in `g`'s buffer, and so is `dz` before it.
+    fn backward_owned(&self, inputs: &[Tensor], _out: &[f32], mut g: Vec<f32>) -> Vec<Option<Vec<f32>>> {
         let c = self.channels;
         let x = inputs[0].data();
         let s = x.len() / (inputs[0].shape()[0] * c).max(1);
         let m = self.count as f64;
         // Σg and Σ g·x̂ per channel, one channel per task. With an activation
-        // f, g is dz = g·f′(z): each plane of it is written where dx will go
-        // and summed while it is in cache.
-        let mut dz = self.activation.map(|_| vec![0.0f32; x.len()]);
-        let (sum_g, sum_gx): (Vec<f64>, Vec<f64>) = match (self.activation, dz.as_mut()) {
-            (Some(f), Some(dz)) if s > 0 => {
+        // f, g becomes dz = g·f′(z) in place, each plane summed while it is in cache.
+        let (sum_g, sum_gx): (Vec<f64>, Vec<f64>) = match self.activation {
+            Some(f) if s > 0 => {
                 let mut planes: Vec<Vec<&mut [f32]>> = (0..c).map(|_| Vec::new()).collect();
-                dz.chunks_mut(s).enumerate().for_each(|(plane, d)| planes[plane % c].push(d));
+                g.chunks_mut(s).enumerate().for_each(|(plane, d)| planes[plane % c].push(d));
                 let x = &x[..];
                 planes
                     .into_par_iter()
                     .enumerate()
-                    .map(|(ch, out)| match f {
+                    .map(|(ch, planes)| match f {
                         NormActivation::Relu => {
-                            self.write_dz(ch, out, (x, g, s), |gv, z| NormActivation::Relu.backward(gv, z))
+                            self.write_dz(ch, planes, (x, s), |gv, z| NormActivation::Relu.backward(gv, z))
                         }
                         NormActivation::Gelu => {
-                            self.write_dz(ch, out, (x, g, s), |gv, z| NormActivation::Gelu.backward(gv, z))
+                            self.write_dz(ch, planes, (x, s), |gv, z| NormActivation::Gelu.backward(gv, z))
                         }
                     })
                     .unzip()
@@ -399,7 +401,7 @@ impl Backward for BatchNormBackward {
             _ => (0..c)
                 .into_par_iter()
                 .map(|ch| {
-                    add(channel(&x, ch, c, s).zip(channel(g, ch, c, s)).map(|(xs, gs)| self.plane_sums(ch, xs, gs)))
+                    add(channel(&x, ch, c, s).zip(channel(&g, ch, c, s)).map(|(xs, gs)| self.plane_sums(ch, xs, gs)))
                 })
                 .unzip(),
         };
@@ -415,24 +417,17 @@ impl Backward for BatchNormBackward {
         };
         // dx = k·(g − mean g − x̂·mean(g·x̂)), k = r·γ; over dz where there is one.
         let gx = inputs[0].is_requires_grad().then(|| {
-            let from_g = dz.is_none();
-            let mut gx = dz.unwrap_or_else(|| vec![0.0f32; x.len()]);
             if s > 0 {
-                gx.par_chunks_mut(s).zip(x.par_chunks(s)).enumerate().for_each(|(plane, (dx, xs))| {
+                g.par_chunks_mut(s).zip(x.par_chunks(s)).enumerate().for_each(|(plane, (dx, xs))| {
                     let ch = plane % c;
                     let (mu, r, k) = (self.mean[ch], self.inv_std[ch], self.scale[ch]);
                     let (mg, mgx) = ((all_g[ch] / m) as f32, (all_gx[ch] / m) as f32);
                     let f =
                         |v: f32, gv: f32| if self.batch_stats { k * (gv - mg - (v - mu) * r * mgx) } else { k * gv };
-                    if from_g {
-                        let gs = &g[plane * s..][..s];
-                        dx.iter_mut().zip(xs).zip(gs).for_each(|((d, &v), &gv)| *d = f(v, gv));
-                    } else {
-                        dx.iter_mut().zip(xs).for_each(|(d, &v)| *d = f(v, *d));
-                    }
+                    dx.iter_mut().zip(xs).for_each(|(d, &v)| *d = f(v, *d));
                 });
             }
-            gx
+            g
         });
         let mut grads = vec![gx];
         if self.has_weight {

@@ -9,6 +9,7 @@
 //! Uses: `tensor` (its parent).
 
 use super::{shape_mismatch, Saved, Tensor};
+use crate::kernels::elementwise::zip_apply;
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 
@@ -22,6 +23,13 @@ pub trait Backward: Send + Sync {
     fn name(&self) -> &'static str;
     /// `∂L/∂inputs` from `∂L/∂out`.
     fn backward(&self, inputs: &[Tensor], out: &[f32], gout: &[f32]) -> Vec<Option<Vec<f32>>>;
+    /// [`backward`](Self::backward) handed `gout`'s buffer, which the engine
+    /// drops after the call: an op may compute an input's gradient in it
+    /// (ReLU's `gout·1[y > 0]`, addition's `gout` itself) instead of in a
+    /// fresh buffer. The engine calls this one; by default it calls `backward`.
+    fn backward_owned(&self, inputs: &[Tensor], out: &[f32], gout: Vec<f32>) -> Vec<Option<Vec<f32>>> {
+        self.backward(inputs, out, &gout)
+    }
     /// Whether `backward` reads the values of input `i` (true unless said
     /// otherwise). The graph keeps an input that it does not read, and whose
     /// own op does not read its output, without its values, so they are
@@ -125,7 +133,7 @@ impl Tensor {
             };
             let saved = node.saved.lock().unwrap_or_else(|e| e.into_inner()).take();
             let (Some(g), Some(Saved { inputs, backward })) = (grads.remove(&t.id()), saved) else { continue };
-            let input_grads = backward.backward(&inputs, &t.data(), &g);
+            let input_grads = backward.backward_owned(&inputs, &t.data(), g);
             debug_assert_eq!(input_grads.len(), inputs.len(), "{}: one gradient per input", node.name);
             for (input, gi) in inputs.iter().zip(input_grads) {
                 let Some(gi) = gi else { continue };
@@ -134,7 +142,7 @@ impl Tensor {
                 }
                 assert_eq!(gi.len(), input.numel(), "{}: gradient size for input {:?}", node.name, input.shape());
                 match grads.get_mut(&input.id()) {
-                    Some(acc) => acc.iter_mut().zip(&gi).for_each(|(a, b)| *a += b),
+                    Some(acc) => zip_apply(acc, &gi, |a, b| a + b),
                     None => {
                         grads.insert(input.id(), gi);
                     }
