@@ -99,7 +99,7 @@ impl Module for BasicBlock {
     fn forward(&self, x: &Tensor) -> Tensor {
         let h = self.bn1.forward_activation(&self.conv1.forward(x), Relu);
         let h = self.bn2.forward(&self.conv2.forward(&h));
-        h.add(&self.shortcut(x)).relu()
+        h.add_relu(&self.shortcut(x))
     }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor)) {
         self.conv1.visit_parameters(&join(prefix, "conv1"), f);
