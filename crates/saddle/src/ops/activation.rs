@@ -16,29 +16,9 @@ use crate::tensor::{Backward, Tensor};
 impl Tensor {
     /// `max(x, 0)` (`torch.relu`); gradient `1[x > 0]` (0 at 0, as PyTorch).
     pub fn relu(&self) -> Tensor {
-        Tensor::from_op(map(&self.data(), |v| v.max(0.0)), self.shape(), &[self], ReluBackward)
+        Tensor::from_op(map(&self.data(), |v| v.max(0.0)), self.shape(), &[self], ReluBackward("relu"))
     }
-}
 
-struct ReluBackward;
-
-impl Backward for ReluBackward {
-    fn name(&self) -> &'static str {
-        "relu"
-    }
-    fn reads_input(&self, _i: usize) -> bool {
-        false
-    }
-    fn backward(&self, inputs: &[Tensor], out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
-        self.backward_owned(inputs, out, g.to_vec())
-    }
-    fn backward_owned(&self, _inputs: &[Tensor], out: &[f32], mut g: Vec<f32>) -> Vec<Option<Vec<f32>>> {
-        zip_apply(&mut g, out, |g, y| if y > 0.0 { g } else { 0.0 });
-        vec![Some(g)]
-    }
-}
-
-impl Tensor {
     /// `relu(a + b)` for `a`, `b` of one shape, in one pass (a residual
     /// block's sum and activation): the same values and gradients as
     /// `a.add(b).relu()`, `∂/∂a = ∂/∂b = gout·1[y > 0]`, without the sum's
@@ -55,15 +35,17 @@ impl Tensor {
             panic!("add_relu: shapes {:?} and {:?} differ", self.shape(), other.shape());
         }
         let out = zip_map(&self.data(), &other.data(), |a, b| (a + b).max(0.0));
-        Tensor::from_op(out, self.shape(), &[self, other], AddReluBackward)
+        Tensor::from_op(out, self.shape(), &[self, other], ReluBackward("add_relu"))
     }
 }
 
-struct AddReluBackward;
+/// The backward pass of `relu` and `add_relu`: each input's gradient is
+/// `gout·1[y > 0]`, computed in `gout`'s buffer.
+struct ReluBackward(&'static str);
 
-impl Backward for AddReluBackward {
+impl Backward for ReluBackward {
     fn name(&self) -> &'static str {
-        "add_relu"
+        self.0
     }
     fn reads_input(&self, _i: usize) -> bool {
         false
@@ -73,13 +55,13 @@ impl Backward for AddReluBackward {
     }
     fn backward_owned(&self, inputs: &[Tensor], out: &[f32], mut g: Vec<f32>) -> Vec<Option<Vec<f32>>> {
         zip_apply(&mut g, out, |g, y| if y > 0.0 { g } else { 0.0 });
-        let (need_a, need_b) = (inputs[0].is_requires_grad(), inputs[1].is_requires_grad());
-        let ga = (need_a && need_b).then(|| g.clone());
-        if need_b {
-            vec![ga, Some(g)]
-        } else {
-            vec![need_a.then_some(g), None]
+        // The last input that needs the gradient gets the buffer, any before it a copy.
+        let mut grads: Vec<Option<Vec<f32>>> = inputs.iter().map(|t| t.is_requires_grad().then(Vec::new)).collect();
+        if let Some(last) = grads.iter().rposition(Option::is_some) {
+            grads[..last].iter_mut().flatten().for_each(|gi| *gi = g.clone());
+            grads[last] = Some(g);
         }
+        grads
     }
 }
 
