@@ -282,9 +282,10 @@ mod tests {
 
     #[test]
     fn add_relu_is_the_sum_then_relu_bit_for_bit() {
+        // 43 200 values, enough for the element-wise loops to run in parallel.
         let mut rng = Rng::new(21);
-        let a = Tensor::uniform(&[4, 3, 50, 50], -1.0, 1.0, &mut rng);
-        let b = Tensor::uniform(&[4, 3, 50, 50], -1.0, 1.0, &mut rng);
+        let a = Tensor::uniform(&[4, 3, 60, 60], -1.0, 1.0, &mut rng);
+        let b = Tensor::uniform(&[4, 3, 60, 60], -1.0, 1.0, &mut rng);
         let g = Tensor::normal(a.shape(), 0.0, 1.0, &mut rng);
         let run = |fused: bool, grads: (bool, bool)| {
             let leaf = |t: &Tensor, on: bool| if on { t.detach().requires_grad() } else { t.detach() };

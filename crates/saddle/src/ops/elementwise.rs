@@ -323,6 +323,27 @@ mod tests {
         }
     }
 
+    /// Addition and subtraction hand `gout`'s buffer to an operand: each
+    /// operand that needs a gradient gets its own, and one used twice the sum.
+    #[test]
+    fn add_and_sub_give_each_operand_its_gradient() {
+        let g = Tensor::from_vec(vec![1.0, -2.0, 3.0], &[3]);
+        let (plus, minus) = (Some(vec![1.0, -2.0, 3.0]), Some(vec![-1.0, 2.0, -3.0]));
+        for (need_a, need_b) in [(true, false), (false, true), (true, true)] {
+            let leaf = |on: bool| if on { Tensor::zeros(&[3]).requires_grad() } else { Tensor::zeros(&[3]) };
+            let grads = |a: &Tensor, b: &Tensor| (a.grad().map(|t| t.to_vec()), b.grad().map(|t| t.to_vec()));
+            let (a, b) = (leaf(need_a), leaf(need_b));
+            a.add(&b).backward_with(&g);
+            assert_eq!(grads(&a, &b), (plus.clone().filter(|_| need_a), plus.clone().filter(|_| need_b)));
+            let (a, b) = (leaf(need_a), leaf(need_b));
+            a.sub(&b).backward_with(&g);
+            assert_eq!(grads(&a, &b), (plus.clone().filter(|_| need_a), minus.clone().filter(|_| need_b)));
+        }
+        let x = Tensor::zeros(&[3]).requires_grad();
+        x.add(&x).backward_with(&g);
+        assert_eq!(x.grad().unwrap().to_vec(), [2.0, -4.0, 6.0]);
+    }
+
     #[test]
     fn binary_gradcheck() {
         let mut rng = Rng::new(10);
