@@ -9,7 +9,7 @@
 //!
 //! Uses: `tensor`, `kernels::elementwise`.
 
-use super::split_at_dim;
+use super::{share_gradient, split_at_dim};
 use crate::kernels::elementwise::{erf, map, normal_density, sigmoid, tanh, zip_apply, zip_map};
 use crate::tensor::{Backward, Tensor};
 
@@ -55,13 +55,7 @@ impl Backward for ReluBackward {
     }
     fn backward_owned(&self, inputs: &[Tensor], out: &[f32], mut g: Vec<f32>) -> Vec<Option<Vec<f32>>> {
         zip_apply(&mut g, out, |g, y| if y > 0.0 { g } else { 0.0 });
-        // The last input that needs the gradient gets the buffer, any before it a copy.
-        let mut grads: Vec<Option<Vec<f32>>> = inputs.iter().map(|t| t.is_requires_grad().then(Vec::new)).collect();
-        if let Some(last) = grads.iter().rposition(Option::is_some) {
-            grads[..last].iter_mut().flatten().for_each(|gi| *gi = g.clone());
-            grads[last] = Some(g);
-        }
-        grads
+        share_gradient(g, inputs)
     }
 }
 

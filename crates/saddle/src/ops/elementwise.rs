@@ -9,6 +9,7 @@
 //!
 //! Uses: `tensor`, `kernels::elementwise`.
 
+use super::share_gradient;
 use crate::kernels::elementwise::{broadcast_zip, expand, map, sum_to_shape, zip_map};
 use crate::tensor::{broadcast_shapes, Backward, Tensor};
 
@@ -116,16 +117,12 @@ impl Backward for BinaryBackward {
         if !unbroadcast || !matches!(self.op, Binary::Add | Binary::Sub) {
             return self.backward(inputs, out, &g);
         }
-        // ∂(a ± b)/∂a = 1 and ∂/∂b = ±1: the last operand that needs `g` gets its buffer.
-        if !b.is_requires_grad() {
-            return vec![a.is_requires_grad().then_some(g), None];
-        }
-        let ga = a.is_requires_grad().then(|| g.clone());
-        let mut gb = g;
-        if let Binary::Sub = self.op {
+        // ∂(a ± b)/∂a = 1 and ∂/∂b = ±1.
+        let mut grads = share_gradient(g, inputs);
+        if let (Binary::Sub, Some(gb)) = (self.op, &mut grads[1]) {
             gb.iter_mut().for_each(|v| *v = -*v);
         }
-        vec![ga, Some(gb)]
+        grads
     }
 }
 

@@ -37,3 +37,14 @@ pub(crate) fn split_at_dim(op: &str, shape: &[usize], dim: usize) -> (usize, usi
     }
     (shape[..dim].iter().product(), shape[dim], shape[dim + 1..].iter().product())
 }
+
+/// One gradient `g` for every input that needs it (`None` for the others):
+/// the last of them gets `g`'s buffer, any before it a copy.
+pub(crate) fn share_gradient(g: Vec<f32>, inputs: &[crate::Tensor]) -> Vec<Option<Vec<f32>>> {
+    let mut grads: Vec<Option<Vec<f32>>> = inputs.iter().map(|t| t.is_requires_grad().then(Vec::new)).collect();
+    if let Some(last) = grads.iter().rposition(Option::is_some) {
+        grads[..last].iter_mut().flatten().for_each(|gi| *gi = g.clone());
+        grads[last] = Some(g);
+    }
+    grads
+}
