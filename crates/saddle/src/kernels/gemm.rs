@@ -4,15 +4,17 @@
 //! row-major, where `op` is the identity or the transpose. Backward passes use
 //! the transposes without copying: for `C = A·B`, `dA = dC·Bᵀ`, `dB = Aᵀ·dC`.
 //!
-//! The crate is faer (its x86 kernels use AVX-512 where the processor has it).
-//! It was chosen by measurement against `gemm` and `matrixmultiply` on the
-//! 2-core machine this project is developed on (see the README's benchmark
-//! table). Work is split over blocks of `C`, never over `K`, so each output is
-//! summed in the same order whatever the number of threads (tested below).
+//! The crate is `gemm`, through its f32 half `gemm-f32` (x86 kernels with
+//! AVX-512 where the processor has it, chosen at run time). It replaced faer
+//! after an interleaved measurement on a 2-core Xeon: as fast or faster on
+//! every benchmark (the speedrun network's training about +15%), for a
+//! fraction of the build time (README, Benchmarks). Work is split over blocks
+//! of `C`, never over `K`, so each output is summed in the same order whatever
+//! the number of threads (tested below).
 //!
 //! Uses: nothing.
 
-use faer::{Accum, MatMut, MatRef, Par};
+use gemm_common::Parallelism;
 use rayon::prelude::*;
 
 /// The sizes of a product `op(a) · op(b)`: `op(a): [m, k]`, `op(b): [k, n]`, `c: [m, n]`.
@@ -98,41 +100,94 @@ fn product(dims: Dims, a: Operand, b: Operand, c: &mut [f32], mode: Accumulate, 
         }
         return;
     }
-    let a = if ta { MatRef::from_row_major_slice(a, k, m).transpose() } else { MatRef::from_row_major_slice(a, m, k) };
-    let b = if tb { MatRef::from_row_major_slice(b, n, k).transpose() } else { MatRef::from_row_major_slice(b, k, n) };
-    let c = MatMut::from_row_major_slice_mut(c, m, n);
-    let accum = if mode == Accumulate::Add { Accum::Add } else { Accum::Replace };
+    // The distances between rows and between columns of op(a) and op(b).
+    let a = Strided { ptr: a.as_ptr(), rows: if ta { 1 } else { k }, cols: if ta { m } else { 1 } };
+    let b = Strided { ptr: b.as_ptr(), rows: if tb { 1 } else { n }, cols: if tb { k } else { 1 } };
+    let add = mode == Accumulate::Add;
     if !parallel || m * n * k < PARALLEL_MIN_FLOPS {
-        faer::linalg::matmul::matmul(c, accum, a, b, 1.0f32, Par::Seq);
+        // SAFETY: the lengths of a, b and c were checked against m, n, k above.
+        unsafe { block(m, n, k, a, b, c.as_mut_ptr(), n, add) };
         return;
     }
     // Split C along its longer side into blocks whose size depends only on the
-    // shape (never on the thread count), and let each thread run faer's
-    // sequential kernel on whole blocks: every output is then summed by the same
-    // code in the same order whatever the number of threads. Measured here, this
-    // beats faer's own parallel split by about 10% on two cores.
+    // shape (never on the thread count), and let each thread run the sequential
+    // kernel on whole blocks: every output is then summed by the same code in
+    // the same order whatever the number of threads.
     let by_cols = n >= m;
     let len = if by_cols { n } else { m };
     let width = len.div_ceil(8).next_multiple_of(16).clamp(64, 512);
-    let mut blocks = Vec::with_capacity(len.div_ceil(width));
-    let mut rest = c;
-    let mut start = 0;
-    while start < len {
-        let w = width.min(len - start);
-        let (head, tail) = if by_cols { rest.split_at_col_mut(w) } else { rest.split_at_row_mut(w) };
-        blocks.push((start, head));
-        rest = tail;
-        start += w;
-    }
-    blocks.into_par_iter().for_each(|(start, block)| {
-        if by_cols {
-            let b = b.subcols(start, block.ncols());
-            faer::linalg::matmul::matmul(block, accum, a, b, 1.0f32, Par::Seq);
-        } else {
-            let a = a.subrows(start, block.nrows());
-            faer::linalg::matmul::matmul(block, accum, a, b, 1.0f32, Par::Seq);
+    let c = SendPtr(c.as_mut_ptr());
+    (0..len.div_ceil(width)).into_par_iter().for_each(|i| {
+        let (start, w) = (i * width, width.min(len - i * width));
+        // SAFETY: the blocks are disjoint column (or row) ranges of c, and every
+        // pointer stays inside the lengths checked above.
+        unsafe {
+            if by_cols {
+                block(m, w, k, a, b.offset(start * b.cols), c.get().add(start), n, add)
+            } else {
+                block(w, n, k, a.offset(start * a.rows), b, c.get().add(start * n), n, add)
+            }
         }
     });
+}
+
+/// A matrix in memory: its first element, and how far apart its rows and its
+/// columns lie.
+#[derive(Clone, Copy)]
+struct Strided {
+    ptr: *const f32,
+    rows: usize,
+    cols: usize,
+}
+
+// SAFETY: only ever read, while the slice it points into is borrowed.
+unsafe impl Send for Strided {}
+unsafe impl Sync for Strided {}
+
+impl Strided {
+    unsafe fn offset(self, elements: usize) -> Strided {
+        Strided { ptr: self.ptr.add(elements), ..self }
+    }
+}
+
+/// The output of a parallel product, written by blocks that do not overlap.
+struct SendPtr(*mut f32);
+
+// SAFETY: each thread writes its own block of the output (see `product`).
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    fn get(&self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// `c[m, n] (+)= a[m, k] · b[k, n]` in the calling thread, `c` row-major with
+/// `ldc` between rows.
+///
+/// # Safety
+/// Every element the sizes and strides reach must lie inside its allocation.
+#[allow(clippy::too_many_arguments)]
+unsafe fn block(m: usize, n: usize, k: usize, a: Strided, b: Strided, c: *mut f32, ldc: usize, add: bool) {
+    let keep = if add { 1.0 } else { 0.0 };
+    let (ldc, a_rows, a_cols, b_rows, b_cols) =
+        (ldc as isize, a.rows as isize, a.cols as isize, b.rows as isize, b.cols as isize);
+    // The kernel's arguments: sizes, then each matrix as (pointer, column
+    // stride, row stride). Its kernels run along the rows of its output; with
+    // the longer side of C there (Cᵀ = bᵀ·aᵀ when C is wide) LeNet's [6, 784]
+    // products ran about 15% faster.
+    let kernel = gemm_f32::gemm::f32::get_gemm_fn();
+    let ((rows, cols), (c_cols, c_rows), (x, x_cols, x_rows), (y, y_cols, y_rows)) = if m < n {
+        ((n, m), (ldc, 1), (b.ptr, b_rows, b_cols), (a.ptr, a_rows, a_cols))
+    } else {
+        ((m, n), (1, ldc), (a.ptr, a_cols, a_rows), (b.ptr, b_cols, b_rows))
+    };
+    let none = Parallelism::None;
+    kernel(
+        rows, cols, k, c, c_cols, c_rows, add, x, x_cols, x_rows, y, y_cols, y_rows, keep, 1.0, false, false, false,
+        none,
+    )
 }
 
 /// Naive twin of [`sgemm`], summing in `f64`: the test oracle.
@@ -173,7 +228,10 @@ mod tests {
     #[test]
     fn matches_naive_twin_for_every_transpose_and_odd_sizes() {
         let mut rng = Rng::new(0);
-        for &(m, n, k) in &[(1, 1, 1), (3, 5, 7), (17, 9, 33), (64, 65, 130), (0, 3, 2), (2, 3, 0)] {
+        // The last two are above PARALLEL_MIN_FLOPS: split into blocks of rows, then of columns.
+        let sizes =
+            [(1, 1, 1), (3, 5, 7), (17, 9, 33), (64, 65, 130), (0, 3, 2), (2, 3, 0), (300, 257, 64), (70, 300, 256)];
+        for &(m, n, k) in &sizes {
             for ta in [false, true] {
                 for tb in [false, true] {
                     for mode in [Accumulate::Overwrite, Accumulate::Add] {
