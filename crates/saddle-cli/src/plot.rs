@@ -42,6 +42,24 @@ fn err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::format(path, format!("could not draw the plot ({e})"))
 }
 
+/// Draws on a `width × height` RGB picture in memory, then writes it to `path`
+/// as a PNG, atomically. (plotters' own PNG writer would bring in the `image`
+/// crate and its codecs, a tenth of a clean build, for what `png` does here.)
+fn write_png<E: std::fmt::Display>(
+    path: &Path,
+    (width, height): (u32, u32),
+    draw: impl FnOnce(DrawingArea<BitMapBackend<'_>, Shift>) -> std::result::Result<(), E>,
+) -> Result<()> {
+    let mut rgb = vec![0u8; width as usize * height as usize * 3];
+    draw(BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area()).map_err(|e| err(path, e))?;
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.write_header().and_then(|mut w| w.write_image_data(&rgb)).map_err(|e| err(path, e))?;
+    saddle::io::write_atomically(path, &bytes)
+}
+
 /// A tick label on an axis that spans `span`: `0` for what is zero but for
 /// rounding (`-2.2e-16` on a grid from −1 to 1), else [`tick`].
 fn tick_in(v: f64, span: f64) -> String {
@@ -149,7 +167,7 @@ pub fn lines(
 /// `spec` to `stem.png` and `stem.svg`.
 fn draw_both(stem: &Path, spec: &LineSpec<'_>) -> Result<Vec<PathBuf>> {
     let [png, svg] = outputs(stem);
-    draw_lines(BitMapBackend::new(&png, (900, 560)).into_drawing_area(), spec).map_err(|e| err(&png, e))?;
+    write_png(&png, (900, 560), |area| draw_lines(area, spec))?;
     draw_lines(SVGBackend::new(&svg, (900, 560)).into_drawing_area(), spec).map_err(|e| err(&svg, e))?;
     Ok(vec![png, svg])
 }
@@ -391,7 +409,7 @@ pub fn trajectories(
     let [png, svg] = outputs(stem);
     let spec =
         TrajectorySpec { title, x: (x0, x1), y: (y0, y1), grid: &grid, cuts: &cuts, levels, cell: (dx, dy), paths };
-    draw_trajectories(BitMapBackend::new(&png, (760, 640)).into_drawing_area(), &spec).map_err(|e| err(&png, e))?;
+    write_png(&png, (760, 640), |area| draw_trajectories(area, &spec))?;
     draw_trajectories(SVGBackend::new(&svg, (760, 640)).into_drawing_area(), &spec).map_err(|e| err(&svg, e))?;
     Ok(vec![png, svg])
 }

@@ -365,6 +365,22 @@ fn grad_flow_prints_the_lectures_recurrence_and_plots_the_flow() {
     for f in ["recurrence.png", "recurrence.svg", "grad-flow.png", "grad-flow.svg"] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
+    assert_plotted(&dir.join("grad-flow.png"), (900, 560));
+}
+
+/// `path` is a PNG picture of `size` with a white background and something
+/// drawn on it in colour (curves, not only black text and axes).
+fn assert_plotted(path: &Path, size: (u32, u32)) {
+    let bytes = std::fs::read(path).unwrap();
+    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes)).read_info().unwrap();
+    let mut rgb = vec![0; reader.output_buffer_size().unwrap()];
+    let frame = reader.next_frame(&mut rgb).unwrap();
+    assert_eq!((frame.width, frame.height), size, "{}", path.display());
+    assert_eq!(frame.color_type, png::ColorType::Rgb, "{}", path.display());
+    let pixels: Vec<&[u8]> = rgb.chunks(3).collect();
+    let white = pixels.iter().filter(|p| p.iter().all(|&c| c == 255)).count();
+    assert!(white > pixels.len() / 2, "{}: not a white background", path.display());
+    assert!(pixels.iter().any(|p| p[0] != p[1] || p[1] != p[2]), "{}: nothing drawn in colour", path.display());
 }
 
 /// `saddle diagnose` on the shared run, once: its output and the report's path.
@@ -659,6 +675,7 @@ fn lr_find_suggests_a_rate_and_plots_the_test() {
     for f in ["lr-find.png", "lr-find.svg"] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
+    assert_plotted(&out.join("lr-find.png"), (900, 560));
     assert_fails_with(&saddle(&["lr-find", "--resume", dir.to_str().unwrap()]), &["lr-find starts from a fresh model"]);
     assert_fails_with(&saddle(&["lr-find", "mnist", "--lr-steps", "1"]), &["--lr-steps", "must be a whole number ≥ 2"]);
 }
