@@ -170,15 +170,34 @@ impl SendPtr {
 /// Every element the sizes and strides reach must lie inside its allocation.
 #[allow(clippy::too_many_arguments)]
 unsafe fn block(m: usize, n: usize, k: usize, a: Strided, b: Strided, c: *mut f32, ldc: usize, add: bool) {
-    // The kernels want their output column-major (unit stride down a column),
-    // and a row-major C is a column-major Cᵀ[n, m] = op(b)ᵀ · op(a)ᵀ. (Called
-    // with C as it is, they ran at a third of their speed.) The kernel's
-    // arguments: sizes, then each matrix as (pointer, column stride, row stride).
+    // The kernels want their output column-major (unit stride down a column;
+    // handed C as it is they ran at a third of their speed), and a row-major
+    // C is a column-major Cᵀ[n, m] = op(b)ᵀ · op(a)ᵀ.
     let kernel = gemm_f32::gemm::f32::get_gemm_fn();
     let s = |x: usize| x as isize;
-    let keep = if add { 1.0 } else { 0.0 };
-    let (lhs, rhs, none) = ((b.ptr, s(b.rows), s(b.cols)), (a.ptr, s(a.rows), s(a.cols)), Parallelism::None);
-    kernel(n, m, k, c, s(ldc), 1, add, lhs.0, lhs.1, lhs.2, rhs.0, rhs.1, rhs.2, keep, 1.0, false, false, false, none)
+    kernel(
+        n,
+        m,
+        k,
+        // Each matrix: pointer, column stride, row stride.
+        c,
+        s(ldc),
+        1,
+        add,
+        b.ptr,
+        s(b.rows),
+        s(b.cols),
+        a.ptr,
+        s(a.rows),
+        s(a.cols),
+        // Cᵀ ← (1 if add, else 0)·Cᵀ + 1·op(b)ᵀ·op(a)ᵀ, nothing conjugated, in this thread.
+        if add { 1.0 } else { 0.0 },
+        1.0,
+        false,
+        false,
+        false,
+        Parallelism::None,
+    )
 }
 
 /// Naive twin of [`sgemm`], summing in `f64`: the test oracle.
