@@ -66,6 +66,12 @@ mod portable {
                 None => dst.iter_mut().zip(self.0).for_each(|(d, v)| *d = v),
             }
         }
+        /// Writes lanes that hold whole numbers in `0..2³¹`, as integers, to
+        /// the first `min(dst.len(), LANES)` of `dst`.
+        #[inline(always)]
+        pub(crate) fn store_indices(&self, dst: &mut [u32]) {
+            dst.iter_mut().zip(self.0).for_each(|(d, v)| *d = v as u32);
+        }
     }
 
     impl Add for Lanes {
@@ -166,6 +172,19 @@ mod avx {
             match dst.get_mut(..LANES) {
                 Some(all) => unsafe { _mm256_storeu_ps(all.as_mut_ptr(), self.0) },
                 None => unsafe { _mm256_maskstore_ps(dst.as_mut_ptr(), first(dst.len()), self.0) },
+            }
+        }
+        /// Writes lanes that hold whole numbers in `0..2³¹`, as integers, to
+        /// the first `min(dst.len(), LANES)` of `dst`: converted together and
+        /// stored as [`Lanes::store`] does (one at a time, with Rust's
+        /// saturating `as` and a `memcpy`, they were most of LeNet-5's max
+        /// pooling).
+        #[inline(always)]
+        pub(crate) fn store_indices(&self, dst: &mut [u32]) {
+            let whole = unsafe { _mm256_cvttps_epi32(self.0) };
+            match dst.get_mut(..LANES) {
+                Some(all) => unsafe { _mm256_storeu_si256(all.as_mut_ptr().cast(), whole) },
+                None => unsafe { _mm256_maskstore_epi32(dst.as_mut_ptr().cast(), first(dst.len()), whole) },
             }
         }
     }
@@ -273,6 +292,16 @@ mod tests {
         let mut out = vec![0.0; LANES];
         ((p + q) - p * 1.7).store(&mut out);
         assert_eq!(read((x + y) - x * 1.7), out);
+        let whole: Vec<f32> = (0..LANES).map(|k| (k * 1_000_003 + (1 << 24) - 5) as f32).collect();
+        for len in [LANES, 3] {
+            let expect: Vec<u32> = whole.iter().map(|&v| v as u32).chain([7; LANES]).take(LANES + 1).collect();
+            let (mut a, mut p) = ([7; LANES + 1], [7; LANES + 1]);
+            Lanes::load(&whole).store_indices(&mut a[..len]);
+            portable::Lanes::load(&whole).store_indices(&mut p[..len]);
+            assert_eq!(a[..len], expect[..len]);
+            assert!(a[len..].iter().all(|&v| v == 7), "store of {len} stays in its slice");
+            assert_eq!(a, p);
+        }
     }
 
     #[test]

@@ -195,9 +195,7 @@ fn max_pool_2x2(x: &[f32], g: &PoolGeometry, want_argmax: bool) -> (Vec<f32>, Ve
                 let (best, at) = best.max_at(at, b1, first + Lanes::splat(w as f32 + 1.0));
                 best.store(&mut o[y * ow + xo..][..n]);
                 if want_argmax {
-                    let mut index = [0.0; LANES];
-                    at.store(&mut index);
-                    a[y * ow + xo..][..n].iter_mut().zip(index).for_each(|(a, i)| *a = i as u32);
+                    at.store_indices(&mut a[y * ow + xo..][..n]);
                 }
             }
             for xo in vector..ow {
