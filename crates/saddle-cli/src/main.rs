@@ -18,7 +18,6 @@ mod eval;
 mod grad_flow;
 mod launch;
 mod lr_find;
-mod memory;
 mod optim_lab;
 mod plot;
 mod predict;
@@ -29,6 +28,10 @@ mod train;
 
 use clap::{CommandFactory, FromArgMatches, Subcommand};
 use std::process::ExitCode;
+
+/// Large blocks backed by huge pages (`saddle::memory`).
+#[global_allocator]
+static ALLOCATOR: saddle::memory::HugePages = saddle::memory::HugePages;
 
 /// saddle: deep-learning training in Rust that tells you why training is stuck.
 #[derive(clap::Parser)]
@@ -77,7 +80,7 @@ pub fn at_least<const MIN: u32>(text: &str) -> Result<u32, String> {
 }
 
 fn main() -> ExitCode {
-    memory::keep_freed_memory();
+    saddle::memory::keep_freed_memory();
     quiet_on_closed_pipe();
     // A value such as `-1` reaches its option's parser, which says what the
     // option accepts, instead of being taken for a flag.

@@ -57,8 +57,8 @@
 //! Layout (every arrow points down; see ARCHITECTURE.md):
 //! `diagnose → train → nn → ops → tensor → kernels`, `train → optim → tensor`,
 //! `train → data → tensor`, `train → dist` (data parallelism over ranks; Open
-//! MPI behind the cargo feature `mpi`); `error`, `rng` and `io` are leaves
-//! usable by all.
+//! MPI behind the cargo feature `mpi`); `error`, `rng`, `io` and `memory`
+//! are leaves usable by all.
 
 #![warn(missing_docs)]
 
@@ -68,6 +68,7 @@ pub mod dist;
 pub mod error;
 pub mod io;
 pub mod kernels;
+pub mod memory;
 pub mod nn;
 pub mod ops;
 pub mod optim;

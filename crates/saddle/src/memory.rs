@@ -1,10 +1,22 @@
-//! How the `saddle` binary asks glibc's malloc and Linux for memory. Training
-//! frees and allocates the same large tensors at every step, and the
-//! defaults suit that poorly; the library leaves this to the program.
+//! How a training process asks glibc's malloc and Linux for memory:
+//! training frees and allocates the same large tensors at every step, and
+//! the defaults suit that poorly. [`keep_freed_memory`] has freed blocks
+//! kept for the next step's tensors; [`train::fit`](crate::train::fit)
+//! calls it, so every run gets it, and a program with a training loop of
+//! its own calls it first thing. [`HugePages`] is an allocator a program
+//! installs (`#[global_allocator]`) to have large blocks backed by huge
+//! pages. The `saddle` binary does both.
+//!
+//! Uses: nothing.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
-/// glibc's malloc gives blocks over 128 KiB their own pages and returns them
+/// Has glibc's malloc keep freed memory for the next blocks: every block
+/// from its heap (`M_MMAP_MAX` 0), the heap never trimmed
+/// (`M_TRIM_THRESHOLD` at its largest), one heap for all threads
+/// (`M_ARENA_MAX` 1).
+///
+/// By default glibc's malloc gives blocks over 128 KiB their own pages and returns them
 /// on free, and returns free memory at the top of its heap beyond 128 KiB,
 /// so each training step faults its large tensors in again, zeroed: a third
 /// of an LSTM step here, a quarter of a ResNet-20 step (batch 512: its
@@ -23,10 +35,18 @@ use std::alloc::{GlobalAlloc, Layout, System};
 /// its own freed blocks, and the colour-image network's benchmark peaked at
 /// 1309 MiB instead of 995 MiB, with no measurable difference in speed
 /// (saddle allocates tensors, not millions of small objects).
+///
+/// Best called first thing in `main`: the one-arena setting applies to
+/// threads that have not yet allocated. Elsewhere than glibc on Linux it
+/// does nothing.
+///
+/// ```
+/// saddle::memory::keep_freed_memory(); // then build the model and train
+/// ```
 pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets allocator parameters; called first thing in
-    // main, before any other thread exists.
+    // SAFETY: mallopt only sets allocator parameters, under malloc's own
+    // lock; blocks already allocated keep working under the new settings.
     unsafe {
         libc::mallopt(libc::M_MMAP_MAX, 0);
         libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX);
@@ -41,6 +61,14 @@ pub fn keep_freed_memory() {
 /// 10M parameters, which reads and writes every buffer once, gets faster (the
 /// README's benchmarks give the measurement). glibc's `glibc.malloc.hugetlb=1` tunable does the same for
 /// every block, but only when set in the environment before the program starts.
+///
+/// ```
+/// #[global_allocator]
+/// static ALLOCATOR: saddle::memory::HugePages = saddle::memory::HugePages;
+///
+/// let big = vec![1.0f32; 4 << 20]; // 16 MiB, advised
+/// assert_eq!(big.iter().sum::<f32>(), (4 << 20) as f32);
+/// ```
 pub struct HugePages;
 
 /// Blocks this large get the advice: at least one whole huge page inside.
@@ -74,6 +102,3 @@ unsafe impl GlobalAlloc for HugePages {
         advise(unsafe { System.realloc(ptr, layout, new_size) }, new_size)
     }
 }
-
-#[global_allocator]
-static ALLOCATOR: HugePages = HugePages;
