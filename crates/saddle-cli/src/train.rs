@@ -54,14 +54,14 @@ pub struct TrainArgs {
     /// (mlp-100-100-100-100-100-100-sigmoid: gradients that vanish through the layers).
     #[arg(long)]
     pub model: Option<String>,
-    /// Passes over the training set [default: 8 for mnist, 10 for images, 20 for slots].
+    /// Passes over the training set [default: 3 for mnist, 10 for images, 20 for slots].
     #[arg(long, value_parser = crate::at_least::<1>)]
     pub epochs: Option<u32>,
-    /// Examples (images, sentences) per optimizer step [default: 64 for mnist, 512 for images, 16 for slots];
+    /// Examples (images, sentences) per optimizer step [default: 256 for mnist, 512 for images, 16 for slots];
     /// under mpirun, the whole batch of all ranks together, each training on its share.
     #[arg(long, value_parser = crate::at_least::<1>)]
     pub batch_size: Option<u32>,
-    /// Learning rate [default: the task's recipe with its optimizer (images: 0.2, slots: 3e-3);
+    /// Learning rate [default: the task's recipe with its optimizer (mnist: 1.2e-2, images: 0.2, slots: 3e-3);
     /// with --optim: 0.05 for sgd, momentum and nesterov; 0.01 for adagrad; 1e-3 for rmsprop, adam and adamw].
     #[arg(long, value_parser = positive, allow_negative_numbers = true)]
     pub lr: Option<f64>,
@@ -74,8 +74,9 @@ pub struct TrainArgs {
     /// Weight decay λ (L2; decoupled for adamw) [default: 0; 0.01 for adamw, as PyTorch].
     #[arg(long, value_parser = non_negative, allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
-    /// Learning-rate schedule [default: cosine, which anneals η to 0 along half a
-    /// cosine over the whole run; onecycle:0.25 for images] (see `saddle schedule --help` for every form).
+    /// Learning-rate schedule [default: onecycle:0.25 for mnist, up to η over the first quarter of
+    /// the steps and down to near 0 over the rest; cosine for slots, which anneals η to 0 along half
+    /// a cosine over the whole run; the recipe's for images] (see `saddle schedule --help` for every form).
     #[arg(long, long_help = SPEC_HELP)]
     pub schedule: Option<String>,
     /// Linear warm-up: the rate rises to --lr over this many steps, then the schedule runs over the remaining steps.

@@ -27,6 +27,8 @@ fn trained_run() -> &'static PathBuf {
             data.to_str().unwrap(),
             "--epochs",
             "2",
+            "--batch-size",
+            "64",
             "--out",
             run.to_str().unwrap(),
             "--quiet",
@@ -308,7 +310,7 @@ fn a_run_records_its_optimizer_state_and_schedule() {
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["optim"], "adam");
-    assert!(config["optimizer"].as_str().unwrap().starts_with("Adam(lr=0.001, betas=(0.9, 0.999)"));
+    assert!(config["optimizer"].as_str().unwrap().starts_with("Adam(lr=0.012, betas=(0.9, 0.999)"));
     let (state, meta) = saddle::nn::read_safetensors(&run.join("optimizer.safetensors")).unwrap();
     assert!(state.contains_key("0.weight.exp_avg") && state.contains_key("0.weight.exp_avg_sq"));
     assert_eq!(meta["step.0.weight"], "94"); // 2 epochs of 47 steps

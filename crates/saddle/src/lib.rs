@@ -45,7 +45,7 @@
 //!
 //! ```no_run
 //! use saddle::train::{Outcome, Run, RunSpec, Trainer};
-//! let spec = RunSpec { epochs: 2, ..RunSpec::mnist() };          // LeNet-5, Adam, cosine
+//! let spec = RunSpec { epochs: 2, ..RunSpec::mnist() };          // LeNet-5, Adam, one-cycle
 //! let mut trainer = Trainer::create(&spec, "runs/lenet".as_ref())?; // writes config.json
 //! trainer.train(&mut [])?;                                          // checkpoints every epoch
 //! let mut run = Run::open("runs/lenet".as_ref())?;                  // the trained model

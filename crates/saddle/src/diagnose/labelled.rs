@@ -77,14 +77,27 @@ impl Diagnosis {
     }
 }
 
-/// `model` on the bundled MNIST for one epoch, with `optimizer` at a constant rate.
+/// LeNet-5 on the bundled MNIST, 8 epochs of 64 with Adam at 10⁻³ on a
+/// cosine schedule: a slow recipe that trains to a training loss under 0.01
+/// (the default before `RunSpec::mnist`'s 3 epochs).
+fn mnist_slow() -> RunSpec {
+    RunSpec {
+        epochs: 8,
+        batch_size: 64,
+        optimizer: Family::Adam.spec(),
+        schedule: Schedule::Cosine { t_max: None, eta_min: 0.0 },
+        ..RunSpec::mnist()
+    }
+}
+
+/// `model` on the bundled MNIST for one epoch of batches of 64, with `optimizer` at a constant rate.
 fn mnist_with(model: &str, optimizer: impl Into<crate::optim::OptimizerSpec>) -> RunSpec {
     RunSpec {
         task: Task::Mnist { model: ImageModel::from_name(model).expect("a model saddle has") },
         epochs: 1,
         optimizer: optimizer.into(),
         schedule: Schedule::Constant,
-        ..RunSpec::mnist()
+        ..mnist_slow()
     }
 }
 
@@ -100,16 +113,16 @@ pub fn labelled_runs(corpora: Option<&Path>) -> Vec<LabelledRun> {
     let problem = |v: &[Verdict]| Expected::Problem(v.to_vec());
     let mut runs = vec![
         run(
-            "mnist-default",
-            "the README's recipe (LeNet-5, Adam 1e-3, cosine, 8 epochs): 99% on the test set, trained to a training loss under 0.01",
+            "mnist-lenet-adam",
+            "LeNet-5, Adam 1e-3, cosine, 8 epochs of 64: 99% on the test set, trained to a training loss under 0.01",
             Expected::Minimum,
-            RunSpec::mnist(),
+            mnist_slow(),
         ),
         run(
             "mnist-mlp-adam",
             "the perceptron with Adam at 1e-3 for 2 epochs: 97.6% on the test set",
             Expected::Healthy,
-            RunSpec { task: Task::Mnist { model: ImageModel::from_name("mlp").expect("mlp") }, epochs: 2, ..RunSpec::mnist() },
+            RunSpec { task: Task::Mnist { model: ImageModel::from_name("mlp").expect("mlp") }, epochs: 2, ..mnist_slow() },
         ),
         run(
             "mnist-momentum",
