@@ -141,7 +141,10 @@ fn main() -> ExitCode {
         }
         // The other ranks would wait for this one in their next collective: end them all.
         (Err(e), Some(job)) => {
-            eprintln!("error (rank {} of {}): {e}", job.rank(), job.size());
+            // One write: `eprintln!` writes each piece of its format on its
+            // own, and the ranks' lines interleaved mid-line in one stderr.
+            let line = format!("error (rank {} of {}): {e}\n", job.rank(), job.size());
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
             job.abort(1)
         }
     }

@@ -560,12 +560,17 @@ impl Trainer {
 
 /// `result` if every rank succeeded; on a rank whose own step succeeded
 /// while another's failed, an error that says so (the failing rank reports
-/// its own). Without data parallelism, `result` itself.
+/// its own), after a second's wait: a program that ends the job on an error
+/// (`mpirun` aborts every rank) could otherwise end it before the failing
+/// rank has said why. Without data parallelism, `result` itself.
 fn agree<T>(parallel: Option<&DataParallel>, result: Result<T>) -> Result<T> {
     let Some(dp) = parallel else { return result };
     let failed = dp.any(result.is_err());
     match result {
-        Ok(_) if failed => Err(Error::config("mpi", "another rank failed to start; its error says why")),
+        Ok(_) if failed => {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            Err(Error::config("mpi", "another rank failed to start; its error says why"))
+        }
         r => r,
     }
 }
