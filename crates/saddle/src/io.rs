@@ -78,6 +78,9 @@ pub fn write_safetensors(
             (name.clone(), view)
         })
         .collect();
+    // safetensors without its `std` feature (which would bring in tempfile)
+    // keeps metadata in a hashbrown map.
+    let metadata = metadata.map(|m| m.into_iter().collect());
     let bytes = safetensors::serialize(views, metadata).map_err(|e| Error::checkpoint(path, e.to_string()))?;
     write_atomically(path, &bytes)
 }
@@ -118,7 +121,7 @@ pub fn read_safetensors(path: &Path) -> Result<(StateDict, HashMap<String, Strin
         };
         out.insert(name, (view.shape().to_vec(), data));
     }
-    Ok((out, meta.metadata().clone().unwrap_or_default()))
+    Ok((out, meta.metadata().clone().unwrap_or_default().into_iter().collect()))
 }
 
 /// Non-finite numbers in JSON, which has none: NaN and ±∞ are written as the
