@@ -34,21 +34,33 @@ pub(crate) fn tap_outputs(out: usize, t: usize, s: usize, p: usize, d: usize, si
 }
 
 /// Runs `f` compiled for AVX-512 where the processor has it (checked once,
-/// at run time), else as built. For loops that divide, take square roots or
-/// evaluate polynomials, whose throughput grows with the vector width. What
-/// `f` computes, element by element, is the same IEEE operations either way,
-/// so the bits do not change; `f` and what it calls must be inlined into it
+/// at run time), else for AVX2 with FMA where it has those, else as built.
+/// For loops that divide, take square roots or evaluate polynomials, whose
+/// throughput grows with the vector width. What `f` computes, element by
+/// element, is the same IEEE operations either way (`mul_add` is one fused
+/// instruction with FMA, a libm call that rounds the same way without), so
+/// the bits do not change; `f` and what it calls must be inlined into it
 /// (`#[inline]`) to be compiled with the wider instructions.
 #[inline(always)]
 pub(crate) fn widest<R>(f: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512vl") {
-        #[target_feature(enable = "avx512f,avx512vl")]
-        fn avx512<R>(f: impl FnOnce() -> R) -> R {
-            f()
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512vl") {
+            #[target_feature(enable = "avx512f,avx512vl")]
+            fn avx512<R>(f: impl FnOnce() -> R) -> R {
+                f()
+            }
+            // SAFETY: the processor has the features `avx512` is compiled for.
+            return unsafe { avx512(f) };
         }
-        // SAFETY: the processor has the features `avx512` is compiled for.
-        return unsafe { avx512(f) };
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2<R>(f: impl FnOnce() -> R) -> R {
+                f()
+            }
+            // SAFETY: the processor has the features `avx2` is compiled for.
+            return unsafe { avx2(f) };
+        }
     }
     f()
 }
