@@ -109,6 +109,9 @@ impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Tensor {
         x.conv2d(&self.weight, self.bias.as_ref(), self.options)
     }
+    fn forward_relu(&self, x: &Tensor) -> Option<Tensor> {
+        Some(x.conv2d_relu(&self.weight, self.bias.as_ref(), self.options))
+    }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor)) {
         f(&join(prefix, "weight"), &self.weight);
         if let Some(b) = &self.bias {

@@ -74,6 +74,19 @@ pub trait Module: Send + Sync {
 
     /// A short description such as `Linear(in_features=4, out_features=8)`.
     fn describe(&self) -> String;
+
+    /// `relu(self.forward(x))` as one op, where the layer has one
+    /// ([`Conv2d`]: [`Tensor::conv2d_relu`]), with the same values and
+    /// gradients as the two layers; `None` where it has not. [`Sequential`]
+    /// calls it for a layer followed by [`ReLU`].
+    fn forward_relu(&self, _x: &Tensor) -> Option<Tensor> {
+        None
+    }
+    /// Whether the layer is [`ReLU`], which the layer before it may fuse
+    /// ([`forward_relu`](Self::forward_relu)).
+    fn is_relu(&self) -> bool {
+        false
+    }
     /// The training loss of `out = self.forward(x)` against labels `y`: by
     /// default the cross-entropy of `out` as `[N, C]` scores of `N` labelled
     /// rows, with `options`. A network with a likelihood of its own (a
@@ -124,7 +137,8 @@ pub(crate) fn join(prefix: &str, name: &str) -> String {
 }
 
 /// Layers applied in order (`torch.nn.Sequential`); the parameters of layer
-/// `i` are named `i.weight`, `i.bias`, ….
+/// `i` are named `i.weight`, `i.bias`, …. A layer followed by a [`ReLU`]
+/// runs both as one op where it has one ([`Module::forward_relu`]).
 pub struct Sequential {
     layers: Vec<Box<dyn Module>>,
 }
@@ -142,7 +156,14 @@ impl Sequential {
 
 impl Module for Sequential {
     fn forward(&self, x: &Tensor) -> Tensor {
-        self.layers.iter().fold(x.clone(), |h, layer| layer.forward(&h))
+        let mut h = x.clone();
+        let mut i = 0;
+        while let Some(layer) = self.layers.get(i) {
+            let fused = self.layers.get(i + 1).filter(|next| next.is_relu()).and_then(|_| layer.forward_relu(&h));
+            i += if fused.is_some() { 2 } else { 1 };
+            h = fused.unwrap_or_else(|| layer.forward(&h));
+        }
+        h
     }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor)) {
         for (i, layer) in self.layers.iter().enumerate() {
@@ -180,6 +201,9 @@ pub struct Tanh;
 impl Module for ReLU {
     fn forward(&self, x: &Tensor) -> Tensor {
         x.relu()
+    }
+    fn is_relu(&self) -> bool {
+        true
     }
     fn describe(&self) -> String {
         "ReLU()".into()

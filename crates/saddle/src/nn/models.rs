@@ -210,6 +210,19 @@ mod tests {
     use crate::Tensor;
 
     #[test]
+    fn sequential_runs_conv_and_relu_as_one_op_with_the_same_values_and_gradients() {
+        let x = Tensor::uniform(&[4, 1, 28, 28], 0.0, 1.0, &mut Rng::new(1));
+        let run = |fused: bool| {
+            let net = lenet5([1, 28, 28], 10, &mut Rng::new(0)).unwrap();
+            let y = if fused { net.forward(&x) } else { net.layers().iter().fold(x.clone(), |h, l| l.forward(&h)) };
+            y.sum(&[0, 1], false).backward();
+            let grads: Vec<Vec<f32>> = net.named_parameters().iter().map(|(_, p)| p.grad().unwrap().to_vec()).collect();
+            (y.to_vec(), grads)
+        };
+        assert!(run(true) == run(false));
+    }
+
+    #[test]
     fn lenet5_shapes_names_and_size() {
         let net = lenet5([1, 28, 28], 10, &mut Rng::new(0)).unwrap();
         let names: Vec<String> = net.named_parameters().into_iter().map(|(n, _)| n).collect();

@@ -21,6 +21,7 @@
 //! Uses: `tensor`, `kernels::{conv, gemm, winograd}`.
 
 use crate::kernels::conv::{col2im, im2col, ConvGeometry};
+use crate::kernels::elementwise::zip_apply;
 use crate::kernels::gemm::{sgemm, sgemm_sequential, Accumulate, Dims, Operand, Product};
 use crate::kernels::grow;
 use crate::kernels::winograd::Winograd;
@@ -74,6 +75,28 @@ impl Tensor {
     /// assert_eq!(y.to_vec()[6], 27.0); // an interior position sees 3·3·3 ones
     /// ```
     pub fn conv2d(&self, weight: &Tensor, bias: Option<&Tensor>, opt: Conv2dOptions) -> Tensor {
+        self.convolve(weight, bias, opt, false)
+    }
+
+    /// `relu(conv2d(x, weight, bias))`, bit for bit, as one op: the ReLU is
+    /// applied in the pass that adds the bias, while each output plane is
+    /// still in cache, and there is no tensor of pre-activations. The
+    /// gradient is the convolution's, from `gout·1[y > 0]` (ReLU's).
+    /// [`Sequential`](crate::nn::Sequential) calls it for a
+    /// [`Conv2d`](crate::nn::Conv2d) followed by a [`ReLU`](crate::nn::ReLU).
+    ///
+    /// ```
+    /// use saddle::{ops::Conv2dOptions, Tensor};
+    /// let x = Tensor::from_vec(vec![1.0, -2.0, 3.0, -4.0], &[1, 1, 2, 2]);
+    /// let w = Tensor::ones(&[1, 1, 1, 1]);
+    /// let y = x.conv2d_relu(&w, None, Conv2dOptions::default());
+    /// assert_eq!(y.to_vec(), [1.0, 0.0, 3.0, 0.0]);
+    /// ```
+    pub fn conv2d_relu(&self, weight: &Tensor, bias: Option<&Tensor>, opt: Conv2dOptions) -> Tensor {
+        self.convolve(weight, bias, opt, true)
+    }
+
+    fn convolve(&self, weight: &Tensor, bias: Option<&Tensor>, opt: Conv2dOptions, relu: bool) -> Tensor {
         let (xs, ws) = (self.shape(), weight.shape());
         if xs.len() != 4 || ws.len() != 4 {
             panic!("conv2d: input {xs:?} must be [N, C, H, W] and weight {ws:?} [OC, C/groups, KH, KW]");
@@ -132,17 +155,28 @@ impl Tensor {
                     for (n, dst) in out_t.chunks_exact_mut(oc * l).enumerate() {
                         for (o, d) in dst.chunks_exact_mut(l).enumerate() {
                             d.copy_from_slice(&y[(o * part.n + n) * l..][..l]);
+                            finish(d, b.as_ref().map(|b| b[o]), relu);
                         }
                     }
+                    return;
                 }
-                if let Some(b) = &b {
-                    out_t.chunks_exact_mut(l).enumerate().for_each(|(i, d)| d.iter_mut().for_each(|v| *v += b[i % oc]));
-                }
+                out_t.chunks_exact_mut(l).enumerate().for_each(|(i, d)| finish(d, b.as_ref().map(|b| b[i % oc]), relu));
             },
         );
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
-        Tensor::from_op(out, &[geo.n, oc, oh, ow], &inputs, Conv2dBackward { geo, groups, oc, u })
+        Tensor::from_op(out, &[geo.n, oc, oh, ow], &inputs, Conv2dBackward { geo, groups, oc, u, relu })
+    }
+}
+
+/// The last pass over one output plane: `+ bias`, then `max(·, 0)` if
+/// `relu` (the same operations as `add` and `relu`, so the same bits).
+fn finish(plane: &mut [f32], bias: Option<f32>, relu: bool) {
+    match (bias, relu) {
+        (Some(b), false) => plane.iter_mut().for_each(|v| *v += b),
+        (Some(b), true) => plane.iter_mut().for_each(|v| *v = (*v + b).max(0.0)),
+        (None, true) => plane.iter_mut().for_each(|v| *v = v.max(0.0)),
+        (None, false) => {}
     }
 }
 
@@ -230,16 +264,39 @@ struct Conv2dBackward {
     oc: usize,
     /// Winograd's transformed filters (`Winograd::filter`), from the forward pass.
     u: Option<Vec<f32>>,
+    /// A ReLU fused after it ([`Tensor::conv2d_relu`]).
+    relu: bool,
 }
 
 impl Backward for Conv2dBackward {
     fn name(&self) -> &'static str {
-        "conv2d"
+        if self.relu {
+            "conv2d_relu"
+        } else {
+            "conv2d"
+        }
     }
     fn reads_output(&self) -> bool {
-        false
+        self.relu
     }
-    fn backward(&self, inputs: &[Tensor], _out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
+    fn backward_owned(&self, inputs: &[Tensor], out: &[f32], mut g: Vec<f32>) -> Vec<Option<Vec<f32>>> {
+        if self.relu {
+            // ReLU's backward, in gout's buffer.
+            zip_apply(&mut g, out, |g, y| if y > 0.0 { g } else { 0.0 });
+        }
+        self.grads(inputs, &g)
+    }
+    fn backward(&self, inputs: &[Tensor], out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
+        if self.relu {
+            return self.backward_owned(inputs, out, g.to_vec());
+        }
+        self.grads(inputs, g)
+    }
+}
+
+impl Conv2dBackward {
+    /// `∂L/∂x`, `∂L/∂w`, `∂L/∂b` from `g = ∂L/∂y` of the convolution itself.
+    fn grads(&self, inputs: &[Tensor], g: &[f32]) -> Vec<Option<Vec<f32>>> {
         let (geo, oc, groups) = (&self.geo, self.oc, self.groups);
         let (oh, ow) = geo.output().expect("geometry checked in forward");
         let l = oh * ow;
@@ -397,6 +454,40 @@ mod tests {
         let b = Tensor::uniform(&[16], -1.0, 1.0, &mut rng);
         let opt = Conv2dOptions { padding: (1, 1), ..Default::default() };
         gradcheck("conv2d as Winograd tiles", &[x, w, b], |t| t[0].conv2d(&t[1], Some(&t[2]), opt), &mut rng);
+    }
+
+    #[test]
+    fn conv2d_relu_is_conv2d_then_relu_bit_for_bit() {
+        // One image per product, several (3 of 100 outputs each), Winograd's tiles; with and without a bias.
+        for (n, c, size, k, pad, bias) in
+            [(2, 1, 12, 5, 2, true), (16, 6, 14, 5, 0, true), (16, 6, 14, 5, 0, false), (3, 16, 9, 3, 1, true)]
+        {
+            let mut rng = Rng::new(63);
+            let x = Tensor::uniform(&[n, c, size, size], -1.0, 1.0, &mut rng);
+            let w = Tensor::uniform(&[16, c, k, k], -0.5, 0.5, &mut rng);
+            let b = Tensor::uniform(&[16], -0.5, 0.5, &mut rng);
+            let opt = Conv2dOptions { padding: (pad, pad), ..Default::default() };
+            let run = |fused: bool| {
+                let (x, w, b) = (x.detach().requires_grad(), w.detach().requires_grad(), b.detach().requires_grad());
+                let b = bias.then_some(&b);
+                let y = if fused { x.conv2d_relu(&w, b, opt) } else { x.conv2d(&w, b, opt).relu() };
+                y.backward_with(&Tensor::uniform(y.shape(), -1.0, 1.0, &mut Rng::new(64)));
+                let grads = [Some(&x), Some(&w), b].map(|t| t.map(|t| t.grad().unwrap().to_vec()));
+                (y.to_vec(), grads)
+            };
+            let (fused, separate) = (run(true), run(false));
+            assert!(fused.0.iter().any(|&v| v == 0.0) && fused.0.iter().any(|&v| v > 0.0));
+            assert!(
+                fused == separate,
+                "conv2d_relu differs from conv2d then relu ({c} channels, {k}×{k}, bias {bias})"
+            );
+        }
+        let mut rng = Rng::new(65);
+        let x = Tensor::uniform(&[2, 3, 6, 5], -1.0, 1.0, &mut rng);
+        let w = Tensor::uniform(&[4, 3, 3, 3], -1.0, 1.0, &mut rng);
+        let b = Tensor::uniform(&[4], -1.0, 1.0, &mut rng);
+        let opt = Conv2dOptions { padding: (1, 1), ..Default::default() };
+        gradcheck("conv2d_relu", &[x, w, b], |t| t[0].conv2d_relu(&t[1], Some(&t[2]), opt), &mut rng);
     }
 
     #[test]
