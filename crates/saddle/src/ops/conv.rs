@@ -18,7 +18,10 @@
 //! task's tiles, and their adjoints backward. It rounds differently: within
 //! 10⁻⁵ of the largest output or gradient, not of each.
 //!
-//! Uses: `tensor`, `kernels::{conv, gemm, winograd}`.
+//! `conv2d_relu` is `relu(conv2d(…))` as one op: the ReLU where the bias is
+//! added, and ReLU's `gout·1[y > 0]` in `gout`'s buffer before the backward.
+//!
+//! Uses: `tensor`, `kernels::{conv, elementwise, gemm, winograd}`.
 
 use crate::kernels::conv::{col2im, im2col, ConvGeometry};
 use crate::kernels::elementwise::zip_apply;
@@ -476,7 +479,7 @@ mod tests {
                 (y.to_vec(), grads)
             };
             let (fused, separate) = (run(true), run(false));
-            assert!(fused.0.iter().any(|&v| v == 0.0) && fused.0.iter().any(|&v| v > 0.0));
+            assert!(fused.0.contains(&0.0) && fused.0.iter().any(|&v| v > 0.0));
             assert!(
                 fused == separate,
                 "conv2d_relu differs from conv2d then relu ({c} channels, {k}×{k}, bias {bias})"
