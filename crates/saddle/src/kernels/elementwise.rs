@@ -135,6 +135,32 @@ pub fn tanh_in_place(x: &mut [f32]) {
     super::widest(|| x.iter_mut().for_each(|v| *v = tanh(*v)));
 }
 
+/// Partial sums that [`sum`] and [`sum_pairs`] keep, side by side in vector registers.
+const PARTIALS: usize = 8;
+
+/// `Σ f(v)` over `xs` in `f64`: element `i` goes to partial sum `i mod 8`,
+/// and the partial sums are added in order at the end, so the additions
+/// vectorize where one running sum would wait on each add in turn. One
+/// thread, a fixed order.
+#[inline]
+pub(crate) fn sum(xs: &[f32], f: impl Fn(f32) -> f64) -> f64 {
+    sum_pairs(xs, xs, |v, _| f(v))
+}
+
+/// `Σ f(a_i, b_i)` in `f64`, summed as [`sum`] sums.
+#[inline]
+pub(crate) fn sum_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f64) -> f64 {
+    let mut partial = [0.0f64; PARTIALS];
+    let (ca, cb) = (a.chunks_exact(PARTIALS), b.chunks_exact(PARTIALS));
+    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(&a, &b)| f(a, b)).sum();
+    for (a, b) in ca.zip(cb) {
+        for k in 0..PARTIALS {
+            partial[k] += f(a[k], b[k]);
+        }
+    }
+    partial.iter().sum::<f64>() + tail
+}
+
 /// Strides of `shape` read as a broadcast into `out` (right-aligned): 0 along
 /// every dimension where `shape` has size 1 or no dimension at all.
 pub fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {

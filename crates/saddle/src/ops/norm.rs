@@ -29,9 +29,9 @@
 //! `σ²` and `dx` are those of the whole batch. `dγ` and `dβ` stay this
 //! share's: the gradient all-reduce adds them.
 //!
-//! Uses: `tensor`, `kernels::elementwise` (erf and the normal density, for GELU).
+//! Uses: `tensor`, `kernels::elementwise` (erf and the normal density, for GELU; sums in partials).
 
-use crate::kernels::elementwise::{erf, normal_density};
+use crate::kernels::elementwise::{erf, normal_density, sum, sum_pairs};
 use crate::tensor::{Backward, Tensor};
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -121,31 +121,6 @@ pub struct RunningStats<'a> {
 /// Channel `c`'s values: `N` runs of `S` contiguous elements.
 fn channel(x: &[f32], c: usize, channels: usize, s: usize) -> impl Iterator<Item = &[f32]> {
     x.chunks_exact(s).skip(c).step_by(channels)
-}
-
-/// Partial sums that [`sum`] and [`sum_pairs`] keep, side by side in vector registers.
-const PARTIALS: usize = 8;
-
-/// `Σ f(v)` over `xs` in `f64`: element `i` goes to partial sum `i mod 8`,
-/// and the partial sums are added in order at the end, so the additions
-/// vectorize where one running sum would wait on each add in turn.
-#[inline]
-fn sum(xs: &[f32], f: impl Fn(f32) -> f64) -> f64 {
-    sum_pairs(xs, xs, |v, _| f(v))
-}
-
-/// `Σ f(a_i, b_i)` in `f64`, summed as [`sum`] sums.
-#[inline]
-fn sum_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f64) -> f64 {
-    let mut partial = [0.0f64; PARTIALS];
-    let (ca, cb) = (a.chunks_exact(PARTIALS), b.chunks_exact(PARTIALS));
-    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).map(|(&a, &b)| f(a, b)).sum();
-    for (a, b) in ca.zip(cb) {
-        for k in 0..PARTIALS {
-            partial[k] += f(a[k], b[k]);
-        }
-    }
-    partial.iter().sum::<f64>() + tail
 }
 
 impl Tensor {
