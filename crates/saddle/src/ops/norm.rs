@@ -32,6 +32,7 @@
 //! Uses: `tensor`, `kernels::elementwise` (erf and the normal density, for GELU; sums in partials).
 
 use crate::kernels::elementwise::{erf, normal_density, sum, sum_pairs};
+use crate::kernels::widest;
 use crate::tensor::{Backward, Tensor};
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -120,7 +121,7 @@ pub struct RunningStats<'a> {
 
 /// Channel `c`'s values: `N` runs of `S` contiguous elements.
 fn channel(x: &[f32], c: usize, channels: usize, s: usize) -> impl Iterator<Item = &[f32]> {
-    x.chunks_exact(s).skip(c).step_by(channels)
+    x.chunks_exact(s.max(1)).skip(c).step_by(channels)
 }
 
 impl Tensor {
@@ -216,54 +217,78 @@ impl Tensor {
         if batch_stats && m <= 1 {
             panic!("batch_norm: training needs more than one value per channel, got input {shape:?}");
         }
-        let (mean, var): (Vec<f64>, Vec<f64>) = if batch_stats {
-            let add_replicas = |v: &mut Vec<f64>| {
-                if let Some(sum) = &replicas {
-                    sum(v);
-                }
-            };
-            let mut sums: Vec<f64> =
-                (0..c).into_par_iter().map(|ch| channel(&x, ch, c, s).map(|xs| sum(xs, |v| v as f64)).sum()).collect();
-            add_replicas(&mut sums);
-            let mean: Vec<f64> = sums.iter().map(|t| t / m as f64).collect();
-            let mut squares: Vec<f64> = (0..c)
-                .into_par_iter()
-                .map(|ch| channel(&x, ch, c, s).map(|xs| sum(xs, |v| (v as f64 - mean[ch]).powi(2))).sum())
-                .collect();
-            add_replicas(&mut squares);
-            let var = squares.iter().map(|t| t / m as f64).collect();
-            (mean, var)
-        } else {
-            let r = running.expect("evaluation uses the running estimates");
-            let (rm, rv) = (r.mean.data(), r.var.data());
-            (rm.iter().map(|&v| v as f64).collect(), rv.iter().map(|&v| v as f64).collect())
+        // Channel ch's mean and biased variance, in f64: its sum, then the
+        // squares about its mean.
+        let sums_of = |ch: usize| channel(&x, ch, c, s).map(|xs| sum(xs, |v| v as f64)).sum::<f64>();
+        let squares_of =
+            |ch: usize, mean: f64| channel(&x, ch, c, s).map(|xs| sum(xs, |v| (v as f64 - mean).powi(2))).sum::<f64>();
+        // The statistics known before the pass over the channels: the running
+        // estimates, or with replicas the sums over all of them (two passes,
+        // each summed across the replicas). Otherwise each channel's task
+        // finds its own, and its planes are still in cache when it normalizes.
+        let known: Option<Vec<(f64, f64)>> = match (&replicas, batch_stats) {
+            (_, false) => {
+                let r = running.expect("evaluation uses the running estimates");
+                let (rm, rv) = (r.mean.data(), r.var.data());
+                Some(rm.iter().zip(rv.iter()).map(|(&a, &b)| (a as f64, b as f64)).collect())
+            }
+            (Some(add_replicas), true) => {
+                let mut sums: Vec<f64> = (0..c).into_par_iter().map(sums_of).collect();
+                add_replicas(&mut sums);
+                let mean: Vec<f64> = sums.iter().map(|t| t / m as f64).collect();
+                let mut squares: Vec<f64> = (0..c).into_par_iter().map(|ch| squares_of(ch, mean[ch])).collect();
+                add_replicas(&mut squares);
+                Some(mean.into_iter().zip(squares).map(|(mean, sq)| (mean, sq / m as f64)).collect())
+            }
+            (None, true) => None,
         };
+        let gamma = weight.map(|w| w.to_vec());
+        let shift: Vec<f32> = bias.map_or(vec![0.0; c], |b| b.to_vec());
+        // z = (x − μ)·scale + shift with the mean, 1/√(σ² + ε) and scale in f32.
+        let affine = |ch: usize, (mean, var): (f64, f64)| {
+            let inv_std = (1.0 / (var + eps as f64).sqrt()) as f32;
+            (mean as f32, inv_std, inv_std * gamma.as_ref().map_or(1.0, |g| g[ch]))
+        };
+        let mut out = vec![0.0f32; x.len()];
+        let mut planes: Vec<Vec<&mut [f32]>> = (0..c).map(|_| Vec::new()).collect();
+        out.chunks_mut(s.max(1)).enumerate().for_each(|(plane, y)| planes[plane % c].push(y));
+        let moments: Vec<(f64, f64)> = planes
+            .into_par_iter()
+            .enumerate()
+            .map(|(ch, planes)| {
+                let moments = match &known {
+                    Some(known) => known[ch],
+                    None => {
+                        let mean = sums_of(ch) / m as f64;
+                        (mean, squares_of(ch, mean) / m as f64)
+                    }
+                };
+                let (mean, _, scale) = affine(ch, moments);
+                for (y, xs) in planes.into_iter().zip(channel(&x, ch, c, s)) {
+                    let affine = (mean, scale, shift[ch]);
+                    match activation {
+                        None => normalize_plane(y, xs, affine, |z| z),
+                        Some(NormActivation::Relu) => normalize_plane(y, xs, affine, |z| NormActivation::Relu.apply(z)),
+                        Some(NormActivation::Gelu) => widest(
+                            #[inline(always)]
+                            || normalize_plane(y, xs, affine, |z| NormActivation::Gelu.apply(z)),
+                        ),
+                    }
+                }
+                moments
+            })
+            .collect();
         if let (true, Some(r)) = (training, running) {
             let mom = r.momentum as f64;
             let unbias = m as f64 / (m - 1) as f64;
             let (mut rm, mut rv) = (r.mean.data_mut(), r.var.data_mut());
-            for ch in 0..c {
-                rm[ch] = ((1.0 - mom) * rm[ch] as f64 + mom * mean[ch]) as f32;
-                rv[ch] = ((1.0 - mom) * rv[ch] as f64 + mom * var[ch] * unbias) as f32;
+            for (ch, &(mean, var)) in moments.iter().enumerate() {
+                rm[ch] = ((1.0 - mom) * rm[ch] as f64 + mom * mean) as f32;
+                rv[ch] = ((1.0 - mom) * rv[ch] as f64 + mom * var * unbias) as f32;
             }
         }
-        let mean: Vec<f32> = mean.iter().map(|&v| v as f32).collect();
-        let inv_std: Vec<f32> = var.iter().map(|&v| (1.0 / (v + eps as f64).sqrt()) as f32).collect();
-        let gamma = weight.map(|w| w.to_vec());
-        let scale: Vec<f32> = (0..c).map(|ch| inv_std[ch] * gamma.as_ref().map_or(1.0, |g| g[ch])).collect();
-        let shift: Vec<f32> = bias.map_or(vec![0.0; c], |b| b.to_vec());
-        let mut out = vec![0.0f32; x.len()];
-        if s > 0 {
-            out.par_chunks_mut(s).zip(x.par_chunks(s)).enumerate().for_each(|(plane, (y, xs))| {
-                let ch = plane % c;
-                let affine = (mean[ch], scale[ch], shift[ch]);
-                match activation {
-                    None => normalize_plane(y, xs, affine, |z| z),
-                    Some(NormActivation::Relu) => normalize_plane(y, xs, affine, |z| NormActivation::Relu.apply(z)),
-                    Some(NormActivation::Gelu) => normalize_plane(y, xs, affine, |z| NormActivation::Gelu.apply(z)),
-                }
-            });
-        }
+        let ((mean, inv_std), scale): ((Vec<f32>, Vec<f32>), Vec<f32>) =
+            moments.iter().enumerate().map(|(ch, &v)| affine(ch, v)).map(|(mean, r, k)| ((mean, r), k)).unzip();
         drop(x);
         let mut inputs = vec![self];
         inputs.extend(weight);
@@ -314,6 +339,7 @@ fn add(planes: impl Iterator<Item = (f64, f64)>) -> (f64, f64) {
 
 impl BatchNormBackward {
     /// `(Σ g, Σ g·x̂)` over one plane of channel `ch`.
+    #[inline(always)]
     fn plane_sums(&self, ch: usize, xs: &[f32], gs: &[f32]) -> (f64, f64) {
         let (mu, r) = (self.mean[ch], self.inv_std[ch]);
         (sum(gs, |gv| gv as f64), sum_pairs(xs, gs, |v, gv| (gv * (v - mu) * r) as f64))
@@ -321,19 +347,38 @@ impl BatchNormBackward {
 
     /// Turns channel `ch`'s planes of `g` (`s` values each, beside the
     /// batch's `x`) into `dz = df(g, z)` in place and returns the channel's
-    /// `(Σ dz, Σ dz·x̂)`.
+    /// `(Σ dz, Σ dz·x̂)`. Inlined, so that [`widest`] compiles it with its caller.
+    #[inline(always)]
     fn write_dz(
         &self,
         ch: usize,
-        planes: Vec<&mut [f32]>,
+        planes: &mut [&mut [f32]],
         (x, s): (&[f32], usize),
         df: impl Fn(f32, f32) -> f32,
     ) -> (f64, f64) {
         let (c, mu, scale, shift) = (self.channels, self.mean[ch], self.scale[ch], self.shift[ch]);
-        add(planes.into_iter().zip(channel(x, ch, c, s)).map(|(d, xs)| {
-            d.iter_mut().zip(xs).for_each(|(d, &v)| *d = df(*d, (v - mu) * scale + shift));
-            self.plane_sums(ch, xs, d)
-        }))
+        // A loop, not a closure handed to `add`, which would be compiled apart from `widest`.
+        let mut sums = Vec::with_capacity(planes.len());
+        for (d, xs) in planes.iter_mut().zip(channel(x, ch, c, s)) {
+            for (d, &v) in d.iter_mut().zip(xs) {
+                *d = df(*d, (v - mu) * scale + shift);
+            }
+            sums.push(self.plane_sums(ch, xs, d));
+        }
+        add(sums.into_iter())
+    }
+
+    /// Turns channel `ch`'s planes of `g` (or `dz`) into `dx` in place, from
+    /// the channel's sums over the whole batch: `dx = k·(g − mean g − x̂·mean
+    /// g·x̂)`, `k = r·γ`; `k·g` where the running estimates normalized.
+    fn write_dx(&self, ch: usize, planes: &mut [&mut [f32]], (x, s): (&[f32], usize), (all_g, all_gx): (f64, f64)) {
+        let m = self.count as f64;
+        let (mu, r, k) = (self.mean[ch], self.inv_std[ch], self.scale[ch]);
+        let (mg, mgx) = ((all_g / m) as f32, (all_gx / m) as f32);
+        let f = |v: f32, gv: f32| if self.batch_stats { k * (gv - mg - (v - mu) * r * mgx) } else { k * gv };
+        for (dx, xs) in planes.iter_mut().zip(channel(x, ch, self.channels, s)) {
+            dx.iter_mut().zip(xs).for_each(|(d, &v)| *d = f(v, *d));
+        }
     }
 }
 
@@ -351,59 +396,48 @@ impl Backward for BatchNormBackward {
     fn backward_owned(&self, inputs: &[Tensor], _out: &[f32], mut g: Vec<f32>) -> Vec<Option<Vec<f32>>> {
         let c = self.channels;
         let x = inputs[0].data();
+        let x = &x[..];
         let s = x.len() / (inputs[0].shape()[0] * c).max(1);
-        let m = self.count as f64;
-        // Σg and Σ g·x̂ per channel, one channel per task. With an activation
-        // f, g becomes dz = g·f′(z) in place, each plane summed while it is in cache.
-        let (sum_g, sum_gx): (Vec<f64>, Vec<f64>) = match self.activation {
-            Some(f) if s > 0 => {
-                let mut planes: Vec<Vec<&mut [f32]>> = (0..c).map(|_| Vec::new()).collect();
-                g.chunks_mut(s).enumerate().for_each(|(plane, d)| planes[plane % c].push(d));
-                let x = &x[..];
-                planes
-                    .into_par_iter()
-                    .enumerate()
-                    .map(|(ch, planes)| match f {
-                        NormActivation::Relu => {
-                            self.write_dz(ch, planes, (x, s), |gv, z| NormActivation::Relu.backward(gv, z))
-                        }
-                        NormActivation::Gelu => {
-                            self.write_dz(ch, planes, (x, s), |gv, z| NormActivation::Gelu.backward(gv, z))
-                        }
-                    })
-                    .unzip()
-            }
-            _ => (0..c)
-                .into_par_iter()
-                .map(|ch| {
-                    add(channel(&x, ch, c, s).zip(channel(&g, ch, c, s)).map(|(xs, gs)| self.plane_sums(ch, xs, gs)))
-                })
-                .unzip(),
-        };
+        let need_dx = inputs[0].is_requires_grad();
+        // One task per channel: with an activation f, g becomes dz = g·f′(z)
+        // in place, each plane summed (Σ g, Σ g·x̂) while it is in cache; then,
+        // unless the sums must first be added over the replicas, dx while the
+        // channel's planes are still in cache.
+        let mut planes: Vec<Vec<&mut [f32]>> = (0..c).map(|_| Vec::new()).collect();
+        g.chunks_mut(s.max(1)).enumerate().for_each(|(plane, d)| planes[plane % c].push(d));
+        let alone = self.replicas.is_none();
+        let sums: Vec<(f64, f64)> = planes
+            .par_iter_mut()
+            .enumerate()
+            .map(|(ch, planes)| {
+                let sums = match self.activation {
+                    Some(NormActivation::Relu) => {
+                        self.write_dz(ch, planes, (x, s), |gv, z| NormActivation::Relu.backward(gv, z))
+                    }
+                    Some(NormActivation::Gelu) => widest(
+                        #[inline(always)]
+                        || self.write_dz(ch, planes, (x, s), |gv, z| NormActivation::Gelu.backward(gv, z)),
+                    ),
+                    None => add(planes.iter().zip(channel(x, ch, c, s)).map(|(gs, xs)| self.plane_sums(ch, xs, gs))),
+                };
+                if alone && need_dx {
+                    self.write_dx(ch, planes, (x, s), sums);
+                }
+                sums
+            })
+            .collect();
         // dx needs the sums over every replica's share; dγ and dβ are this share's.
-        let (all_g, all_gx) = match &self.replicas {
-            None => (sum_g.clone(), sum_gx.clone()),
-            Some(sum) => {
-                let mut both = [&sum_g[..], &sum_gx[..]].concat();
-                sum(&mut both);
-                let gx = both.split_off(c);
-                (both, gx)
-            }
-        };
-        // dx = k·(g − mean g − x̂·mean(g·x̂)), k = r·γ; over dz where there is one.
-        let gx = inputs[0].is_requires_grad().then(|| {
-            if s > 0 {
-                g.par_chunks_mut(s).zip(x.par_chunks(s)).enumerate().for_each(|(plane, (dx, xs))| {
-                    let ch = plane % c;
-                    let (mu, r, k) = (self.mean[ch], self.inv_std[ch], self.scale[ch]);
-                    let (mg, mgx) = ((all_g[ch] / m) as f32, (all_gx[ch] / m) as f32);
-                    let f =
-                        |v: f32, gv: f32| if self.batch_stats { k * (gv - mg - (v - mu) * r * mgx) } else { k * gv };
-                    dx.iter_mut().zip(xs).for_each(|(d, &v)| *d = f(v, *d));
-                });
-            }
-            g
-        });
+        if let (Some(add_replicas), true) = (&self.replicas, need_dx) {
+            let mut all: Vec<f64> = sums.iter().map(|p| p.0).chain(sums.iter().map(|p| p.1)).collect();
+            add_replicas(&mut all);
+            planes
+                .par_iter_mut()
+                .enumerate()
+                .for_each(|(ch, planes)| self.write_dx(ch, planes, (x, s), (all[ch], all[c + ch])));
+        }
+        drop(planes);
+        let gx = need_dx.then_some(g);
+        let (sum_g, sum_gx): (Vec<f64>, Vec<f64>) = sums.into_iter().unzip();
         let mut grads = vec![gx];
         if self.has_weight {
             grads.push(inputs[1].is_requires_grad().then(|| sum_gx.iter().map(|&v| v as f32).collect()));
