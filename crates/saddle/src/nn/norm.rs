@@ -11,9 +11,9 @@
 //!
 //! Uses: `ops::batch_norm`, `nn::Module`.
 
-use super::{join, Module};
+use super::{join, Conv2d, Module};
 use crate::ops::{NormActivation, RunningStats};
-use crate::Tensor;
+use crate::{is_grad_enabled, Tensor};
 
 /// A batch-norm layer's settings, PyTorch's names and defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -112,6 +112,53 @@ impl BatchNorm {
     /// ```
     pub fn forward_activation(&self, x: &Tensor, activation: NormActivation) -> Tensor {
         self.normalize(x, Some(activation))
+    }
+
+    /// `conv` followed by this layer as one convolution, where that gives
+    /// the same values but for rounding: in evaluation, with running
+    /// estimates, where no gradient is recorded (inference). With `s = γ/√(σ̄²
+    /// + ε)` per output channel `o`, `w′[o] = s[o]·w[o]` and `b′[o] = s[o]·(b[o]
+    /// − μ̄[o]) + β[o]` (PyTorch's `fuse_conv_bn_eval`): one pass over the
+    /// activations instead of two. `None` otherwise, or if the channels differ.
+    ///
+    /// ```
+    /// use saddle::nn::{BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, Module};
+    /// use saddle::{no_grad, Rng, Tensor};
+    /// let mut rng = Rng::new(0);
+    /// let conv = Conv2d::new(Conv2dConfig::new(3, 4, 3), &mut rng);
+    /// let mut bn = BatchNorm::new_2d(BatchNormConfig::new(4));
+    /// let x = Tensor::normal(&[2, 3, 8, 8], 0.0, 1.0, &mut rng);
+    /// bn.forward(&conv.forward(&x)); // running estimates from one batch
+    /// bn.set_training(false);
+    /// assert!(bn.fold(&conv).is_none(), "gradients are recorded");
+    /// let folded = no_grad(|| bn.fold(&conv)).unwrap();
+    /// let (a, b) = no_grad(|| (folded.forward(&x), bn.forward(&conv.forward(&x))));
+    /// assert!(a.to_vec().iter().zip(b.to_vec()).all(|(a, b)| (a - b).abs() < 1e-5));
+    /// ```
+    pub fn fold(&self, conv: &Conv2d) -> Option<Conv2d> {
+        let oc = conv.weight.shape()[0];
+        if self.training || !self.config.track_running_stats || is_grad_enabled() || oc != self.config.num_features {
+            return None;
+        }
+        let (mean, var) = (self.running_mean.to_vec(), self.running_var.to_vec());
+        let gamma = self.weight.as_ref().map(|w| w.to_vec());
+        let beta = self.bias.as_ref().map(|b| b.to_vec());
+        // s and the shift as the op computes its scale: 1/√(σ̄² + ε) in f64, then f32.
+        let s: Vec<f32> = (0..oc)
+            .map(|o| {
+                (1.0 / (var[o] as f64 + self.config.eps as f64).sqrt()) as f32 * gamma.as_ref().map_or(1.0, |g| g[o])
+            })
+            .collect();
+        let bias = conv.bias.as_ref().map_or(vec![0.0; oc], |b| b.to_vec());
+        let b: Vec<f32> = (0..oc).map(|o| s[o] * (bias[o] - mean[o]) + beta.as_ref().map_or(0.0, |b| b[o])).collect();
+        let mut w = conv.weight.to_vec();
+        let per = w.len() / oc.max(1);
+        w.chunks_mut(per.max(1)).zip(&s).for_each(|(w, s)| w.iter_mut().for_each(|v| *v *= s));
+        Some(Conv2d {
+            weight: Tensor::from_vec(w, conv.weight.shape()),
+            bias: Some(Tensor::from_vec(b, &[oc])),
+            options: conv.options,
+        })
     }
 
     fn normalize(&self, x: &Tensor, activation: Option<NormActivation>) -> Tensor {

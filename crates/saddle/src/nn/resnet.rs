@@ -13,7 +13,9 @@
 //! the network has 0.27M (269 722 for K = 10). Names follow torchvision
 //! (`conv1`, `bn1`, `layer1.0.conv1`, …, `fc`); convolutions are initialized
 //! `kaiming_normal_(mode='fan_out', nonlinearity='relu')`, batch norm with
-//! γ = 1 and β = 0, as torchvision does.
+//! γ = 1 and β = 0, as torchvision does. In inference (evaluation without
+//! gradients) each convolution and the batch norm after it run as one
+//! convolution ([`BatchNorm::fold`]).
 //!
 //! **speedrun** (airbench94): conv 2C·4@2×2 → GELU → three conv groups of
 //! 64, 256, 256 channels → global max pooling → linear K (no bias) → ×1/9. A
@@ -44,6 +46,17 @@ fn conv3x3(input: usize, output: usize, stride: usize, rng: &mut Rng) -> Conv2d 
 
 fn batch_norm(channels: usize) -> BatchNorm {
     BatchNorm::new_2d(BatchNormConfig::new(channels))
+}
+
+/// `bn(conv(x))`, then ReLU if `relu`: in inference one convolution
+/// ([`BatchNorm::fold`]), with the ReLU fused into it.
+fn conv_bn(conv: &Conv2d, bn: &BatchNorm, x: &Tensor, relu: bool) -> Tensor {
+    match (bn.fold(conv), relu) {
+        (Some(c), true) => x.conv2d_relu(&c.weight, c.bias.as_ref(), c.options),
+        (Some(c), false) => c.forward(x),
+        (None, true) => bn.forward_activation(&conv.forward(x), Relu),
+        (None, false) => bn.forward(&conv.forward(x)),
+    }
 }
 
 /// The basic residual block of the CIFAR ResNet: two 3×3 convolutions with
@@ -97,9 +110,8 @@ impl BasicBlock {
 
 impl Module for BasicBlock {
     fn forward(&self, x: &Tensor) -> Tensor {
-        let h = self.bn1.forward_activation(&self.conv1.forward(x), Relu);
-        let h = self.bn2.forward(&self.conv2.forward(&h));
-        h.add_relu(&self.shortcut(x))
+        let h = conv_bn(&self.conv1, &self.bn1, x, true);
+        conv_bn(&self.conv2, &self.bn2, &h, false).add_relu(&self.shortcut(x))
     }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(&str, &Tensor)) {
         self.conv1.visit_parameters(&join(prefix, "conv1"), f);
@@ -172,7 +184,7 @@ pub fn resnet20(channels: usize, classes: usize, rng: &mut Rng) -> ResNet {
 
 impl Module for ResNet {
     fn forward(&self, x: &Tensor) -> Tensor {
-        let mut h = self.bn1.forward_activation(&self.conv1.forward(x), Relu);
+        let mut h = conv_bn(&self.conv1, &self.bn1, x, true);
         for (_, block) in self.blocks() {
             h = block.forward(&h);
         }
@@ -342,8 +354,11 @@ mod tests {
         net.set_training(false);
         let (io, _) = crate::io::read_safetensors(&dir.join("resnet20_io.safetensors")).unwrap();
         let (xs, x) = &io["x"];
+        // In inference each convolution and batch norm are folded into one; with gradients they are not.
         let logits = crate::no_grad(|| net.forward(&Tensor::from_vec(x.clone(), xs)));
         crate::ops::testing::assert_close("ResNet-20 logits", &logits.to_vec(), &io["logits"].1, 1e-4);
+        let logits = net.forward(&Tensor::from_vec(x.clone(), xs));
+        crate::ops::testing::assert_close("ResNet-20 logits, unfolded", &logits.to_vec(), &io["logits"].1, 1e-4);
     }
 
     #[test]
