@@ -14,7 +14,7 @@
 //!
 //! Uses: nothing.
 
-use super::lanes::{deinterleave, interleave, Lanes, LANES};
+use super::lanes::{deinterleave, Lanes, LANES};
 use super::tap_outputs;
 
 /// The sizes of one 2-D convolution. Pairs are `(height, width)`.
@@ -130,21 +130,6 @@ pub fn col2im(dcols: &[f32], g: &ConvGeometry, dx: &mut [f32]) {
                     let s = &src[y * ow + x0..y * ow + x1];
                     if sx == 1 {
                         row[first..first + s.len()].iter_mut().zip(s).for_each(|(d, v)| *d += v);
-                    } else if sx == 2 {
-                        // The evens of 2·LANES pixels gain LANES values; the
-                        // odds, and evens past the last tap (+ −0.0, which
-                        // leaves every value as it is), are stored back.
-                        for (i, s) in s.chunks(LANES).enumerate() {
-                            let mut taps = [-0.0; LANES];
-                            taps[..s.len()].copy_from_slice(s);
-                            let pixels = &mut row[first + 2 * LANES * i..];
-                            let split = LANES.min(pixels.len());
-                            let (evens, odds) = deinterleave(Lanes::load(pixels), Lanes::load(&pixels[split..]));
-                            let (a, b) = interleave(evens + Lanes::load(&taps), odds);
-                            let (low, high) = pixels.split_at_mut(split);
-                            a.store(low);
-                            b.store(high);
-                        }
                     } else {
                         s.iter().enumerate().for_each(|(i, v)| row[first + i * sx] += v);
                     }
@@ -236,8 +221,8 @@ pub(crate) mod tests {
 
     #[test]
     fn strided_rows_match_their_formula_bit_for_bit() {
-        // Stride 2 moves whole vectors of taps; widths with and without a
-        // partial vector at the end, and a dilation.
+        // im2col moves stride-2 taps a vector at a time: widths with and
+        // without a partial vector at the end, and a dilation.
         for (w, kernel, dilation) in
             [(37, (3, 3), (1, 1)), (32, (3, 3), (1, 1)), (9, (2, 3), (2, 2)), (40, (1, 1), (1, 1))]
         {
@@ -248,9 +233,8 @@ pub(crate) mod tests {
             let mut cols = vec![f32::NAN; g.rows() * ncols];
             im2col(&x, &g, &mut cols);
             let dcols: Vec<f32> = (0..cols.len()).map(|i| (i as f32 * 0.11).cos()).collect();
-            // dx starts with −0.0, which a sum that leaves a pixel alone must keep.
-            let mut dx: Vec<f32> =
-                (0..x.len()).map(|i| if i % 5 == 0 { -0.0 } else { (i as f32 * 0.7).cos() }).collect();
+            // col2im adds to what dx holds.
+            let mut dx: Vec<f32> = (0..x.len()).map(|i| (i as f32 * 0.7).cos()).collect();
             let mut expect = dx.clone();
             col2im(&dcols, &g, &mut dx);
             for n in 0..g.n {

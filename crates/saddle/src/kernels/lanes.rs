@@ -7,8 +7,7 @@
 //! checked: a slice shorter than [`LANES`] reads zeros beyond its end and
 //! writes only its length. [`transpose`] turns eight rows into eight columns,
 //! for moving between channels-first and channels-last layouts;
-//! [`deinterleave`] splits even and odd positions, for windows of stride 2,
-//! and [`interleave`] joins them again.
+//! [`deinterleave`] splits even and odd positions, for windows of stride 2.
 //!
 //! Uses: nothing.
 
@@ -18,9 +17,9 @@ use std::ops::{Add, Mul, Sub};
 pub(crate) const LANES: usize = 8;
 
 #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
-pub(crate) use avx::{deinterleave, interleave, transpose, Lanes};
+pub(crate) use avx::{deinterleave, transpose, Lanes};
 #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
-pub(crate) use portable::{deinterleave, interleave, transpose, Lanes};
+pub(crate) use portable::{deinterleave, transpose, Lanes};
 
 /// The array form, for every target.
 #[cfg_attr(all(target_arch = "x86_64", target_feature = "avx2"), allow(dead_code))]
@@ -111,14 +110,6 @@ mod portable {
     pub(crate) fn deinterleave(a: Lanes, b: Lanes) -> (Lanes, Lanes) {
         let at = |i: usize| if i < LANES { a.0[i] } else { b.0[i - LANES] };
         (Lanes(from_fn(|k| at(2 * k))), Lanes(from_fn(|k| at(2 * k + 1))))
-    }
-
-    /// The inverse of [`deinterleave`]: the `2·LANES` values `evens[0],
-    /// odds[0], evens[1], …` as two [`Lanes`].
-    #[inline(always)]
-    pub(crate) fn interleave(evens: Lanes, odds: Lanes) -> (Lanes, Lanes) {
-        let at = |i: usize| if i % 2 == 0 { evens.0[i / 2] } else { odds.0[i / 2] };
-        (Lanes(from_fn(at)), Lanes(from_fn(|k| at(LANES + k))))
     }
 }
 
@@ -273,18 +264,6 @@ mod avx {
             (Lanes(order(_mm256_shuffle_ps::<0x88>(a.0, b.0))), Lanes(order(_mm256_shuffle_ps::<0xDD>(a.0, b.0))))
         }
     }
-
-    /// The inverse of [`deinterleave`]: the `2·LANES` values `evens[0],
-    /// odds[0], evens[1], …` as two [`Lanes`]. Each half interleaves its
-    /// quarters, then the halves are paired.
-    #[inline(always)]
-    pub(crate) fn interleave(evens: Lanes, odds: Lanes) -> (Lanes, Lanes) {
-        unsafe {
-            // low: e0 o0 e1 o1 | e4 o4 e5 o5; high: e2 o2 e3 o3 | e6 o6 e7 o7.
-            let (low, high) = (_mm256_unpacklo_ps(evens.0, odds.0), _mm256_unpackhi_ps(evens.0, odds.0));
-            (Lanes(_mm256_permute2f128_ps::<0x20>(low, high)), Lanes(_mm256_permute2f128_ps::<0x31>(low, high)))
-        }
-    }
 }
 
 #[cfg(test)]
@@ -344,19 +323,11 @@ mod tests {
     }
 
     #[test]
-    fn deinterleave_splits_even_and_odd_positions_and_interleave_joins_them() {
+    fn deinterleave_splits_even_and_odd_positions() {
         let v = values(2 * LANES, 5);
         let (even, odd) = deinterleave(Lanes::load(&v), Lanes::load(&v[LANES..]));
         assert_eq!(read(even), v.iter().step_by(2).copied().collect::<Vec<_>>());
         assert_eq!(read(odd), v.iter().skip(1).step_by(2).copied().collect::<Vec<_>>());
-        let (a, b) = interleave(even, odd);
-        assert_eq!([read(a), read(b)].concat(), v, "interleave undoes deinterleave");
-        let p = |l: Lanes| portable::Lanes::load(&read(l));
-        let (pa, pb) = portable::interleave(p(even), p(odd));
-        let mut back = vec![0.0; 2 * LANES];
-        pa.store(&mut back);
-        pb.store(&mut back[LANES..]);
-        assert_eq!(back, v, "the array form interleaves the same way");
     }
 
     #[test]
