@@ -116,10 +116,11 @@ impl BatchNorm {
 
     /// `conv` followed by this layer as one convolution, where that gives
     /// the same values but for rounding: in evaluation, with running
-    /// estimates, where no gradient is recorded (inference). With `s = γ/√(σ̄²
-    /// + ε)` per output channel `o`, `w′[o] = s[o]·w[o]` and `b′[o] = s[o]·(b[o]
-    /// − μ̄[o]) + β[o]` (PyTorch's `fuse_conv_bn_eval`): one pass over the
-    /// activations instead of two. `None` otherwise, or if the channels differ.
+    /// estimates, where no gradient is recorded (inference). With
+    /// `s = γ/√(σ̄² + ε)` per output channel `o`, `w′[o] = s[o]·w[o]` and
+    /// `b′[o] = s[o]·(b[o] − μ̄[o]) + β[o]` (PyTorch's `fuse_conv_bn_eval`):
+    /// one pass over the activations instead of two. `None` otherwise, or if
+    /// the channels differ.
     ///
     /// ```
     /// use saddle::nn::{BatchNorm, BatchNormConfig, Conv2d, Conv2dConfig, Module};
