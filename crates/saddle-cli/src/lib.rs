@@ -6,6 +6,13 @@
 //! into the library's public API. Not an API of its own: everything but
 //! [`main`] is private.
 
+/// Writes `line` to stderr in one write, for the lines a rank prints under
+/// mpirun: `eprintln!` writes each piece of its format on its own, and the
+/// ranks' lines, and mpirun's own, interleaved mid-line in one stderr.
+fn say(line: String) {
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+}
+
 /// Rust ignores SIGPIPE, so printing into a closed pipe (`saddle … | head`)
 /// panics; the default action ends the program quietly, as other tools do.
 fn quiet_on_closed_pipe() {
@@ -105,7 +112,7 @@ pub fn main() -> ExitCode {
     if let (Some(job), false) = (&job, on_ranks) {
         if job.rank() == 0 {
             let what = matches.subcommand_name().unwrap_or("?");
-            eprintln!("error: `saddle {what}` runs on one process; under mpirun only `saddle train` and `saddle bench allreduce` run on several ranks");
+            say(format!("error: `saddle {what}` runs on one process; under mpirun only `saddle train` and `saddle bench allreduce` run on several ranks\n"));
         }
         job.abort(2);
     }
@@ -143,10 +150,7 @@ pub fn main() -> ExitCode {
         }
         // The other ranks would wait for this one in their next collective: end them all.
         (Err(e), Some(job)) => {
-            // One write: `eprintln!` writes each piece of its format on its
-            // own, and the ranks' lines interleaved mid-line in one stderr.
-            let line = format!("error (rank {} of {}): {e}\n", job.rank(), job.size());
-            let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+            say(format!("error (rank {} of {}): {e}\n", job.rank(), job.size()));
             job.abort(1)
         }
     }
