@@ -169,10 +169,11 @@ impl Winograd {
     /// The backward pass of [`forward`](Self::forward) for the output
     /// gradient `dy: [n, OC, OH, OW]`: `dM = A dY Aᵀ`, then, where asked,
     /// the filter gradient `dw = Gᵀ (dM[ξ]ᵀ · V[ξ]) G` and the input gradient
-    /// `dx = Σ B (dM[ξ] · U[ξ]) Bᵀ`, both overwritten.
+    /// `dx = Σ B (dM[ξ] · U[ξ]) Bᵀ`, both overwritten. `dy` is `None` where
+    /// it is in `dx` (of the same size), which it is read from first.
     pub fn backward(
         &self,
-        (x, dy, n): (&[f32], &[f32], usize),
+        (x, dy, n): (&[f32], Option<&[f32]>, usize),
         u: &[f32],
         oc: usize,
         (dw, dx): (Option<&mut [f32]>, Option<&mut [f32]>),
@@ -183,7 +184,7 @@ impl Winograd {
         let [v, dm, du, planes] = buffers;
         let (vs, ms, us) = (spaced(tiles * c), spaced(tiles * oc), spaced(oc * c));
         let dm = grow(dm, POINTS * ms);
-        self.output_adjoint(dy, oc, n, dm, planes);
+        self.output_adjoint(dy.or(dx.as_deref()).expect("dy, or dx holding it"), oc, n, dm, planes);
         let v = grow(v, POINTS * vs);
         if let Some(dw) = dw {
             self.input(x, n, v, planes);

@@ -30,6 +30,7 @@ use crate::kernels::grow;
 use crate::kernels::winograd::Winograd;
 use crate::tensor::{Backward, Tensor};
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::cell::RefCell;
 
 /// Settings of [`Tensor::conv2d`]; `Default` is PyTorch's (stride 1, padding 0,
@@ -287,19 +288,22 @@ impl Backward for Conv2dBackward {
             // ReLU's backward, in gout's buffer.
             zip_apply(&mut g, out, |g, y| if y > 0.0 { g } else { 0.0 });
         }
-        self.grads(inputs, &g)
+        self.grads(inputs, Cow::Owned(g))
     }
     fn backward(&self, inputs: &[Tensor], out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
         if self.relu {
             return self.backward_owned(inputs, out, g.to_vec());
         }
-        self.grads(inputs, g)
+        self.grads(inputs, Cow::Borrowed(g))
     }
 }
 
 impl Conv2dBackward {
     /// `∂L/∂x`, `∂L/∂w`, `∂L/∂b` from `g = ∂L/∂y` of the convolution itself.
-    fn grads(&self, inputs: &[Tensor], g: &[f32]) -> Vec<Option<Vec<f32>>> {
+    /// A Winograd convolution that keeps its size (`C = OC`, the same `H×W`)
+    /// writes `∂L/∂x` into `g`'s buffer where it owns it: each task reads its
+    /// images' `dy` before it writes their `dx`.
+    fn grads(&self, inputs: &[Tensor], g: Cow<'_, [f32]>) -> Vec<Option<Vec<f32>>> {
         let (geo, oc, groups) = (&self.geo, self.oc, self.groups);
         let (oh, ow) = geo.output().expect("geometry checked in forward");
         let l = oh * ow;
@@ -308,9 +312,26 @@ impl Conv2dBackward {
         let (x, w) = (inputs[0].data(), inputs[1].data());
         let (x, w) = (&x[..], &w[..]);
         let image = geo.c * geo.h * geo.w;
-        let mut gx = need_x.then(|| vec![0.0f32; geo.n * image]);
         let mut gw = need_w.then(|| vec![0.0f32; oc * kk]);
         let wino = Winograd::new(geo, oc, groups);
+        // db[o] = Σ_{n, l} dy[n, o, l], in f64 and a fixed order; each plane in
+        // partial sums (one chain of f32 additions was 5% of a LeNet-5 step).
+        let gb = inputs.get(2).map(|b| {
+            b.is_requires_grad().then(|| {
+                let mut db = vec![0.0f64; oc];
+                g.chunks_exact(l.max(1)).enumerate().for_each(|(i, plane)| db[i % oc] += sum(plane, |v| v as f64));
+                db.into_iter().map(|v| v as f32).collect()
+            })
+        });
+        // `dy` apart from `dx`, or `None` where `dx` is written over it.
+        let kept;
+        let (mut gx, g): (Option<Vec<f32>>, Option<&[f32]>) = match g {
+            Cow::Owned(g) if need_x && wino.is_some() && g.len() == geo.n * image => (Some(g), None),
+            g => {
+                kept = g;
+                (need_x.then(|| vec![0.0f32; geo.n * image]), Some(&kept[..]))
+            }
+        };
         let tasks = Tasks::new(geo, wino.map_or(l, |t| t.tiles()));
         let count = geo.n.div_ceil(tasks.per);
         let mut partials = vec![0.0f32; if need_w { ROUND.min(count) * oc * kk } else { 0 }];
@@ -331,12 +352,14 @@ impl Conv2dBackward {
             tasks.run(items, |(i, (pw, px)), [cols, dy_buf, du, plane]| {
                 let n0 = (r0 + i) * tasks.per;
                 let part = ConvGeometry { n: tasks.per.min(geo.n - n0), ..*geo };
-                let (x_t, g_t) = (&x[n0 * image..][..part.n * image], &g[n0 * oc * l..][..part.n * oc * l]);
+                let x_t = &x[n0 * image..][..part.n * image];
+                let g_t = g.map(|g| &g[n0 * oc * l..][..part.n * oc * l]);
                 if let (Some(wino), Some(u)) = (&wino, &self.u) {
                     let dw = pw.map(|pw| &mut pw[..]);
                     wino.backward((x_t, g_t, part.n), u, oc, (dw, px), [cols, dy_buf, du, plane], tasks.mm);
                     return;
                 }
+                let (g, g_t) = (g.expect("dy apart from dx outside Winograd"), g_t.expect("as g"));
                 let ncols = part.n * l;
                 let cols = grow(cols, part.rows() * ncols);
                 // dy of these images as [OC, n·L]
@@ -384,15 +407,7 @@ impl Conv2dBackward {
             }
         }
         let mut grads = vec![gx, gw];
-        if let Some(b) = inputs.get(2) {
-            // db[o] = Σ_{n, l} dy[n, o, l], in f64 and a fixed order; each plane in
-            // partial sums (one chain of f32 additions was 5% of a LeNet-5 step).
-            grads.push(b.is_requires_grad().then(|| {
-                let mut db = vec![0.0f64; oc];
-                g.chunks_exact(l.max(1)).enumerate().for_each(|(i, plane)| db[i % oc] += sum(plane, |v| v as f64));
-                db.into_iter().map(|v| v as f32).collect()
-            }));
-        }
+        grads.extend(gb);
         grads
     }
 }
