@@ -6,9 +6,9 @@
 //! into the library's public API. Not an API of its own: everything but
 //! [`main`] is private.
 
-/// Writes `line` to stderr in one write, for the lines a rank prints under
-/// mpirun: `eprintln!` writes each piece of its format on its own, and the
-/// ranks' lines, and mpirun's own, interleaved mid-line in one stderr.
+/// Writes `line` to stderr in one write, as `main` writes every error:
+/// `eprintln!` writes each piece of its format on its own, and under mpirun
+/// the ranks' lines, and mpirun's own, interleaved mid-line in one stderr.
 fn say(line: String) {
     let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
 }
@@ -100,7 +100,7 @@ pub fn main() -> ExitCode {
     let job = match launch::join() {
         Ok(job) => job,
         Err(e) => {
-            eprintln!("error: {e}");
+            say(format!("error: {e}\n"));
             return ExitCode::FAILURE;
         }
     };
@@ -125,7 +125,7 @@ pub fn main() -> ExitCode {
     let pool = match rayon::ThreadPoolBuilder::new().num_threads(threads.unwrap_or(0)).stack_size(8 << 20).build() {
         Ok(pool) => pool,
         Err(e) => {
-            eprintln!("error: --threads: {e}");
+            say(format!("error: --threads: {e}\n"));
             return ExitCode::FAILURE;
         }
     };
@@ -145,7 +145,7 @@ pub fn main() -> ExitCode {
     match (result, &job) {
         (Ok(code), _) => code,
         (Err(e), None) => {
-            eprintln!("error: {e}");
+            say(format!("error: {e}\n"));
             ExitCode::FAILURE
         }
         // The other ranks would wait for this one in their next collective: end them all.
