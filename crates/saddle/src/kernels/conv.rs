@@ -76,17 +76,52 @@ pub fn im2col(x: &[f32], g: &ConvGeometry, cols: &mut [f32]) {
         for n in 0..g.n {
             let plane = &x[(n * g.c + c) * g.h * g.w..][..g.h * g.w];
             let image = &mut dst[n * l..][..l];
-            image[..y0 * ow].fill(0.0);
-            image[y1 * ow..].fill(0.0);
+            if y0 == y1 || x0 == x1 {
+                zero(image);
+                continue;
+            }
+            // Rows of a few dozen values: two shapes, common in small networks,
+            // are copied without a call or a masked store per row (a quarter
+            // of a LeNet-5 step went to im2col row by row).
+            if sx == 1 && sy == 1 && ow == g.w {
+                // A convolution that keeps the width: rows y0..y1 read
+                // consecutive input rows, so one run; then zeros where it
+                // crossed the padding: one seam between two rows, the right
+                // padding of one and the left of the next.
+                let start = ((y0 as isize + offy) * g.w as isize + x0 as isize + offx) as usize;
+                let (first, last) = (y0 * ow + x0, (y1 - 1) * ow + x1);
+                copy(&plane[start..start + last - first], &mut image[first..last]);
+                zero(&mut image[..first]);
+                zero(&mut image[last..]);
+                for y in y0 + 1..y1 {
+                    zero(&mut image[(y - 1) * ow + x1..y * ow + x0]);
+                }
+                continue;
+            }
+            zero(&mut image[..y0 * ow]);
+            zero(&mut image[y1 * ow..]);
+            if sx == 1 && x0 == 0 && x1 == ow {
+                // A tap inside the image across its width: whole rows, each
+                // in full vectors where the last may run into the next row
+                // (written after it) but not past `y1`.
+                let src = &plane[(y0 as isize * sy as isize + offy) as usize * g.w + offx as usize..];
+                let rows = &mut image[y0 * ow..y1 * ow];
+                for y in 0..y1 - y0 {
+                    for i in (0..ow).step_by(LANES) {
+                        Lanes::load(&src[y * sy * g.w + i..]).store(&mut rows[y * ow + i..]);
+                    }
+                }
+                continue;
+            }
             for y in y0..y1 {
                 let src = &plane[(y as isize * sy as isize + offy) as usize * g.w..][..g.w];
                 let out = &mut image[y * ow..][..ow];
-                out[..x0].fill(0.0);
-                out[x1..].fill(0.0);
+                zero(&mut out[..x0]);
+                zero(&mut out[x1..]);
                 let out = &mut out[x0..x1];
                 let first = (x0 as isize * sx as isize + offx) as usize;
                 if sx == 1 {
-                    out.copy_from_slice(&src[first..first + out.len()]);
+                    copy(&src[first..first + out.len()], out);
                 } else if sx == 2 {
                     // LANES taps from the evens of 2·LANES pixels (one at a
                     // time, a stride-2 convolution's im2col ran at 5 GB/s).
@@ -102,6 +137,18 @@ pub fn im2col(x: &[f32], g: &ConvGeometry, cols: &mut [f32]) {
             }
         }
     });
+}
+
+/// `dst ← src`, a vector at a time (`copy_from_slice` calls `memcpy`).
+#[inline(always)]
+fn copy(src: &[f32], dst: &mut [f32]) {
+    dst.chunks_mut(LANES).zip(src.chunks(LANES)).for_each(|(d, s)| Lanes::load(s).store(d));
+}
+
+/// `dst ← 0`, a vector at a time (`fill` calls `memset`).
+#[inline(always)]
+fn zero(dst: &mut [f32]) {
+    dst.chunks_mut(LANES).for_each(|d| Lanes::zero().store(d));
 }
 
 /// The adjoint of [`im2col`]: `dx += col2im(dcols)` for `dcols: [C·KH·KW,
@@ -220,13 +267,26 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn strided_rows_match_their_formula_bit_for_bit() {
-        // im2col moves stride-2 taps a vector at a time: widths with and
-        // without a partial vector at the end, and a dilation.
-        for (w, kernel, dilation) in
-            [(37, (3, 3), (1, 1)), (32, (3, 3), (1, 1)), (9, (2, 3), (2, 2)), (40, (1, 1), (1, 1))]
-        {
-            let g = ConvGeometry { n: 2, c: 3, h: 6, w, kernel, stride: (2, 2), padding: (1, 1), dilation };
+    fn rows_match_their_formula_bit_for_bit() {
+        // Each way im2col moves a row: stride-2 taps a vector at a time
+        // (widths with and without a partial vector at the end, a dilation);
+        // stride 1 keeping the width (one run per image, padding zeroed
+        // after); taps inside the width (whole rows, the last vector running
+        // on), also every other row; stride 1 changing the width, row by
+        // row; other strides, one value at a time.
+        for (w, kernel, stride, padding, dilation) in [
+            (37, (3, 3), (2, 2), (1, 1), (1, 1)),
+            (32, (3, 3), (2, 2), (1, 1), (1, 1)),
+            (9, (2, 3), (2, 2), (1, 1), (2, 2)),
+            (40, (1, 1), (2, 2), (1, 1), (1, 1)),
+            (28, (5, 5), (1, 1), (2, 2), (1, 1)),
+            (11, (3, 3), (1, 1), (2, 2), (2, 2)),
+            (14, (5, 5), (1, 1), (0, 0), (1, 1)),
+            (19, (3, 2), (2, 1), (1, 0), (1, 1)),
+            (10, (2, 2), (1, 1), (1, 1), (1, 1)),
+            (12, (3, 3), (1, 3), (1, 1), (1, 1)),
+        ] {
+            let g = ConvGeometry { n: 2, c: 3, h: 6, w, kernel, stride, padding, dilation };
             let (oh, ow) = g.output().unwrap();
             let ncols = g.n * oh * ow;
             let x: Vec<f32> = (0..g.n * g.c * g.h * w).map(|i| (i as f32 * 0.37).sin()).collect();
