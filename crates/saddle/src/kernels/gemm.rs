@@ -282,4 +282,33 @@ mod tests {
         sgemm_sequential(Dims { m, n, k }, Operand::Stored(&a), Operand::Stored(&b), &mut alone, Accumulate::Overwrite);
         assert_eq!(one, alone, "sgemm_sequential sums differently from sgemm");
     }
+
+    #[test]
+    fn a_row_of_the_product_does_not_depend_on_the_rows_beside_it() {
+        // The recurrences run two blocks of rows in one product or each in
+        // its own, by the thread count (`kernels::recurrent`): each row of C
+        // must come out the same from a product of any number of rows (two
+        // or more), for sums of one cache block of K and of several,
+        // overwritten and added to.
+        let mut rng = Rng::new(2);
+        for (n, k) in [(512, 128), (128, 512), (300, 1100)] {
+            let m = 35;
+            let (a, b) = (random(m * k, &mut rng), random(k * n, &mut rng));
+            let c0 = random(m * n, &mut rng);
+            for mode in [Accumulate::Overwrite, Accumulate::Add] {
+                let mut whole = c0.clone();
+                sgemm_sequential(Dims { m, n, k }, Operand::Stored(&a), Operand::Stored(&b), &mut whole, mode);
+                // A product of one row runs the crate's matrix-vector kernel,
+                // which may round otherwise: no block of one row is compared.
+                for rows in (2..=16).filter(|rows| m % rows != 1) {
+                    let mut blocks = c0.clone();
+                    for (a, c) in a.chunks(rows * k).zip(blocks.chunks_mut(rows * n)) {
+                        let dims = Dims { m: c.len() / n, n, k };
+                        sgemm_sequential(dims, Operand::Stored(a), Operand::Stored(&b), c, mode);
+                    }
+                    assert!(whole == blocks, "n = {n}, k = {k}, {mode:?}: blocks of {rows} rows differ");
+                }
+            }
+        }
+    }
 }

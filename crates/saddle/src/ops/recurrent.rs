@@ -244,8 +244,16 @@ mod tests {
     #[test]
     fn blocks_of_rows_agree_with_the_twin_and_whatever_the_thread_count() {
         use crate::kernels::recurrent::ROWS;
+        // Three blocks and five: on one thread two blocks share each
+        // product, on three each has its own.
+        for b in [2 * ROWS + 3, 4 * ROWS + 3] {
+            blocks_agree(b);
+        }
+    }
+
+    fn blocks_agree(b: usize) {
         let mut rng = Rng::new(11);
-        let (b, t, h) = (2 * ROWS + 3, 5, 3);
+        let (t, h) = (5, 3);
         let lengths: Vec<usize> = (0..b).map(|r| 1 + r % t).collect();
         let run = Recurrence { kind: CellKind::Lstm, lengths: Some(&lengths), reverse: true };
         let mut u = |shape: &[usize]| Tensor::uniform(shape, -1.0, 1.0, &mut rng);
@@ -262,9 +270,11 @@ mod tests {
             rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| grads(&fused))
         };
         let one = in_pool(1);
-        assert_eq!(one, in_pool(3), "the same bits with 1 and 3 threads");
+        for threads in [2, 3] {
+            assert_eq!(one, in_pool(threads), "batch {b}: the same bits with 1 and {threads} threads");
+        }
         for (i, (got, want)) in one.iter().zip(grads(&|x| composed(x, run))).enumerate() {
-            assert_close(&format!("output and gradients, {i}"), got, &want, 1e-6);
+            assert_close(&format!("batch {b}: output and gradients, {i}"), got, &want, 1e-6);
         }
     }
 }
