@@ -144,14 +144,10 @@ impl Tensor {
             && weight.is_requires_grad()
             && is_grad_enabled()
             && keeps_cols(cols_len * std::mem::size_of::<f32>());
-        let mut kept = match (keep, wino) {
-            (true, _) => Some(KEPT.take(cols_len)),
-            (false, None) => {
-                KEPT.clear();
-                None
-            }
-            (false, Some(_)) => None,
-        };
+        if !keep && wino.is_none() {
+            KEPT.clear();
+        }
+        let mut kept = keep.then(|| KEPT.take(cols_len));
         let mut kept_t: Vec<Option<&mut [f32]>> = match kept.as_mut() {
             Some(k) => k.chunks_mut((tasks.per * geo.rows() * l).max(1)).map(Some).collect(),
             None => Vec::new(),
