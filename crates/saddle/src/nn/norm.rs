@@ -12,7 +12,7 @@
 //! Uses: `ops::batch_norm`, `nn::Module`.
 
 use super::{join, Conv2d, Module};
-use crate::ops::{NormActivation, RunningStats};
+use crate::ops::{batch_norm_scale, NormActivation, RunningStats};
 use crate::{is_grad_enabled, Tensor};
 
 /// A batch-norm layer's settings, PyTorch's names and defaults.
@@ -144,12 +144,9 @@ impl BatchNorm {
         let (mean, var) = (self.running_mean.to_vec(), self.running_var.to_vec());
         let gamma = self.weight.as_ref().map(|w| w.to_vec());
         let beta = self.bias.as_ref().map(|b| b.to_vec());
-        // s and the shift as the op computes its scale: 1/√(σ̄² + ε) in f64, then f32.
-        let s: Vec<f32> = (0..oc)
-            .map(|o| {
-                (1.0 / (var[o] as f64 + self.config.eps as f64).sqrt()) as f32 * gamma.as_ref().map_or(1.0, |g| g[o])
-            })
-            .collect();
+        // s as the op computes its scale.
+        let s: Vec<f32> =
+            (0..oc).map(|o| batch_norm_scale(var[o] as f64, self.config.eps, gamma.as_ref().map(|g| g[o])).1).collect();
         let bias = conv.bias.as_ref().map_or(vec![0.0; oc], |b| b.to_vec());
         let b: Vec<f32> = (0..oc).map(|o| s[o] * (bias[o] - mean[o]) + beta.as_ref().map_or(0.0, |b| b[o])).collect();
         let mut w = conv.weight.to_vec();

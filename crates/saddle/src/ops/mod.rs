@@ -25,6 +25,7 @@ pub mod testing;
 pub use crate::kernels::recurrent::CellKind;
 pub use conv::Conv2dOptions;
 pub use loss::{CrossEntropyOptions, Reduction};
+pub(crate) use norm::channel_scale as batch_norm_scale;
 pub use norm::{with_batch_norm_sums, NormActivation, ReplicaSum, RunningStats};
 pub use pool::{AvgPool2dOptions, MaxPool2dOptions};
 pub use recurrent::Recurrence;

@@ -119,6 +119,15 @@ pub struct RunningStats<'a> {
     pub momentum: f32,
 }
 
+/// A channel's `1/√(σ² + ε)`, in `f64` then rounded, and its scale
+/// `γ/√(σ² + ε)` in `f32` (`γ = 1` without affine parameters): what
+/// normalizes it, and what [`BatchNorm::fold`](crate::nn::BatchNorm::fold)
+/// multiplies a convolution's filters by.
+pub(crate) fn channel_scale(var: f64, eps: f32, gamma: Option<f32>) -> (f32, f32) {
+    let inv_std = (1.0 / (var + eps as f64).sqrt()) as f32;
+    (inv_std, inv_std * gamma.unwrap_or(1.0))
+}
+
 /// Channel `c`'s values: `N` runs of `S` contiguous elements.
 fn channel(x: &[f32], c: usize, channels: usize, s: usize) -> impl Iterator<Item = &[f32]> {
     x.chunks_exact(s.max(1)).skip(c).step_by(channels)
@@ -246,8 +255,8 @@ impl Tensor {
         let shift: Vec<f32> = bias.map_or(vec![0.0; c], |b| b.to_vec());
         // z = (x − μ)·scale + shift with the mean, 1/√(σ² + ε) and scale in f32.
         let affine = |ch: usize, (mean, var): (f64, f64)| {
-            let inv_std = (1.0 / (var + eps as f64).sqrt()) as f32;
-            (mean as f32, inv_std, inv_std * gamma.as_ref().map_or(1.0, |g| g[ch]))
+            let (inv_std, scale) = channel_scale(var, eps, gamma.as_ref().map(|g| g[ch]));
+            (mean as f32, inv_std, scale)
         };
         let mut out = vec![0.0f32; x.len()];
         let mut planes: Vec<Vec<&mut [f32]>> = (0..c).map(|_| Vec::new()).collect();
