@@ -407,12 +407,12 @@ impl Conv2dBackward {
             })
         });
         // `dy` apart from `dx`, or `None` where `dx` is written over it.
-        let kept;
+        let held;
         let (mut gx, g): (Option<Vec<f32>>, Option<&[f32]>) = match g {
             Cow::Owned(g) if need_x && wino.is_some() && g.len() == geo.n * image => (Some(g), None),
             g => {
-                kept = g;
-                (need_x.then(|| vec![0.0f32; geo.n * image]), Some(&kept[..]))
+                held = g;
+                (need_x.then(|| vec![0.0f32; geo.n * image]), Some(&held[..]))
             }
         };
         let tasks = Tasks::new(geo, wino.map_or(l, |t| t.tiles()));
