@@ -140,7 +140,7 @@ impl DataParallel {
         self.comm.sum_f64(&mut present);
         for ((_, p), &here) in params.iter().zip(&present) {
             if here > 0.0 && p.with_grad_mut(|_| ()).is_none() {
-                p.accumulate_grad(&vec![0.0; p.numel()]);
+                p.accumulate_grad(vec![0.0; p.numel()]);
             }
         }
         let lens: Vec<usize> = params.iter().map(|(_, p)| p.numel()).collect();

@@ -26,6 +26,10 @@ impl Backward for ReshapeBackward {
     fn backward(&self, _inputs: &[Tensor], _out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
         vec![Some(g.to_vec())]
     }
+    /// The values in the same order: `gout` itself.
+    fn backward_owned(&self, _inputs: &[Tensor], _out: &[f32], gout: Vec<f32>) -> Vec<Option<Vec<f32>>> {
+        vec![Some(gout)]
+    }
 }
 
 /// `out[j] = x[i]` where `j` runs over the permuted shape in row-major order.

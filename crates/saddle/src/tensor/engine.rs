@@ -127,7 +127,7 @@ impl Tensor {
         while let Some(t) = order.pop() {
             let Some(node) = t.node() else {
                 if let Some(g) = grads.remove(&t.id()) {
-                    t.accumulate_grad(&g);
+                    t.accumulate_grad(g);
                 }
                 continue;
             };

@@ -236,11 +236,11 @@ impl Tensor {
     pub fn zero_grad(&self) {
         *self.grad_slot() = None;
     }
-    pub(crate) fn accumulate_grad(&self, g: &[f32]) {
+    pub(crate) fn accumulate_grad(&self, g: Vec<f32>) {
         let mut slot = self.grad_slot();
         match slot.as_mut() {
-            Some(acc) => acc.iter_mut().zip(g).for_each(|(a, b)| *a += b),
-            None => *slot = Some(g.to_vec()),
+            Some(acc) => acc.iter_mut().zip(&g).for_each(|(a, b)| *a += b),
+            None => *slot = Some(g),
         }
     }
     /// A new leaf with a copy of the same values, outside any graph.
