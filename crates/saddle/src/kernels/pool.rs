@@ -15,7 +15,7 @@
 //! Uses: nothing.
 
 use super::lanes::{deinterleave, Lanes, LANES};
-use super::tap_outputs;
+use super::{filled, tap_outputs, zeroed, Fresh};
 use rayon::prelude::*;
 
 /// The sizes of one 2-D pooling. Pairs are `(height, width)`.
@@ -168,17 +168,18 @@ const EVEN: [f32; LANES] = {
 fn max_pool_2x2(x: &[f32], g: &PoolGeometry, want_argmax: bool) -> (Vec<f32>, Vec<u32>) {
     let (oh, ow) = (g.h / 2, g.w / 2);
     let (w, hw, l) = (g.w, g.h * g.w, oh * ow);
-    let mut out = vec![0.0f32; g.planes * l];
-    let mut arg = vec![0u32; if want_argmax { g.planes * l } else { 0 }];
     if l == 0 {
-        return (out, arg);
+        return (Vec::new(), Vec::new());
     }
-    let arg_chunk = if want_argmax { l } else { 1 };
-    let mut args: Vec<&mut [u32]> = arg.chunks_mut(arg_chunk).collect();
+    let mut out = Fresh::new(g.planes * l);
+    let mut arg = Fresh::new(if want_argmax { g.planes * l } else { 0 });
+    let mut args: Vec<_> = arg.parts(l).collect();
     args.resize_with(g.planes, Default::default);
     // Indices ride in f32 lanes, exact below 2²⁴; larger planes take the scalar loop.
     let vector = if hw < 1 << 24 { ow } else { 0 };
-    out.par_chunks_mut(l).zip(args.into_par_iter()).enumerate().for_each(|(pl, (o, a))| {
+    let parts: Vec<_> = out.parts(l).zip(args).collect();
+    parts.into_par_iter().enumerate().for_each(|(pl, (o, a))| {
+        let (o, a) = (zeroed(o), zeroed(a));
         let plane = &x[pl * hw..][..hw];
         for y in 0..oh {
             let top = 2 * y * w;
@@ -214,23 +215,22 @@ fn max_pool_2x2(x: &[f32], g: &PoolGeometry, want_argmax: bool) -> (Vec<f32>, Ve
             }
         }
     });
-    (out, arg)
+    // SAFETY: each plane's parts of both went through `zeroed`.
+    unsafe { (out.written(), arg.written()) }
 }
 
 /// Backward of [`max_pool2d`]: each output's gradient goes to its argmax.
 pub fn max_pool2d_backward(gout: &[f32], arg: &[u32], g: &PoolGeometry) -> Vec<f32> {
     let (oh, ow) = g.output().expect("max_pool2d_backward: bad geometry");
     let (hw, l) = (g.h * g.w, oh * ow);
-    let mut dx = vec![0.0f32; g.planes * hw];
     if l == 0 || hw == 0 {
-        return dx;
+        return vec![0.0f32; g.planes * hw];
     }
-    dx.par_chunks_mut(hw).enumerate().for_each(|(pl, d)| {
+    filled(g.planes * hw, hw, |pl, d| {
         for (go, &a) in gout[pl * l..][..l].iter().zip(&arg[pl * l..][..l]) {
             d[a as usize] += go;
         }
-    });
-    dx
+    })
 }
 
 /// The window of average-pooling output `o` along one dimension:
@@ -272,11 +272,10 @@ pub fn avg_pool2d(x: &[f32], g: &PoolGeometry, count_include_pad: bool) -> Vec<f
 pub fn avg_pool2d_backward(gout: &[f32], g: &PoolGeometry, count_include_pad: bool) -> Vec<f32> {
     let (oh, ow) = g.output().expect("avg_pool2d_backward: bad geometry");
     let (hw, l) = (g.h * g.w, oh * ow);
-    let mut dx = vec![0.0f32; g.planes * hw];
     if l == 0 || hw == 0 {
-        return dx;
+        return vec![0.0f32; g.planes * hw];
     }
-    dx.par_chunks_mut(hw).enumerate().for_each(|(pl, d)| {
+    filled(g.planes * hw, hw, |pl, d| {
         let go = &gout[pl * l..][..l];
         for y in 0..oh {
             let (y0, y1, py) = avg_window(y, g.kernel.0, g.stride.0, g.padding.0, g.h);
@@ -289,8 +288,7 @@ pub fn avg_pool2d_backward(gout: &[f32], g: &PoolGeometry, count_include_pad: bo
                 }
             }
         }
-    });
-    dx
+    })
 }
 
 #[cfg(test)]

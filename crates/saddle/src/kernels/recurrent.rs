@@ -43,7 +43,7 @@
 
 use super::elementwise::{sigmoid_in_place, tanh_in_place};
 use super::gemm::{sgemm, Accumulate, Dims, Operand};
-use super::transposed;
+use super::{transposed, Fresh};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -273,30 +273,6 @@ impl Steps<'_> {
     }
 }
 
-/// A buffer of `len` values that no thread has written yet. Each block of
-/// rows zeroes its share ([`shares`], [`zeroed`]) in the thread that then
-/// fills it, instead of the calling thread clearing all of it while the
-/// others wait (at batch 32 on 2 threads the recurrence's buffers are
-/// megabytes a step, and their clearing was a tenth of an LSTM tagger's
-/// training step).
-struct Fresh(Vec<f32>, usize);
-
-impl Fresh {
-    fn new(len: usize) -> Fresh {
-        Fresh(Vec::with_capacity(len), len)
-    }
-    /// The values.
-    ///
-    /// # Safety
-    /// Every block's share of `self` has been through [`zeroed`].
-    unsafe fn written(mut self) -> Vec<f32> {
-        // SAFETY: the shares cover the first `len` values (see `shares`), and
-        // each was written by `zeroed`, as the caller promises.
-        unsafe { self.0.set_len(self.1) };
-        self.0
-    }
-}
-
 /// A block of rows with its shares of `N` buffers, not yet written.
 type Unwritten<'a, const N: usize> = (Range<usize>, [&'a mut [MaybeUninit<f32>]; N]);
 
@@ -307,20 +283,14 @@ type Shares<'a, const N: usize> = (Range<usize>, [&'a mut [f32]; N]);
 /// block's rows of a `[B, …]` buffer with `per_row` values a row (an empty
 /// slice where `v` is empty), not yet written. Consecutive blocks take
 /// consecutive shares, `ROWS · per_row` values each, and so cover `v`.
-fn shares<const N: usize>(blocks: Vec<Range<usize>>, bufs: [(&mut Fresh, usize); N]) -> Vec<Unwritten<'_, N>> {
-    let mut cuts = bufs.map(|(v, per_row)| v.0.spare_capacity_mut()[..v.1].chunks_mut((ROWS * per_row).max(1)));
+fn shares<const N: usize>(blocks: Vec<Range<usize>>, bufs: [(&mut Fresh<f32>, usize); N]) -> Vec<Unwritten<'_, N>> {
+    let mut cuts = bufs.map(|(v, per_row)| v.parts(ROWS * per_row));
     blocks.into_iter().map(|rows| (rows, std::array::from_fn(|i| cuts[i].next().unwrap_or(&mut [])))).collect()
 }
 
 /// A group's shares, zeroed by the thread that runs the group.
 fn zeroed<const N: usize>(group: Vec<Unwritten<'_, N>>) -> Vec<Shares<'_, N>> {
-    let zero = |v: &mut [MaybeUninit<f32>]| {
-        v.fill(MaybeUninit::new(0.0));
-        // SAFETY: every value was written just above, and `MaybeUninit<f32>`
-        // has the layout of `f32`.
-        unsafe { &mut *(v as *mut [MaybeUninit<f32>] as *mut [f32]) }
-    };
-    group.into_iter().map(|(rows, bufs)| (rows, bufs.map(zero))).collect()
+    group.into_iter().map(|(rows, bufs)| (rows, bufs.map(super::zeroed))).collect()
 }
 
 /// Consecutive blocks that one thread runs together, as one block of their

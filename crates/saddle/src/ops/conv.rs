@@ -26,8 +26,8 @@
 use crate::kernels::conv::{col2im, im2col, ConvGeometry};
 use crate::kernels::elementwise::{sum, zip_apply};
 use crate::kernels::gemm::{sgemm, sgemm_sequential, Accumulate, Dims, Operand, Product};
-use crate::kernels::grow;
 use crate::kernels::winograd::Winograd;
+use crate::kernels::{grow, zeroed, Fresh};
 use crate::tensor::{is_grad_enabled, Backward, Tensor};
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -134,7 +134,7 @@ impl Tensor {
         let l = oh * ow;
         let (x, w) = (self.data(), weight.data());
         let (x, w, b) = (&x[..], &w[..], bias.map(|b| b.to_vec()));
-        let mut out = vec![0.0f32; geo.n * oc * l];
+        let mut out = Fresh::new(geo.n * oc * l);
         let wino = Winograd::new(&geo, oc, groups);
         let tasks = Tasks::new(&geo, wino.map_or(l, |t| t.tiles()));
         let image = geo.c * geo.h * geo.w;
@@ -156,8 +156,9 @@ impl Tensor {
         // Each task: cols = im2col(its images), y = W · cols: [OC, n·L] → out[n, OC, L] with the bias;
         // or, as Winograd tiles, V = Bᵀ d B, M[ξ] = V[ξ] · U[ξ]ᵀ, y = Aᵀ M A.
         tasks.run(
-            out.chunks_mut((tasks.per * oc * l).max(1)).zip(kept_t).enumerate().collect(),
+            out.parts(tasks.per * oc * l).zip(kept_t).enumerate().collect(),
             |(t, (out_t, kept_t)), [cols, y, plane, _]| {
+                let out_t = zeroed(out_t);
                 let part = ConvGeometry { n: out_t.len() / (oc * l), ..geo };
                 let x_t = &x[t * tasks.per * image..][..part.n * image];
                 if let (Some(wino), Some(u)) = (&wino, &u) {
@@ -186,6 +187,8 @@ impl Tensor {
                 out_t.chunks_exact_mut(l).enumerate().for_each(|(i, d)| finish(d, b.as_ref().map(|b| b[i % oc]), relu));
             },
         );
+        // SAFETY: every task zeroed its part of `out` first thing.
+        let out = unsafe { out.written() };
         let mut inputs = vec![self, weight];
         inputs.extend(bias);
         Tensor::from_op(out, &[geo.n, oc, oh, ow], &inputs, Conv2dBackward { geo, groups, oc, u, relu, cols: kept })
