@@ -105,15 +105,18 @@ pub(crate) fn zeroed<T: Copy + Default>(part: &mut [MaybeUninit<T>]) -> &mut [T]
 }
 
 /// `len` values made in parts of `size` on the worker threads: part `i` is
-/// zeroed, then handed to `fill(i, part)`, by the same thread (see [`Fresh`]).
+/// zeroed, then handed to `fill(i, part)`, by the same thread (see
+/// [`Fresh`]). A thread takes parts of at least 16K values in all.
 pub(crate) fn filled<T: Copy + Default + Send>(
     len: usize,
     size: usize,
     fill: impl Fn(usize, &mut [T]) + Sync,
 ) -> Vec<T> {
     use rayon::prelude::*;
+    let size = size.max(1);
     let mut v = Fresh::new(len);
-    v.0.spare_capacity_mut()[..len].par_chunks_mut(size.max(1)).enumerate().for_each(|(i, part)| fill(i, zeroed(part)));
+    let parts = v.0.spare_capacity_mut()[..len].par_chunks_mut(size);
+    parts.with_min_len((1usize << 14).div_ceil(size)).enumerate().for_each(|(i, part)| fill(i, zeroed(part)));
     // SAFETY: every part went through `zeroed`.
     unsafe { v.written() }
 }
