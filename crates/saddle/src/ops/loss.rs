@@ -71,8 +71,10 @@ impl Tensor {
         for i in 0..n {
             let row = &z[i * c..][..c];
             let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let sum: f32 = row.iter().map(|v| (v - m).exp()).sum();
-            probs[i * c..][..c].iter_mut().zip(row).for_each(|(p, v)| *p = (v - m).exp() / sum);
+            let p = &mut probs[i * c..][..c];
+            p.iter_mut().zip(row).for_each(|(p, v)| *p = (v - m).exp());
+            let sum: f32 = p.iter().sum();
+            p.iter_mut().for_each(|p| *p /= sum);
             let t = targets[i];
             if t == opt.ignore_index {
                 continue;
