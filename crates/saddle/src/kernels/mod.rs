@@ -151,6 +151,17 @@ pub(crate) fn grow(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn filled_zeroes_every_part_and_hands_each_its_index() {
+        // Parts of 3 values, the last one of 1; fill writes only a part's first value.
+        let len = 3 * 20_000 + 1;
+        let v = super::filled(len, 3, |i, part: &mut [f32]| part[0] = i as f32 + 1.0);
+        assert_eq!(v.len(), len);
+        for (j, &x) in v.iter().enumerate() {
+            assert_eq!(x, if j % 3 == 0 { (j / 3) as f32 + 1.0 } else { 0.0 }, "value {j}");
+        }
+    }
+
+    #[test]
     fn transposed_moves_every_value_across_the_diagonal() {
         // Sizes that leave part tiles at both edges.
         let (rows, cols) = (37, 21);
