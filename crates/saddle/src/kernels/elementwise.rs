@@ -2,8 +2,8 @@
 //! broadcast in backward (`sum_to_shape`).
 //!
 //! Large maps run in parallel over disjoint chunks of the output; reductions
-//! run in one thread in a fixed order, so results never depend on the number
-//! of threads.
+//! run in a fixed order (column sums, one thread a run of columns), so
+//! results never depend on the number of threads.
 //!
 //! Uses: `tensor::shape` helpers only through plain slices.
 
@@ -240,6 +240,23 @@ pub fn broadcast_zip(
     out
 }
 
+/// The column sums of `m: [R, W]`: `out[j] = Σ_r m[r][j]`, each column
+/// summed over the rows in order, so the bits do not depend on the threads,
+/// which take runs of 64 columns each where `m` is large.
+pub fn column_sums(m: &[f32], w: usize) -> Vec<f32> {
+    const COLUMNS: usize = 64;
+    let mut out = vec![0.0f32; w];
+    let run = |(p, sums): (usize, &mut [f32])| {
+        m.chunks_exact(w).for_each(|row| sums.iter_mut().zip(&row[p * COLUMNS..]).for_each(|(s, x)| *s += x))
+    };
+    if m.len() < PARALLEL_MIN {
+        out.chunks_mut(COLUMNS).enumerate().for_each(run);
+    } else {
+        out.par_chunks_mut(COLUMNS).enumerate().for_each(run);
+    }
+    out
+}
+
 /// Reverses a broadcast: sums `g` (of shape `g_shape`) down to `shape`, which
 /// broadcasts to `g_shape`. One thread, fixed order.
 pub fn sum_to_shape(g: &[f32], g_shape: &[usize], shape: &[usize]) -> Vec<f32> {
@@ -268,6 +285,19 @@ pub fn expand(x: &[f32], shape: &[usize], out_shape: &[usize]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn column_sums_add_each_column_down_the_rows_in_order() {
+        // Large enough for the parallel runs, with a last run of 13 columns.
+        for (rows, w) in [(7, 5), (600, 141)] {
+            let m: Vec<f32> = (0..rows * w).map(|i| (i as f32 * 0.61).sin()).collect();
+            let sums = column_sums(&m, w);
+            for (j, &s) in sums.iter().enumerate() {
+                let exact = (0..rows).fold(0.0f32, |acc, r| acc + m[r * w + j]);
+                assert_eq!(s.to_bits(), exact.to_bits(), "column {j} of {rows}×{w}");
+            }
+        }
+    }
 
     /// The largest error of `f` against `exact`, in units in the last place
     /// of the exact value rounded to `f32`, dense near 0, then out to ±20, and

@@ -41,7 +41,7 @@
 //!
 //! Uses: `kernels::elementwise` (σ, tanh), `kernels::gemm`.
 
-use super::elementwise::{sigmoid_in_place, tanh_in_place};
+use super::elementwise::{column_sums, sigmoid_in_place, tanh_in_place};
 use super::gemm::{sgemm, Accumulate, Dims, Operand};
 use super::{transposed, Fresh};
 use rayon::prelude::*;
@@ -496,22 +496,15 @@ pub fn backward(s: &Steps, kept: &Kept, w_hh: &[f32], gout: &[f32], probe: bool)
     };
     groups(blocks).into_par_iter().for_each(run);
     // SAFETY: every group zeroed its blocks' shares first thing in `run`.
-    let (du, mut d) = unsafe {
-        let (xw, h0, c0, probe) = (xw.written(), h0.written(), c0.written(), dprobe.written());
-        (du.written(), Grads { xw, w_hh: vec![0.0; g * h], b_hh: vec![0.0; g], h0, c0, probe })
-    };
+    let (du, xw, h0, c0, probe) = unsafe { (du.written(), xw.written(), h0.written(), c0.written(), dprobe.written()) };
     // ∂L/∂u and h_{t−1} of all blocks, rows in the same order: one GEMM for ∂L/∂W_hh.
+    let mut w_hh = vec![0.0; g * h];
     sgemm(
         Dims { m: g, n: h, k: t * b },
         Operand::Transposed(&du),
         Operand::Stored(&kept.hp),
-        &mut d.w_hh,
+        &mut w_hh,
         Accumulate::Overwrite,
     );
-    // ∂L/∂b_hh: each thread a run of its columns, summed over the rows in order.
-    const COLUMNS: usize = 64;
-    d.b_hh.par_chunks_mut(COLUMNS).enumerate().for_each(|(p, sums)| {
-        du.chunks_exact(g).for_each(|row| sums.iter_mut().zip(&row[p * COLUMNS..]).for_each(|(d, x)| *d += x))
-    });
-    d
+    Grads { xw, w_hh, b_hh: column_sums(&du, g), h0, c0, probe }
 }

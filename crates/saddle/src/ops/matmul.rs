@@ -8,6 +8,7 @@
 //!
 //! Uses: `tensor`, `kernels::gemm`.
 
+use crate::kernels::elementwise::column_sums;
 use crate::kernels::gemm::{sgemm, Accumulate, Dims, Operand};
 use crate::tensor::{Backward, Tensor};
 
@@ -190,11 +191,7 @@ impl Backward for LinearBackward {
         });
         let mut grads = vec![gx, gw];
         if let Some(b) = inputs.get(2) {
-            grads.push(b.is_requires_grad().then(|| {
-                let mut gb = vec![0.0f32; o];
-                g.chunks_exact(o).for_each(|row| gb.iter_mut().zip(row).for_each(|(a, v)| *a += v));
-                gb
-            }));
+            grads.push(b.is_requires_grad().then(|| column_sums(g, o)));
         }
         grads
     }
