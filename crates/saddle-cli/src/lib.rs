@@ -109,12 +109,17 @@ pub fn main() -> ExitCode {
         Command::Bench(b) => b.is_collective(),
         _ => false,
     };
-    if let (Some(job), false) = (&job, on_ranks) {
-        if job.rank() == 0 {
+    if let (Some(j), false) = (&job, on_ranks) {
+        if j.rank() == 0 {
             let what = matches.subcommand_name().unwrap_or("?");
             say(format!("error: `saddle {what}` runs on one process; under mpirun only `saddle train` and `saddle bench allreduce` run on several ranks\n"));
         }
-        job.abort(2);
+        // Every rank takes this branch. Once rank 0 has printed (the sum is
+        // a barrier), each leaves MPI in order (`MPI_Finalize`): an abort
+        // from another rank could end rank 0 before its line was out.
+        j.parallel.any(false);
+        drop(job);
+        return ExitCode::from(2);
     }
     let threads = cli.threads.map(|t| t as usize).or_else(|| job.as_ref().map(launch::Job::default_threads));
     // The command runs on a worker of the pool, so the kernels' parallel loops
