@@ -18,11 +18,10 @@
 //! task's tiles, and their adjoints backward. It rounds differently: within
 //! 10⁻⁵ of the largest output or gradient, not of each.
 //!
-//! A forward pass that keeps no columns for the backward pass (evaluation,
-//! inference, columns over 12 MiB), of stride 1, one group, at most 16
-//! output channels and a kernel larger than 3×3, runs
-//! as direct sums instead (`kernels::conv::Direct`), one fused multiply-add
-//! per term: within 10⁻⁵ of im2col's, not bit for bit.
+//! The forward pass of a convolution of stride 1, one group, at most 16
+//! output channels and a kernel larger than 3×3 runs as direct sums instead
+//! (`kernels::conv::Direct`), one fused multiply-add per term: within 10⁻⁵
+//! of im2col's, not bit for bit. Its backward pass builds `cols` per task.
 //!
 //! `conv2d_relu` is `relu(conv2d(…))` as one op: the ReLU where the bias is
 //! added, and ReLU's `gout·1[y > 0]` in `gout`'s buffer before the backward.
@@ -77,11 +76,9 @@ impl Tensor {
     /// with 4× fewer multiplications, exact but for rounding (within 10⁻⁵ of
     /// the largest value; see `kernels::winograd`). A convolution of stride
     /// 1 and one group into at most 16 channels, with a kernel larger than
-    /// 3×3, whose columns are not kept
-    /// for the weight gradient (under [`no_grad`](crate::no_grad), a weight
-    /// that needs no gradient, or columns over 12 MiB, which the backward
-    /// pass rebuilds) sums each output directly (`kernels::conv::Direct`),
-    /// which rounds differently from im2col's products, within 10⁻⁵.
+    /// 3×3, sums each output directly in its forward pass
+    /// (`kernels::conv::Direct`), which rounds differently from im2col's
+    /// products, within 10⁻⁵.
     ///
     /// ```
     /// use saddle::{ops::Conv2dOptions, Tensor};
@@ -152,14 +149,15 @@ impl Tensor {
         let image = geo.c * geo.h * geo.w;
         let u = wino.map(|t| t.filter(w, oc));
         let cols_len = geo.rows() * geo.n * l;
+        let direct = (wino.is_none() && is_direct(&geo, oc, groups)).then(|| Direct::new(&geo, w, oc));
         let keep = wino.is_none()
+            && direct.is_none()
             && weight.is_requires_grad()
             && is_grad_enabled()
             && keeps_cols(cols_len * std::mem::size_of::<f32>());
         if !keep && wino.is_none() {
             KEPT.clear();
         }
-        let direct = (!keep && wino.is_none() && is_direct(&geo, oc, groups)).then(|| Direct::new(&geo, w, oc));
         let mut kept = keep.then(|| KEPT.take(cols_len));
         let mut kept_t: Vec<Option<&mut [f32]>> = match kept.as_mut() {
             Some(k) => k.chunks_mut((tasks.per * geo.rows() * l).max(1)).map(Some).collect(),
@@ -223,12 +221,13 @@ fn finish(plane: &mut [f32], bias: Option<f32>, relu: bool) {
     }
 }
 
-/// Whether a forward pass that keeps no columns runs [`Direct`] rather
-/// than im2col and a GEMM: stride 1, no dilation, one group, at most 16
-/// output channels, and a kernel larger than 3×3, whose im2col copies each
-/// pixel more than 9 times. LeNet-5's two 5×5 layers at batch 1000 took 2.9
-/// and 4.9 ms instead of 4.0 and 7.5; ResNet-20's first layer (3×3, 3 → 16
-/// channels) took 14.4 µs an image instead of 13.3 (Xeon).
+/// Whether the forward pass runs [`Direct`] rather than im2col and a GEMM
+/// (and so keeps no `cols` for the backward pass): stride 1, no dilation,
+/// one group, at most 16 output channels, and a kernel larger than 3×3,
+/// whose im2col copies each pixel more than 9 times. LeNet-5's two 5×5
+/// layers at batch 1000 took 2.9 and 4.9 ms instead of 4.0 and 7.5;
+/// ResNet-20's first layer (3×3, 3 → 16 channels) took 14.4 µs an image
+/// instead of 13.3 (Xeon).
 fn is_direct(geo: &ConvGeometry, oc: usize, groups: usize) -> bool {
     groups == 1 && geo.stride == (1, 1) && geo.dilation == (1, 1) && oc <= 16 && geo.kernel.0 * geo.kernel.1 > 9
 }
@@ -548,7 +547,7 @@ mod tests {
         assert!(paths[1].0, "the second fixtures take Winograd's path");
     }
 
-    /// Whether any case took Winograd's path, and whether any took the direct one without a graph.
+    /// Whether any case took Winograd's path, and whether any took the direct one.
     fn conv2d_cases_match(fx: &Fixtures) -> (bool, bool) {
         let mut paths = (false, false);
         for case in fx.cases("conv2d") {
@@ -568,16 +567,9 @@ mod tests {
                     assert_close(what, a, e, 1e-5)
                 }
             };
-            // Without a graph, the forward pass of a few channels is a direct sum.
-            let bias = fx.has(&case, "bias").then(|| fx.param(&case, "bias"));
-            let inferred = crate::no_grad(|| x.conv2d(&w, bias.as_ref(), opt));
-            compare(
-                &format!("{} out without a graph", case.name),
-                &inferred.to_vec(),
-                &fx.tensor(&case, "out").to_vec(),
-            );
             paths.1 |= is_direct(&geometry(x.shape(), w.shape(), opt), w.shape()[0], opt.groups);
-            if let Some(b) = bias {
+            if fx.has(&case, "bias") {
+                let b = fx.param(&case, "bias");
                 let y = x.conv2d(&w, Some(&b), opt);
                 fx.check_forward_backward_with(&case, &y, &[("x", &x), ("weight", &w), ("bias", &b)], compare);
             } else {
@@ -640,21 +632,18 @@ mod tests {
 
     #[test]
     fn conv2d_forward_and_backward_do_not_depend_on_the_thread_count() {
-        // im2col (5×5) or, without a graph, a direct sum, and Winograd's tiles
+        // im2col (3×3 from 3 channels), direct sums (5×5), and Winograd's tiles
         // in three tasks run in turn (parallel products) and in five parallel tasks.
-        for (n, c, size, k, pad) in [(16, 6, 14, 5, 0), (3, 16, 9, 3, 1), (300, 16, 8, 3, 1)] {
+        for (n, c, size, k, pad) in [(16, 3, 10, 3, 1), (16, 6, 14, 5, 0), (3, 16, 9, 3, 1), (300, 16, 8, 3, 1)] {
             let run = |threads: usize| {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
                 pool.install(|| {
                     let mut rng = Rng::new(61);
                     let x = Tensor::uniform(&[n, c, size, size], -1.0, 1.0, &mut rng).requires_grad();
                     let w = Tensor::uniform(&[16, c, k, k], -1.0, 1.0, &mut rng).requires_grad();
-                    let opt = Conv2dOptions { padding: (pad, pad), ..Default::default() };
-                    let y = x.conv2d(&w, None, opt);
+                    let y = x.conv2d(&w, None, Conv2dOptions { padding: (pad, pad), ..Default::default() });
                     y.backward_with(&Tensor::uniform(y.shape(), -1.0, 1.0, &mut rng));
-                    // Without a graph, the first takes `Direct`.
-                    let inferred = crate::no_grad(|| x.conv2d(&w, None, opt)).to_vec();
-                    (y.to_vec(), x.grad().unwrap().to_vec(), w.grad().unwrap().to_vec(), inferred)
+                    (y.to_vec(), x.grad().unwrap().to_vec(), w.grad().unwrap().to_vec())
                 })
             };
             let one = run(1);
