@@ -141,9 +141,12 @@ pub fn im2col(x: &[f32], g: &ConvGeometry, cols: &mut [f32]) {
 
 /// Output channels that [`Direct`] computes together, and vectors of
 /// positions: 12 accumulators, 3 input vectors and a broadcast weight fill
-/// 16 registers.
+/// 16 registers (AVX2's `ymm`, or half of AVX-512's `zmm`).
 const DIRECT_CHANNELS: usize = 4;
 const DIRECT_VECTORS: usize = 3;
+/// The wide output's length is a multiple of this: whole runs of 3 vectors
+/// of 16 positions (AVX-512), or of two runs of 3 vectors of 8 (AVX2).
+const DIRECT_RUN: usize = 16 * DIRECT_VECTORS;
 
 /// A convolution computed directly, one image at a time, for stride 1
 /// without dilation or groups: `x: [C, H, W]`, `w: [OC, C, KH, KW]` →
@@ -161,7 +164,10 @@ const DIRECT_VECTORS: usize = 3;
 /// (`Hp = H + 2ph`, `Wp = W + 2pw`). In a padded plane, tap `(p, q)` of output
 /// row `i` reads from `(i + p)·Wp + q` on, so over a "wide" output of `OH`
 /// rows of `Wp` positions, of which the first `OW` of each row are kept, each
-/// tap reads one contiguous run: the sums run over it in vectors.
+/// tap reads one contiguous run: the sums run over it in vectors, of 16
+/// positions where the processor has AVX-512 (checked at run time), else
+/// of 8. Each position's sum is the same operations in the same order either
+/// way, so the bits do not depend on the processor.
 pub struct Direct {
     g: ConvGeometry,
     oc: usize,
@@ -197,7 +203,7 @@ impl Direct {
         let (oh, ow) = g.output().expect("checked in new");
         let (ph, pw) = g.padding;
         let (hp, wp) = (g.h + 2 * ph, g.w + 2 * pw);
-        let span = (oh * wp).next_multiple_of(LANES * DIRECT_VECTORS);
+        let span = (oh * wp).next_multiple_of(DIRECT_RUN);
         // The last run of the wide output reads up to `span − OH·Wp + KW − 1` past the last plane.
         padded.clear();
         padded.resize(g.c * hp * wp + span - oh * wp + g.kernel.1, 0.0);
@@ -209,20 +215,39 @@ impl Direct {
         if wide.len() < self.oc * span {
             wide.resize(self.oc * span, 0.0);
         }
+        let wide = &mut wide[..self.oc * span];
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            #[target_feature(enable = "avx512f")]
+            fn sums16(d: &Direct, padded: &[f32], span: usize, wide: &mut [f32]) {
+                d.sums::<16>(padded, span, wide)
+            }
+            // SAFETY: the processor has the feature `sums16` is compiled for.
+            unsafe { sums16(self, padded, span, wide) };
+        } else {
+            self.sums::<8>(padded, span, wide);
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        self.sums::<8>(padded, span, wide);
+        for (dst, src) in y.chunks_exact_mut(oh * ow).zip(wide.chunks_exact(span)) {
+            for (d, s) in dst.chunks_exact_mut(ow).zip(src.chunks(wp)) {
+                copy(&s[..ow], d);
+            }
+        }
+    }
+
+    /// Every output channel's sums over the wide output, in vectors of `V` positions.
+    #[inline(always)]
+    fn sums<const V: usize>(&self, padded: &[f32], span: usize, wide: &mut [f32]) {
         let rows = self.taps.len();
         for o in (0..self.oc).step_by(DIRECT_CHANNELS) {
             let block = (self.oc - o).min(DIRECT_CHANNELS);
             let (w, wide) = (&self.w[o * rows..][..block * rows], &mut wide[o * span..][..block * span]);
             match block {
-                4 => direct_block::<4>(padded, &self.taps, w, span, wide),
-                3 => direct_block::<3>(padded, &self.taps, w, span, wide),
-                2 => direct_block::<2>(padded, &self.taps, w, span, wide),
-                _ => direct_block::<1>(padded, &self.taps, w, span, wide),
-            }
-        }
-        for (dst, src) in y.chunks_exact_mut(oh * ow).zip(wide.chunks_exact(span)).take(self.oc) {
-            for (d, s) in dst.chunks_exact_mut(ow).zip(src.chunks(wp)) {
-                copy(&s[..ow], d);
+                4 => direct_block::<4, V>(padded, &self.taps, w, span, wide),
+                3 => direct_block::<3, V>(padded, &self.taps, w, span, wide),
+                2 => direct_block::<2, V>(padded, &self.taps, w, span, wide),
+                _ => direct_block::<1, V>(padded, &self.taps, w, span, wide),
             }
         }
     }
@@ -230,25 +255,32 @@ impl Direct {
 
 /// [`Direct`]'s sums for `B` output channels, `w: [C·KH·KW, B]`:
 /// `wide[b, s] = Σ_r w[r, b] · padded[s + taps[r]]` for `s` in `0..span`, a
-/// run of [`DIRECT_VECTORS`] vectors at a time.
+/// run of [`DIRECT_VECTORS`] vectors of `V` positions at a time. Written
+/// over arrays for the compiler to vectorize (`V` lanes of one register
+/// each), each lane is the same fused multiply-adds in the same order
+/// whatever `V`, so both widths give the same bits.
 #[inline(always)]
-fn direct_block<const B: usize>(padded: &[f32], taps: &[usize], w: &[f32], span: usize, wide: &mut [f32]) {
-    const RUN: usize = LANES * DIRECT_VECTORS;
-    for s in (0..span).step_by(RUN) {
-        let mut acc = [[Lanes::zero(); DIRECT_VECTORS]; B];
+fn direct_block<const B: usize, const V: usize>(
+    padded: &[f32],
+    taps: &[usize],
+    w: &[f32],
+    span: usize,
+    wide: &mut [f32],
+) {
+    for s in (0..span).step_by(V * DIRECT_VECTORS) {
+        let mut acc = [[[0.0f32; V]; DIRECT_VECTORS]; B];
         for (&tap, wr) in taps.iter().zip(w.chunks_exact(B)) {
-            let at: &[f32; RUN] = padded[s + tap..][..RUN].try_into().expect("RUN values");
-            let v: [Lanes; DIRECT_VECTORS] = std::array::from_fn(|k| Lanes::load(&at[k * LANES..]));
+            let at = &padded[s + tap..][..V * DIRECT_VECTORS];
             for (acc, &wb) in acc.iter_mut().zip(wr) {
-                for (a, v) in acc.iter_mut().zip(v) {
-                    *a = v.mul_add(wb, *a);
+                for (acc, at) in acc.iter_mut().zip(at.chunks_exact(V)) {
+                    for (a, &v) in acc.iter_mut().zip(at) {
+                        *a = v.mul_add(wb, *a);
+                    }
                 }
             }
         }
         for (b, acc) in acc.iter().enumerate() {
-            for (k, a) in acc.iter().enumerate() {
-                a.store(&mut wide[b * span + s + k * LANES..]);
-            }
+            wide[b * span + s..][..V * DIRECT_VECTORS].copy_from_slice(acc.as_flattened());
         }
     }
 }
@@ -390,11 +422,18 @@ pub(crate) mod tests {
             let wt: Vec<f32> = (0..oc * g.rows()).map(|i| ((i * 13 % 11) as f32 - 5.0) / 5.0).collect();
             let (oh, ow) = g.output().unwrap();
             let mut y = vec![f32::NAN; oc * oh * ow]; // every entry must be written
-            Direct::new(&g, &wt, oc).forward(&x, &mut padded, &mut wide, &mut y);
+            let direct = Direct::new(&g, &wt, oc);
+            direct.forward(&x, &mut padded, &mut wide, &mut y);
             let expected = conv_direct(&x, &wt, &g, oc, 1);
             for (i, (a, b)) in y.iter().zip(&expected).enumerate() {
                 assert!((a - b).abs() < 1e-5, "{g:?}, {oc} channels, output {i}: {a} vs {b}");
             }
+            // Vectors of 8 and of 16 positions (AVX2 and AVX-512): the same bits.
+            let span = (oh * (w + 2 * padding.1)).next_multiple_of(DIRECT_RUN);
+            let (mut by8, mut by16) = (vec![0.0f32; oc * span], vec![f32::NAN; oc * span]);
+            direct.sums::<8>(&padded, span, &mut by8);
+            direct.sums::<16>(&padded, span, &mut by16);
+            assert!(by8.iter().zip(&by16).all(|(a, b)| a.to_bits() == b.to_bits()), "{g:?}: 8 and 16 lanes");
         }
     }
 
@@ -462,18 +501,38 @@ pub(crate) mod tests {
 
     #[test]
     fn col2im_is_the_adjoint_of_im2col() {
-        // <im2col(x), y> = <x, col2im(y)> for all x, y.
-        let g =
-            ConvGeometry { n: 2, c: 3, h: 5, w: 6, kernel: (3, 3), stride: (2, 2), padding: (1, 1), dilation: (1, 2) };
-        let x: Vec<f32> = (0..2 * 3 * 5 * 6).map(|i| (i as f32 * 0.37).sin()).collect();
-        let (oh, ow) = g.output().unwrap();
-        let mut cols = vec![f32::NAN; g.rows() * g.n * oh * ow];
-        im2col(&x, &g, &mut cols);
-        let y: Vec<f32> = (0..cols.len()).map(|i| (i as f32 * 0.11).cos()).collect();
-        let lhs: f64 = cols.iter().zip(&y).map(|(a, b)| (*a as f64) * (*b as f64)).sum();
-        let mut back = vec![0.0; x.len()];
-        col2im(&y, &g, &mut back);
-        let rhs: f64 = x.iter().zip(&back).map(|(a, b)| (*a as f64) * (*b as f64)).sum();
-        assert!((lhs - rhs).abs() < 1e-4, "{lhs} vs {rhs}");
+        // <im2col(x), y> = <x, col2im(y)> for all x, y; and each pixel's sum
+        // is its taps' values in tap order, bit for bit: stride 2 with
+        // dilation, and stride 1 with rows of 13 (a vector and a masked one).
+        for g in [
+            ConvGeometry { n: 2, c: 3, h: 5, w: 6, kernel: (3, 3), stride: (2, 2), padding: (1, 1), dilation: (1, 2) },
+            ConvGeometry { n: 2, c: 2, h: 6, w: 13, kernel: (3, 5), stride: (1, 1), padding: (1, 2), dilation: (1, 1) },
+            ConvGeometry { n: 1, c: 2, h: 7, w: 11, kernel: (2, 3), stride: (1, 1), padding: (0, 0), dilation: (2, 1) },
+        ] {
+            let x: Vec<f32> = (0..g.n * g.c * g.h * g.w).map(|i| (i as f32 * 0.37).sin()).collect();
+            let (oh, ow) = g.output().unwrap();
+            let mut cols = vec![f32::NAN; g.rows() * g.n * oh * ow];
+            im2col(&x, &g, &mut cols);
+            let y: Vec<f32> = (0..cols.len()).map(|i| (i as f32 * 0.11).cos()).collect();
+            let lhs: f64 = cols.iter().zip(&y).map(|(a, b)| (*a as f64) * (*b as f64)).sum();
+            let mut back = vec![0.0; x.len()];
+            col2im(&y, &g, &mut back);
+            let rhs: f64 = x.iter().zip(&back).map(|(a, b)| (*a as f64) * (*b as f64)).sum();
+            assert!((lhs - rhs).abs() < 1e-4, "{g:?}: {lhs} vs {rhs}");
+            let mut naive = vec![0.0f32; x.len()];
+            let (l, (kh, kw)) = (oh * ow, g.kernel);
+            for (n, c, ki, kj, i, j) in (0..g.n).flat_map(|n| {
+                (0..g.c).flat_map(move |c| {
+                    (0..kh).flat_map(move |ki| {
+                        (0..kw).flat_map(move |kj| (0..oh).flat_map(move |i| (0..ow).map(move |j| (n, c, ki, kj, i, j))))
+                    })
+                })
+            }) {
+                if let Some(at) = source(&g, (n, c, ki, kj), (i, j)) {
+                    naive[at] += y[((c * kh + ki) * kw + kj) * g.n * l + n * l + i * ow + j];
+                }
+            }
+            assert!(back.iter().zip(&naive).all(|(a, b)| a.to_bits() == b.to_bits()), "{g:?}: tap order");
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! [`Lanes`]: eight `f32` computed together, one vector register where the
-//! build has AVX2 and FMA (`x86-64-v3`, this workspace's target), else an array.
+//! build has AVX2 (`x86-64-v3`, this workspace's target), else an array.
 //!
 //! Arithmetic is lane by lane: each lane computes the IEEE operations that the
 //! same expression computes on one `f32`, so results do not depend on which
@@ -16,13 +16,13 @@ use std::ops::{Add, Mul, Sub};
 /// Values in one [`Lanes`].
 pub(crate) const LANES: usize = 8;
 
-#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
 pub(crate) use avx::{deinterleave, transpose, Lanes};
-#[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
 pub(crate) use portable::{deinterleave, transpose, Lanes};
 
 /// The array form, for every target.
-#[cfg_attr(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"), allow(dead_code))]
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "avx2"), allow(dead_code))]
 mod portable {
     use super::*;
     use std::array::from_fn;
@@ -72,11 +72,6 @@ mod portable {
         pub(crate) fn store_indices(&self, dst: &mut [u32]) {
             dst.iter_mut().zip(self.0).for_each(|(d, v)| *d = v as u32);
         }
-        /// `self·a + acc` lane by lane, rounded once (`f32::mul_add`).
-        #[inline(always)]
-        pub(crate) fn mul_add(self, a: f32, acc: Self) -> Self {
-            Lanes(from_fn(|k| self.0[k].mul_add(a, acc.0[k])))
-        }
     }
 
     impl Add for Lanes {
@@ -119,10 +114,10 @@ mod portable {
 }
 
 /// The AVX2 form: one `__m256` register.
-#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
 mod avx {
     // SAFETY (every `unsafe` below): this module is compiled only where the
-    // build enables AVX2 (and so AVX) and FMA, so their instructions exist; loads and
+    // build enables AVX2 (and so AVX), so its instructions exist; loads and
     // stores touch `LANES` values of a slice checked to hold them, or, masked,
     // only the first `len` of a slice of `len < LANES`.
     use super::*;
@@ -191,11 +186,6 @@ mod avx {
                 Some(all) => unsafe { _mm256_storeu_si256(all.as_mut_ptr().cast(), whole) },
                 None => unsafe { _mm256_maskstore_epi32(dst.as_mut_ptr().cast(), first(dst.len()), whole) },
             }
-        }
-        /// `self·a + acc` lane by lane, rounded once (one FMA instruction).
-        #[inline(always)]
-        pub(crate) fn mul_add(self, a: f32, acc: Self) -> Self {
-            Lanes(unsafe { _mm256_fmadd_ps(self.0, _mm256_set1_ps(a), acc.0) })
         }
     }
 
@@ -299,10 +289,6 @@ mod tests {
         assert_eq!(read(x + y), expect(|a, b| a + b));
         assert_eq!(read(x - y), expect(|a, b| a - b));
         assert_eq!(read(x * 1.7), expect(|a, _| a * 1.7));
-        let mut fused = vec![0.0; LANES];
-        p.mul_add(1.7, q).store(&mut fused);
-        assert_eq!(read(x.mul_add(1.7, y)), expect(|a, b| a.mul_add(1.7, b)));
-        assert_eq!(fused, expect(|a, b| a.mul_add(1.7, b)));
         let mut out = vec![0.0; LANES];
         ((p + q) - p * 1.7).store(&mut out);
         assert_eq!(read((x + y) - x * 1.7), out);

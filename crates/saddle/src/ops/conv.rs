@@ -18,8 +18,8 @@
 //! task's tiles, and their adjoints backward. It rounds differently: within
 //! 10⁻⁵ of the largest output or gradient, not of each.
 //!
-//! The forward pass of a convolution of stride 1, one group, at most 16
-//! output channels and a kernel larger than 3×3 runs as direct sums instead
+//! The forward pass of a convolution of stride 1, one group and at most 24
+//! output channels runs as direct sums instead
 //! (`kernels::conv::Direct`), one fused multiply-add per term: within 10⁻⁵
 //! of im2col's, not bit for bit. Its backward pass builds `cols` per task.
 //!
@@ -74,9 +74,9 @@ impl Tensor {
     /// `dx = col2im(dcols)`. A 3×3 convolution of stride 1 between at least
     /// 16 channels (one group) runs as Winograd F(4×4, 3×3) tiles instead,
     /// with 4× fewer multiplications, exact but for rounding (within 10⁻⁵ of
-    /// the largest value; see `kernels::winograd`). A convolution of stride
-    /// 1 and one group into at most 16 channels, with a kernel larger than
-    /// 3×3, sums each output directly in its forward pass
+    /// the largest value; see `kernels::winograd`). Any other convolution of
+    /// stride 1 and one group into at most 24 channels sums each output
+    /// directly in its forward pass
     /// (`kernels::conv::Direct`), which rounds differently from im2col's
     /// products, within 10⁻⁵.
     ///
@@ -223,13 +223,14 @@ fn finish(plane: &mut [f32], bias: Option<f32>, relu: bool) {
 
 /// Whether the forward pass runs [`Direct`] rather than im2col and a GEMM
 /// (and so keeps no `cols` for the backward pass): stride 1, no dilation,
-/// one group, at most 16 output channels, and a kernel larger than 3×3,
-/// whose im2col copies each pixel more than 9 times. LeNet-5's two 5×5
-/// layers at batch 1000 took 2.9 and 4.9 ms instead of 4.0 and 7.5;
-/// ResNet-20's first layer (3×3, 3 → 16 channels) took 14.4 µs an image
-/// instead of 13.3 (Xeon).
+/// one group and at most 24 output channels. One image on one thread of the
+/// Xeon, with AVX-512: LeNet-5's two layers (1 → 6 and 6 → 16 channels,
+/// 5×5) took 3.0 and 5.1 µs instead of 6.3 and 16.2, ResNet-20's first (3 →
+/// 16, 3×3) 9.6 instead of 13.3, the speedrun network's first (3 → 24, 2×2)
+/// 8.6 instead of 9.8; 3 → 32 channels broke even (17.9 µs), and 3 → 64
+/// took 35.3 against 31.4.
 fn is_direct(geo: &ConvGeometry, oc: usize, groups: usize) -> bool {
-    groups == 1 && geo.stride == (1, 1) && geo.dilation == (1, 1) && oc <= 16 && geo.kernel.0 * geo.kernel.1 > 9
+    groups == 1 && geo.stride == (1, 1) && geo.dilation == (1, 1) && oc <= 24
 }
 
 /// The geometry of a convolution of `x: [N, C, H, W]` by `w: [OC, C/G, KH, KW]`.
@@ -632,15 +633,17 @@ mod tests {
 
     #[test]
     fn conv2d_forward_and_backward_do_not_depend_on_the_thread_count() {
-        // im2col (3×3 from 3 channels), direct sums (5×5), and Winograd's tiles
-        // in three tasks run in turn (parallel products) and in five parallel tasks.
-        for (n, c, size, k, pad) in [(16, 3, 10, 3, 1), (16, 6, 14, 5, 0), (3, 16, 9, 3, 1), (300, 16, 8, 3, 1)] {
+        // im2col (32 channels), direct sums (16), and Winograd's tiles in
+        // three tasks run in turn (parallel products) and in five parallel tasks.
+        for (n, c, oc, size, k, pad) in
+            [(16, 3, 32, 10, 3, 1), (16, 6, 16, 14, 5, 0), (3, 16, 16, 9, 3, 1), (300, 16, 16, 8, 3, 1)]
+        {
             let run = |threads: usize| {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
                 pool.install(|| {
                     let mut rng = Rng::new(61);
                     let x = Tensor::uniform(&[n, c, size, size], -1.0, 1.0, &mut rng).requires_grad();
-                    let w = Tensor::uniform(&[16, c, k, k], -1.0, 1.0, &mut rng).requires_grad();
+                    let w = Tensor::uniform(&[oc, c, k, k], -1.0, 1.0, &mut rng).requires_grad();
                     let y = x.conv2d(&w, None, Conv2dOptions { padding: (pad, pad), ..Default::default() });
                     y.backward_with(&Tensor::uniform(y.shape(), -1.0, 1.0, &mut rng));
                     (y.to_vec(), x.grad().unwrap().to_vec(), w.grad().unwrap().to_vec())
