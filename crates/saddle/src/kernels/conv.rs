@@ -1,4 +1,5 @@
-//! im2col and col2im: convolution as one GEMM.
+//! im2col and col2im: convolution as one GEMM; [`Direct`]: convolution as
+//! direct sums, for layers of few output channels.
 //!
 //! Letters: N batch, C input channels, H, W input height and width, OC output
 //! channels, KH, KW kernel size, OH, OW output size, L = OH·OW, G groups.
@@ -9,7 +10,7 @@
 //! group `g` owns the row block `[g·Cg·KH·KW, (g+1)·Cg·KH·KW)`, and
 //! `out_g = W_g · cols_g: [OC/G, N·L]`.
 //!
-//! Both run in the calling thread on a few images at a time, into buffers
+//! They run in the calling thread on a few images at a time, into buffers
 //! the caller keeps: the convolution runs them in parallel over images.
 //!
 //! Uses: nothing.
@@ -503,7 +504,7 @@ pub(crate) mod tests {
     fn col2im_is_the_adjoint_of_im2col() {
         // <im2col(x), y> = <x, col2im(y)> for all x, y; and each pixel's sum
         // is its taps' values in tap order, bit for bit: stride 2 with
-        // dilation, and stride 1 with rows of 13 (a vector and a masked one).
+        // dilation, and stride 1 with and without it.
         for g in [
             ConvGeometry { n: 2, c: 3, h: 5, w: 6, kernel: (3, 3), stride: (2, 2), padding: (1, 1), dilation: (1, 2) },
             ConvGeometry { n: 2, c: 2, h: 6, w: 13, kernel: (3, 5), stride: (1, 1), padding: (1, 2), dilation: (1, 1) },
@@ -519,17 +520,14 @@ pub(crate) mod tests {
             col2im(&y, &g, &mut back);
             let rhs: f64 = x.iter().zip(&back).map(|(a, b)| (*a as f64) * (*b as f64)).sum();
             assert!((lhs - rhs).abs() < 1e-4, "{g:?}: {lhs} vs {rhs}");
-            let mut naive = vec![0.0f32; x.len()];
-            let (l, (kh, kw)) = (oh * ow, g.kernel);
-            for (n, c, ki, kj, i, j) in (0..g.n).flat_map(|n| {
-                (0..g.c).flat_map(move |c| {
-                    (0..kh).flat_map(move |ki| {
-                        (0..kw).flat_map(move |kj| (0..oh).flat_map(move |i| (0..ow).map(move |j| (n, c, ki, kj, i, j))))
-                    })
-                })
-            }) {
-                if let Some(at) = source(&g, (n, c, ki, kj), (i, j)) {
-                    naive[at] += y[((c * kh + ki) * kw + kj) * g.n * l + n * l + i * ow + j];
+            // Each entry of `y` in order, into the pixel its column read.
+            let (mut naive, l, (kh, kw)) = (vec![0.0f32; x.len()], oh * ow, g.kernel);
+            for (k, v) in y.iter().enumerate() {
+                let (row, col) = (k / (g.n * l), k % (g.n * l));
+                if let Some(at) =
+                    source(&g, (col / l, row / (kh * kw), row / kw % kh, row % kw), (col % l / ow, col % ow))
+                {
+                    naive[at] += v;
                 }
             }
             assert!(back.iter().zip(&naive).all(|(a, b)| a.to_bits() == b.to_bits()), "{g:?}: tap order");
