@@ -169,6 +169,17 @@ const DIRECT_RUN: usize = 16 * DIRECT_VECTORS;
 /// positions where the processor has AVX-512 (checked at run time), else
 /// of 8. Each position's sum is the same operations in the same order either
 /// way, so the bits do not depend on the processor.
+///
+/// ```
+/// use saddle::kernels::conv::{ConvGeometry, Direct};
+/// // A 3×3 image 1…9 and a 2×2 filter [[1, 0], [0, 1]]: y[i, j] = x[i, j] + x[i + 1, j + 1].
+/// let g = ConvGeometry { n: 1, c: 1, h: 3, w: 3, kernel: (2, 2), stride: (1, 1), padding: (0, 0), dilation: (1, 1) };
+/// let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
+/// let direct = Direct::new(&g, &[1.0, 0.0, 0.0, 1.0], 1);
+/// let (mut padded, mut wide, mut y) = (Vec::new(), Vec::new(), vec![0.0; 4]);
+/// direct.forward(&x, &mut padded, &mut wide, &mut y);
+/// assert_eq!(y, [6.0, 8.0, 12.0, 14.0]);
+/// ```
 pub struct Direct {
     g: ConvGeometry,
     oc: usize,
