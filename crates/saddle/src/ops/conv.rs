@@ -149,12 +149,12 @@ impl Tensor {
         let u = wino.map(|t| t.filter(w, oc));
         let cols_len = geo.rows() * geo.n * l;
         let direct = (wino.is_none() && is_direct(&geo, oc, groups)).then(|| Direct::new(&geo, w, oc));
-        let keep = wino.is_none()
-            && direct.is_none()
+        let by_cols = wino.is_none() && direct.is_none();
+        let keep = by_cols
             && weight.is_requires_grad()
             && is_grad_enabled()
             && keeps_cols(cols_len * std::mem::size_of::<f32>());
-        if !keep && wino.is_none() {
+        if by_cols && !keep {
             KEPT.clear();
         }
         let mut kept = keep.then(|| KEPT.take(cols_len));
