@@ -10,7 +10,7 @@
 //! Uses: `tensor`, `kernels::elementwise`.
 
 use super::{share_gradient, split_at_dim};
-use crate::kernels::elementwise::{erf, map, normal_density, sigmoid, tanh, zip_apply, zip_map};
+use crate::kernels::elementwise::{erf, gelu_slope, map, sigmoid, tanh, zip_apply, zip_map};
 use crate::tensor::{Backward, Tensor};
 
 impl Tensor {
@@ -131,9 +131,7 @@ impl Backward for GeluBackward {
         "gelu"
     }
     fn backward(&self, inputs: &[Tensor], _out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
-        let dx = zip_map(g, &inputs[0].data(), |g, x| {
-            g * (0.5 * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2)) + x * normal_density(x))
-        });
+        let dx = zip_map(g, &inputs[0].data(), |g, x| g * gelu_slope(x));
         vec![Some(dx)]
     }
 }

@@ -29,9 +29,9 @@
 //! `σ²` and `dx` are those of the whole batch. `dγ` and `dβ` stay this
 //! share's: the gradient all-reduce adds them.
 //!
-//! Uses: `tensor`, `kernels::elementwise` (erf and the normal density, for GELU; sums in partials).
+//! Uses: `tensor`, `kernels::elementwise` (erf and GELU's slope; sums in partials).
 
-use crate::kernels::elementwise::{erf, normal_density, sum, sum_pairs};
+use crate::kernels::elementwise::{erf, gelu_slope, sum, sum_pairs};
 use crate::kernels::widest;
 use crate::tensor::{Backward, Tensor};
 use rayon::prelude::*;
@@ -102,7 +102,7 @@ impl NormActivation {
                     0.0
                 }
             }
-            NormActivation::Gelu => g * (0.5 * (1.0 + erf(z * FRAC_1_SQRT_2)) + z * normal_density(z)),
+            NormActivation::Gelu => g * gelu_slope(z),
         }
     }
 }
