@@ -11,7 +11,7 @@
 //!
 //! Uses: nothing.
 
-use std::ops::{Add, Mul, Sub};
+use std::ops::{Add, Div, Mul, Sub};
 
 /// Values in one [`Lanes`].
 pub(crate) const LANES: usize = 8;
@@ -95,6 +95,14 @@ mod portable {
         #[inline(always)]
         fn mul(self, a: f32) -> Self {
             Lanes(from_fn(|k| self.0[k] * a))
+        }
+    }
+
+    impl Div<f32> for Lanes {
+        type Output = Self;
+        #[inline(always)]
+        fn div(self, a: f32) -> Self {
+            Lanes(from_fn(|k| self.0[k] / a))
         }
     }
 
@@ -213,6 +221,14 @@ mod avx {
         }
     }
 
+    impl Div<f32> for Lanes {
+        type Output = Self;
+        #[inline(always)]
+        fn div(self, a: f32) -> Self {
+            Lanes(unsafe { _mm256_div_ps(self.0, _mm256_set1_ps(a)) })
+        }
+    }
+
     /// `out[j]` holds lane `j` of every row: `out[j][k] = rows[k][j]`.
     /// Pairs of rows interleave, pairs of pairs combine within each 128-bit
     /// half, and the halves swap.
@@ -289,9 +305,10 @@ mod tests {
         assert_eq!(read(x + y), expect(|a, b| a + b));
         assert_eq!(read(x - y), expect(|a, b| a - b));
         assert_eq!(read(x * 1.7), expect(|a, _| a * 1.7));
+        assert_eq!(read(x / 6.0), expect(|a, _| a / 6.0));
         let mut out = vec![0.0; LANES];
-        ((p + q) - p * 1.7).store(&mut out);
-        assert_eq!(read((x + y) - x * 1.7), out);
+        ((p + q) - p * 1.7 + q / 6.0).store(&mut out);
+        assert_eq!(read((x + y) - x * 1.7 + y / 6.0), out);
         let whole: Vec<f32> = (0..LANES).map(|k| (k * 1_000_003 + (1 << 24) - 5) as f32).collect();
         for len in [LANES, 3] {
             let expect: Vec<u32> = whole.iter().map(|&v| v as u32).chain([7; LANES]).take(LANES + 1).collect();

@@ -43,7 +43,7 @@ use super::gemm::{Accumulate, Dims, Operand, Product};
 use super::grow;
 use super::lanes::{transpose, Lanes, LANES};
 use std::array::from_fn;
-use std::ops::{Add, Mul, Sub};
+use std::ops::{Add, Div, Mul, Sub};
 
 /// Points of a transformed tile: 6 × 6.
 pub const POINTS: usize = 36;
@@ -95,16 +95,16 @@ impl Winograd {
     pub fn filter(&self, w: &[f32], oc: usize) -> Vec<f32> {
         let (len, us) = (oc * self.c, spaced(oc * self.c));
         let mut u = vec![0.0; POINTS * us];
-        // LANES filters at a time, each of the 36 points stored for all of them at once.
+        // LANES filters at a time, the lanes of each tap gathered from their filters.
         for (block, w) in w[..len * 9].chunks(9 * LANES).enumerate() {
-            let mut points = [[0.0; LANES]; POINTS];
+            let mut taps = [[0.0; LANES]; 9];
             for (k, g) in w.chunks_exact(9).enumerate() {
-                let f = two_d(from_fn(|i| from_fn(|j| g[i * 3 + j])), filter);
-                points.iter_mut().enumerate().for_each(|(xi, p)| p[k] = f[xi / 6][xi % 6]);
+                g.iter().zip(&mut taps).for_each(|(v, tap)| tap[k] = *v);
             }
-            for (xi, p) in points.iter().enumerate() {
+            let f = two_d(from_fn(|i| from_fn(|j| Lanes::load(&taps[i * 3 + j]))), filter);
+            for (xi, p) in f.iter().flatten().enumerate() {
                 let at = xi * us + block * LANES;
-                Lanes::load(p).store(&mut u[at..at + w.len() / 9]);
+                p.store(&mut u[at..at + w.len() / 9]);
             }
         }
         u
@@ -115,14 +115,12 @@ impl Winograd {
     fn filter_adjoint(&self, du: &[f32], oc: usize, dw: &mut [f32]) {
         let (len, us) = (oc * self.c, spaced(oc * self.c));
         for (block, dw) in dw[..len * 9].chunks_mut(9 * LANES).enumerate() {
-            let mut points = [[0.0; LANES]; POINTS];
-            for (xi, p) in points.iter_mut().enumerate() {
-                let at = xi * us + block * LANES;
-                Lanes::load(&du[at..at + dw.len() / 9]).store(p);
-            }
+            let at = |xi: usize| xi * us + block * LANES;
+            let d = from_fn(|i| from_fn(|j| Lanes::load(&du[at(6 * i + j)..at(6 * i + j) + dw.len() / 9])));
+            let mut taps = [[0.0; LANES]; 9];
+            two_d(d, filter_adjoint).iter().flatten().zip(&mut taps).for_each(|(f, tap)| f.store(tap));
             for (k, d) in dw.chunks_exact_mut(9).enumerate() {
-                let f = two_d(from_fn(|i| from_fn(|j| points[i * 6 + j][k])), filter_adjoint);
-                d.iter_mut().zip(f.iter().flatten()).for_each(|(d, v)| *d = *v);
+                d.iter_mut().zip(&taps).for_each(|(d, tap)| *d = tap[k]);
             }
         }
     }
@@ -383,7 +381,7 @@ fn from_planes(
 }
 
 /// What the 1-D transforms compute on: one number, or [`Lanes`].
-trait Value: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<f32, Output = Self> {}
+trait Value: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<f32, Output = Self> + Div<f32, Output = Self> {}
 
 impl Value for f32 {}
 
@@ -423,17 +421,19 @@ fn input_adjoint<T: Value>(v: [T; 6]) -> [T; 6] {
 }
 
 /// `G g`.
-fn filter(g: [f32; 3]) -> [f32; 6] {
+#[inline(always)]
+fn filter<T: Value>(g: [T; 3]) -> [T; 6] {
     let (even, odd) = (g[0] + g[2], g[1]);
     let (quarter, sixth) = (g[0] / 24.0 + g[2] / 6.0, g[1] / 12.0);
-    [g[0] / 4.0, -(even + odd) / 6.0, (odd - even) / 6.0, quarter + sixth, quarter - sixth, g[2]]
+    [g[0] / 4.0, (even + odd) / -6.0, (odd - even) / 6.0, quarter + sixth, quarter - sixth, g[2]]
 }
 
 /// `Gᵀ u`, the adjoint of [`filter`].
-fn filter_adjoint(u: [f32; 6]) -> [f32; 3] {
+#[inline(always)]
+fn filter_adjoint<T: Value>(u: [T; 6]) -> [T; 3] {
     let (plus, minus) = (u[1] + u[2], u[1] - u[2]);
     let (sum, diff) = (u[3] + u[4], u[3] - u[4]);
-    [u[0] / 4.0 - plus / 6.0 + sum / 24.0, -minus / 6.0 + diff / 12.0, -plus / 6.0 + sum / 6.0 + u[5]]
+    [u[0] / 4.0 - plus / 6.0 + sum / 24.0, diff / 12.0 - minus / 6.0, sum / 6.0 - plus / 6.0 + u[5]]
 }
 
 /// `Aᵀ m`.
@@ -522,6 +522,28 @@ mod tests {
         let mut dw = vec![f32::NAN; wt.len()];
         t.filter_adjoint(&du, oc, &mut dw);
         close(dot(&t.filter(&wt, oc), &du), dot(&wt, &dw), "filter");
+    }
+
+    #[test]
+    fn filter_transforms_of_lanes_match_one_filter_at_a_time() {
+        // 19·17 filters: whole blocks of lanes and a last one of 3.
+        let (c, oc) = (19, 17);
+        let t = Winograd::new(&geometry(1, c, 8, 8, 1), oc, 1).unwrap();
+        let (wt, du) = (values(oc * c * 9, 9), values(POINTS * spaced(oc * c), 10));
+        let u = t.filter(&wt, oc);
+        let mut dw = vec![f32::NAN; wt.len()];
+        t.filter_adjoint(&du, oc, &mut dw);
+        let us = spaced(oc * c);
+        for (f, g) in wt.chunks_exact(9).enumerate() {
+            let one = two_d(from_fn(|i| from_fn(|j| g[i * 3 + j])), filter);
+            let back = two_d(from_fn(|i| from_fn(|j| du[(6 * i + j) * us + f])), filter_adjoint);
+            for xi in 0..POINTS {
+                assert_eq!(u[xi * us + f].to_bits(), one[xi / 6][xi % 6].to_bits(), "U, filter {f}, point {xi}");
+            }
+            for k in 0..9 {
+                assert_eq!(dw[f * 9 + k].to_bits(), back[k / 3][k % 3].to_bits(), "dw, filter {f}, tap {k}");
+            }
+        }
     }
 
     #[test]
