@@ -10,7 +10,9 @@
 //! Uses: `tensor`, `kernels::elementwise`.
 
 use super::{share_gradient, split_at_dim};
-use crate::kernels::elementwise::{erf, gelu_slope, map, sigmoid, tanh, zip_apply, zip_map};
+use crate::kernels::elementwise::{
+    erf, gelu_slope, map, map_widest, sigmoid, tanh, zip_apply, zip_map, zip_map_widest,
+};
 use crate::tensor::{Backward, Tensor};
 
 impl Tensor {
@@ -113,7 +115,11 @@ impl Tensor {
     /// assert!((y[0] + 0.158_655_3).abs() < 1e-6 && y[1] == 0.0 && (y[2] - 0.841_344_7).abs() < 1e-6);
     /// ```
     pub fn gelu(&self) -> Tensor {
-        let out = map(&self.data(), |v| 0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2)));
+        let out = map_widest(
+            &self.data(),
+            #[inline(always)]
+            |v| 0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2)),
+        );
         Tensor::from_op(out, self.shape(), &[self], GeluBackward)
     }
 
@@ -131,7 +137,12 @@ impl Backward for GeluBackward {
         "gelu"
     }
     fn backward(&self, inputs: &[Tensor], _out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
-        let dx = zip_map(g, &inputs[0].data(), |g, x| g * gelu_slope(x));
+        let dx = zip_map_widest(
+            g,
+            &inputs[0].data(),
+            #[inline(always)]
+            |g, x| g * gelu_slope(x),
+        );
         vec![Some(dx)]
     }
 }
