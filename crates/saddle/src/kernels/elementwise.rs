@@ -32,9 +32,9 @@ pub fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<
 }
 
 /// [`map`] for a costly `f` (GELU's erf and exponential): each run of 4096
-/// values compiled by [`widest`](super::widest), with AVX-512 where the
-/// processor has it, on the worker threads from 16K values. `f` must be
-/// inlined into the run (`#[inline(always)]` on the closure).
+/// values compiled for AVX-512 where the processor has it (checked once, at
+/// run time), on the worker threads from 16K values. `f` must be inlined
+/// into the run (`#[inline(always)]` on the closure) to be compiled so.
 pub fn map_widest(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
     zip_map_widest(x, x, |v, _| f(v))
 }
