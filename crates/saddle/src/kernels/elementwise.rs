@@ -161,8 +161,8 @@ fn erf_and_gaussian(x: f64) -> (f64, f64) {
 /// GELU's slope `Φ(z) + z·φ(z)`, with `Φ(z) = ½(1 + erf(z/√2))` ([`erf`]'s
 /// approximation) and the standard normal density `φ(z) = e^{−z²/2}/√(2π)`,
 /// in `f64` and rounded once. The one exponential `e^{−z²/2}` serves both
-/// terms: with one each, GELU's backward pass took 18.1 µs for 8192 values
-/// instead of 12.8 (one thread of a Xeon, AVX-512).
+/// terms: with one each, 8192 slopes took 18.1 µs instead of 12.8 (one
+/// thread of a Xeon, AVX-512).
 ///
 /// ```
 /// use saddle::kernels::elementwise::gelu_slope;
