@@ -317,9 +317,10 @@ fn groups<T>(blocks: Vec<(Range<usize>, T)>) -> Vec<Vec<(Range<usize>, T)>> {
     groups
 }
 
-/// What the forward keeps for the backward: `h_{t−1}`, `C_{t−1}` (LSTM) and
-/// the cell's saved values of every step, block after block of rows, each
-/// block `[T, rows, …]` in run order.
+/// What the forward keeps for the backward: `h_{t−1}` and `C_{t−1}` (LSTM)
+/// of every row and step, `[B, T, H]` as the input projections are laid
+/// out, and the cell's saved values of every step, block after block of
+/// rows, each block `[T, rows, …]` in run order.
 #[derive(Debug)]
 pub struct Kept {
     hp: Vec<f32>,
@@ -370,9 +371,11 @@ pub fn forward(
             for (block, [out, hp, cp, saved]) in group.iter_mut() {
                 let (first, mb) = (block.start - rows.start, block.len());
                 if keep {
-                    hp[n * mb * h..][..mb * h].copy_from_slice(&hs[first * h..][..mb * h]);
-                    if lstm {
-                        cp[n * mb * h..][..mb * h].copy_from_slice(&cs[first * h..][..mb * h]);
+                    for i in 0..mb {
+                        hp[(i * t + step) * h..][..h].copy_from_slice(&hs[(first + i) * h..][..h]);
+                        if lstm {
+                            cp[(i * t + step) * h..][..h].copy_from_slice(&cs[(first + i) * h..][..h]);
+                        }
                     }
                 }
                 for (i, r) in block.clone().enumerate() {
@@ -428,11 +431,13 @@ pub fn backward(s: &Steps, kept: &Kept, w_hh: &[f32], gout: &[f32], probe: bool)
     let order = s.order();
     let (mut xw, mut h0, mut c0) = (Fresh::new(b * t * g), Fresh::new(b * h), Fresh::new(if lstm { b * h } else { 0 }));
     let mut dprobe = Fresh::new(if probe { b * t * h } else { 0 });
-    // ∂L/∂u of every step, block after block, `[T, rows, G]` each, as `kept.hp` is.
-    let mut du = Fresh::new(t * b * g);
+    // ∂L/∂u of every step, `[B, T, G]` as `kept.hp` is: the GRU's own; the
+    // Elman RNN's and the LSTM's are their ∂L/∂a, in `xw` already.
+    let gru = s.kind == CellKind::Gru;
+    let mut du = Fresh::new(if gru { b * t * g } else { 0 });
     let blocks =
         shares(s.blocks(), [(&mut xw, t * g), (&mut du, t * g), (&mut h0, h), (&mut c0, h), (&mut dprobe, t * h)]);
-    // A block's share of what the forward kept (`[T, rows, …]`, `per` values a row).
+    // A block's share of what the forward kept (`per` values a row of the block).
     fn share<'a>(v: &'a [f32], rows: &Range<usize>, per: usize) -> &'a [f32] {
         if v.is_empty() {
             v
@@ -468,7 +473,7 @@ pub fn backward(s: &Steps, kept: &Kept, w_hh: &[f32], gout: &[f32], probe: bool)
                     if probe {
                         dprobe[(i * t + step) * h..][..h].copy_from_slice(&dh[j * h..][..h]);
                     }
-                    let (row, cell) = ((n * mb + i) * h, (n * mb + i) * k);
+                    let (row, cell) = ((i * t + step) * h, (n * mb + i) * k);
                     cell_backward(
                         s.kind,
                         &saved[cell..][..k],
@@ -480,7 +485,11 @@ pub fn backward(s: &Steps, kept: &Kept, w_hh: &[f32], gout: &[f32], probe: bool)
                         du_row,
                     );
                 }
-                du[n * mb * g..][..mb * g].copy_from_slice(&du_step[first * g..][..mb * g]);
+                if gru {
+                    for i in 0..mb {
+                        du[(i * t + step) * g..][..g].copy_from_slice(&du_step[(first + i) * g..][..g]);
+                    }
+                }
             }
             // δh_{t−1} += ∂L/∂u_t · W_hh (rows past their end have ∂L/∂u_t = 0).
             sgemm(Dims { m, n: h, k: g }, Operand::Stored(&du_step), Operand::Stored(w_hh), &mut dh, Accumulate::Add);
@@ -497,14 +506,16 @@ pub fn backward(s: &Steps, kept: &Kept, w_hh: &[f32], gout: &[f32], probe: bool)
     groups(blocks).into_par_iter().for_each(run);
     // SAFETY: every group zeroed its blocks' shares first thing in `run`.
     let (du, xw, h0, c0, probe) = unsafe { (du.written(), xw.written(), h0.written(), c0.written(), dprobe.written()) };
-    // ∂L/∂u and h_{t−1} of all blocks, rows in the same order: one GEMM for ∂L/∂W_hh.
+    // ∂L/∂u and h_{t−1} of every row and step, in the same order: one GEMM for ∂L/∂W_hh.
+    let du = if gru { &du } else { &xw };
     let mut w_hh = vec![0.0; g * h];
     sgemm(
         Dims { m: g, n: h, k: t * b },
-        Operand::Transposed(&du),
+        Operand::Transposed(du),
         Operand::Stored(&kept.hp),
         &mut w_hh,
         Accumulate::Overwrite,
     );
-    Grads { xw, w_hh, b_hh: column_sums(&du, g), h0, c0, probe }
+    let b_hh = column_sums(du, g);
+    Grads { xw, w_hh, b_hh, h0, c0, probe }
 }
