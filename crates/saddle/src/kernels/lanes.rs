@@ -1,5 +1,5 @@
 //! [`Lanes`]: eight `f32` computed together, one vector register where the
-//! build has AVX2 (`x86-64-v3`, this workspace's target), else an array.
+//! build has AVX2 and FMA (`x86-64-v3`, this workspace's target), else an array.
 //!
 //! Arithmetic is lane by lane: each lane computes the IEEE operations that the
 //! same expression computes on one `f32`, so results do not depend on which
@@ -16,13 +16,13 @@ use std::ops::{Add, Div, Mul, Sub};
 /// Values in one [`Lanes`].
 pub(crate) const LANES: usize = 8;
 
-#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
 pub(crate) use avx::{deinterleave, transpose, Lanes};
-#[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
+#[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
 pub(crate) use portable::{deinterleave, transpose, Lanes};
 
 /// The array form, for every target.
-#[cfg_attr(all(target_arch = "x86_64", target_feature = "avx2"), allow(dead_code))]
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"), allow(dead_code))]
 mod portable {
     use super::*;
     use std::array::from_fn;
@@ -41,6 +41,11 @@ mod portable {
         #[inline(always)]
         pub(crate) fn splat(v: f32) -> Self {
             Lanes([v; LANES])
+        }
+        /// `self · a + b` lane by lane, rounded once (a fused multiply-add).
+        #[inline(always)]
+        pub(crate) fn mul_add(self, a: Self, b: Self) -> Self {
+            Lanes(from_fn(|k| self.0[k].mul_add(a.0[k], b.0[k])))
         }
         /// A running maximum `self` found at `at` meets `v` found at `v_at`:
         /// lane by lane, `(v, v_at)` where `v` is larger or NaN, else `(self, at)`.
@@ -122,7 +127,7 @@ mod portable {
 }
 
 /// The AVX2 form: one `__m256` register.
-#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
 mod avx {
     // SAFETY (every `unsafe` below): this module is compiled only where the
     // build enables AVX2 (and so AVX), so its instructions exist; loads and
@@ -179,6 +184,11 @@ mod avx {
         #[inline(always)]
         pub(crate) fn splat(v: f32) -> Self {
             Lanes(unsafe { _mm256_set1_ps(v) })
+        }
+        /// `self · a + b` lane by lane, rounded once (a fused multiply-add).
+        #[inline(always)]
+        pub(crate) fn mul_add(self, a: Self, b: Self) -> Self {
+            Lanes(unsafe { _mm256_fmadd_ps(self.0, a.0, b.0) })
         }
         /// A running maximum `self` found at `at` meets `v` found at `v_at`:
         /// lane by lane, `(v, v_at)` where `v` is larger or NaN, else `(self, at)`.
@@ -330,6 +340,10 @@ mod tests {
         assert_eq!(read(x - y), expect(|a, b| a - b));
         assert_eq!(read(x * 1.7), expect(|a, _| a * 1.7));
         assert_eq!(read(x / 6.0), expect(|a, _| a / 6.0));
+        assert_eq!(read(x.mul_add(y, x)), expect(|a, b| a.mul_add(b, a)));
+        let mut fused = vec![0.0; LANES];
+        p.mul_add(q, p).store(&mut fused);
+        assert_eq!(read(x.mul_add(y, x)), fused);
         let mut out = vec![0.0; LANES];
         ((p + q) - p * 1.7 + q / 6.0).store(&mut out);
         assert_eq!(read((x + y) - x * 1.7 + y / 6.0), out);

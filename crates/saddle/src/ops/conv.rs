@@ -19,9 +19,10 @@
 //! 10⁻⁵ of the largest output or gradient, not of each.
 //!
 //! Any other convolution of stride 1, one group and at most 24 output
-//! channels runs its forward pass as direct sums (`kernels::conv::Direct`),
-//! one fused multiply-add per term: within 10⁻⁵ of im2col's, not bit for
-//! bit. Its backward pass builds `cols` per task.
+//! channels runs its forward pass and its weight gradient as direct sums
+//! (`kernels::conv::Direct`), one fused multiply-add per term: within 10⁻⁵
+//! of im2col's, not bit for bit. Its input gradient is `Wᵀ · dy` and
+//! `col2im`, per task.
 //!
 //! `conv2d_relu` is `relu(conv2d(…))` as one op: the ReLU where the bias is
 //! added, and ReLU's `gout·1[y > 0]` in `gout`'s buffer before the backward.
@@ -75,9 +76,9 @@ impl Tensor {
     /// 16 channels (one group) runs as Winograd F(4×4, 3×3) tiles instead,
     /// with 4× fewer multiplications, exact but for rounding (within 10⁻⁵ of
     /// the largest value; see `kernels::winograd`). Any other convolution of
-    /// stride 1 and one group into at most 24 channels sums each output
-    /// directly in its forward pass (`kernels::conv::Direct`), which rounds
-    /// differently from im2col's products, within 10⁻⁵.
+    /// stride 1 and one group into at most 24 channels sums each output,
+    /// and each weight's gradient, directly (`kernels::conv::Direct`), which
+    /// rounds differently from im2col's products, within 10⁻⁵.
     ///
     /// ```
     /// use saddle::{ops::Conv2dOptions, Tensor};
@@ -220,8 +221,8 @@ fn finish(plane: &mut [f32], bias: Option<f32>, relu: bool) {
     }
 }
 
-/// Whether the forward pass runs [`Direct`] rather than im2col and a GEMM
-/// (and so keeps no `cols` for the backward pass): stride 1, no dilation,
+/// Whether the forward pass and the weight gradient run [`Direct`] rather
+/// than im2col and a GEMM (so no `cols` are kept): stride 1, no dilation,
 /// one group and at most 24 output channels. One image on one thread of the
 /// Xeon, with AVX-512: LeNet-5's two layers (1 → 6 and 6 → 16 channels,
 /// 5×5) took 3.0 and 5.1 µs instead of 6.3 and 16.2, ResNet-20's first (3 →
@@ -444,6 +445,10 @@ impl Conv2dBackward {
                 (need_x.then(|| vec![0.0f32; geo.n * image]), Some(&held[..]))
             }
         };
+        // A layer whose forward pass summed directly (so kept no columns) takes
+        // its weight gradient the same way.
+        let direct = (need_w && wino.is_none() && self.cols.is_none() && is_direct(geo, oc, groups))
+            .then(|| Direct::new(&ConvGeometry { n: 1, ..*geo }, w, oc));
         let tasks = Tasks::new(geo, wino.map_or(l, |t| t.tiles()));
         let count = geo.n.div_ceil(tasks.per);
         let mut partials = vec![0.0f32; if need_w { ROUND.min(count) * oc * kk } else { 0 }];
@@ -472,6 +477,16 @@ impl Conv2dBackward {
                     return;
                 }
                 let (g, g_t) = (g.expect("dy apart from dx outside Winograd"), g_t.expect("as g"));
+                let pw = match (pw, &direct) {
+                    (Some(pw), Some(direct)) => {
+                        pw.fill(0.0);
+                        for (x_n, dy_n) in x_t.chunks_exact(image).zip(g_t.chunks_exact(oc * l)) {
+                            direct.weight_grad(x_n, dy_n, du, plane, pw);
+                        }
+                        None
+                    }
+                    (pw, _) => pw,
+                };
                 let ncols = part.n * l;
                 let cols = grow(cols, part.rows() * ncols);
                 // dy of these images as [OC, n·L]
