@@ -173,8 +173,8 @@ const POSITION_CHANNELS: usize = 16;
 ///   the first `OW` of each row are kept, each tap reads one contiguous run,
 ///   so the positions fill the vectors (16 where the processor has AVX-512,
 ///   checked at run time, else 8) and four channels' weights are broadcast.
-///   The `KW − 1` extra positions of each row are the waste: a fifth of the
-///   work for a 28-wide output and 5×5 filters, two fifths for a 10-wide one.
+///   The `KW − 1` extra positions of each row are wasted work: 4 of every
+///   32 for a 28-wide output and 5×5 filters, 4 of every 14 for a 10-wide one.
 /// - **by positions**: 16 channels fill the vectors (zero weights past `OC`)
 ///   and each of 6 (AVX2) or 12 (AVX-512) output positions has its input
 ///   broadcast, so only the kept positions are computed; their sums are
@@ -309,13 +309,13 @@ impl Direct {
     /// Eight lanes on every processor, so the bits do not depend on it.
     /// `padded` and `wide` are scratch, grown as needed.
     pub fn weight_grad(&self, x: &[f32], dy: &[f32], padded: &mut Vec<f32>, wide: &mut Vec<f32>, dw: &mut [f32]) {
-        let (oh, ow) = self.g.output().expect("checked in new");
-        let (wp, rows) = (self.g.w + 2 * self.g.padding.1, self.taps.len());
-        let span = (oh * wp).next_multiple_of(LANES);
         self.pad(x, padded);
         if !self.starts.is_empty() {
             return self.weight_grad_by_positions(dy, padded, wide, dw);
         }
+        let (oh, ow) = self.g.output().expect("checked in new");
+        let (wp, rows) = (self.g.w + 2 * self.g.padding.1, self.taps.len());
+        let span = (oh * wp).next_multiple_of(LANES);
         wide.clear();
         wide.resize(self.oc * span, 0.0);
         for (dst, src) in wide.chunks_exact_mut(span).zip(dy.chunks_exact(oh * ow)) {
@@ -350,19 +350,19 @@ impl Direct {
             // dy[o.., s] → by_position[s, 0..16], eight channels of eight positions at a time.
             for half in (0..POSITION_CHANNELS).step_by(LANES) {
                 for s in (0..l).step_by(LANES) {
-                    let channel = |k: usize| match dy.get((o + half + k) * l..).filter(|_| o + half + k < oc) {
-                        Some(d) => Lanes::load(&d[s..l]),
-                        None => Lanes::zero(),
+                    let channel = |k: usize| match o + half + k {
+                        c if c < oc => Lanes::load(&dy[c * l + s..(c + 1) * l]),
+                        _ => Lanes::zero(),
                     };
                     for (j, position) in transpose(std::array::from_fn(channel)).iter().enumerate() {
                         position.store(&mut by_position[(s + j) * POSITION_CHANNELS + half..][..LANES]);
                     }
                 }
             }
-            for r in (0..rows).step_by(GRAD_TERMS) {
+            for r in (0..rows).step_by(POSITION_GRAD_TAPS) {
                 // A short last block repeats its last term and keeps what is new.
-                let taps: [usize; GRAD_TERMS] = std::array::from_fn(|t| self.taps[(r + t).min(rows - 1)]);
-                let mut acc = [[Lanes::zero(); 2]; GRAD_TERMS];
+                let taps: [usize; POSITION_GRAD_TAPS] = std::array::from_fn(|t| self.taps[(r + t).min(rows - 1)]);
+                let mut acc = [[Lanes::zero(); 2]; POSITION_GRAD_TAPS];
                 for (&start, dy) in self.starts.iter().zip(by_position.chunks_exact(POSITION_CHANNELS)) {
                     let dy = [Lanes::load(dy), Lanes::load(&dy[LANES..])];
                     for (acc, &tap) in acc.iter_mut().zip(&taps) {
@@ -486,7 +486,7 @@ const GRAD_TAPS: usize = 4;
 /// Terms of [`Direct::weight_grad`] by positions computed together: 6 terms
 /// of 16 channels are 12 accumulators, with 2 gradient vectors and a
 /// broadcast input.
-const GRAD_TERMS: usize = 6;
+const POSITION_GRAD_TAPS: usize = 6;
 
 /// [`Direct::weight_grad`]'s sums for [`GRAD_CHANNELS`] channels' wide
 /// gradients `dys` and [`GRAD_TAPS`] terms:
@@ -674,23 +674,31 @@ pub(crate) mod tests {
         }
     }
 
-    #[test]
-    fn direct_matches_the_formula_in_both_forms_for_every_block_of_channels() {
-        // Padded and not, a rectangular kernel, 1×1 outputs, and 1 to 20
-        // output channels: blocks of four and each remainder (wide), one
-        // block of 16 and a part of another (by positions), runs of 6 and 12
-        // positions with a short last one.
-        let (mut padded, mut wide) = (vec![f32::NAN; 7], vec![f32::NAN; 5000]);
-        for (c, h, w, kernel, padding, oc) in [
+    /// [`Direct`]'s test shapes, one image each, with their output channels:
+    /// padded and not, a rectangular kernel, 1×1 outputs, and 1 to 20
+    /// output channels, so both forms see every block of channels with its
+    /// remainder (4 at a time wide, 16 by positions) and short last runs.
+    fn direct_shapes() -> impl Iterator<Item = (ConvGeometry, usize)> {
+        [
             (1, 9, 11, (5, 5), (2, 2), 6),
             (3, 7, 6, (3, 2), (1, 0), 7),
             (2, 5, 5, (5, 5), (0, 0), 1),
             (6, 14, 14, (5, 5), (0, 0), 16),
             (2, 9, 9, (7, 7), (0, 0), 20),
             (2, 4, 9, (1, 3), (0, 1), 3),
-        ] {
-            let g = ConvGeometry { n: 1, c, h, w, kernel, stride: (1, 1), padding, dilation: (1, 1) };
-            let x: Vec<f32> = (0..c * h * w).map(|i| ((i * 37 % 17) as f32 - 8.0) / 8.0).collect();
+        ]
+        .into_iter()
+        .map(|(c, h, w, kernel, padding, oc)| {
+            (ConvGeometry { n: 1, c, h, w, kernel, stride: (1, 1), padding, dilation: (1, 1) }, oc)
+        })
+    }
+
+    #[test]
+    fn direct_matches_the_formula_in_both_forms_for_every_block_of_channels() {
+        // Runs of 6 and 12 positions by positions, with a short last one.
+        let (mut padded, mut wide) = (vec![f32::NAN; 7], vec![f32::NAN; 5000]);
+        for (g, oc) in direct_shapes() {
+            let x: Vec<f32> = (0..g.c * g.h * g.w).map(|i| ((i * 37 % 17) as f32 - 8.0) / 8.0).collect();
             let wt: Vec<f32> = (0..oc * g.rows()).map(|i| ((i * 13 % 11) as f32 - 5.0) / 5.0).collect();
             let (oh, ow) = g.output().unwrap();
             let expected = conv_direct(&x, &wt, &g, oc, 1);
@@ -725,19 +733,11 @@ pub(crate) mod tests {
 
     #[test]
     fn weight_grad_matches_the_formula_in_both_forms() {
-        // The shapes of the forward test: blocks of 3 channels and 4 terms
-        // with short last ones (wide), one and a part of 16 channels and
-        // blocks of 6 terms (by positions); two images added into `dw`.
+        // Blocks of 3 channels and 4 terms with short last ones (wide), of 6
+        // terms (by positions); two images added into `dw`.
         let (mut padded, mut scratch) = (Vec::new(), vec![f32::NAN; 3]);
-        for (c, h, w, kernel, padding, oc) in [
-            (1, 9, 11, (5, 5), (2, 2), 6),
-            (3, 7, 6, (3, 2), (1, 0), 7),
-            (2, 5, 5, (5, 5), (0, 0), 1),
-            (6, 14, 14, (5, 5), (0, 0), 16),
-            (2, 9, 9, (7, 7), (0, 0), 20),
-            (2, 4, 9, (1, 3), (0, 1), 3),
-        ] {
-            let g = ConvGeometry { n: 1, c, h, w, kernel, stride: (1, 1), padding, dilation: (1, 1) };
+        for (g, oc) in direct_shapes() {
+            let (c, h, w, kernel) = (g.c, g.h, g.w, g.kernel);
             let (oh, ow) = g.output().unwrap();
             let (rows, l) = (g.rows(), oh * ow);
             let xs: Vec<f32> = (0..2 * c * h * w).map(|i| ((i * 37 % 17) as f32 - 8.0) / 8.0).collect();
