@@ -158,6 +158,17 @@ fn erf_and_gaussian(x: f64) -> (f64, f64) {
     ((1.0 - poly * e).copysign(x), e)
 }
 
+/// GELU, `z·Φ(z) = ½z(1 + erf(z/√2))`, with [`erf`]'s approximation.
+///
+/// ```
+/// use saddle::kernels::elementwise::gelu;
+/// assert!((gelu(1.0) - 0.841_344_7).abs() < 1e-6 && gelu(-9.0).abs() < 1e-7);
+/// ```
+#[inline(always)]
+pub fn gelu(z: f32) -> f32 {
+    0.5 * z * (1.0 + erf(z * std::f32::consts::FRAC_1_SQRT_2))
+}
+
 /// GELU's slope `Φ(z) + z·φ(z)`, with `Φ(z) = ½(1 + erf(z/√2))` ([`erf`]'s
 /// approximation) and the standard normal density `φ(z) = e^{−z²/2}/√(2π)`,
 /// in `f64` and rounded once. The one exponential `e^{−z²/2}` serves both

@@ -29,14 +29,13 @@
 //! `σ²` and `dx` are those of the whole batch. `dγ` and `dβ` stay this
 //! share's: the gradient all-reduce adds them.
 //!
-//! Uses: `tensor`, `kernels::elementwise` (erf and GELU's slope; sums in partials).
+//! Uses: `tensor`, `kernels::elementwise` (GELU and its slope; sums in partials).
 
-use crate::kernels::elementwise::{erf, gelu_slope, sum, sum_pairs};
+use crate::kernels::elementwise::{gelu, gelu_slope, sum, sum_pairs};
 use crate::kernels::widest;
 use crate::tensor::{Backward, Tensor};
 use rayon::prelude::*;
 use std::cell::RefCell;
-use std::f32::consts::FRAC_1_SQRT_2;
 use std::sync::Arc;
 
 /// Adds a vector over the replicas of a data-parallel job, in place (every
@@ -88,7 +87,7 @@ impl NormActivation {
     fn apply(self, z: f32) -> f32 {
         match self {
             NormActivation::Relu => z.max(0.0),
-            NormActivation::Gelu => 0.5 * z * (1.0 + erf(z * FRAC_1_SQRT_2)),
+            NormActivation::Gelu => gelu(z),
         }
     }
     /// `g·f′(z)`.
