@@ -487,6 +487,9 @@ impl Conv2dBackward {
                     }
                     (pw, _) => pw,
                 };
+                if pw.is_none() && px.is_none() {
+                    return; // a direct first layer: its weight gradient was all
+                }
                 let ncols = part.n * l;
                 let cols = grow(cols, part.rows() * ncols);
                 // dy of these images as [OC, n·L]
