@@ -7,28 +7,44 @@
 //!
 //! Uses: `tensor::shape` helpers only through plain slices.
 
+use super::{in_parts, Fresh};
 use rayon::prelude::*;
 
 /// Below this many elements a map runs in one thread.
 const PARALLEL_MIN: usize = 1 << 15;
 
+/// Values a worker thread's part of a parallel map holds.
+const RUN: usize = 4096;
+
 /// `out[i] = f(x[i])`.
 pub fn map(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
     if x.len() < PARALLEL_MIN {
-        x.iter().map(|&v| f(v)).collect()
-    } else {
-        x.par_iter().with_min_len(4096).map(|&v| f(v)).collect()
+        return x.iter().map(|&v| f(v)).collect();
     }
+    let mut out = Fresh::new(x.len());
+    in_parts(out.unwritten(), RUN, &|i, o| {
+        o.iter_mut().zip(&x[i * RUN..]).for_each(|(o, &v)| {
+            o.write(f(v));
+        })
+    });
+    // SAFETY: the parts cover `out`, and each wrote all its values.
+    unsafe { out.written() }
 }
 
 /// `out[i] = f(a[i], b[i])` for equal lengths.
 pub fn zip_map(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
     assert_eq!(a.len(), b.len(), "zip_map: lengths differ");
     if a.len() < PARALLEL_MIN {
-        a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
-    } else {
-        a.par_iter().zip(b.par_iter()).with_min_len(4096).map(|(&x, &y)| f(x, y)).collect()
+        return a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
     }
+    let mut out = Fresh::new(a.len());
+    in_parts(out.unwritten(), RUN, &|i, o| {
+        o.iter_mut().zip(&a[i * RUN..]).zip(&b[i * RUN..]).for_each(|((o, &x), &y)| {
+            o.write(f(x, y));
+        })
+    });
+    // SAFETY: the parts cover `out`, and each wrote all its values.
+    unsafe { out.written() }
 }
 
 /// [`map`] for a costly `f` (GELU's erf and exponential): each run of 4096
@@ -53,7 +69,6 @@ pub fn map_widest(x: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Vec<f32> {
 /// assert_eq!(y, vec![4.0, 9.0]);
 /// ```
 pub fn zip_map_widest(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
-    const RUN: usize = 4096;
     assert_eq!(a.len(), b.len(), "zip_map_widest: lengths differ");
     super::filled(a.len(), RUN, |i, out| {
         let (a, b) = (&a[i * RUN..][..out.len()], &b[i * RUN..][..out.len()]);
@@ -70,7 +85,7 @@ pub fn zip_apply(a: &mut [f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) {
     if a.len() < PARALLEL_MIN {
         a.iter_mut().zip(b).for_each(|(x, &y)| *x = f(*x, y));
     } else {
-        a.par_iter_mut().zip(b.par_iter()).with_min_len(4096).for_each(|(x, &y)| *x = f(*x, y));
+        in_parts(a, RUN, &|i, a| a.iter_mut().zip(&b[i * RUN..]).for_each(|(x, &y)| *x = f(*x, y)));
     }
 }
 

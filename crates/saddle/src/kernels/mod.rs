@@ -85,10 +85,14 @@ impl<T> Fresh<T> {
     pub(crate) fn parts(&mut self, size: usize) -> std::slice::ChunksMut<'_, MaybeUninit<T>> {
         self.0.spare_capacity_mut()[..self.1].chunks_mut(size.max(1))
     }
+    /// The whole buffer as one part.
+    pub(crate) fn unwritten(&mut self) -> &mut [MaybeUninit<T>] {
+        &mut self.0.spare_capacity_mut()[..self.1]
+    }
     /// The values.
     ///
     /// # Safety
-    /// Every value has been written: each part has been through [`zeroed`].
+    /// Every value has been written (each part through [`zeroed`], say).
     pub(crate) unsafe fn written(mut self) -> Vec<T> {
         // SAFETY: the first `len` values were written, as the caller promises.
         unsafe { self.0.set_len(self.1) };
@@ -112,13 +116,22 @@ pub(crate) fn filled<T: Copy + Default + Send>(
     size: usize,
     fill: impl Fn(usize, &mut [T]) + Sync,
 ) -> Vec<T> {
-    use rayon::prelude::*;
-    let size = size.max(1);
     let mut v = Fresh::new(len);
-    let parts = v.0.spare_capacity_mut()[..len].par_chunks_mut(size);
-    parts.with_min_len((1usize << 14).div_ceil(size)).enumerate().for_each(|(i, part)| fill(i, zeroed(part)));
+    in_parts(v.unwritten(), size, &|i, part| fill(i, zeroed(part)));
     // SAFETY: every part went through `zeroed`.
     unsafe { v.written() }
+}
+
+/// `run(i, part)` for each consecutive part `i` of `size` values of `out`
+/// (the last one shorter), on the worker threads, which take parts of at
+/// least 16K values in all. `run` is a trait object so that the kernels'
+/// parallel loops share one copy of rayon's splitting and joining, where a
+/// closure type would compile a copy for each loop (a third of the crate's
+/// code, and of its build, went to those copies).
+pub(crate) fn in_parts<T: Send>(out: &mut [T], size: usize, run: &(dyn Fn(usize, &mut [T]) + Sync)) {
+    use rayon::prelude::*;
+    let size = size.max(1);
+    out.par_chunks_mut(size).with_min_len((1usize << 14).div_ceil(size)).enumerate().for_each(|(i, part)| run(i, part));
 }
 
 /// `m: [rows, cols]` transposed, `[cols, rows]`, in square tiles that stay

@@ -51,7 +51,7 @@ impl AdagradConfig {
         let c = *self;
         let (eps, wd) = (c.eps as f32, c.weight_decay as f32);
         let buffers = [("sum", c.initial_accumulator_value as f32)];
-        update_params(params, state, &buffers, |step, g, theta, bufs| {
+        update_params(params, state, &buffers, &|step, g, theta, bufs| {
             let neg_clr = -(c.lr / (1.0 + (step - 1) as f64 * c.lr_decay)) as f32;
             for ((t, &g), s) in theta.iter_mut().zip(g).zip(bufs[0].iter_mut()) {
                 let g = pieces::l2_decay(g, *t, wd);

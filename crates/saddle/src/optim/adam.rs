@@ -110,7 +110,7 @@ impl AdamConfig {
             WeightDecay::Decoupled(l) => ((1.0 - c.lr * l) as f32, 0.0),
             WeightDecay::L2(l) => (1.0, l as f32),
         };
-        update_params(params, state, buffers, |step, g, theta, bufs| {
+        update_params(params, state, buffers, &|step, g, theta, bufs| {
             // Bias corrections in f64, as PyTorch computes them in Python floats.
             let bc1 = 1.0 - c.betas.0.powi(step as i32);
             let bc2_sqrt = (1.0 - c.betas.1.powi(step as i32)).sqrt() as f32;

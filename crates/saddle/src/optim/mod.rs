@@ -163,6 +163,11 @@ pub(crate) fn non_negative(field: &str, v: f64) -> Result<()> {
 /// Elements per call of an update closure (RMSprop keeps a stack buffer this long).
 pub(crate) const CHUNK: usize = 1 << 14;
 
+/// An optimizer's rule over one chunk: `update(step, g, θ, buffers)`. A
+/// trait object, so that [`update_params`]'s threads are compiled once, not
+/// once for each optimizer.
+pub(crate) type Update<'a> = dyn Fn(u64, &[f32], &mut [f32], &mut [&mut [f32]]) + Sync + 'a;
+
 /// The loop all optimizers share. For every parameter with a gradient: count
 /// the step, take its `buffers` (created with the given initial value on the
 /// first step), and run `update(step, g, θ, buffers)` over chunks of at most
@@ -180,7 +185,7 @@ pub(crate) fn update_params(
     params: &[(String, Tensor)],
     state: &mut BTreeMap<String, ParamState>,
     buffers: &[(&str, f32)],
-    update: impl Fn(u64, &[f32], &mut [f32], &mut [&mut [f32]]) + Sync,
+    update: &Update<'_>,
 ) {
     for (name, p) in params {
         let n = p.numel();

@@ -62,7 +62,7 @@ impl RmsPropConfig {
         if c.momentum > 0.0 {
             buffers.push(("momentum_buffer", 0.0));
         }
-        update_params(params, state, &buffers, |_, g, theta, bufs| {
+        update_params(params, state, &buffers, &|_, g, theta, bufs| {
             let (v, rest) = bufs.split_first_mut().expect("square_avg");
             let (gbar, b): (Option<&mut [f32]>, Option<&mut [f32]>) = match (c.centered, rest) {
                 (true, [gbar, b]) => (Some(gbar), Some(b)),

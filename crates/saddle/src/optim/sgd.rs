@@ -54,14 +54,14 @@ impl SgdConfig {
         let (mu, keep, neg_lr, wd) =
             (c.momentum as f32, (1.0 - c.dampening) as f32, -c.lr as f32, c.weight_decay as f32);
         if c.momentum == 0.0 {
-            update_params(params, state, &[], |_, g, theta, _| {
+            update_params(params, state, &[], &|_, g, theta, _| {
                 for (t, &g) in theta.iter_mut().zip(g) {
                     *t += neg_lr * pieces::l2_decay(g, *t, wd);
                 }
             });
             return;
         }
-        update_params(params, state, &[("momentum_buffer", 0.0)], |step, g, theta, bufs| {
+        update_params(params, state, &[("momentum_buffer", 0.0)], &|step, g, theta, bufs| {
             for ((t, &g), b) in theta.iter_mut().zip(g).zip(bufs[0].iter_mut()) {
                 let g = pieces::l2_decay(g, *t, wd);
                 *b = pieces::momentum(*b, g, mu, keep, step == 1);

@@ -87,23 +87,29 @@ impl Tensor {
     pub fn from_op(data: Vec<f32>, shape: &[usize], inputs: &[&Tensor], backward: impl Backward + 'static) -> Tensor {
         debug_assert_eq!(data.len(), numel(shape), "{}: output size", backward.name());
         if Tensor::records(inputs) {
-            let inputs = inputs
-                .iter()
-                .enumerate()
-                .map(|(i, t)| match t.node() {
-                    Some(n) if !backward.reads_input(i) && !n.reads_output => t.without_values(),
-                    _ => (*t).clone(),
-                })
-                .collect();
-            let node = Node {
-                name: backward.name(),
-                reads_output: backward.reads_output(),
-                saved: Mutex::new(Some(Saved { inputs, backward: Box::new(backward) })),
-            };
-            Tensor::make(data, shape, Some(Arc::new(node)))
+            Tensor::recorded(data, shape, inputs, Box::new(backward))
         } else {
             Tensor::make(data, shape, None)
         }
+    }
+
+    /// [`Tensor::from_op`]'s node in the graph, built once for every op
+    /// rather than once for each op's type.
+    fn recorded(data: Vec<f32>, shape: &[usize], inputs: &[&Tensor], backward: Box<dyn Backward>) -> Tensor {
+        let inputs = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, t)| match t.node() {
+                Some(n) if !backward.reads_input(i) && !n.reads_output => t.without_values(),
+                _ => (*t).clone(),
+            })
+            .collect();
+        let node = Node {
+            name: backward.name(),
+            reads_output: backward.reads_output(),
+            saved: Mutex::new(Some(Saved { inputs, backward })),
+        };
+        Tensor::make(data, shape, Some(Arc::new(node)))
     }
 
     /// A 0-dimensional tensor holding `v`.
