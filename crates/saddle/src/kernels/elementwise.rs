@@ -95,6 +95,16 @@ pub fn zip_apply(a: &mut [f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) {
 /// (Cody and Waite's two-part ln 2, so `k·ln2_hi` is exact), `eʳ` by its
 /// Taylor series to `r¹¹/11!` (the next term is below 7e-15) in fused
 /// multiply-adds, and `2ᵏ` written straight into the exponent bits.
+///
+/// The series is summed by Estrin's scheme: pairs of terms `a + b·r`, then
+/// pairs of pairs with `r²`, then with `r⁴` and `r⁸`, a chain of 5
+/// operations where Horner's form chained 11, so that one value's
+/// polynomial no longer waits on each step of the last. [`sigmoid`] and
+/// [`tanh`] over 491 520 values went from 2.86 and 3.81 ns a value to 2.48
+/// and 3.22 (one thread of a Zen 3 EPYC), and both give the same bits as
+/// with Horner's form for every `f32` below 1024 in magnitude, as does
+/// [`gelu_slope`] below 16; [`erf`] differs in the last bit for 126 of those
+/// 2.2 billion inputs, all near ±5e-5, where its own error is far larger.
 #[inline(always)]
 fn exp64(x: f64) -> f64 {
     // Adding 1.5·2⁵² rounds to an integer k and leaves k in the low mantissa bits.
@@ -104,10 +114,13 @@ fn exp64(x: f64) -> f64 {
     let t = x * std::f64::consts::LOG2_E + SHIFT;
     let k = t - SHIFT;
     let r = (x - k * LN2_HI) - k * LN2_LO;
-    let mut p: f64 = 1.0 / 39_916_800.0;
-    for c in [3_628_800.0, 362_880.0, 40_320.0, 5_040.0, 720.0, 120.0, 24.0, 6.0, 2.0, 1.0, 1.0] {
-        p = p.mul_add(r, 1.0 / c);
-    }
+    // The coefficients 1/i!, paired: r + 1, 1/2! + r/3!, …, 1/10! + r/11!.
+    let f = |n: f64| 1.0 / n;
+    let (r2, p0, p2) = (r * r, r + 1.0, f(6.0).mul_add(r, f(2.0)));
+    let (p4, p6) = (f(120.0).mul_add(r, f(24.0)), f(5_040.0).mul_add(r, f(720.0)));
+    let (p8, p10) = (f(362_880.0).mul_add(r, f(40_320.0)), f(39_916_800.0).mul_add(r, f(3_628_800.0)));
+    let (r4, q0, q4, q8) = (r2 * r2, p2.mul_add(r2, p0), p6.mul_add(r2, p4), p10.mul_add(r2, p8));
+    let p = (q8 * (r4 * r4)) + q4.mul_add(r4, q0);
     // 2ᵏ: the biased exponent k + 1023 in bits 52…62 (|k| ≤ 1010 here).
     let scale = f64::from_bits((t.to_bits() << 52).wrapping_add(1023 << 52));
     p * scale
