@@ -126,8 +126,7 @@ pub(crate) fn filled<T: Copy + Default + Send>(
 /// (the last one shorter), on the worker threads, which take parts of at
 /// least 16K values in all. `run` is a trait object so that the kernels'
 /// parallel loops share one copy of rayon's splitting and joining, where a
-/// closure type would compile a copy for each loop (a third of the crate's
-/// code, and of its build, went to those copies).
+/// closure type would compile a copy for each loop (ARCHITECTURE.md, Build).
 pub(crate) fn in_parts<T: Send>(out: &mut [T], size: usize, run: &(dyn Fn(usize, &mut [T]) + Sync)) {
     use rayon::prelude::*;
     let size = size.max(1);
