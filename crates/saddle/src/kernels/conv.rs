@@ -15,8 +15,9 @@
 //!
 //! Uses: nothing.
 
-use super::lanes::{deinterleave, Lanes, LANES};
+use super::lanes::{as_unwritten, deinterleave, Lanes, LANES};
 use super::tap_outputs;
+use std::mem::MaybeUninit;
 
 mod direct;
 pub use direct::Direct;
@@ -146,7 +147,13 @@ pub fn im2col(x: &[f32], g: &ConvGeometry, cols: &mut [f32]) {
 /// `dst ← src`, a vector at a time (`copy_from_slice` calls `memcpy`).
 #[inline(always)]
 fn copy(src: &[f32], dst: &mut [f32]) {
-    dst.chunks_mut(LANES).zip(src.chunks(LANES)).for_each(|(d, s)| Lanes::load(s).store(d));
+    write(src, as_unwritten(dst));
+}
+
+/// [`copy`] into memory not yet written.
+#[inline(always)]
+fn write(src: &[f32], dst: &mut [MaybeUninit<f32>]) {
+    dst.chunks_mut(LANES).zip(src.chunks(LANES)).for_each(|(d, s)| Lanes::load(s).write(d));
 }
 
 /// `dst ← 0`, a vector at a time (`fill` calls `memset`).

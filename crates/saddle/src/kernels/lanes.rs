@@ -11,7 +11,18 @@
 //!
 //! Uses: nothing.
 
+use std::mem::MaybeUninit;
 use std::ops::{Add, Div, Mul, Sub};
+
+/// `s` as memory to be written without being read, the view that
+/// [`Lanes::write`] stores through: a kernel that overwrites its output
+/// can then take it unwritten (`MaybeUninit`), with no zeroing first.
+#[inline(always)]
+pub(crate) fn as_unwritten(s: &mut [f32]) -> &mut [MaybeUninit<f32>] {
+    // SAFETY: `MaybeUninit<f32>` has the layout of `f32`, and only `f32`
+    // values are ever written through the view.
+    unsafe { &mut *(s as *mut [f32] as *mut [MaybeUninit<f32>]) }
+}
 
 /// Values in one [`Lanes`].
 pub(crate) const LANES: usize = 8;
@@ -66,10 +77,14 @@ mod portable {
         /// Writes the first `min(dst.len(), LANES)` lanes to `dst`.
         #[inline(always)]
         pub(crate) fn store(&self, dst: &mut [f32]) {
-            match dst.get_mut(..LANES) {
-                Some(all) => all.copy_from_slice(&self.0),
-                None => dst.iter_mut().zip(self.0).for_each(|(d, v)| *d = v),
-            }
+            self.write(as_unwritten(dst));
+        }
+        /// [`Lanes::store`] into memory not yet written.
+        #[inline(always)]
+        pub(crate) fn write(&self, dst: &mut [MaybeUninit<f32>]) {
+            dst.iter_mut().zip(self.0).for_each(|(d, v)| {
+                d.write(v);
+            });
         }
         /// Writes lanes that hold whole numbers in `0..2³¹`, as integers, to
         /// the first `min(dst.len(), LANES)` of `dst`.
@@ -212,8 +227,13 @@ mod avx {
         /// Writes the first `min(dst.len(), LANES)` lanes to `dst`.
         #[inline(always)]
         pub(crate) fn store(&self, dst: &mut [f32]) {
+            self.write(as_unwritten(dst));
+        }
+        /// [`Lanes::store`] into memory not yet written.
+        #[inline(always)]
+        pub(crate) fn write(&self, dst: &mut [MaybeUninit<f32>]) {
             match dst.get_mut(..LANES) {
-                Some(all) => unsafe { _mm256_storeu_ps(all.as_mut_ptr(), self.0) },
+                Some(all) => unsafe { _mm256_storeu_ps(all.as_mut_ptr().cast(), self.0) },
                 None => unsafe { store_first(_mm256_castps_si256(self.0), dst.as_mut_ptr().cast(), dst.len()) },
             }
         }

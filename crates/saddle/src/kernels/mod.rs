@@ -103,8 +103,17 @@ impl<T> Fresh<T> {
 /// `part` set to zeros, as the values it now holds.
 pub(crate) fn zeroed<T: Copy + Default>(part: &mut [MaybeUninit<T>]) -> &mut [T] {
     part.fill(MaybeUninit::new(T::default()));
-    // SAFETY: every value was written just above, and `MaybeUninit<T>` has
-    // the layout of `T`.
+    // SAFETY: every value was written just above.
+    unsafe { written(part) }
+}
+
+/// The values `part` holds.
+///
+/// # Safety
+/// Every value of `part` has been written.
+pub(crate) unsafe fn written<T>(part: &mut [MaybeUninit<T>]) -> &mut [T] {
+    // SAFETY: `MaybeUninit<T>` has the layout of `T`, and the caller
+    // promises that each value was written.
     unsafe { &mut *(part as *mut [MaybeUninit<T>] as *mut [T]) }
 }
 

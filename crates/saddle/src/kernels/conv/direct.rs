@@ -7,8 +7,9 @@
 //!
 //! Uses: `kernels::lanes`.
 
-use super::{copy, ConvGeometry};
-use crate::kernels::lanes::{transpose, Lanes, LANES};
+use super::{copy, write, ConvGeometry};
+use crate::kernels::lanes::{as_unwritten, transpose, Lanes, LANES};
+use std::mem::MaybeUninit;
 
 /// Output channels that [`Direct`] computes together, and vectors of
 /// positions: 12 accumulators, 3 input vectors and a broadcast weight fill
@@ -112,6 +113,13 @@ impl Direct {
     /// `y ← conv(x)` for one image; `padded` and `wide` are scratch, grown as
     /// needed, and `y` may hold anything before.
     pub fn forward(&self, x: &[f32], padded: &mut Vec<f32>, wide: &mut Vec<f32>, y: &mut [f32]) {
+        self.write(x, padded, wide, as_unwritten(y));
+    }
+
+    /// [`Direct::forward`] into `y` not yet written: every value of `y`
+    /// is written (the sums are made in `wide`, then copied or transposed
+    /// into `y`), so the caller need not zero it first.
+    pub(crate) fn write(&self, x: &[f32], padded: &mut Vec<f32>, wide: &mut Vec<f32>, y: &mut [MaybeUninit<f32>]) {
         let (oh, ow) = self.g.output().expect("checked in new");
         let (wp, span) = (self.g.w + 2 * self.g.padding.1, self.span());
         self.pad(x, padded);
@@ -136,7 +144,7 @@ impl Direct {
         if self.starts.is_empty() {
             for (dst, src) in y.chunks_exact_mut(oh * ow).zip(wide.chunks_exact(span)) {
                 for (d, s) in dst.chunks_exact_mut(ow).zip(src.chunks(wp)) {
-                    copy(&s[..ow], d);
+                    write(&s[..ow], d);
                 }
             }
         } else {
@@ -300,7 +308,7 @@ impl Direct {
 
     /// By positions: `sums: [blocks, L rounded up to 8, 16]` → `y: [OC, L]`,
     /// eight positions of eight channels at a time.
-    fn to_channels(&self, sums: &[f32], y: &mut [f32]) {
+    fn to_channels(&self, sums: &[f32], y: &mut [MaybeUninit<f32>]) {
         let l = self.starts.len();
         for (o, block) in (0..self.oc)
             .step_by(LANES)
@@ -309,7 +317,7 @@ impl Direct {
             for s in (0..l).step_by(LANES) {
                 let rows = std::array::from_fn(|k| Lanes::load(&block[(s + k) * POSITION_CHANNELS..]));
                 for (j, channel) in transpose(rows).iter().enumerate().take(self.oc - o) {
-                    channel.store(&mut y[(o + j) * l + s..][..(l - s).min(LANES)]);
+                    channel.write(&mut y[(o + j) * l + s..][..(l - s).min(LANES)]);
                 }
             }
         }
