@@ -5,9 +5,11 @@
 //! same expression computes on one `f32`, so results do not depend on which
 //! form is built (tested below). Loads and stores take slices and are bounds
 //! checked: a slice shorter than [`LANES`] reads zeros beyond its end and
-//! writes only its length. [`transpose`] turns eight rows into eight columns,
-//! for moving between channels-first and channels-last layouts;
-//! [`deinterleave`] splits even and odd positions, for windows of stride 2.
+//! writes only its length; `Lanes::write` stores into memory not yet
+//! written (`MaybeUninit`), for kernels that overwrite their output whole.
+//! [`transpose`] turns eight rows into eight columns, for moving between
+//! channels-first and channels-last layouts; [`deinterleave`] splits even
+//! and odd positions, for windows of stride 2.
 //!
 //! Uses: nothing.
 
