@@ -83,7 +83,7 @@ impl<T> Fresh<T> {
     /// Consecutive parts of `size` values (the last one shorter), which
     /// together cover the buffer.
     pub(crate) fn parts(&mut self, size: usize) -> std::slice::ChunksMut<'_, MaybeUninit<T>> {
-        self.0.spare_capacity_mut()[..self.1].chunks_mut(size.max(1))
+        self.unwritten().chunks_mut(size.max(1))
     }
     /// The whole buffer as one part.
     pub(crate) fn unwritten(&mut self) -> &mut [MaybeUninit<T>] {
