@@ -107,6 +107,14 @@ pub(crate) fn zeroed<T: Copy + Default>(part: &mut [MaybeUninit<T>]) -> &mut [T]
     unsafe { written(part) }
 }
 
+/// `part` set to a copy of `src` (as long), as the values it now holds.
+pub(crate) fn copied<'a, T: Copy>(part: &'a mut [MaybeUninit<T>], src: &[T]) -> &'a mut [T] {
+    assert_eq!(part.len(), src.len(), "copied: a part of {} values for {} values", part.len(), src.len());
+    part.iter_mut().zip(src).for_each(|(d, &s)| _ = d.write(s));
+    // SAFETY: every value was written just above.
+    unsafe { written(part) }
+}
+
 /// The values `part` holds.
 ///
 /// # Safety

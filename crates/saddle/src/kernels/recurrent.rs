@@ -43,7 +43,7 @@
 
 use super::elementwise::{column_sums, sigmoid_in_place, tanh_in_place};
 use super::gemm::{sgemm, Accumulate, Dims, Operand};
-use super::{transposed, Fresh};
+use super::{copied, transposed, zeroed, Fresh};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -273,11 +273,9 @@ impl Steps<'_> {
     }
 }
 
-/// A block of rows with its shares of `N` buffers, not yet written.
+/// A block of rows with its shares of `N` buffers, not yet written: the
+/// kernels write each value once, in place, with no zeroing first.
 type Unwritten<'a, const N: usize> = (Range<usize>, [&'a mut [MaybeUninit<f32>]; N]);
-
-/// A block of rows with its shares of `N` buffers.
-type Shares<'a, const N: usize> = (Range<usize>, [&'a mut [f32]; N]);
 
 /// Each block of rows with its share of each buffer `(v, per_row)`: the
 /// block's rows of a `[B, …]` buffer with `per_row` values a row (an empty
@@ -286,11 +284,6 @@ type Shares<'a, const N: usize> = (Range<usize>, [&'a mut [f32]; N]);
 fn shares<const N: usize>(blocks: Vec<Range<usize>>, bufs: [(&mut Fresh<f32>, usize); N]) -> Vec<Unwritten<'_, N>> {
     let mut cuts = bufs.map(|(v, per_row)| v.parts(ROWS * per_row));
     blocks.into_iter().map(|rows| (rows, std::array::from_fn(|i| cuts[i].next().unwrap_or(&mut [])))).collect()
-}
-
-/// A group's shares, zeroed by the thread that runs the group.
-fn zeroed<const N: usize>(group: Vec<Unwritten<'_, N>>) -> Vec<Shares<'_, N>> {
-    group.into_iter().map(|(rows, bufs)| (rows, bufs.map(super::zeroed))).collect()
 }
 
 /// Consecutive blocks that one thread runs together, as one block of their
@@ -354,8 +347,7 @@ pub fn forward(
     let (mut hp, mut cp, mut saved) = (kept(h), kept(if lstm { h } else { 0 }), kept(k));
     let mut out = Fresh::new(b * t * st);
     let blocks = shares(s.blocks(), [(&mut out, t * st), (&mut hp, t * h), (&mut cp, t * h), (&mut saved, t * k)]);
-    let run = |group: Vec<Unwritten<4>>| {
-        let mut group = zeroed(group);
+    let run = |mut group: Vec<Unwritten<4>>| {
         let rows = group[0].0.start..group[group.len() - 1].0.end;
         let m = rows.len();
         let mut hs = h0[rows.start * h..rows.end * h].to_vec();
@@ -372,35 +364,37 @@ pub fn forward(
                 let (first, mb) = (block.start - rows.start, block.len());
                 if keep {
                     for i in 0..mb {
-                        hp[(i * t + step) * h..][..h].copy_from_slice(&hs[(first + i) * h..][..h]);
+                        copied(&mut hp[(i * t + step) * h..][..h], &hs[(first + i) * h..][..h]);
                         if lstm {
-                            cp[(i * t + step) * h..][..h].copy_from_slice(&cs[(first + i) * h..][..h]);
+                            copied(&mut cp[(i * t + step) * h..][..h], &cs[(first + i) * h..][..h]);
                         }
                     }
                 }
                 for (i, r) in block.clone().enumerate() {
                     let j = first + i; // the row within the group
                     let h_row = &mut hs[j * h..][..h];
+                    // The step's saved values: zeros, overwritten where the step runs.
+                    let kept = if keep { zeroed(&mut saved[(n * mb + i) * k..][..k]) } else { &mut scratch[..] };
                     if s.active(r, step) {
                         let c_row = if lstm { &mut cs[j * h..][..h] } else { &mut [][..] };
                         let a = &xw[(r * t + step) * g..][..g];
-                        let kept = if keep { &mut saved[(n * mb + i) * k..][..k] } else { &mut scratch[..] };
                         cell_forward(s.kind, a, &u[j * g..][..g], h_row, c_row, kept);
                         if let Some(p) = probe {
                             h_row.iter_mut().zip(&p[(r * t + step) * h..][..h]).for_each(|(x, p)| *x += p);
                         }
                     }
                     let o = &mut out[(i * t + step) * st..][..st];
-                    o[..h].copy_from_slice(h_row);
+                    copied(&mut o[..h], h_row);
                     if lstm {
-                        o[h..].copy_from_slice(&cs[j * h..][..h]);
+                        copied(&mut o[h..], &cs[j * h..][..h]);
                     }
                 }
             }
         }
     };
     groups(blocks).into_par_iter().for_each(run);
-    // SAFETY: every group zeroed its blocks' shares first thing in `run`.
+    // SAFETY: every row's every step wrote its `out`, and, if `keep`, its
+    // `hp`, `cp` (LSTM) and `saved` (zeros where the step did not run).
     unsafe { (out.written(), Kept { hp: hp.written(), cp: cp.written(), saved: saved.written() }) }
 }
 
@@ -445,8 +439,7 @@ pub fn backward(s: &Steps, kept: &Kept, w_hh: &[f32], gout: &[f32], probe: bool)
             &v[rows.start * per..rows.end * per]
         }
     }
-    let run = |group: Vec<Unwritten<5>>| {
-        let mut group = zeroed(group);
+    let run = |mut group: Vec<Unwritten<5>>| {
         let rows = group[0].0.start..group[group.len() - 1].0.end;
         let m = rows.len();
         // The running δh and δC of the group's rows, and ∂L/∂u of the step.
@@ -465,15 +458,19 @@ pub fn backward(s: &Steps, kept: &Kept, w_hh: &[f32], gout: &[f32], probe: bool)
                         dc[j * h..][..h].iter_mut().zip(&go[h..]).for_each(|(d, g)| *d += g);
                     }
                     let du_row = &mut du_step[j * g..][..g];
+                    let (row, cell) = ((i * t + step) * h, (n * mb + i) * k);
+                    let dxw = zeroed(&mut dxw[(i * t + step) * g..][..g]);
                     // Past the end the state passed through unchanged, and so does its gradient.
                     if !s.active(r, step) {
                         du_row.fill(0.0);
+                        if probe {
+                            zeroed(&mut dprobe[row..][..h]);
+                        }
                         continue;
                     }
                     if probe {
-                        dprobe[(i * t + step) * h..][..h].copy_from_slice(&dh[j * h..][..h]);
+                        copied(&mut dprobe[row..][..h], &dh[j * h..][..h]);
                     }
-                    let (row, cell) = ((i * t + step) * h, (n * mb + i) * k);
                     cell_backward(
                         s.kind,
                         &saved[cell..][..k],
@@ -481,13 +478,13 @@ pub fn backward(s: &Steps, kept: &Kept, w_hh: &[f32], gout: &[f32], probe: bool)
                         if lstm { &cp[row..][..h] } else { &[] },
                         &mut dh[j * h..][..h],
                         if lstm { &mut dc[j * h..][..h] } else { &mut [][..] },
-                        &mut dxw[(i * t + step) * g..][..g],
+                        dxw,
                         du_row,
                     );
                 }
                 if gru {
                     for i in 0..mb {
-                        du[(i * t + step) * g..][..g].copy_from_slice(&du_step[(first + i) * g..][..g]);
+                        copied(&mut du[(i * t + step) * g..][..g], &du_step[(first + i) * g..][..g]);
                     }
                 }
             }
@@ -497,14 +494,15 @@ pub fn backward(s: &Steps, kept: &Kept, w_hh: &[f32], gout: &[f32], probe: bool)
         // ∂L/∂h0 and ∂L/∂c0: the running δh and δC after step 0.
         for (block, [_, _, h0, c0, _]) in group.iter_mut() {
             let first = block.start - rows.start;
-            h0.copy_from_slice(&dh[first * h..][..block.len() * h]);
+            copied(h0, &dh[first * h..][..block.len() * h]);
             if lstm {
-                c0.copy_from_slice(&dc[first * h..][..block.len() * h]);
+                copied(c0, &dc[first * h..][..block.len() * h]);
             }
         }
     };
     groups(blocks).into_par_iter().for_each(run);
-    // SAFETY: every group zeroed its blocks' shares first thing in `run`.
+    // SAFETY: every row's every step wrote its `xw`, and its `du` (GRU) and
+    // `probe` where asked; the end of `run` wrote `h0` and `c0` (LSTM).
     let (du, xw, h0, c0, probe) = unsafe { (du.written(), xw.written(), h0.written(), c0.written(), dprobe.written()) };
     // ∂L/∂u and h_{t−1} of every row and step, in the same order: one GEMM for ∂L/∂W_hh.
     let du = if gru { &du } else { &xw };
