@@ -119,10 +119,11 @@ def optim(args):
 
 def lstm(args):
     """Embedding(1000, 100) -> LSTM(100 -> 128) -> Linear(128, 20), batch 32 x 24 steps, Adam:
-    training tokens/s, for the LSTM, the bidirectional LSTM and the RNN (as `saddle bench lstm`)."""
+    training tokens/s, for the LSTM, the bidirectional LSTM, the GRU and the RNN (as `saddle bench lstm`)."""
     nn = torch.nn
     batch, steps = 32, 24
-    for name, cls, bi in [("lstm", nn.LSTM, False), ("bilstm", nn.LSTM, True), ("rnn", nn.RNN, False)]:
+    for name, cls, bi in [("lstm", nn.LSTM, False), ("bilstm", nn.LSTM, True), ("gru", nn.GRU, False),
+                          ("rnn", nn.RNN, False)]:
         torch.manual_seed(0)
         emb, rnn = nn.Embedding(1000, 100, padding_idx=0), cls(100, 128, batch_first=True, bidirectional=bi)
         fc = nn.Linear(256 if bi else 128, 20)

@@ -51,7 +51,7 @@ enum Target {
     /// One optimizer step over 1M and 10M parameters, for every optimizer: milliseconds.
     Optim,
     /// Embedding(1000, 100) → LSTM(100 → 128) → Linear(128, 20), batch 32 × 24
-    /// steps, Adam: training tokens/s; also the bidirectional LSTM and the RNN.
+    /// steps, Adam: training tokens/s; also the bidirectional LSTM, the GRU and the RNN.
     Lstm,
     /// A linear-chain CRF over 20 tags, batch 32 × 24 words: the negative
     /// log-likelihood forward and backward, and Viterbi decoding, in tokens/s.
@@ -262,9 +262,12 @@ fn lstm(args: &BenchArgs) -> Result<()> {
     use saddle::nn::{CellKind, Tagger, TaggerConfig};
     let (batch, steps) = (32usize, 24usize);
     let threads = rayon::current_num_threads();
-    for (name, cell, bidirectional) in
-        [("lstm", CellKind::Lstm, false), ("bilstm", CellKind::Lstm, true), ("rnn", CellKind::RnnTanh, false)]
-    {
+    for (name, cell, bidirectional) in [
+        ("lstm", CellKind::Lstm, false),
+        ("bilstm", CellKind::Lstm, true),
+        ("gru", CellKind::Gru, false),
+        ("rnn", CellKind::RnnTanh, false),
+    ] {
         let mut rng = Rng::new(0);
         let cfg = TaggerConfig { bidirectional, ..TaggerConfig::new(cell, 1000, 20, 100, 128) };
         let model = Tagger::new(cfg, &mut rng);
