@@ -88,10 +88,13 @@ impl Backward for NarrowBackward {
     }
     fn backward(&self, inputs: &[Tensor], _out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
         let (outer, size, inner) = split_at_dim("narrow", inputs[0].shape(), self.dim);
-        let mut dx = vec![0.0f32; outer * size * inner];
+        // Each value written once, in order: zeros before the slice, its gradient, zeros after.
+        let (before, after) = (self.start * inner, (size - self.start - self.len) * inner);
+        let mut dx = Vec::with_capacity(outer * size * inner);
         for o in 0..outer {
-            dx[(o * size + self.start) * inner..][..self.len * inner]
-                .copy_from_slice(&g[o * self.len * inner..][..self.len * inner]);
+            dx.resize(dx.len() + before, 0.0);
+            dx.extend_from_slice(&g[o * self.len * inner..][..self.len * inner]);
+            dx.resize(dx.len() + after, 0.0);
         }
         vec![Some(dx)]
     }
@@ -323,6 +326,7 @@ mod tests {
         let xs = std::slice::from_ref(&x);
         gradcheck("permute", xs, |t| t[0].permute(&[2, 0, 1]), &mut rng);
         gradcheck("narrow", xs, |t| t[0].narrow(1, 1, 2), &mut rng);
+        gradcheck("narrow between", xs, |t| t[0].narrow(1, 1, 1), &mut rng);
         gradcheck("index_select", xs, |t| t[0].index_select(2, &[3, 0, 3]), &mut rng);
         gradcheck("flatten", xs, |t| t[0].flatten(1), &mut rng);
         gradcheck("cat", &[x.clone(), y.clone()], |t| Tensor::cat(&[&t[0], &t[1]], 1), &mut rng);
