@@ -274,7 +274,8 @@ impl Steps<'_> {
 }
 
 /// A block of rows with its shares of `N` buffers, not yet written: the
-/// kernels write each value once, in place, with no zeroing first.
+/// kernels write them in place, a step and a row at a time, with no zeroing
+/// of whole shares first.
 type Unwritten<'a, const N: usize> = (Range<usize>, [&'a mut [MaybeUninit<f32>]; N]);
 
 /// Each block of rows with its share of each buffer `(v, per_row)`: the
@@ -459,7 +460,7 @@ pub fn backward(s: &Steps, kept: &Kept, w_hh: &[f32], gout: &[f32], probe: bool)
                     }
                     let du_row = &mut du_step[j * g..][..g];
                     let (row, cell) = ((i * t + step) * h, (n * mb + i) * k);
-                    let dxw = zeroed(&mut dxw[(i * t + step) * g..][..g]);
+                    let da = zeroed(&mut dxw[(i * t + step) * g..][..g]);
                     // Past the end the state passed through unchanged, and so does its gradient.
                     if !s.active(r, step) {
                         du_row.fill(0.0);
@@ -478,7 +479,7 @@ pub fn backward(s: &Steps, kept: &Kept, w_hh: &[f32], gout: &[f32], probe: bool)
                         if lstm { &cp[row..][..h] } else { &[] },
                         &mut dh[j * h..][..h],
                         if lstm { &mut dc[j * h..][..h] } else { &mut [][..] },
-                        dxw,
+                        da,
                         du_row,
                     );
                 }
