@@ -83,7 +83,12 @@ pub fn sgemm(dims: Dims, a: Operand, b: Operand, c: &mut [f32], mode: Accumulate
 }
 
 /// [`sgemm`] in the calling thread alone, for callers that already run one
-/// product per thread. The sums are the same, in the same order, as `sgemm`'s.
+/// product per thread. The sums are `sgemm`'s where `sgemm` runs the product
+/// whole; where it splits the columns of `c`, a block's kernel may cut `K`
+/// into other cache blocks and round otherwise (`[16, 800]·[800, 200]` does).
+/// A caller whose products change size with the thread count (the
+/// recurrences' blocks of rows) uses this one throughout, so that its bits
+/// do not.
 pub fn sgemm_sequential(dims: Dims, a: Operand, b: Operand, c: &mut [f32], mode: Accumulate) {
     product(dims, a, b, c, mode, false)
 }
@@ -294,7 +299,7 @@ mod tests {
         // or more), for sums of one cache block of K and of several,
         // overwritten and added to.
         let mut rng = Rng::new(2);
-        for (n, k) in [(512, 128), (128, 512), (300, 1100)] {
+        for (n, k) in [(512, 128), (128, 512), (300, 1100), (800, 200), (200, 800)] {
             let m = 35;
             let (a, b) = (random(m * k, &mut rng), random(k * n, &mut rng));
             let c0 = random(m * n, &mut rng);
