@@ -1,18 +1,22 @@
 //! Gradient norm and clipping by global norm (`torch.nn.utils.clip_grad_norm_`).
 //!
 //! `‖g‖ = √(Σ_params Σ_i g_i²)`; if `‖g‖ > c`, every gradient is scaled by
-//! `c / (‖g‖ + 1e-6)`. Clipping by value clamps each element to `[−c, c]`. The sum runs in one thread in parameter order (`f64`),
-//! so it is the same for any thread count.
+//! `c / (‖g‖ + 1e-6)`. Clipping by value clamps each element to `[−c, c]`.
+//! The sum runs in one thread in parameter order (`f64`), so it is the same
+//! for any thread count.
 //!
-//! Uses: `tensor`.
+//! Uses: `tensor`, `kernels::elementwise` (the sum).
 
 use crate::{Error, Result, Tensor};
 
-/// The global L2 norm of the gradients of `params` (those without one count as 0).
+/// The global L2 norm of the gradients of `params` (those without one count
+/// as 0), summed in `f64`: each tensor's squares into eight interleaved
+/// partial sums, which vectorize (one running sum waited on each addition),
+/// then the tensors in order.
 pub fn global_grad_norm(params: &[(String, Tensor)]) -> f32 {
     let sq: f64 = params
         .iter()
-        .filter_map(|(_, p)| p.with_grad_mut(|g| g.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>()))
+        .filter_map(|(_, p)| p.with_grad_mut(|g| crate::kernels::elementwise::sum(g, |v| (v as f64) * (v as f64))))
         .sum();
     sq.sqrt() as f32
 }

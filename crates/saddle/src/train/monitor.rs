@@ -1,9 +1,10 @@
 //! [`Monitor`]: the measurements a verdict rests on, taken while training,
 //! and their file, `diagnostics.csv`.
 //!
-//! Uses: `train` (observer types), `io`, `tensor`, `error`.
+//! Uses: `train` (observer types), `kernels::elementwise` (sums), `io`, `tensor`, `error`.
 
 use super::{EpochMetrics, Observer, StepMetrics};
+use crate::kernels::elementwise::{sum, sum_pairs};
 use crate::{Error, Result, Tensor};
 use std::path::Path;
 
@@ -143,7 +144,9 @@ impl Monitor {
     }
 
     fn weights(&self) -> Vec<f32> {
-        self.params.iter().flat_map(|p| p.to_vec()).collect()
+        let mut w = Vec::with_capacity(self.params.iter().map(Tensor::numel).sum());
+        self.params.iter().for_each(|p| w.extend_from_slice(&p.data()));
+        w
     }
 
     /// Writes `diagnostics.csv`: a header `step,loss,lr,grad_norm,grad_norm_max,
@@ -232,8 +235,9 @@ pub fn read_records(path: &Path) -> Result<(Vec<String>, Vec<Record>)> {
     Ok((layers, records))
 }
 
+/// `Σ v²` in `f64`, in the vectorized order of `kernels::elementwise::sum`.
 fn sum_sq(v: &[f32]) -> f64 {
-    v.iter().map(|&x| (x as f64) * (x as f64)).sum()
+    sum(v, |x| (x as f64) * (x as f64))
 }
 
 impl Observer for Monitor {
@@ -268,13 +272,20 @@ impl Observer for Monitor {
         s.3 += usize::from(m.clipped);
         s.4 += 1;
         let (mut ratio, mut cosine) = (f32::NAN, f32::NAN);
-        if let Some(before) = self.before.take() {
-            let update: Vec<f32> = self.weights().iter().zip(&before).map(|(a, b)| a - b).collect();
+        if let Some(mut update) = self.before.take() {
+            // The weights before the update become the update in place: Δθ = θ − θ_before.
+            let before_sq = sum_sq(&update);
+            let mut rest = &mut update[..];
+            for p in &self.params {
+                let (part, next) = rest.split_at_mut(p.numel());
+                part.iter_mut().zip(p.data().iter()).for_each(|(d, w)| *d = w - *d);
+                rest = next;
+            }
             let u = sum_sq(&update).sqrt();
-            ratio = (u / sum_sq(&before).sqrt().max(f64::MIN_POSITIVE)) as f32;
+            ratio = (u / before_sq.sqrt().max(f64::MIN_POSITIVE)) as f32;
             if let Some((prev_step, prev)) = &self.previous {
                 if *prev_step + 1 == m.step {
-                    let d: f64 = update.iter().zip(prev).map(|(a, b)| *a as f64 * *b as f64).sum();
+                    let d = sum_pairs(&update, prev, |a, b| a as f64 * b as f64);
                     cosine = (d / (u * sum_sq(prev).sqrt()).max(f64::MIN_POSITIVE)) as f32;
                 }
             }
