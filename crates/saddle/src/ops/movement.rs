@@ -32,22 +32,28 @@ impl Backward for ReshapeBackward {
     }
 }
 
-/// `out[j] = x[i]` where `j` runs over the permuted shape in row-major order.
+/// `out[j] = x[i]` where `j` runs over the permuted shape in row-major order:
+/// a row of the last output axis at a time, read with its one stride (or
+/// copied where that stride is 1), the outer axes counted as an odometer.
 fn permute_data(x: &[f32], shape: &[usize], perm: &[usize]) -> Vec<f32> {
     let s = strides(shape);
     let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
     let src_strides: Vec<usize> = perm.iter().map(|&p| s[p]).collect();
-    let n = x.len();
-    let mut out = Vec::with_capacity(n);
-    let r = out_shape.len();
-    if n == 0 {
-        return out;
+    let (n, r) = (x.len(), out_shape.len());
+    if n == 0 || r == 0 {
+        return x.to_vec();
     }
-    let mut idx = vec![0usize; r];
+    let (len, step) = (out_shape[r - 1], src_strides[r - 1]);
+    let mut out = Vec::with_capacity(n);
+    let mut idx = vec![0usize; r - 1];
     let mut off = 0usize;
-    for _ in 0..n {
-        out.push(x[off]);
-        for d in (0..r).rev() {
+    for _ in 0..n / len {
+        if step == 1 {
+            out.extend_from_slice(&x[off..][..len]);
+        } else {
+            out.extend((0..len).map(|i| x[off + i * step]));
+        }
+        for d in (0..r - 1).rev() {
             idx[d] += 1;
             off += src_strides[d];
             if idx[d] < out_shape[d] {
@@ -340,6 +346,28 @@ mod tests {
         assert_eq!(back.to_vec(), x.to_vec());
         assert_eq!(x.transpose(0, 2).shape(), &[4, 3, 2]);
         assert_eq!(x.unsqueeze(1).squeeze(1).shape(), &[2, 3, 4]);
+    }
+
+    #[test]
+    fn permute_matches_its_definition_for_every_order_of_four_axes() {
+        let shape = [2, 3, 4, 5];
+        let x = Tensor::arange(0.0, 120.0, 1.0).reshape(&shape);
+        let orders = (0..256).map(|k| [k % 4, k / 4 % 4, k / 16 % 4, k / 64]);
+        for perm in orders.filter(|p| (0..4).all(|a| p.contains(&a))) {
+            let y = x.permute(&perm);
+            let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+            assert_eq!(y.shape(), &out_shape[..]);
+            for (j, &got) in y.to_vec().iter().enumerate() {
+                // out[o] = x[i] with i[perm[d]] = o[d].
+                let (mut rest, mut i) = (j, [0; 4]);
+                for d in (0..4).rev() {
+                    i[perm[d]] = rest % out_shape[d];
+                    rest /= out_shape[d];
+                }
+                assert_eq!(got, (((i[0] * 3 + i[1]) * 4 + i[2]) * 5 + i[3]) as f32, "{perm:?}, element {j}");
+            }
+        }
+        assert_eq!(Tensor::from_vec(vec![7.0], &[]).permute(&[]).to_vec(), vec![7.0]);
     }
 
     #[test]
