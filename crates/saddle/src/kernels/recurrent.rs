@@ -339,6 +339,35 @@ fn gather(from: &[f32], rows: &[usize], width: usize, to: &mut [f32]) {
     }
 }
 
+/// `c[j] (+)= a[j] · b` for the rows `j` in `taken` (of the `dims.m` rows of
+/// `a: [m, K]` and `c: [m, N]`; `b: [K, N]`), in the calling thread: one
+/// product of every row where all are taken, else of the taken rows gathered
+/// into `room` (`[m, K]` and `[m, N]`) and put back in place.
+fn product_of_rows(
+    taken: &[usize],
+    dims: Dims,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    mode: Accumulate,
+    room: (&mut [f32], &mut [f32]),
+) {
+    let (Dims { m, n, k }, mt) = (dims, taken.len());
+    if mt == m {
+        sgemm_sequential(dims, Operand::Stored(a), Operand::Stored(b), c, mode);
+    } else if mt > 0 {
+        let (a_taken, c_taken) = (&mut room.0[..mt * k], &mut room.1[..mt * n]);
+        gather(a, taken, k, a_taken);
+        if mode == Accumulate::Add {
+            gather(c, taken, n, c_taken);
+        }
+        sgemm_sequential(Dims { m: mt, n, k }, Operand::Stored(a_taken), Operand::Stored(b), c_taken, mode);
+        for (from, &j) in c_taken.chunks_exact(n).zip(taken) {
+            c[j * n..][..n].copy_from_slice(from);
+        }
+    }
+}
+
 /// What the forward keeps for the backward: `h_{t−1}` and `C_{t−1}` (LSTM)
 /// of every row and step, `[B, T, H]` as the input projections are laid
 /// out, and the cell's saved values of every step, block after block of
@@ -383,22 +412,16 @@ pub fn forward(
         let mut cs = if lstm { c0[rows.start * h..rows.end * h].to_vec() } else { Vec::new() };
         let mut scratch = vec![0.0f32; if keep { 0 } else { k }];
         let mut u = vec![0.0f32; m * g];
-        // The rows the step's product takes, where each row's `u` lies in it, and their gathered states.
-        let (mut taken, mut at, mut h_taken) = (Vec::with_capacity(m), vec![0; m], vec![0.0f32; m * h]);
+        // The rows the step's product takes, and room to gather them.
+        let (mut taken, mut h_taken, mut u_taken) = (Vec::with_capacity(m), vec![0.0f32; m * h], vec![0.0f32; m * g]);
         for (n, &step) in order.iter().enumerate() {
             running(s, rows.start, m, step, &mut taken);
-            let mt = taken.len();
-            let dims = Dims { m: mt, n: g, k: h };
-            let w = Operand::Stored(&w_t);
-            if mt == m {
-                sgemm_sequential(dims, Operand::Stored(&hs), w, &mut u, Accumulate::Overwrite);
-            } else if mt > 0 {
-                gather(&hs, &taken, h, &mut h_taken);
-                sgemm_sequential(dims, Operand::Stored(&h_taken[..mt * h]), w, &mut u[..mt * g], Accumulate::Overwrite);
-            }
-            taken.iter().enumerate().for_each(|(p, &j)| at[j] = p);
+            let room = (&mut h_taken[..], &mut u_taken[..]);
+            product_of_rows(&taken, Dims { m, n: g, k: h }, &hs, &w_t, &mut u, Accumulate::Overwrite, room);
             if let Some(bias) = b_hh {
-                u.chunks_exact_mut(g).take(mt).for_each(|row| row.iter_mut().zip(bias).for_each(|(x, b)| *x += b));
+                for &j in &taken {
+                    u[j * g..][..g].iter_mut().zip(bias).for_each(|(x, b)| *x += b);
+                }
             }
             // Each block's rows, into the block's share of the buffers.
             for (block, [out, hp, cp, saved]) in group.iter_mut() {
@@ -419,7 +442,7 @@ pub fn forward(
                     if s.active(r, step) {
                         let c_row = if lstm { &mut cs[j * h..][..h] } else { &mut [][..] };
                         let a = &xw[(r * t + step) * g..][..g];
-                        cell_forward(s.kind, a, &u[at[j] * g..][..g], h_row, c_row, kept);
+                        cell_forward(s.kind, a, &u[j * g..][..g], h_row, c_row, kept);
                         if let Some(p) = probe {
                             h_row.iter_mut().zip(&p[(r * t + step) * h..][..h]).for_each(|(x, p)| *x += p);
                         }
@@ -486,7 +509,7 @@ pub fn backward(s: &Steps, kept: &Kept, w_hh: &[f32], gout: &[f32], probe: bool)
         // The running δh and δC of the group's rows, and ∂L/∂u of the step.
         let (mut dh, mut dc) = (vec![0.0f32; m * h], vec![0.0f32; if lstm { m * h } else { 0 }]);
         let mut du_step = vec![0.0f32; m * g];
-        // The rows the step's product takes, with their ∂L/∂u and δh gathered.
+        // The rows the step's product takes, and room to gather their ∂L/∂u and δh.
         let (mut taken, mut du_taken, mut dh_taken) = (Vec::with_capacity(m), vec![0.0f32; m * g], vec![0.0f32; m * h]);
         for (n, &step) in order.iter().enumerate().rev() {
             for (block, [dxw, du, _, _, dprobe]) in group.iter_mut() {
@@ -533,24 +556,8 @@ pub fn backward(s: &Steps, kept: &Kept, w_hh: &[f32], gout: &[f32], probe: bool)
             }
             // δh_{t−1} += ∂L/∂u_t · W_hh, for the rows that ran (the others have ∂L/∂u_t = 0).
             running(s, rows.start, m, step, &mut taken);
-            let mt = taken.len();
-            let (dims, w) = (Dims { m: mt, n: h, k: g }, Operand::Stored(w_hh));
-            if mt == m {
-                sgemm_sequential(dims, Operand::Stored(&du_step), w, &mut dh, Accumulate::Add);
-            } else if mt > 0 {
-                gather(&du_step, &taken, g, &mut du_taken);
-                gather(&dh, &taken, h, &mut dh_taken);
-                sgemm_sequential(
-                    dims,
-                    Operand::Stored(&du_taken[..mt * g]),
-                    w,
-                    &mut dh_taken[..mt * h],
-                    Accumulate::Add,
-                );
-                for (from, &j) in dh_taken.chunks_exact(h).zip(&taken) {
-                    dh[j * h..][..h].copy_from_slice(from);
-                }
-            }
+            let room = (&mut du_taken[..], &mut dh_taken[..]);
+            product_of_rows(&taken, Dims { m, n: h, k: g }, &du_step, w_hh, &mut dh, Accumulate::Add, room);
         }
         // ∂L/∂h0 and ∂L/∂c0: the running δh and δC after step 0.
         for (block, [_, _, h0, c0, _]) in group.iter_mut() {
