@@ -27,8 +27,8 @@ pub struct BenchArgs {
     /// Print one JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
-    /// Matrix sizes for `gemm` (square, M = N = K).
-    #[arg(long, value_delimiter = ',', default_values_t = [256, 512, 1024, 2048])]
+    /// Matrix sizes for `gemm` (square, M = N = K), separated by commas: `--sizes 256,1024`.
+    #[arg(long, value_name = "N,N,…", value_delimiter = ',', default_values_t = [256, 512, 1024, 2048])]
     sizes: Vec<usize>,
     /// `diagnosis`: a folder holding `atis/` and `cifar10/`, for the runs on them.
     #[arg(long, value_name = "DIR")]
