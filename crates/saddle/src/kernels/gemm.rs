@@ -84,8 +84,9 @@ pub fn sgemm(dims: Dims, a: Operand, b: Operand, c: &mut [f32], mode: Accumulate
 
 /// [`sgemm`] in the calling thread alone, for callers that already run one
 /// product per thread. The sums are `sgemm`'s where `sgemm` runs the product
-/// whole; where it splits the columns of `c`, a block's kernel may cut `K`
-/// into other cache blocks and round otherwise (`[16, 800]·[800, 200]` does).
+/// whole or `c`'s shorter side exceeds 64; where it splits a narrower `c`, a
+/// block's kernel may cut `K` into other cache blocks and round otherwise
+/// (`[16, 800]·[800, 200]` does).
 /// A caller whose products change size with the thread count (the
 /// recurrences' blocks of rows) uses this one throughout, so that its bits
 /// do not.
@@ -117,13 +118,11 @@ fn product(dims: Dims, a: Operand, b: Operand, c: &mut [f32], mode: Accumulate, 
         unsafe { block(m, n, k, a, b, c.as_mut_ptr(), n, add) };
         return;
     }
-    // Split C along its longer side into blocks whose size depends only on the
-    // shape (never on the thread count), and let each thread run the sequential
-    // kernel on whole blocks: every output is then summed by the same code in
-    // the same order whatever the number of threads.
+    // Split C along its longer side into blocks, and let each thread run the
+    // sequential kernel on whole blocks (`block_width`).
     let by_cols = n >= m;
     let len = if by_cols { n } else { m };
-    let width = len.div_ceil(8).next_multiple_of(16).clamp(64, 512);
+    let width = block_width(m.min(n), len);
     let c = SendPtr(c.as_mut_ptr());
     (0..len.div_ceil(width)).into_par_iter().for_each(|i| {
         let (start, w) = (i * width, width.min(len - i * width));
@@ -137,6 +136,29 @@ fn product(dims: Dims, a: Operand, b: Operand, c: &mut [f32], mode: Accumulate, 
             }
         }
     });
+}
+
+/// The width of the blocks that C's longer side (`len`) is cut into, for a
+/// C whose shorter side is `short`, such that every output is summed in the
+/// same order whatever the number of threads.
+///
+/// A block's sums depend on its size only through the crate's cache blocks
+/// of K: a block of at most 64 by 64 takes its small-product path, which
+/// cuts K every 512, and any other block its general path, whose cut
+/// depends on K alone (and the processor). With `short > 64` every block of
+/// any width takes the general path, so the blocks follow the thread count:
+/// one per thread, each packing its operands once. The LSTM tagger's
+/// products (`[768, 100]·[100, 512]` and its gradients, `[512, 768]·[768,
+/// 100]`, `[512, 768]·[768, 128]`) ran 10 to 20% faster on the 2 cores of
+/// a Zen 3 EPYC than in the eight blocks used before, with the same bits.
+/// With `short ≤ 64` the blocks depend on the shape alone: about an eighth
+/// of `len`, 64 to 512 wide.
+fn block_width(short: usize, len: usize) -> usize {
+    if short > 64 {
+        len.div_ceil(rayon::current_num_threads()).next_multiple_of(16).max(64)
+    } else {
+        len.div_ceil(8).next_multiple_of(16).clamp(64, 512)
+    }
 }
 
 /// A matrix in memory: its first element, and how far apart its rows and its
@@ -273,22 +295,34 @@ mod tests {
     #[test]
     fn result_does_not_depend_on_the_thread_count() {
         let mut rng = Rng::new(1);
-        let (m, n, k) = (257, 300, 511);
-        let (a, b) = (random(m * k, &mut rng), random(k * n, &mut rng));
-        let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-            let mut c = vec![0.0; m * n];
-            pool.install(|| {
-                sgemm(Dims { m, n, k }, Operand::Stored(&a), Operand::Stored(&b), &mut c, Accumulate::Overwrite)
-            });
-            c
-        };
-        let one = run(1);
-        assert_eq!(one, run(2));
-        assert_eq!(one, run(3));
-        let mut alone = vec![0.0; m * n];
-        sgemm_sequential(Dims { m, n, k }, Operand::Stored(&a), Operand::Stored(&b), &mut alone, Accumulate::Overwrite);
-        assert_eq!(one, alone, "sgemm_sequential sums differently from sgemm");
+        // Blocks by thread count (the shorter side above 64), with K in one
+        // cache block and in several (the LSTM tagger's weight gradient,
+        // A transposed); then blocks by shape alone, some of them small
+        // enough for the crate's small-product path.
+        for (m, n, k, ta, by_threads) in [
+            (257, 300, 511, false, true),
+            (512, 100, 768, true, true),
+            (300, 70, 1100, false, true),
+            (40, 200, 800, false, false),
+        ] {
+            let (a, b) = (random(m * k, &mut rng), random(k * n, &mut rng));
+            let dims = Dims { m, n, k };
+            let run = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let mut c = vec![0.0; m * n];
+                pool.install(|| sgemm(dims, operand(&a, ta), Operand::Stored(&b), &mut c, Accumulate::Overwrite));
+                c
+            };
+            let one = run(1);
+            for threads in [2, 3, 4] {
+                assert!(one == run(threads), "{m}x{n}x{k}: {threads} threads sum otherwise than one");
+            }
+            if by_threads {
+                let mut alone = vec![0.0; m * n];
+                sgemm_sequential(dims, operand(&a, ta), Operand::Stored(&b), &mut alone, Accumulate::Overwrite);
+                assert!(one == alone, "{m}x{n}x{k}: sgemm_sequential sums otherwise than sgemm");
+            }
+        }
     }
 
     #[test]
