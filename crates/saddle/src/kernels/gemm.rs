@@ -147,12 +147,10 @@ fn product(dims: Dims, a: Operand, b: Operand, c: &mut [f32], mode: Accumulate, 
 /// cuts K every 512, and any other block its general path, whose cut
 /// depends on K alone (and the processor). With `short > 64` every block of
 /// any width takes the general path, so the blocks follow the thread count:
-/// one per thread, each packing its operands once. The LSTM tagger's
-/// products (`[768, 100]·[100, 512]` and its gradients, `[512, 768]·[768,
-/// 100]`, `[512, 768]·[768, 128]`) ran 10 to 20% faster on the 2 cores of
-/// a Zen 3 EPYC than in the eight blocks used before, with the same bits.
-/// With `short ≤ 64` the blocks depend on the shape alone: about an eighth
-/// of `len`, 64 to 512 wide.
+/// one per thread, each packing its operands once (the LSTM tagger's
+/// products gained 4 to 13% on 2 cores over about eight blocks; README,
+/// benchmarks). With `short ≤ 64` the blocks depend on the shape alone:
+/// about an eighth of `len`, 64 to 512 wide.
 fn block_width(short: usize, len: usize) -> usize {
     if short > 64 {
         len.div_ceil(rayon::current_num_threads()).next_multiple_of(16).max(64)
