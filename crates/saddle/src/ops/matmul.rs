@@ -10,7 +10,17 @@
 
 use crate::kernels::elementwise::column_sums;
 use crate::kernels::gemm::{sgemm, Accumulate, Dims, Operand};
+use crate::kernels::{filled, in_parts};
 use crate::tensor::{Backward, Tensor};
+
+/// Values a part of [`zeros`] and of the bias pass: the worker threads' share.
+const PART: usize = 1 << 14;
+
+/// `len` zeros, written by the worker threads (`kernels::Fresh`): a GEMM's
+/// output, which the calling thread alone would otherwise clear first.
+fn zeros(len: usize) -> Vec<f32> {
+    filled(len, PART, |_, _| {})
+}
 
 /// How `matmul` sees its operands: `a: [batch, m, k]`, `b: [k, n]` shared by
 /// every batch (`b_batched == false`) or `[batch, k, n]`.
@@ -50,7 +60,7 @@ impl Tensor {
     pub fn matmul(&self, other: &Tensor) -> Tensor {
         let d = matmul_dims(self.shape(), other.shape());
         let (a, b) = (self.data(), other.data());
-        let mut out = vec![0.0f32; d.batch * d.m * d.n];
+        let mut out = zeros(d.batch * d.m * d.n);
         for i in 0..d.batch {
             let bi = if d.b_batched { &b[i * d.k * d.n..][..d.k * d.n] } else { &b[..] };
             // out_i = a_i · b_i: [M, N]
@@ -79,7 +89,7 @@ impl Backward for MatmulBackward {
         let d = self.0;
         let (a, b) = (inputs[0].data(), inputs[1].data());
         let ga = inputs[0].is_requires_grad().then(|| {
-            let mut ga = vec![0.0f32; a.len()];
+            let mut ga = zeros(a.len());
             for i in 0..d.batch {
                 let bi = if d.b_batched { &b[i * d.k * d.n..][..d.k * d.n] } else { &b[..] };
                 // dA_i = dC_i · B_iᵀ: [M, K]
@@ -94,7 +104,7 @@ impl Backward for MatmulBackward {
             ga
         });
         let gb = inputs[1].is_requires_grad().then(|| {
-            let mut gb = vec![0.0f32; b.len()];
+            let mut gb = zeros(b.len());
             for i in 0..d.batch {
                 let gbi = if d.b_batched { &mut gb[i * d.k * d.n..][..d.k * d.n] } else { &mut gb[..] };
                 // dB_i (+)= A_iᵀ · dC_i: [K, N]
@@ -132,7 +142,7 @@ impl Tensor {
             }
         }
         let rows = self.numel() / i.max(1);
-        let mut out = vec![0.0f32; rows * o];
+        let mut out = zeros(rows * o);
         // y = x · Wᵀ: [rows, O]
         sgemm(
             Dims { m: rows, n: o, k: i },
@@ -142,8 +152,12 @@ impl Tensor {
             Accumulate::Overwrite,
         );
         if let Some(b) = bias {
-            let b = b.data();
-            out.chunks_exact_mut(o).for_each(|row| row.iter_mut().zip(b.iter()).for_each(|(y, b)| *y += b));
+            let b: &[f32] = &b.data();
+            // Whole rows a part, on the worker threads.
+            let add = |_: usize, part: &mut [f32]| {
+                part.chunks_exact_mut(o).for_each(|row| row.iter_mut().zip(b).for_each(|(y, b)| *y += b))
+            };
+            in_parts(&mut out, o * PART.div_ceil(o.max(1)), &add);
         }
         let mut shape = xs.to_vec();
         *shape.last_mut().expect("non-empty") = o;
@@ -166,7 +180,7 @@ impl Backward for LinearBackward {
     fn backward(&self, inputs: &[Tensor], _out: &[f32], g: &[f32]) -> Vec<Option<Vec<f32>>> {
         let (rows, i, o) = (self.rows, self.i, self.o);
         let gx = inputs[0].is_requires_grad().then(|| {
-            let mut gx = vec![0.0f32; rows * i];
+            let mut gx = zeros(rows * i);
             // dx = dy · W: [rows, I]
             sgemm(
                 Dims { m: rows, n: i, k: o },
@@ -178,7 +192,7 @@ impl Backward for LinearBackward {
             gx
         });
         let gw = inputs[1].is_requires_grad().then(|| {
-            let mut gw = vec![0.0f32; o * i];
+            let mut gw = zeros(o * i);
             // dW = dyᵀ · x: [O, I]
             sgemm(
                 Dims { m: o, n: i, k: rows },
