@@ -6,7 +6,7 @@
 //! operand (no copies). `linear(x, W, b) = x·Wᵀ + b` with `W: [O, I]` as in
 //! `torch.nn.functional.linear`: `dx = dy·W`, `dW = dyᵀ·x`, `db = Σ_rows dy`.
 //!
-//! Uses: `tensor`, `kernels::gemm`.
+//! Uses: `tensor`, `kernels::gemm`, `kernels` (`filled`, `in_parts`).
 
 use crate::kernels::elementwise::column_sums;
 use crate::kernels::gemm::{sgemm, Accumulate, Dims, Operand};
@@ -248,6 +248,23 @@ mod tests {
         let w = Tensor::uniform(&[6, 4], -1.0, 1.0, &mut rng);
         let bias = Tensor::uniform(&[6], -1.0, 1.0, &mut rng);
         gradcheck("linear", &[x, w, bias], |t| t[0].linear(&t[1], Some(&t[2])), &mut rng);
+    }
+
+    /// The bias is added in parts of whole rows on the worker threads: over
+    /// outputs large enough for several parts (whose size, 164 rows of 100,
+    /// is not a power of two), every row gets each bias value once, bit for bit.
+    #[test]
+    fn linear_adds_the_bias_to_every_row_once() {
+        let mut rng = Rng::new(41);
+        let x = Tensor::uniform(&[3, 250, 30], -1.0, 1.0, &mut rng);
+        let w = Tensor::uniform(&[100, 30], -1.0, 1.0, &mut rng);
+        let b = Tensor::uniform(&[100], -1.0, 1.0, &mut rng);
+        let (with, without) = (x.linear(&w, Some(&b)).to_vec(), x.linear(&w, None).to_vec());
+        let b = b.to_vec();
+        for (r, (y, y0)) in with.chunks(100).zip(without.chunks(100)).enumerate() {
+            let expected: Vec<f32> = y0.iter().zip(&b).map(|(v, b)| v + b).collect();
+            assert_eq!(y, &expected[..], "row {r}");
+        }
     }
 
     #[test]
