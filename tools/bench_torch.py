@@ -49,6 +49,14 @@ def peak_rss_mib():
     return float("nan")
 
 
+def warm_up(f):
+    """Calls f at least 5 times and for at least half a second, as `saddle bench` does."""
+    t, calls = time.perf_counter(), 0
+    while calls < 5 or time.perf_counter() - t < 0.5:
+        f()
+        calls += 1
+
+
 def timed(runs, f):
     f()
     times = []
@@ -138,8 +146,7 @@ def lstm(args):
             loss.backward()
             opt.step()
 
-        for _ in range(5):
-            step()
+        warm_up(step)
         tokens = batch * steps / timed(30, step)
         print(json.dumps({"bench": "lstm", "impl": "torch", "model": name, "train_tokens_per_s": round(tokens),
                           "peak_rss_mib": round(peak_rss_mib(), 1), "threads": torch.get_num_threads()}))

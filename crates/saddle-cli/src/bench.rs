@@ -96,12 +96,27 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Median seconds of `runs` calls of `f`, after one warm-up call.
+/// Calls `f` at least 5 times and for at least half a second: long enough
+/// for a new process's threads to spread over the cores and its heap to
+/// reach the size a step needs.
+fn warm_up(mut f: impl FnMut()) {
+    let t = Instant::now();
+    let mut calls = 0;
+    while calls < 5 || t.elapsed().as_secs_f64() < 0.5 {
+        f();
+        calls += 1;
+    }
+}
+
+/// Median seconds of `runs` calls of `f`, after one warm-up call, with the
+/// pool's workers polling for work (`saddle::threads`), as they do in
+/// `train::fit` and `train::evaluate`.
 fn time(runs: usize, mut f: impl FnMut()) -> f64 {
     f();
     median(
         (0..runs)
             .map(|_| {
+                saddle::threads::keep_workers_polling();
                 let t = Instant::now();
                 f();
                 t.elapsed().as_secs_f64()
@@ -281,9 +296,7 @@ fn lstm(args: &BenchArgs) -> Result<()> {
             loss.backward();
             opt.step();
         };
-        for _ in 0..5 {
-            step();
-        }
+        warm_up(&mut step);
         let tokens = (batch * steps) as f64 / time(30, &mut step);
         let rss = peak_rss_mib().unwrap_or(f64::NAN);
         if args.json {

@@ -32,6 +32,9 @@
 //! training loop of your own, called from `main`, leaves the main thread
 //! waiting beside the workers at every step (one thread more than there are
 //! cores; about 7% slower for LeNet-5 on 2 cores): run it on a worker.
+//! While a training or evaluation loop runs, the pool's other workers poll
+//! for work between its parallel loops instead of going to sleep
+//! ([`threads`]); the backward pass asks them to.
 //!
 //! ```
 //! let loss = rayon::scope(|_| {
@@ -57,8 +60,8 @@
 //! Layout (every arrow points down; see ARCHITECTURE.md):
 //! `diagnose → train → nn → ops → tensor → kernels`, `train → optim → tensor`,
 //! `train → data → tensor`, `train → dist` (data parallelism over ranks; Open
-//! MPI behind the cargo feature `mpi`); `error`, `rng`, `io` and `memory`
-//! are leaves usable by all.
+//! MPI behind the cargo feature `mpi`); `error`, `rng`, `io`, `memory` and
+//! `threads` are leaves usable by all.
 
 #![warn(missing_docs)]
 
@@ -75,6 +78,7 @@ pub mod optim;
 pub mod prelude;
 pub mod rng;
 pub mod tensor;
+pub mod threads;
 pub mod train;
 
 pub use error::{Error, Result};

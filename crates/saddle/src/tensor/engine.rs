@@ -120,6 +120,7 @@ impl Tensor {
         if !self.is_requires_grad() {
             panic!("backward: the tensor does not require a gradient (no input of its graph requires one)");
         }
+        crate::threads::keep_workers_polling();
         let mut order = topological_order(self);
         let mut grads: HashMap<u64, Vec<f32>> = HashMap::new();
         grads.insert(self.id(), gout.to_vec());
@@ -207,6 +208,21 @@ mod tests {
         let b = x.mul(&x);
         a.mul(&b).sum_all().backward();
         assert!((x.grad().unwrap().item() - 6.0 * 1.5 * 1.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_backward_pass_leaves_the_other_workers_polling() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        pool.install(|| {
+            let me = rayon::current_thread_index().unwrap();
+            // (A few tries: a worker descheduled for `threads::POLL_FOR` stops polling.)
+            let polled = (0..10).any(|_| {
+                let w = Tensor::ones(&[3]).requires_grad();
+                w.mul_scalar(2.0).sum_all().backward();
+                rayon::broadcast(|b| b.index() == me || crate::threads::polling()) == [true, true]
+            });
+            assert!(polled, "the other worker polls after a backward pass");
+        });
     }
 
     #[test]

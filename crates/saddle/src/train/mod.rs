@@ -315,6 +315,7 @@ fn fit_on_this_thread(
             if o.max_steps.is_some_and(|m| pos.step >= m) {
                 break 'epochs;
             }
+            crate::threads::keep_workers_polling();
             opt.zero_grad();
             // This rank's share; a batch smaller than the ranks goes whole to each (weighted 1/R below).
             let mine = match &o.parallel {
@@ -483,6 +484,7 @@ fn evaluate_on_this_thread(
     let mine = parallel.map_or(&all[..], |dp| dp.share(&all));
     no_grad(|| {
         for batch in mine.chunks(batch_size.max(1)) {
+            crate::threads::keep_workers_polling();
             let (x, y) = data.batch(batch);
             let logits = tta.logits(model, &x);
             let loss = model.loss(&x, &logits, &y, CrossEntropyOptions::default());
